@@ -1,0 +1,228 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::conditions_schema;
+
+/// A Checkpoint: a decision a person must take before tollgate changes infrastructure.
+/// The controller writes the spec (immutable); a Technical Operator decides by writing
+/// `status.decision` and `status.reason` through the status subresource, e.g.
+/// `kubectl patch checkpoint NAME --subresource=status --type=merge -p
+/// '{"status":{"decision":"Approved","reason":"reviewed"}}'`.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tollgate.dev",
+    version = "v1alpha1",
+    kind = "Checkpoint",
+    namespaced,
+    status = "CheckpointStatus",
+    shortname = "cp",
+    category = "tollgate",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
+    printcolumn(name = "Project", type_ = "string", json_path = ".spec.projectRef.name"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Cost Δ", type_ = "string", json_path = ".spec.summary.cost.delta", description = "Change of the estimated monthly cost in USD"),
+    printcolumn(name = "Respond-by", type_ = "date", json_path = ".spec.sla.respondBy"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("self == oldSelf").message("Checkpoint spec is immutable: it is written once by the controller"))]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointSpec {
+    /// What kind of decision this is.
+    #[serde(rename = "type")]
+    pub checkpoint_type: CheckpointType,
+    /// The Project this checkpoint belongs to (same namespace).
+    pub project_ref: ProjectRef,
+    /// The exact saved plan an approval applies. Any other plan is never applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_ref: Option<PlanRef>,
+    /// What the plan changes and costs, for the person deciding.
+    pub summary: CheckpointSummary,
+    /// Why a person must decide (the gate's reasons).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub reasons: Vec<String>,
+    /// When the checkpoint was opened.
+    pub requested_at: Time,
+    /// Deadlines for the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Sla>,
+    /// Who may decide, in addition to holding the RBAC verb `approve` on checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<ApproverSet>,
+}
+
+/// Kinds of checkpoint.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointType {
+    /// Approve a plan before it is applied.
+    PlanApproval,
+    /// Approve destroying the Project's infrastructure.
+    Destroy,
+    /// Approve a plan whose cost exceeds the budget.
+    BudgetIncrease,
+    /// Credentials are missing or invalid; a person must fix them.
+    Credential,
+    /// A manual step (e.g. force-unlock of a stuck state lock).
+    ManualOperation,
+    /// A run failed and retries are exhausted.
+    FailureEscalation,
+}
+
+/// Reference to a Project in the same namespace.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectRef {
+    /// Name of the Project.
+    pub name: String,
+}
+
+/// Reference to a saved plan.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanRef {
+    /// Identifier of the saved plan.
+    pub id: String,
+    /// sha256 (hex) of the saved plan file.
+    #[schemars(pattern(r"^[0-9a-f]{64}$"))]
+    pub digest: String,
+}
+
+/// Human summary of the change.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointSummary {
+    /// One-line description, e.g. `3 to add, 1 to change, 0 to destroy`.
+    pub text: String,
+    /// Resources to create.
+    pub add: u32,
+    /// Resources to update in place.
+    pub change: u32,
+    /// Resources to destroy (including replacements).
+    pub destroy: u32,
+    /// Changed addresses with their action, e.g. `create module.app.terraform_data.this`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub changes: Vec<String>,
+    /// Risk flags raised by the plan, e.g. `stateful resource destroyed: …`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub risks: Vec<String>,
+    /// Cost before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CheckpointCost>,
+}
+
+/// Monthly cost before and after the change, in USD decimal strings.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointCost {
+    /// Estimated monthly cost before.
+    pub before: String,
+    /// Estimated monthly cost after.
+    pub after: String,
+    /// After minus before.
+    pub delta: String,
+    /// The Project's monthly budget, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
+}
+
+/// Deadlines of a checkpoint.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Sla {
+    /// A decision is due by then.
+    pub respond_by: Time,
+    /// Escalated if still pending then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_at: Option<Time>,
+    /// Expires (nothing applied) if still pending then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_at: Option<Time>,
+}
+
+/// Users and groups allowed to decide.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApproverSet {
+    /// Usernames as Kubernetes authenticates them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub users: Vec<String>,
+    /// Group names as Kubernetes authenticates them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub groups: Vec<String>,
+}
+
+/// A person's decision.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Apply exactly the referenced plan.
+    Approved,
+    /// Do not apply; nothing changes.
+    Rejected,
+}
+
+/// Status of a Checkpoint. `decision` and `reason` are written by a Technical Operator;
+/// everything else by the controller and the admission webhook.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(oldSelf.decision) || (has(self.decision) && self.decision == oldSelf.decision)").message("a decision cannot be changed once made"))]
+pub struct CheckpointStatus {
+    /// `Approved` or `Rejected`, written by the person deciding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Why, in the decider's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub reason: Option<String>,
+    /// Lifecycle phase, written by the controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<CheckpointPhase>,
+    /// Who decided, taken from the authenticated request, never from user input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// When the decision was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<Time>,
+    /// Notifications sent about this checkpoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub notifications: Vec<NotificationRecord>,
+    /// kstatus conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+}
+
+/// Lifecycle of a checkpoint.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointPhase {
+    /// Waiting for a decision.
+    Pending,
+    /// Approved; the plan is (being) applied.
+    Approved,
+    /// Rejected; nothing is applied.
+    Rejected,
+    /// No decision before the expiry deadline; nothing is applied.
+    Expired,
+    /// The Project changed, so this plan will never be applied; a new checkpoint replaces it.
+    Superseded,
+    /// Still pending past the escalation deadline.
+    Escalated,
+}
+
+/// A notification that was sent.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationRecord {
+    /// Channel name.
+    pub channel: String,
+    /// Event, e.g. `Opened`, `Reminder`, `Escalated`, `Decided`.
+    pub event: String,
+    /// When it was sent.
+    pub at: Time,
+}

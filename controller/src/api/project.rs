@@ -1,0 +1,544 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use schemars::{Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+use super::common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
+
+/// Names of components: they become Terraform module labels and output prefixes.
+pub const COMPONENT_NAME_PATTERN: &str = r"^[a-z][a-z0-9_-]{0,62}$";
+/// Names of catalog modules: folders under the catalog root.
+pub const MODULE_NAME_PATTERN: &str = r"^[a-z][a-z0-9-]{0,62}$";
+/// Environments are free-form labels, but constrained so they are safe in tags and labels.
+pub const ENVIRONMENT_PATTERN: &str = r"^[a-z][a-z0-9-]{0,30}$";
+/// AWS region names such as `eu-west-1` or `us-gov-west-1`.
+pub const AWS_REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]$";
+/// Twelve-digit AWS account ids.
+pub const AWS_ACCOUNT_PATTERN: &str = r"^[0-9]{12}$";
+/// IAM role ARNs in any partition.
+pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$";
+
+/// A Project: one environment of one team's infrastructure, declared as components from the
+/// module catalog. tollgate renders it to Terraform, plans, prices the plan and applies it
+/// only after the approval policy (or a person, through a Checkpoint) allows that exact plan.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tollgate.dev",
+    version = "v1alpha1",
+    kind = "Project",
+    namespaced,
+    status = "ProjectStatus",
+    shortname = "proj",
+    category = "tollgate",
+    printcolumn(name = "Environment", type_ = "string", json_path = ".spec.environment"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Monthly", type_ = "string", json_path = ".status.cost.monthly", description = "Estimated monthly cost in USD of the last plan"),
+    printcolumn(name = "Approval", type_ = "string", json_path = ".status.checkpointRef.name", description = "Checkpoint awaiting a decision"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectSpec {
+    /// Environment this Project deploys, e.g. `dev`, `staging` or `production`. Approval
+    /// policy treats production environments more strictly.
+    #[schemars(pattern(ENVIRONMENT_PATTERN))]
+    pub environment: String,
+
+    /// Cloud account the components are deployed into. Omit it for Projects whose modules
+    /// use no cloud provider (such as the `demo` module).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<CloudSpec>,
+
+    /// Components, each an instance of a module from the catalog with literal inputs.
+    #[schemars(length(min = 1, max = 100))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub components: Vec<Component>,
+
+    /// Hard monthly budget. A plan whose estimated monthly cost exceeds it is never applied
+    /// without a BudgetIncrease checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+
+    /// Which changes need a person's approval, how fast, and who is told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPolicy>,
+
+    /// Where Terraform keeps state. Defaults to the `kubernetes` backend in the Project's
+    /// namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+
+    /// Scheduled plans that detect changes made outside tollgate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_detection: Option<DriftDetection>,
+
+    /// What happens to the infrastructure when the Project is deleted: `Destroy` (after a
+    /// Destroy checkpoint is approved) or `Orphan` (leave it, remove only tollgate's objects).
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// When true, tollgate runs no Terraform for this Project until it is set back to false.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// The cloud account a Project deploys into.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudSpec {
+    /// Amazon Web Services account and region.
+    pub aws: AwsCloud,
+}
+
+/// An AWS account, region and the way tollgate obtains credentials for it.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsCloud {
+    /// Region the provider is configured for, e.g. `eu-west-1`.
+    #[schemars(pattern(AWS_REGION_PATTERN))]
+    pub region: String,
+    /// Twelve-digit account id. The provider refuses to act in any other account.
+    #[schemars(pattern(AWS_ACCOUNT_PATTERN))]
+    pub account_id: String,
+    /// How credentials are obtained. Omit for ambient credentials (the controller's own
+    /// identity, e.g. IRSA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<AwsCredentials>,
+}
+
+/// Exactly one credential source, or none for ambient credentials.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.assumeRole) && has(self.secretRef))").message("set at most one of assumeRole and secretRef"))]
+pub struct AwsCredentials {
+    /// Assume this IAM role with STS for every Terraform run (short-lived credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<AssumeRole>,
+    /// Static credentials from a Secret in the Project's namespace (keys
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+}
+
+/// An IAM role assumed through STS.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssumeRole {
+    /// ARN of the role, in the Project's account.
+    #[schemars(pattern(ROLE_ARN_PATTERN))]
+    pub role_arn: String,
+    /// External id the role's trust policy requires, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 1224))]
+    pub external_id: Option<String>,
+    /// Lifetime of the session credentials, e.g. `1h` (STS allows 15m to 12h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN))]
+    pub session_duration: Option<String>,
+}
+
+/// A reference to a Secret in the same namespace.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// One instance of a catalog module.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    /// Unique name within the Project; becomes the Terraform module label.
+    #[schemars(pattern(COMPONENT_NAME_PATTERN))]
+    pub name: String,
+    /// Module from the catalog, e.g. `network`, `postgres`, `demo`.
+    #[schemars(pattern(MODULE_NAME_PATTERN))]
+    pub module: String,
+    /// Values for the module's variables. Every value is a literal: strings are never
+    /// interpreted as Terraform expressions or templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "inputs_schema")]
+    pub inputs: BTreeMap<String, serde_json::Value>,
+    /// Names of components that must be applied before this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub depends_on: Vec<String>,
+}
+
+fn inputs_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": 256,
+        "additionalProperties": { "x-kubernetes-preserve-unknown-fields": true }
+    })
+}
+
+/// A hard monthly budget.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    /// Maximum estimated monthly cost in USD, as a decimal string such as `"250"` or `"99.50"`.
+    #[schemars(pattern(MONEY_PATTERN))]
+    pub monthly_limit: String,
+}
+
+/// Which changes need a person, how fast they must decide, and who is told.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalPolicy {
+    /// Kinds of change that apply without a checkpoint. Anything not listed, and anything
+    /// the controller's configuration always gates (destroy of stateful resources, budget
+    /// overruns, production), still needs a person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_approve: Vec<ApprovalTrigger>,
+    /// Monthly cost increase in USD above which a person must approve. Default `"0"`: any
+    /// increase needs approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(MONEY_PATTERN))]
+    pub cost_increase_threshold: Option<String>,
+    /// Users and groups who may decide this Project's checkpoints, in addition to holding
+    /// the RBAC verb `approve` on checkpoints. Empty: anyone with that verb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<super::ApproverSet>,
+    /// Forbid the last person who changed the Project from approving its checkpoint
+    /// (four-eyes principle).
+    #[serde(default)]
+    pub forbid_self_approval: bool,
+    /// Response times for pending checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaPolicy>,
+    /// Who is told when a checkpoint is opened, escalated, expired or decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub notifications: Vec<NotificationChannel>,
+}
+
+/// A kind of change the gate recognises.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ApprovalTrigger {
+    /// The first apply of a Project.
+    FirstApply,
+    /// Changes that only add resources.
+    Create,
+    /// In-place updates.
+    Update,
+    /// Replacement of stateless resources.
+    Replace,
+    /// Monthly cost increases at or below the threshold.
+    CostIncrease,
+}
+
+/// How long a checkpoint may wait.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SlaPolicy {
+    /// A decision is due this long after the checkpoint opens, e.g. `4h`.
+    #[schemars(pattern(DURATION_PATTERN))]
+    pub respond_within: String,
+    /// Escalate when still pending this long after opening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<EscalationPolicy>,
+    /// The checkpoint expires (nothing is applied) this long after opening, e.g. `72h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN))]
+    pub expire_after: Option<String>,
+}
+
+/// Escalation of a pending checkpoint.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EscalationPolicy {
+    /// Escalate when still pending this long after opening, e.g. `8h`.
+    #[schemars(pattern(DURATION_PATTERN))]
+    pub after: String,
+    /// Notification channels (by name) told on escalation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
+}
+
+/// A place notifications are sent. Set exactly one of `slack`, `webhook` or `email`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.slackWebhookSecretRef), has(self.webhookUrl), has(self.email)].filter(x, x).size() == 1").message("set exactly one of slackWebhookSecretRef, webhookUrl and email"))]
+pub struct NotificationChannel {
+    /// Name used by escalation policies to refer to this channel.
+    #[schemars(pattern(COMPONENT_NAME_PATTERN))]
+    pub name: String,
+    /// Secret holding a Slack incoming-webhook URL under key `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_webhook_secret_ref: Option<SecretKeyRef>,
+    /// HTTPS endpoint receiving JSON events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^https?://[^\s]+$"), length(max = 2048))]
+    pub webhook_url: Option<String>,
+    /// Email addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub email: Option<Vec<String>>,
+}
+
+/// Where Terraform state lives.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Backend {
+    /// Backend type. `kubernetes` keeps state in a Secret in the Project's namespace and
+    /// locks with a Lease; `s3` uses a bucket (and optional DynamoDB lock table); `local`
+    /// is for development only.
+    #[serde(rename = "type", default)]
+    pub backend_type: BackendType,
+    /// Settings of the `kubernetes` backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesBackend>,
+    /// Settings of the `s3` backend (required when type is `s3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Backend>,
+    /// Settings of the `local` backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalBackend>,
+}
+
+/// Terraform backend types tollgate can render.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendType {
+    /// State in a Secret in the Project's namespace.
+    #[default]
+    Kubernetes,
+    /// State in an S3 bucket.
+    S3,
+    /// State in a local file (development only).
+    Local,
+}
+
+/// The `kubernetes` backend.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KubernetesBackend {
+    /// Suffix of the state Secret's name (`tfstate-default-<secretSuffix>`). Default: the
+    /// Project's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
+    pub secret_suffix: Option<String>,
+}
+
+/// The `s3` backend.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Backend {
+    /// Bucket holding state.
+    #[schemars(pattern(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
+    pub bucket: String,
+    /// Object key of the state file. Default: `<namespace>/<project>/terraform.tfstate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub key: Option<String>,
+    /// Bucket region. Default: the Project's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(AWS_REGION_PATTERN))]
+    pub region: Option<String>,
+    /// DynamoDB table used for state locking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[A-Za-z0-9_.-]{3,255}$"))]
+    pub dynamodb_table: Option<String>,
+}
+
+/// The `local` backend.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalBackend {
+    /// Path of the state file, relative to the working directory. Default
+    /// `terraform.tfstate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub path: Option<String>,
+}
+
+/// Scheduled drift detection.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftDetection {
+    /// How often to plan against real infrastructure, e.g. `24h`.
+    #[schemars(pattern(DURATION_PATTERN))]
+    pub interval: String,
+    /// What to do when drift is found.
+    #[serde(default)]
+    pub action: DriftAction,
+}
+
+/// Reaction to detected drift.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DriftAction {
+    /// Set the `Drifted` condition and emit an Event.
+    #[default]
+    Report,
+    /// Also open a checkpoint to bring infrastructure back to the declared state.
+    Checkpoint,
+}
+
+/// What deleting a Project does to its infrastructure.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeletionPolicy {
+    /// Destroy the infrastructure after a Destroy checkpoint is approved.
+    #[default]
+    Destroy,
+    /// Leave the infrastructure; remove only tollgate's objects.
+    Orphan,
+}
+
+/// Observed state of a Project, written only by the controller.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Where the Project is in its loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<ProjectPhase>,
+    /// kstatus conditions: `Ready`, `Reconciling`, `Stalled`, `AwaitingApproval`,
+    /// `Drifted`, `BudgetExceeded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// The current saved plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
+    /// Estimated cost of the current plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostStatus>,
+    /// The checkpoint awaiting a decision, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_ref: Option<CheckpointRefStatus>,
+    /// Secret holding the Terraform outputs of the last apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs_secret_ref: Option<SecretKeyRef>,
+    /// The last successful apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied: Option<LastApplied>,
+    /// Recent applies and decisions, newest first, bounded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Phases of a Project.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProjectPhase {
+    /// Rendering and planning.
+    Planning,
+    /// A checkpoint is waiting for a decision.
+    AwaitingApproval,
+    /// Applying an approved plan.
+    Applying,
+    /// The last approved plan is applied and nothing is pending.
+    Ready,
+    /// A person rejected the plan; nothing changes until the spec does.
+    Rejected,
+    /// A step failed; see the conditions.
+    Failed,
+    /// Destroying infrastructure before deletion.
+    Destroying,
+    /// `spec.suspend` is true.
+    Suspended,
+}
+
+/// The saved plan tollgate will apply once allowed.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatus {
+    /// Identifier of the saved plan.
+    pub id: String,
+    /// sha256 of the saved plan file; an approval applies only a plan with this digest.
+    pub digest: String,
+    /// sha256 of the rendered inputs the plan was made from.
+    pub inputs_digest: String,
+    /// What the plan changes.
+    pub summary: PlanSummaryStatus,
+}
+
+/// Counts and addresses of a plan's changes.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSummaryStatus {
+    /// Resources to create.
+    pub add: u32,
+    /// Resources to update in place.
+    pub change: u32,
+    /// Resources to destroy (including replacements).
+    pub destroy: u32,
+    /// Addresses of changed resources (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub addresses: Vec<String>,
+}
+
+/// Estimated cost of the current plan.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CostStatus {
+    /// Estimated monthly cost after the plan, decimal string.
+    pub monthly: String,
+    /// Change of the monthly cost, decimal string, negative for savings.
+    pub delta: String,
+    /// Currency of all amounts (`USD`).
+    pub currency: String,
+    /// The most expensive resources (top N).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub top_resources: Vec<ResourceCost>,
+    /// Resources that could not be priced, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub unpriced: Vec<String>,
+}
+
+/// Monthly cost of one resource.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceCost {
+    /// Terraform address.
+    pub address: String,
+    /// Estimated monthly cost, decimal string.
+    pub monthly: String,
+}
+
+/// Reference to the pending checkpoint.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointRefStatus {
+    /// Name of the Checkpoint in the Project's namespace.
+    pub name: String,
+}
+
+/// The last successful apply.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastApplied {
+    /// Plan that was applied.
+    pub plan_id: String,
+    /// When the apply finished.
+    pub at: Time,
+    /// Estimated monthly cost after the apply, decimal string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<String>,
+}
+
+/// One entry of the Project's bounded history.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// Plan concerned.
+    pub plan_id: String,
+    /// What happened, e.g. `Applied`, `Rejected`, `Superseded`, `Failed`.
+    pub outcome: String,
+    /// When it happened.
+    pub at: Time,
+    /// Who decided, when a person did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+}

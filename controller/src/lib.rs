@@ -1,0 +1,16 @@
+//! tollgate: a Kubernetes operator that turns declarative `Project`s into infrastructure
+//! through Terraform, and applies only the exact plan a person (or policy) approved.
+//!
+//! The pure core (`catalog`, `render`, `plan`, `cost`) knows nothing of Kubernetes; `api`
+//! holds the CRD types and `cli` the thin command-line shell.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod catalog;
+pub mod cli;
+pub mod cost;
+pub mod digest;
+pub mod manifest;
+pub mod plan;
+pub mod render;
+pub mod terraform;
