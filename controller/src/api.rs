@@ -6,11 +6,13 @@
 mod checkpoint;
 mod common;
 mod project;
+mod validation;
 
 pub use checkpoint::{
     ApproverSet, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointSpec, CheckpointStatus,
     CheckpointSummary, CheckpointType, Decision, NotificationRecord, PlanRef, ProjectRef, Sla,
 };
+pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 pub use common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
 pub use project::{
     ApprovalPolicy, ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType,

@@ -86,6 +86,8 @@ pub struct Module {
     pub required_providers: BTreeMap<String, RequiredProvider>,
     /// The module's files, relative to its folder, sorted: exactly what a render copies.
     pub files: Vec<PathBuf>,
+    /// sha256 over the module's files (names and contents).
+    pub digest: String,
 }
 
 /// A variable block.
@@ -135,14 +137,11 @@ pub struct RequiredProvider {
 impl Catalog {
     /// Loads every module folder (a folder containing `.tf` files) under `root`.
     pub fn load(root: &Path) -> Result<Self, CatalogError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| CatalogError::Io { path, source }
-        };
+        let io = |source| CatalogError::Io { path: root.to_path_buf(), source };
         let mut modules = BTreeMap::new();
         let mut hasher = Sha256::new();
         let mut entries: Vec<PathBuf> =
-            fs::read_dir(root).map_err(io(root))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(io(root))?;
+            fs::read_dir(root).map_err(io)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(io)?;
         entries.sort();
         for dir in entries.into_iter().filter(|p| p.is_dir()) {
             let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
@@ -152,11 +151,7 @@ impl Catalog {
                 continue;
             }
             let module = Module::load(&name, &dir)?;
-            for file in &module.files {
-                let contents = fs::read(dir.join(file)).map_err(io(&dir.join(file)))?;
-                hasher.update(format!("{name}/{}\0{}\0", file.display(), contents.len()).as_bytes());
-                hasher.update(&contents);
-            }
+            hasher.update(format!("{name}\0{}\0", module.digest).as_bytes());
             modules.insert(name, module);
         }
         Ok(Self { root: root.to_path_buf(), modules, digest: hex::encode(hasher.finalize()) })
@@ -206,7 +201,15 @@ impl Catalog {
 impl Module {
     fn load(name: &str, dir: &Path) -> Result<Self, CatalogError> {
         let files = module_files(dir)?;
+        let mut hasher = Sha256::new();
+        for file in &files {
+            let path = dir.join(file);
+            let contents = fs::read(&path).map_err(|source| CatalogError::Io { path: path.clone(), source })?;
+            hasher.update(format!("{}\0{}\0", file.display(), contents.len()).as_bytes());
+            hasher.update(&contents);
+        }
         let mut module = Module {
+            digest: hex::encode(hasher.finalize()),
             name: name.to_owned(),
             path: dir.to_path_buf(),
             variables: BTreeMap::new(),
@@ -368,13 +371,15 @@ fn literal_value(expr: &Expression) -> Option<serde_json::Value> {
     })
 }
 
-/// ` (did you mean `x`?)` when a candidate is close to `given`, else an empty string.
+/// ` (did you mean `x`?)` when a candidate is close to `given` (a typo, a transposition, a
+/// missing or extra letter), else an empty string.
 pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let tolerance = (given.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(given, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|c| (strsim::damerau_levenshtein(given, c), c))
+        .filter(|(distance, _)| *distance <= tolerance)
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| format!(" (did you mean `{c}`?)"))
         .unwrap_or_default()
 }
@@ -468,11 +473,18 @@ terraform {
     }
 
     #[test]
-    fn the_shipped_catalog_loads() {
+    fn the_shipped_catalog_loads_with_documented_interfaces() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../modules");
-        if root.join("demo").is_dir() {
-            let catalog = Catalog::load(&root).unwrap();
-            assert!(catalog.module("demo").is_ok());
+        let catalog = Catalog::load(&root).unwrap();
+        assert!(catalog.module("demo").is_ok());
+        for module in catalog.modules().values() {
+            assert!(module.path.join("README.md").is_file(), "module {} has no README.md", module.name);
+            for variable in module.variables.values() {
+                assert!(variable.description.is_some(), "module {}: variable {} has no description", module.name, variable.name);
+            }
+            for output in module.outputs.values() {
+                assert!(output.description.is_some(), "module {}: output {} has no description", module.name, output.name);
+            }
         }
     }
 }

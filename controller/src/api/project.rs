@@ -19,6 +19,15 @@ pub const AWS_REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]$";
 /// Twelve-digit AWS account ids.
 pub const AWS_ACCOUNT_PATTERN: &str = r"^[0-9]{12}$";
 /// IAM role ARNs in any partition.
+/// S3 bucket names.
+pub const S3_BUCKET_PATTERN: &str = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$";
+/// DNS labels (Kubernetes Secret name suffixes).
+pub const SECRET_SUFFIX_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+/// DynamoDB table names.
+pub const DYNAMODB_TABLE_PATTERN: &str = r"^[A-Za-z0-9_.-]{3,255}$";
+/// Webhook URLs.
+pub const WEBHOOK_URL_PATTERN: &str = r"^https?://[^\s]+$";
+/// IAM role ARNs in any partition.
 pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$";
 
 /// A Project: one environment of one team's infrastructure, declared as components from the
@@ -274,7 +283,7 @@ pub struct NotificationChannel {
     pub slack_webhook_secret_ref: Option<SecretKeyRef>,
     /// HTTPS endpoint receiving JSON events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(r"^https?://[^\s]+$"), length(max = 2048))]
+    #[schemars(pattern(WEBHOOK_URL_PATTERN), length(max = 2048))]
     pub webhook_url: Option<String>,
     /// Email addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,7 +331,7 @@ pub struct KubernetesBackend {
     /// Suffix of the state Secret's name (`tfstate-default-<secretSuffix>`). Default: the
     /// Project's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
+    #[schemars(pattern(SECRET_SUFFIX_PATTERN))]
     pub secret_suffix: Option<String>,
 }
 
@@ -331,7 +340,7 @@ pub struct KubernetesBackend {
 #[serde(rename_all = "camelCase")]
 pub struct S3Backend {
     /// Bucket holding state.
-    #[schemars(pattern(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
+    #[schemars(pattern(S3_BUCKET_PATTERN))]
     pub bucket: String,
     /// Object key of the state file. Default: `<namespace>/<project>/terraform.tfstate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -343,7 +352,7 @@ pub struct S3Backend {
     pub region: Option<String>,
     /// DynamoDB table used for state locking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(r"^[A-Za-z0-9_.-]{3,255}$"))]
+    #[schemars(pattern(DYNAMODB_TABLE_PATTERN))]
     pub dynamodb_table: Option<String>,
 }
 

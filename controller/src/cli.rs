@@ -1,0 +1,72 @@
+//! The `tollgate` command line: a thin shell over the library.
+
+mod crd;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use crd::{crd_files, crds_yaml};
+
+/// Everything a CLI command can fail with; each wraps the module error that says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// Reading the Project manifest failed.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    /// Loading the module catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// The Project's components do not fit the catalog.
+    #[error(transparent)]
+    Inputs(#[from] crate::catalog::InputsError),
+    /// Rendering failed.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    /// Writing output failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// What was being written.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Serialising output failed.
+    #[error("cannot serialise output: {0}")]
+    Serialise(String),
+}
+
+/// tollgate: Terraform for Kubernetes platform teams, applying only what a person approved.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about, long_about = None)]
+pub struct Cli {
+    /// Module catalog folder (default: $TOLLGATE_CATALOG, else ./modules, else the repository's modules/).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions (or write one file per CRD with --out-dir).
+    Crd(crd::CrdArgs),
+    /// Render a Project into a self-contained Terraform working directory.
+    Render(render::RenderArgs),
+    /// Check a Project against the API schema and the module catalog (exit 1 on problems).
+    Validate(render::ValidateArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Crd(args) => crd::run(&args),
+        Command::Render(args) => render::run_render(&args, cli.catalog.as_deref()),
+        Command::Validate(args) => render::run_validate(&args, cli.catalog.as_deref()),
+    }
+}
