@@ -9,7 +9,6 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod cost;
-pub mod digest;
 pub mod manifest;
 pub mod plan;
 pub mod render;
