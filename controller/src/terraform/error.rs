@@ -1,0 +1,681 @@
+//! Errors of the runner, classified so that callers can decide: retry, open a checkpoint, or
+//! fail. Every text in an error has been through the run's [`Redactor`](super::Redactor).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::capture::CapturedText;
+use super::version::TerraformVersion;
+
+/// The output of one Terraform command, redacted and bounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandOutput {
+    /// The command, e.g. `plan`.
+    pub command: String,
+    /// The exit code (`None` if the process was ended by a signal).
+    pub exit_code: Option<i32>,
+    /// Standard output.
+    pub stdout: CapturedText,
+    /// Standard error.
+    pub stderr: CapturedText,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl CommandOutput {
+    /// The first `Error:` block of the output (or its last lines), for messages. Redacted.
+    #[must_use]
+    pub fn excerpt(&self) -> String {
+        excerpt(&self.stderr.text, &self.stdout.text)
+    }
+}
+
+/// How a timed-out or cancelled process was ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Termination {
+    /// The command was cancelled while waiting for a process slot: nothing was started.
+    NotStarted,
+    /// SIGINT was sent and Terraform exited within the grace period: it has stopped its
+    /// operation, written state and released its lock.
+    Interrupted,
+    /// SIGINT was sent, Terraform did not exit within the grace period, and its process group
+    /// was killed (SIGKILL): state may not have been written and a remote lock may be held.
+    Killed,
+}
+
+impl fmt::Display for Termination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotStarted => {
+                f.write_str("it was cancelled before Terraform started, so nothing ran")
+            }
+            Self::Interrupted => f.write_str(
+                "sent SIGINT and Terraform exited within the grace period (it stops gracefully, writes state and releases its lock)",
+            ),
+            Self::Killed => f.write_str(
+                "sent SIGINT, Terraform did not exit within the grace period, so its process group was killed with SIGKILL (state may not have been written; a remote backend lock may still be held: check the state and force-unlock it if its holder is gone)",
+            ),
+        }
+    }
+}
+
+/// What Terraform says about a held state lock (`Lock Info:` in its error message).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockInfo {
+    /// The lock id, to pass to `force-unlock`.
+    pub id: String,
+    /// The state path.
+    pub path: Option<String>,
+    /// What the holder is doing, e.g. `OperationTypeApply`.
+    pub operation: Option<String>,
+    /// Who holds it, e.g. `user@host`.
+    pub who: Option<String>,
+    /// The holder's Terraform version.
+    pub version: Option<String>,
+    /// When it was taken.
+    pub created: Option<String>,
+    /// Extra information.
+    pub info: Option<String>,
+}
+
+impl LockInfo {
+    /// Parses the `Lock Info:` block of a Terraform "Error acquiring the state lock" message.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        let start = text.find("Lock Info:")?;
+        let mut info = LockInfo::default();
+        for line in text.get(start..).unwrap_or_default().lines().skip(1) {
+            let line = line.trim();
+            if line.is_empty() {
+                // `Info:` may be the last, empty line of the block; a blank line ends it.
+                if !info.id.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            let Some((key, value)) = line.split_once(':') else {
+                break;
+            };
+            let value = value.trim().to_owned();
+            let opt = (!value.is_empty()).then(|| value.clone());
+            match key.trim() {
+                "ID" => info.id = value,
+                "Path" => info.path = opt,
+                "Operation" => info.operation = opt,
+                "Who" => info.who = opt,
+                "Version" => info.version = opt,
+                "Created" => info.created = opt,
+                "Info" => info.info = opt,
+                _ => break,
+            }
+        }
+        (!info.id.is_empty()).then_some(info)
+    }
+}
+
+impl fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lock id {}", self.id)?;
+        if let Some(who) = &self.who {
+            write!(f, ", held by {who}")?;
+        }
+        if let Some(op) = &self.operation {
+            write!(f, " for {op}")?;
+        }
+        if let Some(created) = &self.created {
+            write!(f, " since {created}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The class of an error, for metrics, status conditions and retry decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The binary could not be run or is unsupported.
+    Setup,
+    /// Another operation holds the state lock.
+    StateLocked,
+    /// A network or provider error that may go away on retry.
+    Transient,
+    /// The configuration (rendered HCL, inputs) is invalid.
+    Config,
+    /// Credentials are missing, invalid, expired, or lack permissions.
+    Auth,
+    /// The saved plan no longer matches the state, or its file changed.
+    StalePlan,
+    /// The command ran past its timeout and was stopped.
+    Timeout,
+    /// The command was cancelled and stopped.
+    Cancelled,
+    /// The process was killed by a signal the runner did not send (e.g. out of memory).
+    Killed,
+    /// Terraform failed for another reason (e.g. a resource or provisioner error).
+    Failed,
+    /// Output could not be read or parsed.
+    Output,
+}
+
+/// Errors of the Terraform runner.
+#[derive(Debug, thiserror::Error)]
+pub enum TerraformError {
+    /// The binary could not be started.
+    #[error(
+        "could not run Terraform binary {binary}: {source}; install Terraform (>= 1.5) or OpenTofu, or point --terraform / TOLLGATE_TERRAFORM at it"
+    )]
+    Spawn {
+        /// The configured binary.
+        binary: PathBuf,
+        /// Why it could not start.
+        source: std::io::Error,
+    },
+    /// The binary is a version the runner does not support.
+    #[error(
+        "{found} is not supported (need {} >= {}); install a newer version and point TOLLGATE_TERRAFORM at it",
+        found.flavour,
+        found.flavour.minimum()
+    )]
+    UnsupportedVersion {
+        /// What was found.
+        found: TerraformVersion,
+    },
+    /// Another operation holds the state lock.
+    #[error(
+        "terraform {command}: the state is locked by another operation ({lock}); wait for it to finish and retry; if its holder is gone (crashed runner), force-unlock lock id {}",
+        lock.id
+    )]
+    StateLocked {
+        /// The command that could not get the lock.
+        command: String,
+        /// The lock, as Terraform described it.
+        lock: LockInfo,
+        /// The command's output.
+        output: Box<CommandOutput>,
+    },
+    /// A network or provider failure that may go away.
+    #[error(
+        "terraform {command}: transient network or provider error; retry with backoff: {}",
+        output.excerpt()
+    )]
+    Transient {
+        /// The command.
+        command: String,
+        /// The command's output.
+        output: Box<CommandOutput>,
+    },
+    /// The configuration or inputs are invalid.
+    #[error(
+        "terraform {command}: invalid configuration; fix the Project's inputs or the module (retrying will not help): {}",
+        output.excerpt()
+    )]
+    Config {
+        /// The command.
+        command: String,
+        /// The command's output.
+        output: Box<CommandOutput>,
+    },
+    /// Credentials are missing, invalid or lack permissions.
+    #[error(
+        "terraform {command}: authentication or authorization failed; check the Project's credentials and their permissions: {}",
+        output.excerpt()
+    )]
+    Auth {
+        /// The command.
+        command: String,
+        /// The command's output.
+        output: Box<CommandOutput>,
+    },
+    /// The saved plan is stale: the state changed since it was made.
+    #[error(
+        "terraform {command}: the saved plan is stale (the state changed since it was made); plan again and have the new plan approved: {}",
+        output.excerpt()
+    )]
+    StalePlan {
+        /// The command.
+        command: String,
+        /// The command's output.
+        output: Box<CommandOutput>,
+    },
+    /// The saved plan file is not the one that was approved.
+    #[error(transparent)]
+    PlanFile(#[from] crate::plan::PlanError),
+    /// The command ran past its timeout.
+    #[error(
+        "terraform {command} timed out after {}s; {termination}; raise the timeout if the operation is legitimately slow",
+        timeout.as_secs_f64()
+    )]
+    Timeout {
+        /// The command.
+        command: String,
+        /// The timeout.
+        timeout: Duration,
+        /// How the process was ended.
+        termination: Termination,
+        /// What it printed until then.
+        output: Box<CommandOutput>,
+    },
+    /// The command was cancelled.
+    #[error("terraform {command} was cancelled; {termination}")]
+    Cancelled {
+        /// The command.
+        command: String,
+        /// How the process was ended.
+        termination: Termination,
+        /// What it printed until then.
+        output: Box<CommandOutput>,
+    },
+    /// The process was killed by a signal the runner did not send.
+    #[error(
+        "terraform {command} was killed by signal {}; check memory limits of the runner; state may not have been written and the lock may still be held",
+        signal.map_or_else(|| "?".to_owned(), |s| s.to_string())
+    )]
+    Killed {
+        /// The command.
+        command: String,
+        /// The signal, if known.
+        signal: Option<i32>,
+        /// What it printed until then.
+        output: Box<CommandOutput>,
+    },
+    /// Terraform failed for a reason not classified above.
+    #[error(
+        "terraform {command} failed (exit code {}); see its output: {}",
+        output.exit_code.map_or_else(|| "?".to_owned(), |c| c.to_string()),
+        output.excerpt()
+    )]
+    Failed {
+        /// The command.
+        command: String,
+        /// The command's output.
+        output: Box<CommandOutput>,
+    },
+    /// The command printed more than the runner keeps where it needs the whole output (JSON).
+    #[error(
+        "terraform {command} printed more than {limit} bytes of JSON; raise the runner's json_output_limit"
+    )]
+    OutputTooLarge {
+        /// The command.
+        command: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The command's JSON output could not be parsed.
+    #[error("could not parse the JSON output of terraform {command}: {message}")]
+    Json {
+        /// The command.
+        command: String,
+        /// The parse error (no values).
+        message: String,
+    },
+    /// Local I/O around the command failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl TerraformError {
+    /// The class of this error.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Spawn { .. } | Self::UnsupportedVersion { .. } | Self::Io { .. } => {
+                ErrorKind::Setup
+            }
+            Self::StateLocked { .. } => ErrorKind::StateLocked,
+            Self::Transient { .. } => ErrorKind::Transient,
+            Self::Config { .. } => ErrorKind::Config,
+            Self::Auth { .. } => ErrorKind::Auth,
+            Self::StalePlan { .. } => ErrorKind::StalePlan,
+            Self::PlanFile(e) => match e {
+                crate::plan::PlanError::DigestMismatch { .. } => ErrorKind::StalePlan,
+                crate::plan::PlanError::Io { .. } => ErrorKind::Setup,
+                crate::plan::PlanError::Json(_) | crate::plan::PlanError::UnsupportedFormat { .. } => {
+                    ErrorKind::Output
+                }
+            },
+            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Cancelled { .. } => ErrorKind::Cancelled,
+            Self::Killed { .. } => ErrorKind::Killed,
+            Self::Failed { .. } => ErrorKind::Failed,
+            Self::OutputTooLarge { .. } | Self::Json { .. } => ErrorKind::Output,
+        }
+    }
+
+    /// Whether retrying the same command later may succeed (lock held, transient errors).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::StateLocked | ErrorKind::Transient)
+    }
+
+    /// The command's (redacted) output, if the error has one.
+    #[must_use]
+    pub fn output(&self) -> Option<&CommandOutput> {
+        match self {
+            Self::StateLocked { output, .. }
+            | Self::Transient { output, .. }
+            | Self::Config { output, .. }
+            | Self::Auth { output, .. }
+            | Self::StalePlan { output, .. }
+            | Self::Timeout { output, .. }
+            | Self::Cancelled { output, .. }
+            | Self::Killed { output, .. }
+            | Self::Failed { output, .. } => Some(output),
+            _ => None,
+        }
+    }
+
+    /// The lock, if the error is a held state lock.
+    #[must_use]
+    pub fn lock(&self) -> Option<&LockInfo> {
+        match self {
+            Self::StateLocked { lock, .. } => Some(lock),
+            _ => None,
+        }
+    }
+}
+
+const LOCK_MARKERS: &[&str] = &["Error acquiring the state lock", "Error locking state"];
+
+const STALE_MARKERS: &[&str] = &["Saved plan is stale", "Saved plan does not match"];
+
+const AUTH_MARKERS: &[&str] = &[
+    "NoCredentialProviders",
+    "no valid credential sources",
+    "failed to refresh cached credentials",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "security token included in the request is expired",
+    "security token included in the request is invalid",
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "AuthFailure",
+    "is not authorized to perform",
+    "not authorized to perform sts:AssumeRole",
+    "Unauthorized",
+    "Forbidden",
+    "status code: 401",
+    "status code: 403",
+    "StatusCode: 401",
+    "StatusCode: 403",
+    "error getting credentials",
+    "could not find default credentials",
+];
+
+const TRANSIENT_MARKERS: &[&str] = &[
+    "connection reset by peer",
+    "connection refused",
+    "i/o timeout",
+    "TLS handshake timeout",
+    "no such host",
+    "temporary failure in name resolution",
+    "context deadline exceeded",
+    "net/http: request canceled",
+    "unexpected EOF",
+    "broken pipe",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "Rate exceeded",
+    "TooManyRequests",
+    "status code: 429",
+    "StatusCode: 429",
+    "status code: 500",
+    "status code: 502",
+    "status code: 503",
+    "status code: 504",
+    "StatusCode: 503",
+    "ServiceUnavailable",
+    "Service Unavailable",
+    "InternalError",
+    "InternalFailure",
+    "RequestTimeout",
+    "SlowDown",
+    "Failed to query available provider packages",
+    "Failed to install provider",
+    "could not connect to registry",
+    "Error while installing",
+    "timeout while waiting for plugin to start",
+    "plugin exited before we could connect",
+    "The plugin encountered an error, and failed to respond",
+];
+
+const CONFIG_MARKERS: &[&str] = &[
+    "Unsupported argument",
+    "Missing required argument",
+    "Unsupported attribute",
+    "Unsupported block type",
+    "Missing required provider",
+    "Invalid value for variable",
+    "Invalid value for input variable",
+    "No value for required variable",
+    "Reference to undeclared",
+    "Invalid reference",
+    "Invalid expression",
+    "Invalid function argument",
+    "Call to unknown function",
+    "Invalid count argument",
+    "Invalid for_each argument",
+    "Invalid template interpolation value",
+    "Incorrect attribute value type",
+    "Argument or block definition required",
+    "Duplicate resource",
+    "Duplicate variable declaration",
+    "Duplicate output definition",
+    "Variables not allowed",
+    "Unreadable module directory",
+    "Module not installed",
+    "Module source has changed",
+    "Backend initialization required",
+    "Backend configuration changed",
+    "Inconsistent dependency lock file",
+    "Required plugins are not installed",
+    "Invalid backend configuration",
+    "Cycle:",
+    "Unsupported Terraform Core version",
+    "Failed to read file",
+    "Invalid variable",
+    "Resource precondition failed",
+    "Resource postcondition failed",
+    "Output refers to sensitive values",
+    "Too many command line arguments",
+    "Failed to load plugin schemas",
+];
+
+/// Sorts a failed command's output into an error class. Order matters: a lock error is a
+/// lock error even if it mentions a network failure.
+pub(crate) fn classify(command: &str, output: CommandOutput) -> TerraformError {
+    let text = format!("{}\n{}", output.stderr.text, output.stdout.text);
+    let has = |markers: &[&str]| markers.iter().any(|m| text.contains(m));
+    let command = command.to_owned();
+    let output = Box::new(output);
+    if has(LOCK_MARKERS) {
+        let lock = LockInfo::parse(&text).unwrap_or_else(|| LockInfo {
+            id: "(unknown: Terraform printed no lock info)".into(),
+            ..LockInfo::default()
+        });
+        return TerraformError::StateLocked {
+            command,
+            lock,
+            output,
+        };
+    }
+    if has(STALE_MARKERS) {
+        return TerraformError::StalePlan { command, output };
+    }
+    if has(AUTH_MARKERS) {
+        return TerraformError::Auth { command, output };
+    }
+    if has(TRANSIENT_MARKERS) {
+        return TerraformError::Transient { command, output };
+    }
+    if has(CONFIG_MARKERS) {
+        return TerraformError::Config { command, output };
+    }
+    TerraformError::Failed { command, output }
+}
+
+/// The first `Error:` block (up to a few lines), else the last non-empty lines.
+fn excerpt(stderr: &str, stdout: &str) -> String {
+    const MAX_LINES: usize = 12;
+    const MAX_CHARS: usize = 1200;
+    let source = if stderr.contains("Error") || stdout.is_empty() {
+        stderr
+    } else {
+        stdout
+    };
+    let lines: Vec<&str> = source.lines().collect();
+    let picked: Vec<&str> = match lines.iter().position(|l| l.trim_start().starts_with("Error")) {
+        Some(i) => lines
+            .iter()
+            .skip(i)
+            .filter(|l| !l.trim().is_empty())
+            .take(MAX_LINES)
+            .copied()
+            .collect(),
+        None => {
+            let non_empty: Vec<&str> = lines
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .copied()
+                .collect();
+            non_empty
+                .iter()
+                .skip(non_empty.len().saturating_sub(MAX_LINES))
+                .copied()
+                .collect()
+        }
+    };
+    let mut s = picked
+        .iter()
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    if s.chars().count() > MAX_CHARS {
+        s = s.chars().take(MAX_CHARS).collect::<String>() + " …";
+    }
+    if s.is_empty() {
+        "(no output)".into()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    const LOCK_ERR: &str = "Acquiring state lock. This may take a few moments...\n\
+Error: Error acquiring the state lock\n\n\
+Error message: resource temporarily unavailable\n\
+Lock Info:\n\
+  ID:        376cfedd-9314-8f65-079f-ed10fd13285d\n\
+  Path:      terraform.tfstate\n\
+  Operation: OperationTypeApply\n\
+  Who:       root@vm\n\
+  Version:   1.15.5\n\
+  Created:   2026-11-25 09:25:10.740251341 +0000 UTC\n\
+  Info:      \n\n\n\
+Terraform acquires a state lock to protect the state from being written\n";
+
+    fn out(stderr: &str) -> CommandOutput {
+        CommandOutput {
+            command: "plan".into(),
+            exit_code: Some(1),
+            stderr: CapturedText {
+                text: stderr.into(),
+                total_bytes: stderr.len() as u64,
+                omitted_bytes: 0,
+            },
+            ..CommandOutput::default()
+        }
+    }
+
+    #[test]
+    fn parses_lock_info() {
+        let lock = LockInfo::parse(LOCK_ERR).unwrap();
+        assert_eq!(lock.id, "376cfedd-9314-8f65-079f-ed10fd13285d");
+        assert_eq!(lock.path.as_deref(), Some("terraform.tfstate"));
+        assert_eq!(lock.operation.as_deref(), Some("OperationTypeApply"));
+        assert_eq!(lock.who.as_deref(), Some("root@vm"));
+        assert_eq!(lock.version.as_deref(), Some("1.15.5"));
+        assert_eq!(
+            lock.created.as_deref(),
+            Some("2026-11-25 09:25:10.740251341 +0000 UTC")
+        );
+        assert_eq!(lock.info, None);
+    }
+
+    #[test]
+    fn classifies_lock() {
+        let err = classify("plan", out(LOCK_ERR));
+        assert_eq!(err.kind(), ErrorKind::StateLocked);
+        assert!(err.is_retryable());
+        let msg = err.to_string();
+        assert!(
+            msg.contains("force-unlock lock id 376cfedd-9314-8f65-079f-ed10fd13285d"),
+            "{msg}"
+        );
+        assert!(msg.contains("held by root@vm"), "{msg}");
+    }
+
+    #[test]
+    fn classifies_others() {
+        let cases = [
+            (
+                "Error: No valid credential sources found\n\nno valid credential sources for S3 Backend found.",
+                ErrorKind::Auth,
+            ),
+            (
+                "Error: reading EC2 VPC: operation error EC2: DescribeVpcs, https response error StatusCode: 403, api error UnauthorizedOperation",
+                ErrorKind::Auth,
+            ),
+            (
+                "Error: Failed to query available provider packages\n\nCould not retrieve the list of available versions: dial tcp: lookup registry.terraform.io: no such host",
+                ErrorKind::Transient,
+            ),
+            (
+                "Error: creating S3 Bucket: ThrottlingException: Rate exceeded",
+                ErrorKind::Transient,
+            ),
+            (
+                "Error: Unsupported argument\n\n  on main.tf line 3, in resource \"terraform_data\" \"a\":\n   3:   foo = 1\n\nAn argument named \"foo\" is not expected here.",
+                ErrorKind::Config,
+            ),
+            (
+                "Error: Saved plan is stale\n\nThe given plan file can no longer be applied because the state was changed by another operation after the plan was created.",
+                ErrorKind::StalePlan,
+            ),
+            (
+                "Error: local-exec provisioner error\n\nError running command 'exit 1': exit status 1. Output:",
+                ErrorKind::Failed,
+            ),
+        ];
+        for (text, kind) in cases {
+            let err = classify("apply", out(text));
+            assert_eq!(err.kind(), kind, "{text}");
+            assert!(err.to_string().contains("terraform apply"));
+        }
+    }
+
+    #[test]
+    fn excerpt_starts_at_error() {
+        let e = excerpt("noise\nmore noise\nError: boom\n\n  detail line\n", "");
+        assert_eq!(e, "Error: boom | detail line");
+        assert_eq!(excerpt("", ""), "(no output)");
+        assert_eq!(excerpt("", "last words"), "last words");
+    }
+}

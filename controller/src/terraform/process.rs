@@ -1,0 +1,313 @@
+//! Running one Terraform process: bounded, redacted capture; timeout and cancellation with
+//! SIGINT, a grace period, then SIGKILL of the process group.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::capture::BoundedCapture;
+use super::error::{CommandOutput, Termination};
+use super::redact::Redactor;
+
+/// Cancels Terraform commands: cancelling makes a running command stop the way a timeout does
+/// (SIGINT, grace period, SIGKILL) and a command waiting for a slot give up. Clones share
+/// the same state.
+#[derive(Clone, Debug)]
+pub struct CancelToken {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for CancelToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    #[must_use]
+    pub fn new() -> Self {
+        let (tx, _rx) = watch::channel(false);
+        Self { tx: Arc::new(tx) }
+    }
+
+    /// Cancels: every command using this token (now or later) stops.
+    pub fn cancel(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        *self.tx.borrow()
+    }
+
+    /// Resolves when the token is cancelled.
+    pub async fn cancelled(&self) {
+        let mut rx = self.tx.subscribe();
+        // The sender lives as long as `self`, so this only returns once cancelled.
+        let _ = rx.wait_for(|c| *c).await;
+    }
+}
+
+/// What to run.
+pub(crate) struct Spec {
+    pub(crate) command: &'static str,
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) dir: PathBuf,
+    /// Variables to remove from the inherited environment.
+    pub(crate) env_remove: Vec<OsString>,
+    /// Whether to clear the inherited environment, keeping only `env_keep` (prefixes end
+    /// with `*`).
+    pub(crate) env_keep: Option<Vec<String>>,
+    pub(crate) env: Vec<(OsString, OsString)>,
+    pub(crate) timeout: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) output_limit: usize,
+    /// If set, stdout is kept whole up to this many bytes (for JSON) instead of head+tail.
+    pub(crate) raw_stdout_limit: Option<usize>,
+}
+
+/// How the process ended.
+pub(crate) enum Ended {
+    Exited(ExitStatus),
+    TimedOut(Termination),
+    Cancelled(Termination),
+}
+
+pub(crate) struct Finished {
+    pub(crate) ended: Ended,
+    pub(crate) output: CommandOutput,
+    /// Whole, unredacted stdout, when `raw_stdout_limit` was set and it fit.
+    pub(crate) raw_stdout: Option<Vec<u8>>,
+}
+
+/// Ends the process group if the run is abandoned (its future dropped) while the process
+/// still runs: SIGINT, grace, SIGKILL, in a background task.
+struct Guard {
+    child: Option<Child>,
+    grace: Duration,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let grace = self.grace;
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    let how = terminate(&mut child, grace).await;
+                    tracing::warn!(termination = ?how, "abandoned terraform process stopped");
+                });
+            }
+            Err(_) => {
+                if let Some(pid) = child.id() {
+                    signal_group(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
+fn pid_of(raw: u32) -> Option<rustix::process::Pid> {
+    i32::try_from(raw)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+}
+
+fn signal_process(pid: u32, sig: rustix::process::Signal) {
+    if let Some(pid) = pid_of(pid)
+        && let Err(e) = rustix::process::kill_process(pid, sig)
+    {
+        tracing::debug!(error = %e, "signal to terraform process failed (it may have exited)");
+    }
+}
+
+/// Signals the process group led by `pid` (the child is started as its own group leader).
+fn signal_group(pid: u32, sig: rustix::process::Signal) {
+    if let Some(pid) = pid_of(pid)
+        && let Err(e) = rustix::process::kill_process_group(pid, sig)
+    {
+        tracing::debug!(error = %e, "signal to terraform process group failed (it may have exited)");
+    }
+}
+
+/// SIGINT to Terraform (as Ctrl-C would: it stops its operation, writes state and releases its
+/// lock), wait up to `grace`, then SIGKILL its whole process group. Either way, whatever is
+/// left of the group (provisioner children) is killed afterwards so no orphan keeps running or
+/// holds the output pipes open.
+async fn terminate(child: &mut Child, grace: Duration) -> Termination {
+    let Some(pid) = child.id() else {
+        // Already reaped.
+        return Termination::Interrupted;
+    };
+    signal_process(pid, rustix::process::Signal::INT);
+    let how = match tokio::time::timeout(grace, child.wait()).await {
+        Ok(_) => Termination::Interrupted,
+        Err(_) => {
+            signal_group(pid, rustix::process::Signal::KILL);
+            let _ = child.wait().await;
+            Termination::Killed
+        }
+    };
+    // The group id stays valid while any member lives, so this reaches only leftovers.
+    signal_group(pid, rustix::process::Signal::KILL);
+    how
+}
+
+async fn read_bounded<R: AsyncRead + Unpin>(
+    mut reader: R,
+    mut capture: BoundedCapture,
+) -> BoundedCapture {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => capture.push(buf.get(..n).unwrap_or_default()),
+        }
+    }
+    capture
+}
+
+/// How long to wait for the output pipes to close after the process exited (a background
+/// grandchild may hold them open).
+const PIPE_DRAIN: Duration = Duration::from_secs(5);
+
+async fn collect(handle: JoinHandle<BoundedCapture>, fallback: BoundedCapture) -> BoundedCapture {
+    let abort = handle.abort_handle();
+    match tokio::time::timeout(PIPE_DRAIN, handle).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(_)) => fallback,
+        Err(_) => {
+            abort.abort();
+            fallback
+        }
+    }
+}
+
+/// Runs one process to its end (or its timeout/cancellation).
+pub(crate) async fn run(
+    spec: Spec,
+    redactor: &Redactor,
+    cancel: Option<&CancelToken>,
+) -> Result<Finished, std::io::Error> {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(&spec.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: the runner can signal Terraform and its children as one,
+        // and a Ctrl-C aimed at the controller's group does not reach them uncontrolled.
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(keep) = &spec.env_keep {
+        cmd.env_clear();
+        for (k, v) in std::env::vars_os() {
+            let name = k.to_string_lossy();
+            let kept = keep.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == p.as_str(),
+            });
+            if kept {
+                cmd.env(&k, &v);
+            }
+        }
+    }
+    for k in &spec.env_remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+
+    let started = Instant::now();
+    let mut child = cmd.spawn()?;
+    let margin = redactor.max_len();
+    let stdout_capture = || match spec.raw_stdout_limit {
+        Some(limit) => BoundedCapture::new(limit, margin),
+        None => BoundedCapture::new(spec.output_limit, margin),
+    };
+    let stderr_capture = || BoundedCapture::new(spec.output_limit, margin);
+    let stdout_task = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(read_bounded(s, stdout_capture())));
+    let stderr_task = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(read_bounded(s, stderr_capture())));
+
+    let mut guard = Guard {
+        child: Some(child),
+        grace: spec.grace,
+    };
+    let ended = {
+        let Some(child) = guard.child.as_mut() else {
+            return Err(std::io::Error::other("child process vanished"));
+        };
+        let never = std::future::pending::<()>();
+        let cancelled = async {
+            match cancel {
+                Some(c) => c.cancelled().await,
+                None => never.await,
+            }
+        };
+        tokio::select! {
+            status = child.wait() => Ended::Exited(status?),
+            () = tokio::time::sleep(spec.timeout) => {
+                tracing::warn!(command = spec.command, timeout_s = spec.timeout.as_secs_f64(), "terraform command timed out; sending SIGINT");
+                Ended::TimedOut(terminate(child, spec.grace).await)
+            }
+            () = cancelled => {
+                tracing::warn!(command = spec.command, "terraform command cancelled; sending SIGINT");
+                Ended::Cancelled(terminate(child, spec.grace).await)
+            }
+        }
+    };
+    // The process has ended: nothing for the guard to do.
+    guard.child = None;
+
+    let stdout = match stdout_task {
+        Some(t) => collect(t, stdout_capture()).await,
+        None => stdout_capture(),
+    };
+    let stderr = match stderr_task {
+        Some(t) => collect(t, stderr_capture()).await,
+        None => stderr_capture(),
+    };
+    let exit_code = match &ended {
+        Ended::Exited(status) => status.code(),
+        _ => None,
+    };
+    let output = CommandOutput {
+        command: spec.command.to_owned(),
+        exit_code,
+        stdout: stdout.finish(redactor),
+        stderr: stderr.finish(redactor),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    let raw_stdout = if spec.raw_stdout_limit.is_some() {
+        stdout.into_raw()
+    } else {
+        None
+    };
+    Ok(Finished {
+        ended,
+        output,
+        raw_stdout,
+    })
+}
