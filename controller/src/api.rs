@@ -26,3 +26,80 @@ pub use project::{
 pub const GROUP: &str = "tollgate.dev";
 /// API version of every tollgate kind.
 pub const VERSION: &str = "v1alpha1";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+    use serde_json::json;
+
+    #[test]
+    fn checkpoint_spec_is_immutable() {
+        let spec = json!({"type": "PlanApproval", "projectRef": {"name": "p"}, "summary": {"text": "1 to add", "add": 1, "change": 0, "destroy": 0}, "requestedAt": "2026-01-01T00:00:00Z"});
+        let mut changed = spec.clone();
+        changed["summary"]["add"] = json!(0);
+        assert!(CheckpointSpec::validate_cel(&spec, Some(&spec)).is_ok());
+        let err = format!("{:?}", CheckpointSpec::validate_cel(&changed, Some(&spec)).unwrap_err());
+        assert!(err.contains("immutable"), "{err}");
+    }
+
+    #[test]
+    fn a_decision_cannot_be_changed_or_withdrawn() {
+        let approved = json!({"decision": "Approved"});
+        assert!(CheckpointStatus::validate_cel(&approved, Some(&json!({}))).is_ok());
+        assert!(CheckpointStatus::validate_cel(&json!({"decision": "Rejected"}), Some(&approved)).is_err());
+        assert!(CheckpointStatus::validate_cel(&json!({}), Some(&approved)).is_err());
+        assert!(CheckpointStatus::validate_cel(&json!({"decision": "Approved", "phase": "Approved"}), Some(&approved)).is_ok());
+    }
+
+    #[test]
+    fn credentials_and_channels_are_one_of() {
+        let both = json!({"assumeRole": {"roleArn": "arn:aws:iam::123456789012:role/x"}, "secretRef": {"name": "s"}});
+        assert!(AwsCredentials::validate_cel(&both, None).is_err());
+        assert!(AwsCredentials::validate_cel(&json!({"secretRef": {"name": "s"}}), None).is_ok());
+        assert!(NotificationChannel::validate_cel(&json!({"name": "a"}), None).is_err());
+        assert!(NotificationChannel::validate_cel(&json!({"name": "a", "webhookUrl": "http://x", "email": ["a@b"]}), None).is_err());
+        assert!(NotificationChannel::validate_cel(&json!({"name": "a", "email": ["a@b"]}), None).is_ok());
+    }
+
+    #[test]
+    fn decision_is_only_approved_or_rejected() {
+        let crd = serde_json::to_value(Checkpoint::crd()).unwrap();
+        let decision = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["decision"];
+        assert_eq!(decision["enum"], json!(["Approved", "Rejected"]));
+    }
+
+    /// Every pattern in the generated schema is one the client-side validator knows, so the
+    /// two cannot drift apart silently.
+    #[test]
+    fn client_side_validation_knows_every_schema_pattern() {
+        fn collect(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(p) = m.get("pattern").and_then(|p| p.as_str()) {
+                        out.push(p.to_owned());
+                    }
+                    m.values().for_each(|v| collect(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| collect(v, out)),
+                _ => {}
+            }
+        }
+        let mut patterns = Vec::new();
+        collect(&serde_json::to_value(Project::crd()).unwrap(), &mut patterns);
+        assert!(patterns.len() > 10);
+        for p in patterns {
+            assert!(SCHEMA_PATTERNS.contains(&p.as_str()), "schema pattern {p} is not checked client-side");
+            assert!(regex::Regex::new(&p).is_ok());
+        }
+    }
+
+    #[test]
+    fn conditions_are_a_list_map_keyed_by_type() {
+        let crd = serde_json::to_value(Project::crd()).unwrap();
+        let conditions = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["conditions"];
+        assert_eq!(conditions["x-kubernetes-list-type"], "map");
+        assert_eq!(conditions["x-kubernetes-list-map-keys"], json!(["type"]));
+    }
+}

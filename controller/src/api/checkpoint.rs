@@ -15,6 +15,7 @@ use super::common::conditions_schema;
     group = "tollgate.dev",
     version = "v1alpha1",
     kind = "Checkpoint",
+    doc = "A Checkpoint: a decision a person must take before tollgate changes infrastructure. Decide with `kubectl patch checkpoint NAME --subresource=status --type=merge -p '{\"status\":{\"decision\":\"Approved\",\"reason\":\"...\"}}'` or `tollgate checkpoint approve NAME`.",
     namespaced,
     status = "CheckpointStatus",
     shortname = "cp",
@@ -26,7 +27,7 @@ use super::common::conditions_schema;
     printcolumn(name = "Respond-by", type_ = "date", json_path = ".spec.sla.respondBy"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
-#[x_kube(validation = Rule::new("self == oldSelf").message("Checkpoint spec is immutable: it is written once by the controller"))]
+#[x_kube(cel, validation = Rule::new("self == oldSelf").message("Checkpoint spec is immutable: it is written once by the controller"))]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointSpec {
     /// What kind of decision this is.
@@ -170,7 +171,7 @@ pub enum Decision {
 /// everything else by the controller and the admission webhook.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(oldSelf.decision) || (has(self.decision) && self.decision == oldSelf.decision)").message("a decision cannot be changed once made"))]
+#[x_kube(cel, validation = Rule::new("!has(oldSelf.decision) || (has(self.decision) && self.decision == oldSelf.decision)").message("a decision cannot be changed once made"))]
 pub struct CheckpointStatus {
     /// `Approved` or `Rejected`, written by the person deciding.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -38,6 +38,7 @@ pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z
     group = "tollgate.dev",
     version = "v1alpha1",
     kind = "Project",
+    doc = "A Project: one environment of one team's infrastructure, declared as components from the module catalog, planned, priced and applied by tollgate only once approved.",
     namespaced,
     status = "ProjectStatus",
     shortname = "proj",
@@ -121,7 +122,7 @@ pub struct AwsCloud {
 /// Exactly one credential source, or none for ambient credentials.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!(has(self.assumeRole) && has(self.secretRef))").message("set at most one of assumeRole and secretRef"))]
+#[x_kube(cel, validation = Rule::new("!(has(self.assumeRole) && has(self.secretRef))").message("set at most one of assumeRole and secretRef"))]
 pub struct AwsCredentials {
     /// Assume this IAM role with STS for every Terraform run (short-lived credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,7 +274,7 @@ pub struct EscalationPolicy {
 /// A place notifications are sent. Set exactly one of `slack`, `webhook` or `email`.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.slackWebhookSecretRef), has(self.webhookUrl), has(self.email)].filter(x, x).size() == 1").message("set exactly one of slackWebhookSecretRef, webhookUrl and email"))]
+#[x_kube(cel, validation = Rule::new("[has(self.slackWebhookSecretRef), has(self.webhookUrl), has(self.email)].filter(x, x).size() == 1").message("set exactly one of slackWebhookSecretRef, webhookUrl and email"))]
 pub struct NotificationChannel {
     /// Name used by escalation policies to refer to this channel.
     #[schemars(pattern(COMPONENT_NAME_PATTERN))]
