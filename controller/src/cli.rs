@@ -1,5 +1,6 @@
 //! The `tollgate` command line: a thin shell over the library.
 
+mod api_docs;
 mod crd;
 mod render;
 
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use api_docs::api_reference;
 pub use crd::{crd_files, crds_yaml};
 
 /// Everything a CLI command can fail with; each wraps the module error that says what to do.
@@ -56,6 +58,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions (or write one file per CRD with --out-dir).
     Crd(crd::CrdArgs),
+    /// Print the API reference (Markdown) generated from the CRD schemas.
+    ApiDocs,
     /// Render a Project into a self-contained Terraform working directory.
     Render(render::RenderArgs),
     /// Check a Project against the API schema and the module catalog (exit 1 on problems).
@@ -66,6 +70,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Crd(args) => crd::run(&args),
+        Command::ApiDocs => api_docs::run(),
         Command::Render(args) => render::run_render(&args, cli.catalog.as_deref()),
         Command::Validate(args) => render::run_validate(&args, cli.catalog.as_deref()),
     }

@@ -21,3 +21,10 @@ fn committed_crds_match_the_generated_ones() {
         assert!(on_disk == yaml, "crds/{name} is stale; regenerate with `cargo run -- crd --out-dir crds`");
     }
 }
+
+#[test]
+fn committed_api_reference_matches_the_generated_one() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(on_disk == tollgate::cli::api_reference().unwrap(), "docs/api.md is stale; regenerate with `cargo run -- api-docs > docs/api.md`");
+}
