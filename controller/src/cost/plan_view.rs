@@ -1,0 +1,572 @@
+//! A small read-only view of `terraform show -json` output: just what pricing needs.
+//!
+//! This deliberately does not depend on the crate's full plan model: the cost engine
+//! reads `resource_changes[].{address, module_address, type, mode, change.{actions,
+//! before, after, after_unknown}}`, `prior_state` (fallback for `before`),
+//! `configuration` (references, which attributes were set, provider regions) and
+//! `variables` (a provider region given as `var.x`).
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::error::CostError;
+
+/// What Terraform will do to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// `["create"]`: no previous cost.
+    Create,
+    /// `["update"]`: both sides priced.
+    Update,
+    /// `["delete","create"]` or `["create","delete"]`.
+    Replace,
+    /// `["delete"]`: no new cost.
+    Delete,
+    /// `["no-op"]`: both sides priced, equal.
+    NoOp,
+    /// `["forget"]` (Terraform 1.7+ `removed` blocks): Terraform stops managing the
+    /// object; it is no longer part of this plan's cost.
+    Forget,
+}
+
+impl Action {
+    /// The name used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::NoOp => "no-op",
+            Action::Forget => "forget",
+        }
+    }
+
+    /// Whether the new (after) state exists.
+    pub fn has_after(self) -> bool {
+        matches!(
+            self,
+            Action::Create | Action::Update | Action::Replace | Action::NoOp
+        )
+    }
+
+    /// Whether the previous (before) state exists.
+    pub fn has_before(self) -> bool {
+        !matches!(self, Action::Create)
+    }
+
+    fn from_actions(actions: &[Value]) -> Option<Action> {
+        let names: Vec<&str> = actions.iter().filter_map(Value::as_str).collect();
+        match names.as_slice() {
+            ["create"] => Some(Action::Create),
+            ["update"] => Some(Action::Update),
+            ["delete", "create"] | ["create", "delete"] => Some(Action::Replace),
+            ["delete"] => Some(Action::Delete),
+            ["no-op"] => Some(Action::NoOp),
+            ["forget"] => Some(Action::Forget),
+            _ => None,
+        }
+    }
+}
+
+/// A field read from planned values.
+#[derive(Debug, Clone, Copy)]
+pub enum Field<'a> {
+    /// `after_unknown` marks it: known only after apply.
+    Unknown,
+    /// Absent or null.
+    Unset,
+    /// Known value.
+    Known(&'a Value),
+}
+
+/// The attribute values of one side (before or after) of a resource, with the matching
+/// `after_unknown` tree for the after side.
+#[derive(Debug, Clone, Copy)]
+pub struct Attrs<'a> {
+    values: Option<&'a Value>,
+    unknown: Option<&'a Value>,
+}
+
+impl<'a> Attrs<'a> {
+    pub fn new(values: Option<&'a Value>, unknown: Option<&'a Value>) -> Attrs<'a> {
+        Attrs { values, unknown }
+    }
+
+    /// Reads a top-level attribute.
+    pub fn field(&self, key: &str) -> Field<'a> {
+        if self.unknown.and_then(|u| u.get(key)) == Some(&Value::Bool(true)) {
+            return Field::Unknown;
+        }
+        match self.values.and_then(|v| v.get(key)) {
+            None | Some(Value::Null) => Field::Unset,
+            Some(v) => Field::Known(v),
+        }
+    }
+
+    /// A known string attribute (`Ok(None)` when unset, `Err(())` when unknown).
+    pub fn str(&self, key: &str) -> Result<Option<&'a str>, Unknown> {
+        match self.field(key) {
+            Field::Unknown => Err(Unknown),
+            Field::Unset => Ok(None),
+            Field::Known(v) => Ok(v.as_str().filter(|s| !s.is_empty())),
+        }
+    }
+
+    /// A known numeric attribute (numbers or numeric strings, as the AWS provider uses
+    /// both, e.g. ECS task `cpu = "256"`).
+    pub fn number(&self, key: &str) -> Result<Option<Decimal>, Unknown> {
+        match self.field(key) {
+            Field::Unknown => Err(Unknown),
+            Field::Unset => Ok(None),
+            Field::Known(v) => Ok(value_decimal(v)),
+        }
+    }
+
+    /// A known boolean attribute.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, Unknown> {
+        match self.field(key) {
+            Field::Unknown => Err(Unknown),
+            Field::Unset => Ok(None),
+            Field::Known(v) => Ok(v.as_bool()),
+        }
+    }
+
+    /// A nested block list (e.g. `root_block_device`): `Err` when the whole block is
+    /// unknown, otherwise one `Attrs` per element (empty when unset).
+    pub fn blocks(&self, key: &str) -> Result<Vec<Attrs<'a>>, Unknown> {
+        let unknown = self.unknown.and_then(|u| u.get(key));
+        if unknown == Some(&Value::Bool(true)) {
+            return Err(Unknown);
+        }
+        let values = match self.values.and_then(|v| v.get(key)) {
+            Some(Value::Array(items)) => items.as_slice(),
+            _ => &[],
+        };
+        let unknowns = match unknown {
+            Some(Value::Array(items)) => items.as_slice(),
+            _ => &[],
+        };
+        let n = values.len().max(unknowns.len());
+        Ok((0..n)
+            .map(|i| Attrs::new(values.get(i), unknowns.get(i)))
+            .collect())
+    }
+
+    /// The number of elements of a list or set attribute (`Err` when its length is
+    /// unknown). Elements that are themselves unknown still count.
+    pub fn len(&self, key: &str) -> Result<usize, Unknown> {
+        let unknown = self.unknown.and_then(|u| u.get(key));
+        if unknown == Some(&Value::Bool(true)) {
+            return Err(Unknown);
+        }
+        let known = match self.values.and_then(|v| v.get(key)) {
+            Some(Value::Array(items)) => items.len(),
+            _ => 0,
+        };
+        let unknown_len = match unknown {
+            Some(Value::Array(items)) => items.len(),
+            _ => 0,
+        };
+        Ok(known.max(unknown_len))
+    }
+
+    /// A list of strings (`Err` when unknown).
+    pub fn strings(&self, key: &str) -> Result<Vec<&'a str>, Unknown> {
+        match self.field(key) {
+            Field::Unknown => Err(Unknown),
+            Field::Unset => Ok(Vec::new()),
+            Field::Known(v) => Ok(v
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default()),
+        }
+    }
+}
+
+/// Marker: the value is known only after apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unknown;
+
+pub(crate) fn value_decimal(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Some(Decimal::from(i))
+            } else if let Some(u) = n.as_u64() {
+                Some(Decimal::from(u))
+            } else {
+                n.to_string()
+                    .parse::<Decimal>()
+                    .ok()
+                    .or_else(|| Decimal::from_scientific(&n.to_string()).ok())
+            }
+        }
+        Value::String(s) => s.trim().parse::<Decimal>().ok(),
+        _ => None,
+    }
+}
+
+/// One entry of `resource_changes`.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub address: &'a str,
+    pub module_address: Option<&'a str>,
+    pub resource_type: &'a str,
+    pub action: Action,
+    pub before: Option<&'a Value>,
+    pub after: Option<&'a Value>,
+    pub after_unknown: Option<&'a Value>,
+}
+
+impl<'a> Change<'a> {
+    pub fn after_attrs(&self) -> Attrs<'a> {
+        Attrs::new(self.after, self.after_unknown)
+    }
+
+    pub fn before_attrs(&self) -> Attrs<'a> {
+        Attrs::new(self.before, None)
+    }
+}
+
+/// The view over a whole plan.
+#[derive(Debug)]
+pub struct PlanView<'a> {
+    pub changes: Vec<Change<'a>>,
+    by_address: HashMap<&'a str, usize>,
+    /// `(module path without indexes, "type.name")` → configuration resource.
+    config: HashMap<(String, &'a str), &'a Value>,
+    /// provider config key → region constant.
+    provider_regions: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> PlanView<'a> {
+    pub fn new(plan: &'a Value) -> Result<PlanView<'a>, CostError> {
+        let obj = plan
+            .as_object()
+            .ok_or_else(|| CostError::PlanShape("the top level is not an object".into()))?;
+        if !obj.contains_key("format_version") {
+            return Err(CostError::PlanShape("`format_version` is missing".into()));
+        }
+        let resource_changes = match obj.get("resource_changes") {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(_) => {
+                return Err(CostError::PlanShape(
+                    "`resource_changes` is not an array".into(),
+                ));
+            }
+        };
+        let prior = prior_state_index(obj.get("prior_state"));
+        let mut changes = Vec::with_capacity(resource_changes.len());
+        for (i, rc) in resource_changes.iter().enumerate() {
+            let field = |k: &str| rc.get(k).and_then(Value::as_str);
+            let (Some(address), Some(resource_type)) = (field("address"), field("type")) else {
+                return Err(CostError::PlanShape(format!(
+                    "resource_changes[{i}] has no `address` or `type`"
+                )));
+            };
+            if field("mode") == Some("data") {
+                continue;
+            }
+            let change = rc.get("change").ok_or_else(|| {
+                CostError::PlanShape(format!("resource_changes[{i}] ({address}) has no `change`"))
+            })?;
+            let actions = change
+                .get("actions")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    CostError::PlanShape(format!("{address}: `change.actions` is missing"))
+                })?;
+            let Some(action) = Action::from_actions(actions) else {
+                // `read` (data sources re-read during apply) and unknown future actions
+                // carry no cost of their own.
+                continue;
+            };
+            let non_null = |v: Option<&'a Value>| v.filter(|v| !v.is_null());
+            let mut before = non_null(change.get("before"));
+            if before.is_none() && action.has_before() {
+                before = prior.get(address).copied();
+            }
+            changes.push(Change {
+                address,
+                module_address: field("module_address"),
+                resource_type,
+                action,
+                before,
+                after: non_null(change.get("after")),
+                after_unknown: non_null(change.get("after_unknown")),
+            });
+        }
+        let by_address = changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.address, i))
+            .collect();
+        let mut config = HashMap::new();
+        let configuration = obj.get("configuration");
+        if let Some(root) = configuration.and_then(|c| c.get("root_module")) {
+            index_module(root, String::new(), &mut config);
+        }
+        let variables = obj.get("variables");
+        let mut provider_regions = HashMap::new();
+        if let Some(providers) = configuration
+            .and_then(|c| c.get("provider_config"))
+            .and_then(Value::as_object)
+        {
+            for (key, provider) in providers {
+                if provider.get("name").and_then(Value::as_str) != Some("aws") {
+                    continue;
+                }
+                let region = provider.get("expressions").and_then(|e| e.get("region"));
+                let constant = region
+                    .and_then(|r| r.get("constant_value"))
+                    .and_then(Value::as_str);
+                let from_var = || {
+                    // `region = var.x` in the root module: the plan records the value.
+                    if provider.get("module_address").is_some() {
+                        return None;
+                    }
+                    let refs = region?.get("references")?.as_array()?;
+                    let var = refs.first()?.as_str()?.strip_prefix("var.")?;
+                    variables?.get(var)?.get("value")?.as_str()
+                };
+                if let Some(r) = constant.or_else(from_var) {
+                    provider_regions.insert(key.as_str(), r);
+                }
+            }
+        }
+        Ok(PlanView {
+            changes,
+            by_address,
+            config,
+            provider_regions,
+        })
+    }
+
+    /// The change at an exact address.
+    pub fn change(&self, address: &str) -> Option<&Change<'a>> {
+        self.by_address.get(address).map(|&i| &self.changes[i])
+    }
+
+    /// The configuration block of a resource (looked up without instance keys).
+    pub fn config_of(&self, change: &Change<'a>) -> Option<&'a Value> {
+        let module = module_path(change.module_address.unwrap_or(""));
+        let key = strip_index(local_address(change.address, change.module_address));
+        self.config.get(&(module, key)).copied()
+    }
+
+    /// Whether the configuration sets `attr` (so an unknown value is really unknown
+    /// rather than a provider-computed default).
+    pub fn configured(&self, change: &Change<'a>, attr: &str) -> Option<bool> {
+        let config = self.config_of(change)?;
+        Some(
+            config
+                .get("expressions")
+                .and_then(|e| e.get(attr))
+                .is_some(),
+        )
+    }
+
+    /// Whether the configuration sets `attr` inside any `block { ... }` of a resource.
+    pub fn configured_nested(&self, change: &Change<'a>, block: &str, attr: &str) -> Option<bool> {
+        let config = self.config_of(change)?;
+        let blocks = config.get("expressions").and_then(|e| e.get(block));
+        Some(match blocks {
+            Some(Value::Array(items)) => items.iter().any(|b| b.get(attr).is_some()),
+            Some(Value::Object(o)) => o.contains_key(attr),
+            _ => false,
+        })
+    }
+
+    /// The references of a configuration expression, e.g. `task_definition` →
+    /// `["aws_ecs_task_definition.app.arn", "aws_ecs_task_definition.app"]`.
+    pub fn references(&self, change: &Change<'a>, attr: &str) -> Vec<&'a str> {
+        self.config_of(change)
+            .and_then(|c| c.get("expressions"))
+            .and_then(|e| e.get(attr))
+            .and_then(|e| e.get("references"))
+            .and_then(Value::as_array)
+            .map(|refs| refs.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// The region of the aws provider configuration a resource uses, if constant.
+    pub fn region_of(&self, change: &Change<'a>) -> Option<&'a str> {
+        let key = self
+            .config_of(change)
+            .and_then(|c| c.get("provider_config_key"))
+            .and_then(Value::as_str)
+            .unwrap_or("aws");
+        self.provider_regions
+            .get(key)
+            .or_else(|| self.provider_regions.get("aws"))
+            .copied()
+    }
+
+    /// The default aws provider's region, if constant.
+    pub fn default_region(&self) -> Option<&'a str> {
+        self.provider_regions.get("aws").copied()
+    }
+}
+
+fn prior_state_index(prior: Option<&Value>) -> HashMap<&str, &Value> {
+    let mut out = HashMap::new();
+    fn walk<'v>(module: &'v Value, out: &mut HashMap<&'v str, &'v Value>) {
+        if let Some(resources) = module.get("resources").and_then(Value::as_array) {
+            for r in resources {
+                if let (Some(address), Some(values)) =
+                    (r.get("address").and_then(Value::as_str), r.get("values"))
+                {
+                    out.insert(address, values);
+                }
+            }
+        }
+        if let Some(children) = module.get("child_modules").and_then(Value::as_array) {
+            for child in children {
+                walk(child, out);
+            }
+        }
+    }
+    if let Some(root) = prior
+        .and_then(|p| p.get("values"))
+        .and_then(|v| v.get("root_module"))
+    {
+        walk(root, &mut out);
+    }
+    out
+}
+
+fn index_module<'a>(
+    module: &'a Value,
+    path: String,
+    out: &mut HashMap<(String, &'a str), &'a Value>,
+) {
+    if let Some(resources) = module.get("resources").and_then(Value::as_array) {
+        for r in resources {
+            if let Some(address) = r.get("address").and_then(Value::as_str) {
+                out.insert((path.clone(), address), r);
+            }
+        }
+    }
+    if let Some(calls) = module.get("module_calls").and_then(Value::as_object) {
+        for (name, call) in calls {
+            if let Some(child) = call.get("module") {
+                let child_path = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                index_module(child, child_path, out);
+            }
+        }
+    }
+}
+
+/// `module.a[0].module.b["x"]` → `a.b`.
+pub(crate) fn module_path(module_address: &str) -> String {
+    let mut out = String::new();
+    let mut rest = module_address;
+    while let Some(after) = rest.strip_prefix("module.") {
+        let end = after.find(['.', '[']).unwrap_or(after.len());
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&after[..end]);
+        // Skip an index, then the dot before the next `module.`.
+        let mut tail = &after[end..];
+        if tail.starts_with('[') {
+            tail = skip_index(tail);
+        }
+        rest = tail.strip_prefix('.').unwrap_or(tail);
+    }
+    out
+}
+
+fn skip_index(s: &str) -> &str {
+    let mut in_str = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => in_str = !in_str,
+            ']' if !in_str => return &s[i + 1..],
+            _ => {}
+        }
+    }
+    ""
+}
+
+/// The address inside its module: `module.a.aws_x.y[0]` → `aws_x.y[0]`.
+pub(crate) fn local_address<'s>(address: &'s str, module_address: Option<&str>) -> &'s str {
+    match module_address {
+        Some(m) if !m.is_empty() => address
+            .strip_prefix(m)
+            .and_then(|r| r.strip_prefix('.'))
+            .unwrap_or(address),
+        _ => address,
+    }
+}
+
+/// `aws_x.y[0]` → `aws_x.y`.
+pub(crate) fn strip_index(address: &str) -> &str {
+    match address.find('[') {
+        Some(i) => &address[..i],
+        None => address,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn module_paths() {
+        assert_eq!(module_path(""), "");
+        assert_eq!(module_path("module.a"), "a");
+        assert_eq!(module_path("module.a[0].module.b[\"x.y\"]"), "a.b");
+        assert_eq!(
+            local_address("module.a[0].aws_x.y[1]", Some("module.a[0]")),
+            "aws_x.y[1]"
+        );
+        assert_eq!(strip_index("aws_x.y[\"k\"]"), "aws_x.y");
+    }
+
+    #[test]
+    fn fields_distinguish_unknown_from_unset() {
+        let after = json!({"a": "x", "b": null, "n": "256", "blk": [{"s": 8}]});
+        let unknown = json!({"c": true, "blk": [{"t": true}]});
+        let attrs = Attrs::new(Some(&after), Some(&unknown));
+        assert_eq!(attrs.str("a"), Ok(Some("x")));
+        assert_eq!(attrs.str("b"), Ok(None));
+        assert_eq!(attrs.str("c"), Err(Unknown));
+        assert_eq!(attrs.number("n"), Ok(Some(Decimal::from(256))));
+        let blocks = attrs.blocks("blk").unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].number("s"), Ok(Some(Decimal::from(8))));
+        assert_eq!(blocks[0].number("t"), Err(Unknown));
+    }
+
+    #[test]
+    fn rejects_non_plans() {
+        assert!(PlanView::new(&json!([])).is_err());
+        assert!(PlanView::new(&json!({"resource_changes": []})).is_err());
+        assert!(PlanView::new(&json!({"format_version": "1.2", "resource_changes": 3})).is_err());
+        let empty = json!({"format_version": "1.2"});
+        let ok = PlanView::new(&empty).unwrap();
+        assert!(ok.changes.is_empty());
+    }
+
+    #[test]
+    fn region_from_variable() {
+        let plan = json!({
+            "format_version": "1.2",
+            "variables": {"region": {"value": "eu-west-1"}},
+            "configuration": {"provider_config": {"aws": {"name": "aws", "expressions": {"region": {"references": ["var.region"]}}}}}
+        });
+        let view = PlanView::new(&plan).unwrap();
+        assert_eq!(view.default_region(), Some("eu-west-1"));
+    }
+}

@@ -1,0 +1,406 @@
+//! Pricers: one function per priced resource type, reading plan attributes and the
+//! price book and returning components, "free", or a reason it cannot be priced.
+
+mod compute;
+mod containers;
+mod database;
+mod network;
+mod serverless;
+mod storage;
+
+use rust_decimal::Decimal;
+
+use super::estimate::{Component, HOURS_PER_MONTH};
+use super::plan_view::{Attrs, Change, PlanView, Unknown};
+use super::pricebook::{PriceBook, PriceRow};
+use super::usage::Usage;
+
+/// Which side of a change is priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Before,
+    After,
+}
+
+/// A pricer's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Costs nothing by itself.
+    Free,
+    /// Priced components (may be empty, e.g. an ECS service on EC2 capacity).
+    Components(Vec<Component>),
+}
+
+/// `Err(reason)` is "cannot price this resource".
+pub(crate) type Priced = Result<Outcome, String>;
+
+/// Everything a pricer may look at.
+pub(crate) struct Ctx<'c, 'a> {
+    pub book: &'c PriceBook,
+    pub region: &'c str,
+    pub usage: &'c Usage,
+    pub plan: &'c PlanView<'a>,
+    pub change: &'c Change<'a>,
+    pub side: Side,
+}
+
+impl<'c, 'a> Ctx<'c, 'a> {
+    pub fn attrs(&self) -> Attrs<'a> {
+        match self.side {
+            Side::After => self.change.after_attrs(),
+            Side::Before => self.change.before_attrs(),
+        }
+    }
+
+    pub fn unknown(attr: &str) -> String {
+        format!("{attr} is unknown until apply")
+    }
+
+    pub fn price(&self, service: &str, key: &str) -> Result<&'c PriceRow, String> {
+        self.book
+            .get(service, self.region, key)
+            .ok_or_else(|| format!("no price for {service} {key} in {}", self.region))
+    }
+
+    /// A component of `quantity` units at the price of `service`/`key`.
+    pub fn fixed(
+        &self,
+        name: impl Into<String>,
+        service: &str,
+        key: &str,
+        quantity: Decimal,
+    ) -> Result<Component, String> {
+        let row = self.price(service, key)?;
+        Ok(Component::new(name, row.unit, quantity, row.usd, false))
+    }
+
+    /// A component running `count` times all month (730 hours each).
+    pub fn hourly(
+        &self,
+        name: impl Into<String>,
+        service: &str,
+        key: &str,
+        count: Decimal,
+    ) -> Result<Component, String> {
+        self.fixed(name, service, key, count * HOURS_PER_MONTH)
+    }
+
+    /// A usage-based component: quantity = usage value / `divisor` (0 without usage).
+    pub fn usage_based(
+        &self,
+        name: impl Into<String>,
+        service: &str,
+        key: &str,
+        usage_key: &str,
+        divisor: Decimal,
+    ) -> Result<Component, String> {
+        let raw = self.usage_value(usage_key).unwrap_or(Decimal::ZERO);
+        let row = self.price(service, key)?;
+        let quantity = if divisor.is_zero() {
+            raw
+        } else {
+            raw / divisor
+        };
+        Ok(Component::new(name, row.unit, quantity, row.usd, true))
+    }
+
+    pub fn usage_value(&self, usage_key: &str) -> Option<Decimal> {
+        self.usage
+            .get(self.change.address, self.change.resource_type, usage_key)
+    }
+
+    /// Whether an unknown after-value of `attr` is only a provider-computed default
+    /// (the configuration does not set it), so the documented default applies.
+    fn computed_default(&self, attr: &str) -> bool {
+        self.side == Side::After && self.plan.configured(self.change, attr) == Some(false)
+    }
+
+    fn computed_default_nested(&self, block: &str, attr: &str) -> bool {
+        self.side == Side::After
+            && self.plan.configured_nested(self.change, block, attr) == Some(false)
+    }
+
+    /// A required string: unknown or unset → cannot price.
+    pub fn req_str(&self, attrs: &Attrs<'a>, key: &str) -> Result<&'a str, String> {
+        match attrs.str(key) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(format!("{key} is not set")),
+            Err(Unknown) => Err(Self::unknown(key)),
+        }
+    }
+
+    /// An optional string: unset (or unknown but not configured) → `None`, so the
+    /// caller applies AWS's default.
+    pub fn opt_str(&self, attrs: &Attrs<'a>, key: &str) -> Result<Option<&'a str>, String> {
+        match attrs.str(key) {
+            Ok(v) => Ok(v),
+            Err(Unknown) if self.computed_default(key) => Ok(None),
+            Err(Unknown) => Err(Self::unknown(key)),
+        }
+    }
+
+    pub fn opt_number(&self, attrs: &Attrs<'a>, key: &str) -> Result<Option<Decimal>, String> {
+        match attrs.number(key) {
+            Ok(v) => Ok(v),
+            Err(Unknown) if self.computed_default(key) => Ok(None),
+            Err(Unknown) => Err(Self::unknown(key)),
+        }
+    }
+
+    pub fn opt_bool(&self, attrs: &Attrs<'a>, key: &str) -> Result<Option<bool>, String> {
+        match attrs.bool(key) {
+            Ok(v) => Ok(v),
+            Err(Unknown) if self.computed_default(key) => Ok(None),
+            Err(Unknown) => Err(Self::unknown(key)),
+        }
+    }
+
+    /// Nested-block variants: `block` is the block name for the configured check and
+    /// the reason text.
+    pub fn nested_str(
+        &self,
+        attrs: &Attrs<'a>,
+        block: &str,
+        key: &str,
+    ) -> Result<Option<&'a str>, String> {
+        match attrs.str(key) {
+            Ok(v) => Ok(v),
+            Err(Unknown) if self.computed_default_nested(block, key) => Ok(None),
+            Err(Unknown) => Err(Self::unknown(&format!("{block}.{key}"))),
+        }
+    }
+
+    pub fn nested_number(
+        &self,
+        attrs: &Attrs<'a>,
+        block: &str,
+        key: &str,
+    ) -> Result<Option<Decimal>, String> {
+        match attrs.number(key) {
+            Ok(v) => Ok(v),
+            Err(Unknown) if self.computed_default_nested(block, key) => Ok(None),
+            Err(Unknown) => Err(Self::unknown(&format!("{block}.{key}"))),
+        }
+    }
+
+    /// A nested block list; an unknown block that the configuration does not set is
+    /// treated as absent (the provider computes it from defaults).
+    pub fn blocks(&self, attrs: &Attrs<'a>, key: &str) -> Result<Option<Vec<Attrs<'a>>>, String> {
+        match attrs.blocks(key) {
+            Ok(b) => Ok(Some(b)),
+            Err(Unknown) if self.computed_default(key) => Ok(None),
+            Err(Unknown) => Err(Self::unknown(key)),
+        }
+    }
+}
+
+/// Prices one side of one resource. `None` when the type is neither priced nor free.
+pub(crate) fn price(ctx: &Ctx<'_, '_>) -> Option<Priced> {
+    let priced = match ctx.change.resource_type {
+        "aws_instance" => compute::instance(ctx),
+        "aws_ebs_volume" => storage::ebs_volume(ctx),
+        "aws_db_instance" => database::db_instance(ctx),
+        "aws_elasticache_cluster" => database::elasticache_cluster(ctx),
+        "aws_elasticache_replication_group" => database::elasticache_replication_group(ctx),
+        "aws_dynamodb_table" => database::dynamodb_table(ctx),
+        "aws_lb" | "aws_alb" => network::load_balancer(ctx),
+        "aws_nat_gateway" => network::nat_gateway(ctx),
+        "aws_eip" => network::eip(ctx),
+        "aws_vpc_endpoint" => network::vpc_endpoint(ctx),
+        "aws_cloudfront_distribution" => network::cloudfront_distribution(ctx),
+        "aws_route53_zone" => network::route53_zone(ctx),
+        "aws_ecs_service" => containers::ecs_service(ctx),
+        "aws_lambda_function" => serverless::lambda_function(ctx),
+        "aws_s3_bucket" => storage::s3_bucket(ctx),
+        "aws_cloudwatch_log_group" => serverless::cloudwatch_log_group(ctx),
+        "aws_secretsmanager_secret" => serverless::secretsmanager_secret(ctx),
+        "aws_kms_key" => serverless::kms_key(ctx),
+        _ => return None,
+    };
+    Some(priced)
+}
+
+/// The usage keys each priced type reads (see docs/cost.md).
+pub(crate) fn usage_keys(resource_type: &str) -> &'static [&'static str] {
+    match resource_type {
+        "aws_instance" => &["monthly_standard_io_requests"],
+        "aws_ebs_volume" => &["monthly_standard_io_requests"],
+        "aws_lb" | "aws_alb" => &["average_capacity_units"],
+        "aws_nat_gateway" => &["monthly_data_processed_gb"],
+        "aws_vpc_endpoint" => &["monthly_data_processed_gb"],
+        "aws_cloudwatch_log_group" => &["monthly_data_ingested_gb", "storage_gb"],
+        "aws_s3_bucket" => &["storage_gb", "monthly_put_requests", "monthly_get_requests"],
+        "aws_cloudfront_distribution" => {
+            &["monthly_data_transfer_out_gb", "monthly_https_requests"]
+        }
+        "aws_lambda_function" => &["monthly_requests", "request_duration_ms"],
+        "aws_dynamodb_table" => &[
+            "monthly_write_request_units",
+            "monthly_read_request_units",
+            "storage_gb",
+        ],
+        "aws_secretsmanager_secret" => &["monthly_requests"],
+        "aws_kms_key" => &["monthly_requests"],
+        _ => &[],
+    }
+}
+
+/// Resource types that cost nothing by themselves. Their usage (if any) is billed on
+/// other resources, or they are configuration objects AWS does not charge for.
+const FREE_TYPES: &[&str] = &[
+    "aws_acm_certificate_validation",
+    "aws_alb_listener",
+    "aws_alb_listener_rule",
+    "aws_alb_target_group",
+    "aws_alb_target_group_attachment",
+    "aws_appautoscaling_policy",
+    "aws_appautoscaling_target",
+    "aws_autoscaling_policy",
+    "aws_cloudfront_cache_policy",
+    "aws_cloudfront_origin_access_control",
+    "aws_cloudfront_origin_access_identity",
+    "aws_cloudfront_origin_request_policy",
+    "aws_cloudfront_response_headers_policy",
+    "aws_cloudwatch_log_resource_policy",
+    "aws_cloudwatch_log_stream",
+    "aws_db_option_group",
+    "aws_db_parameter_group",
+    "aws_db_subnet_group",
+    "aws_default_network_acl",
+    "aws_default_route_table",
+    "aws_default_security_group",
+    "aws_default_subnet",
+    "aws_default_vpc",
+    "aws_ecr_lifecycle_policy",
+    "aws_ecr_repository_policy",
+    "aws_ecs_cluster",
+    "aws_ecs_cluster_capacity_providers",
+    "aws_ecs_task_definition",
+    "aws_egress_only_internet_gateway",
+    "aws_elasticache_parameter_group",
+    "aws_elasticache_subnet_group",
+    "aws_iam_access_key",
+    "aws_iam_group",
+    "aws_iam_group_membership",
+    "aws_iam_group_policy",
+    "aws_iam_group_policy_attachment",
+    "aws_iam_instance_profile",
+    "aws_iam_openid_connect_provider",
+    "aws_iam_policy",
+    "aws_iam_policy_attachment",
+    "aws_iam_role",
+    "aws_iam_role_policy",
+    "aws_iam_role_policy_attachment",
+    "aws_iam_service_linked_role",
+    "aws_iam_user",
+    "aws_iam_user_policy",
+    "aws_iam_user_policy_attachment",
+    "aws_internet_gateway",
+    "aws_internet_gateway_attachment",
+    "aws_key_pair",
+    "aws_kms_alias",
+    "aws_lambda_permission",
+    "aws_launch_template",
+    "aws_lb_listener",
+    "aws_lb_listener_certificate",
+    "aws_lb_listener_rule",
+    "aws_lb_target_group",
+    "aws_lb_target_group_attachment",
+    "aws_main_route_table_association",
+    "aws_network_acl",
+    "aws_network_acl_association",
+    "aws_network_acl_rule",
+    "aws_placement_group",
+    "aws_route",
+    "aws_route53_record",
+    "aws_route_table",
+    "aws_route_table_association",
+    "aws_s3_bucket_acl",
+    "aws_s3_bucket_cors_configuration",
+    "aws_s3_bucket_lifecycle_configuration",
+    "aws_s3_bucket_logging",
+    "aws_s3_bucket_notification",
+    "aws_s3_bucket_ownership_controls",
+    "aws_s3_bucket_policy",
+    "aws_s3_bucket_public_access_block",
+    "aws_s3_bucket_server_side_encryption_configuration",
+    "aws_s3_bucket_versioning",
+    "aws_s3_bucket_website_configuration",
+    "aws_secretsmanager_secret_policy",
+    "aws_secretsmanager_secret_rotation",
+    "aws_secretsmanager_secret_version",
+    "aws_security_group",
+    "aws_security_group_rule",
+    "aws_subnet",
+    "aws_vpc",
+    "aws_vpc_dhcp_options",
+    "aws_vpc_dhcp_options_association",
+    "aws_vpc_endpoint_route_table_association",
+    "aws_vpc_endpoint_subnet_association",
+    "aws_vpc_ipv4_cidr_block_association",
+    "aws_vpc_security_group_egress_rule",
+    "aws_vpc_security_group_ingress_rule",
+];
+
+/// Providers whose resources never appear on a cloud bill.
+const FREE_PREFIXES: &[&str] = &[
+    "random_",
+    "tls_",
+    "time_",
+    "local_",
+    "null_",
+    "archive_",
+    "external_",
+    "http_",
+    "cloudinit_",
+    "kubernetes_",
+    "helm_",
+];
+
+/// Whether a resource type is free by itself.
+pub(crate) fn is_free(resource_type: &str) -> bool {
+    resource_type == "terraform_data"
+        || FREE_TYPES.binary_search(&resource_type).is_ok()
+        || FREE_PREFIXES.iter().any(|p| resource_type.starts_with(p))
+}
+
+/// Why a type that is neither priced nor free is not priced.
+pub(crate) fn unsupported_reason(resource_type: &str) -> String {
+    if resource_type.starts_with("aws_") {
+        format!(
+            "{resource_type} is not supported by the cost engine yet (neither priced nor on the free list)"
+        )
+    } else {
+        format!(
+            "{resource_type} belongs to a provider the cost engine does not price (only AWS is priced)"
+        )
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_list_is_sorted_for_binary_search() {
+        let mut sorted = FREE_TYPES.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, FREE_TYPES);
+    }
+
+    #[test]
+    fn free_and_unsupported() {
+        assert!(is_free("aws_vpc"));
+        assert!(is_free("terraform_data"));
+        assert!(is_free("null_resource"));
+        assert!(is_free("random_id"));
+        assert!(!is_free("aws_instance"));
+        assert!(!is_free("google_compute_instance"));
+        assert!(unsupported_reason("aws_sqs_queue").contains("not supported"));
+        assert!(unsupported_reason("google_compute_instance").contains("only AWS"));
+    }
+}
