@@ -1,0 +1,456 @@
+//! Integration tests of the Terraform runner against a real Terraform binary.
+//!
+//! The binary is `TOLLGATE_TERRAFORM` if set, else `terraform` on `PATH`
+//! (`bash tests/tools/install-terraform.sh` prints the path of one). If neither can be run,
+//! each test prints why and returns without checking anything.
+//!
+//! Configurations under `tests/fixtures/tf/` use only built-in `terraform_data` resources and
+//! `local-exec` provisioners; each test copies its fixture to a fresh temporary directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tollgate::plan::{Actions, ReplaceOrder, SavedPlan};
+use tollgate::terraform::{
+    CancelToken, ErrorKind, Flavour, InitOptions, PlanRequest, PlanStatus, RunnerConfig,
+    TerraformError, TerraformRunner, Termination, Timeouts, Workspace,
+};
+
+const SECRET_PASSWORD: &str = "pw-Vq7LrT2xKz9";
+const SECRET_TOKEN: &str = "tok-8HcN3yWqP4s";
+
+/// The configured binary, if it runs.
+fn terraform_binary() -> Option<PathBuf> {
+    let binary = RunnerConfig::from_env().binary;
+    match std::process::Command::new(&binary)
+        .arg("version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => Some(binary),
+        other => {
+            eprintln!(
+                "SKIPPED: no usable terraform binary ({} = {:?}, tried {}: {other:?}); run `bash tests/tools/install-terraform.sh` and set TOLLGATE_TERRAFORM to the path it prints",
+                tollgate::terraform::TERRAFORM_ENV,
+                std::env::var_os(tollgate::terraform::TERRAFORM_ENV),
+                binary.display()
+            );
+            None
+        }
+    }
+}
+
+fn config(binary: PathBuf) -> RunnerConfig {
+    let mut cfg = RunnerConfig::new(binary);
+    cfg.timeouts = Timeouts::all(Duration::from_secs(120));
+    cfg.lock_timeout = Duration::from_secs(0);
+    cfg.grace_period = Duration::from_secs(5);
+    cfg
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tf")
+        .join(name)
+}
+
+/// A temporary copy of a fixture, plus the workspace for it.
+struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(fixture(name)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+        }
+        Self { tmp }
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// A workspace with a CLI config file (silences Terraform's warning about a missing one).
+    fn workspace(&self) -> Workspace {
+        let cli_config = match std::env::var_os("TF_CLI_CONFIG_FILE") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                let p = self.path().join(".terraformrc");
+                if !p.exists() {
+                    std::fs::write(&p, "").unwrap();
+                }
+                p
+            }
+        };
+        Workspace::new(self.path()).with_env("TF_CLI_CONFIG_FILE", cli_config.to_string_lossy())
+    }
+}
+
+fn basic_vars(ws: Workspace, message: &str, generation: &str, with_extra: bool) -> Workspace {
+    ws.with_env("TF_VAR_message", message)
+        .with_env("TF_VAR_generation", generation)
+        .with_env("TF_VAR_with_extra", with_extra.to_string())
+        .with_secret_env("TF_VAR_db_password", SECRET_PASSWORD)
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    assert!(
+        !text.contains(SECRET_PASSWORD) && !text.contains(SECRET_TOKEN),
+        "{what} leaks a secret:\n{text}"
+    );
+}
+
+/// A FIFO the `slow` fixture writes to when its apply starts.
+fn make_fifo(dir: &Path) -> PathBuf {
+    let fifo = dir.join("ready.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fifo
+}
+
+/// Resolves once the slow apply has started (opening a FIFO for reading blocks until the
+/// provisioner opens it for writing).
+async fn wait_started(fifo: PathBuf) {
+    let line = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line.trim(), "started");
+}
+
+#[tokio::test]
+async fn version_detects_flavour() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let v = runner.ensure_supported().await.unwrap();
+    eprintln!("terraform under test: {v}");
+    assert_eq!(v.flavour, Flavour::Terraform);
+    assert!(v.version.major >= 1);
+}
+
+/// init, plan (create), show, apply of the saved plan, plan again (no changes), then a plan
+/// with an update, a replace and a delete, with sensitive values redacted; outputs; destroy.
+#[tokio::test]
+async fn plan_apply_lifecycle() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let dir = Dir::new("basic");
+    let ws = basic_vars(dir.workspace(), "hello", "1", true);
+
+    let init = runner.init(&ws, &InitOptions::default()).await.unwrap();
+    assert_eq!(init.exit_code, Some(0));
+    assert!(init.stdout.text.contains("initialized"), "{}", init.stdout);
+
+    // 1. Create everything.
+    let first = runner
+        .plan(&ws, &PlanRequest::new("first.tfplan"))
+        .await
+        .unwrap();
+    assert_eq!(first.status, PlanStatus::Changes);
+    let bytes = std::fs::read(dir.path().join("first.tfplan")).unwrap();
+    assert_eq!(first.saved.digest, tollgate::plan::digest_bytes(&bytes));
+    assert_eq!(first.saved.digest.len(), 64);
+    assert_eq!(
+        first.saved.id,
+        SavedPlan::id_from_digest(&first.saved.digest)
+    );
+    assert_no_secret("plan output", &format!("{:?}", first.output));
+
+    let plan = runner.show_plan(&ws, &first.saved).await.unwrap();
+    let summary = plan.summary();
+    assert_eq!(summary.add, 4, "{summary:?}");
+    assert_eq!(
+        (summary.change, summary.destroy, summary.replace),
+        (0, 0, 0)
+    );
+    assert!(summary.has_changes);
+    assert!(
+        summary
+            .addresses
+            .create
+            .contains(&"terraform_data.extra[0]".to_owned())
+    );
+    let redacted = plan.redacted(Some(ws.redactor())).to_string();
+    assert_no_secret("redacted plan", &redacted);
+    assert_no_secret("plan Debug", &format!("{plan:?}"));
+    assert!(redacted.contains("(sensitive)"));
+    // The raw model still has the value for in-process use (e.g. nothing here logs it).
+    let creds = plan
+        .resource_changes
+        .iter()
+        .find(|rc| rc.address == "terraform_data.credentials")
+        .unwrap();
+    assert_eq!(creds.change.after["input"], SECRET_PASSWORD);
+    assert_eq!(creds.change.after_sensitive["input"], true);
+
+    let applied = runner.apply(&ws, &first.saved).await.unwrap();
+    assert!(
+        applied.stdout.text.contains("Apply complete!"),
+        "{}",
+        applied.stdout
+    );
+    assert_no_secret("apply output", &format!("{applied:?}"));
+
+    // 2. Nothing changed: -detailed-exitcode says so.
+    let again = runner
+        .plan(&ws, &PlanRequest::new("again.tfplan"))
+        .await
+        .unwrap();
+    assert_eq!(again.status, PlanStatus::NoChanges);
+    let plan = runner.show_plan(&ws, &again.saved).await.unwrap();
+    assert!(!plan.summary().has_changes);
+
+    let outputs = runner.output(&ws).await.unwrap();
+    assert_eq!(outputs["message"].value, "hello");
+    assert!(outputs["db_password"].sensitive);
+    assert_eq!(outputs["db_password"].value, SECRET_PASSWORD);
+    assert_no_secret("outputs Debug", &format!("{outputs:?}"));
+
+    // 3. Update, replace (triggers_replace), delete (count 0).
+    let ws = basic_vars(dir.workspace(), "bye", "2", false);
+    let third = runner
+        .plan(&ws, &PlanRequest::new("third.tfplan"))
+        .await
+        .unwrap();
+    assert_eq!(third.status, PlanStatus::Changes);
+    let plan = runner.show_plan(&ws, &third.saved).await.unwrap();
+    let s = plan.summary();
+    assert_eq!(s.addresses.update, vec!["terraform_data.config".to_owned()]);
+    assert_eq!(s.addresses.replace, vec!["terraform_data.server".to_owned()]);
+    assert_eq!(s.addresses.delete, vec!["terraform_data.extra[0]".to_owned()]);
+    assert_eq!((s.add, s.change, s.replace, s.destroy), (0, 1, 1, 1));
+    let server = plan
+        .resource_changes
+        .iter()
+        .find(|rc| rc.address == "terraform_data.server")
+        .unwrap();
+    assert_eq!(
+        server.change.actions,
+        Actions::Replace(ReplaceOrder::DeleteThenCreate)
+    );
+    assert!(!server.change.replace_paths.is_empty());
+    assert_eq!(s.output_changes, 1, "{s:?}");
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["addresses"]["replace"][0], "terraform_data.server");
+
+    // A plan whose file changed after it was saved is refused.
+    let tampered = SavedPlan {
+        digest: "0".repeat(64),
+        ..third.saved.clone()
+    };
+    let err = runner.apply(&ws, &tampered).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StalePlan, "{err}");
+
+    runner.apply(&ws, &third.saved).await.unwrap();
+    let outputs = runner.output(&ws).await.unwrap();
+    assert_eq!(outputs["message"].value, "bye");
+
+    // 4. Destroy plan.
+    let destroy = runner
+        .plan(&ws, &PlanRequest::destroy("destroy.tfplan"))
+        .await
+        .unwrap();
+    assert_eq!(destroy.status, PlanStatus::Changes);
+    let plan = runner.show_plan(&ws, &destroy.saved).await.unwrap();
+    assert_eq!(plan.summary().destroy, 3);
+    runner.apply(&ws, &destroy.saved).await.unwrap();
+}
+
+/// A saved plan made before another apply changed the state cannot be applied: Terraform
+/// says it is stale, and the error is classified so the caller re-plans.
+#[tokio::test]
+async fn stale_saved_plan_is_classified() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let dir = Dir::new("basic");
+    let ws = basic_vars(dir.workspace(), "one", "1", true);
+    runner.init(&ws, &InitOptions::default()).await.unwrap();
+    let a = runner.plan(&ws, &PlanRequest::new("a.tfplan")).await.unwrap();
+    let b = runner.plan(&ws, &PlanRequest::new("b.tfplan")).await.unwrap();
+    runner.apply(&ws, &b.saved).await.unwrap();
+    let err = runner.apply(&ws, &a.saved).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StalePlan, "{err}");
+    assert!(err.to_string().contains("plan again"), "{err}");
+}
+
+/// A failing apply is classified, its message says what failed, and a secret given only in
+/// the environment and echoed by the provisioner appears nowhere in what the runner returns.
+#[tokio::test]
+async fn failing_apply_is_classified_and_redacted() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let dir = Dir::new("failing");
+    let ws = dir
+        .workspace()
+        .with_secret_env("TOLLGATE_TEST_TOKEN", SECRET_TOKEN);
+    runner.init(&ws, &InitOptions::default()).await.unwrap();
+    let planned = runner.plan(&ws, &PlanRequest::new("p.tfplan")).await.unwrap();
+    let err = runner.apply(&ws, &planned.saved).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Failed, "{err}");
+    assert!(!err.is_retryable());
+    let msg = err.to_string();
+    assert!(msg.contains("local-exec provisioner error"), "{msg}");
+    assert_no_secret("error message", &msg);
+    assert_no_secret("error Debug", &format!("{err:?}"));
+    let output = err.output().unwrap();
+    assert_eq!(output.exit_code, Some(1));
+    let all = format!("{}\n{}", output.stdout, output.stderr);
+    assert_no_secret("captured output", &all);
+    // The provisioner really printed it: it was replaced, not lost.
+    assert!(all.contains("[REDACTED]"), "{all}");
+    // The secret never was on the command line: the provisioner only saw it in its env.
+    assert!(!std::fs::read_to_string(dir.path().join("main.tf"))
+        .unwrap()
+        .contains(SECRET_TOKEN));
+}
+
+/// A command past its timeout gets SIGINT, then (after the grace period) SIGKILL; either way
+/// the state lock is released, so the next command on the same directory takes the lock
+/// without `-lock=false` (lock timeout 0: it would fail at once if the lock were held).
+#[tokio::test]
+async fn timeout_interrupts_and_releases_the_lock() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let mut cfg = config(bin);
+    cfg.timeouts.apply = Duration::from_secs(2);
+    cfg.grace_period = Duration::from_secs(5);
+    let runner = TerraformRunner::new(cfg).unwrap();
+    let dir = Dir::new("slow");
+    let fifo = make_fifo(dir.path());
+    let ws = dir
+        .workspace()
+        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
+    runner.init(&ws, &InitOptions::default()).await.unwrap();
+    let planned = runner.plan(&ws, &PlanRequest::new("p.tfplan")).await.unwrap();
+
+    let apply = {
+        let runner = runner.clone();
+        let ws = ws.clone();
+        let saved = planned.saved.clone();
+        tokio::spawn(async move { runner.apply(&ws, &saved).await })
+    };
+    wait_started(fifo.clone()).await;
+    let err = apply.await.unwrap().unwrap_err();
+    let TerraformError::Timeout {
+        termination,
+        timeout,
+        ..
+    } = &err
+    else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!(*timeout, Duration::from_secs(2));
+    eprintln!("termination after timeout: {termination:?}: {err}");
+    assert!(err.to_string().contains("SIGINT"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    if *termination == Termination::Interrupted {
+        // Terraform handled SIGINT: it wrote state (the interrupted resource is tainted).
+        let state = std::fs::read_to_string(dir.path().join("terraform.tfstate")).unwrap();
+        assert!(state.contains("terraform_data"), "{state}");
+    }
+    assert_eq!(runner.stats().running, 0);
+
+    // The lock is free: a new plan takes it at once. (The fixture's provisioner would block
+    // on the FIFO again if the resource were re-created, but plan does not run provisioners.)
+    let next = runner
+        .plan(&ws, &PlanRequest::new("next.tfplan"))
+        .await
+        .unwrap();
+    assert_eq!(next.status, PlanStatus::Changes);
+}
+
+/// While an apply holds the state lock, another command fails with the lock classified and
+/// its id parsed; cancelling the apply stops it and frees the lock.
+#[tokio::test]
+async fn held_lock_is_classified_and_cancel_frees_it() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let dir = Dir::new("slow");
+    let fifo = make_fifo(dir.path());
+    let token = CancelToken::new();
+    let ws = dir
+        .workspace()
+        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
+    runner.init(&ws, &InitOptions::default()).await.unwrap();
+    let planned = runner.plan(&ws, &PlanRequest::new("p.tfplan")).await.unwrap();
+
+    let apply = {
+        let runner = runner.clone();
+        let ws = ws.clone().with_cancel(token.clone());
+        let saved = planned.saved.clone();
+        tokio::spawn(async move { runner.apply(&ws, &saved).await })
+    };
+    wait_started(fifo.clone()).await;
+
+    let err = runner
+        .plan(&ws, &PlanRequest::new("blocked.tfplan"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StateLocked, "{err}");
+    assert!(err.is_retryable());
+    let lock = err.lock().unwrap();
+    assert_eq!(lock.id.len(), 36, "{lock:?}");
+    assert_eq!(lock.operation.as_deref(), Some("OperationTypeApply"));
+    assert!(err.to_string().contains(&lock.id));
+
+    token.cancel();
+    let err = apply.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    eprintln!("cancelled apply: {err}");
+
+    runner
+        .plan(&ws, &PlanRequest::new("after.tfplan"))
+        .await
+        .unwrap();
+}
+
+/// With a limit of 2, six parallel plans never run more than 2 Terraform processes at once
+/// (counted by the runner itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_is_bounded() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let mut cfg = config(bin);
+    cfg.max_concurrent = 2;
+    let runner = TerraformRunner::new(cfg).unwrap();
+    let dirs: Vec<Dir> = (0..6).map(|_| Dir::new("basic")).collect();
+    let mut tasks = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let runner = runner.clone();
+        let ws = basic_vars(dir.workspace(), &format!("m{i}"), "1", true);
+        tasks.push(tokio::spawn(async move {
+            runner.init(&ws, &InitOptions::default()).await?;
+            runner.plan(&ws, &PlanRequest::new("p.tfplan")).await
+        }));
+    }
+    for t in tasks {
+        let outcome = t.await.unwrap().unwrap();
+        assert_eq!(outcome.status, PlanStatus::Changes);
+    }
+    let stats = runner.stats();
+    eprintln!("runner stats: {stats:?}");
+    assert_eq!(stats.started, 12);
+    assert!(stats.peak <= 2, "{stats:?}");
+    assert!(stats.peak >= 1);
+    assert_eq!(stats.running, 0);
+}
