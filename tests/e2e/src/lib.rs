@@ -1,0 +1,173 @@
+//! Test harness for end-to-end tests on a real control plane.
+//!
+//! `ControlPlane::get()` brings up kube-apiserver + etcd (through `tests/e2e/control-plane.sh
+//! up`, a no-op when already running) once per test process, installs tollgate's CRDs, and
+//! hands out kube clients for each test user and a fresh namespace per test.
+//!
+//! Failing to reach the control plane is a test failure, not a skip: CI starts it.
+#![allow(clippy::expect_used, clippy::panic)] // a harness that cannot set up must fail the test
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, CustomResourceExt};
+use tokio::sync::OnceCell;
+use tollgate::api::{Checkpoint, Project};
+
+/// The people in the e2e cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum User {
+    /// In `system:masters`.
+    Admin,
+    /// Technical Operator in group `tollgate:approvers`.
+    Alice,
+    /// Technical Operator in group `tollgate:approvers`.
+    Bob,
+    /// Platform user: edits Projects, reads Checkpoints, cannot decide.
+    Carol,
+}
+
+impl User {
+    fn env_key(self) -> &'static str {
+        match self {
+            User::Admin => "ADMIN",
+            User::Alice => "ALICE",
+            User::Bob => "BOB",
+            User::Carol => "CAROL",
+        }
+    }
+}
+
+/// A running control plane, described by the env file `control-plane.sh up` writes.
+pub struct ControlPlane {
+    env: HashMap<String, String>,
+}
+
+static CONTROL_PLANE: OnceCell<ControlPlane> = OnceCell::const_new();
+static NAMESPACE_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+impl ControlPlane {
+    /// The shared control plane, started on first use, with tollgate's CRDs established.
+    pub async fn get() -> &'static ControlPlane {
+        CONTROL_PLANE.get_or_init(|| async { Self::start().await }).await
+    }
+
+    async fn start() -> ControlPlane {
+        let script = repo_root().join("tests/e2e/control-plane.sh");
+        let status = tokio::process::Command::new("bash").arg(&script).arg("up").status().await.expect("run tests/e2e/control-plane.sh up");
+        assert!(status.success(), "tests/e2e/control-plane.sh up failed ({status}); see its output above");
+        let dir = std::env::var("TOLLGATE_E2E_DIR").map(PathBuf::from).unwrap_or_else(|_| {
+            let cache = std::env::var("TOLLGATE_CACHE").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/tollgate"));
+            cache.join("e2e")
+        });
+        let text = std::fs::read_to_string(dir.join("env")).expect("read the control plane's env file");
+        let env = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+            .collect();
+        let plane = ControlPlane { env };
+        eprintln!("e2e: Kubernetes {} ({}) at {}", plane.var("TOLLGATE_E2E_K8S_VERSION"), plane.var("TOLLGATE_E2E_K8S_ROUTE"), plane.var("TOLLGATE_E2E_SERVER"));
+        plane.install_crds().await;
+        plane
+    }
+
+    /// A value from the env file.
+    pub fn var(&self, key: &str) -> &str {
+        self.env.get(key).map(String::as_str).unwrap_or_default()
+    }
+
+    /// The Kubernetes version the tests run against, e.g. `v1.34.2`.
+    pub fn version(&self) -> &str {
+        self.var("TOLLGATE_E2E_K8S_VERSION")
+    }
+
+    /// `(major, minor)` of the running Kubernetes.
+    pub fn minor_version(&self) -> u32 {
+        self.version().trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
+    }
+
+    /// Path of a user's kubeconfig.
+    pub fn kubeconfig(&self, user: User) -> PathBuf {
+        PathBuf::from(self.var(&format!("TOLLGATE_E2E_{}_KUBECONFIG", user.env_key())))
+    }
+
+    /// The username Kubernetes authenticates for `user`.
+    pub fn username(&self, user: User) -> String {
+        self.var(&format!("TOLLGATE_E2E_{}_USER", user.env_key())).to_owned()
+    }
+
+    /// A kube client acting as `user`.
+    pub async fn client(&self, user: User) -> Client {
+        let kubeconfig = Kubeconfig::read_from(self.kubeconfig(user)).expect("read kubeconfig");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("kubeconfig is valid");
+        Client::try_from(config).expect("build kube client")
+    }
+
+    async fn install_crds(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client(User::Admin).await);
+        for crd in [Project::crd(), Checkpoint::crd()] {
+            let name = crd.metadata.name.clone().expect("CRDs are named");
+            crds.patch(&name, &PatchParams::apply("tollgate-e2e").force(), &Patch::Apply(&crd)).await.expect("apply CRD");
+            wait_for("CRD established", Duration::from_secs(60), || async {
+                crds.get(&name).await.ok().and_then(|c| c.status).and_then(|s| s.conditions).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+            })
+            .await;
+        }
+    }
+
+    /// A fresh namespace for one test, in which Carol is a `tollgate-editor` (as in
+    /// `team-a`), so tests never see each other's objects.
+    pub async fn namespace(&self, prefix: &str) -> String {
+        let n = NAMESPACE_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let name = format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos);
+        let admin = self.client(User::Admin).await;
+        let ns = Namespace { metadata: kube::api::ObjectMeta { name: Some(name.clone()), ..Default::default() }, ..Default::default() };
+        Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &ns).await.expect("create namespace");
+        let binding = RoleBinding {
+            metadata: kube::api::ObjectMeta { name: Some("carol-editor".into()), namespace: Some(name.clone()), ..Default::default() },
+            role_ref: RoleRef { api_group: Some("rbac.authorization.k8s.io".into()), kind: "ClusterRole".into(), name: "tollgate-editor".into() },
+            subjects: Some(vec![Subject { api_group: Some("rbac.authorization.k8s.io".into()), kind: "User".into(), name: self.username(User::Carol), namespace: None }]),
+        };
+        Api::<RoleBinding>::namespaced(admin, &name).create(&PostParams::default(), &binding).await.expect("bind carol as editor");
+        name
+    }
+
+    /// Deletes a namespace made by [`ControlPlane::namespace`] (best effort: without
+    /// kube-controller-manager, namespaces stay Terminating).
+    pub async fn delete_namespace(&self, name: &str) {
+        let admin = self.client(User::Admin).await;
+        let _ = Api::<Namespace>::all(admin).delete(name, &DeleteParams::default()).await;
+    }
+}
+
+/// Polls `condition` until it holds, failing the test with `what` after `deadline`.
+pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for: {what}");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
