@@ -1,1 +1,284 @@
-//! End-to-end tests over plan fixtures.
+//! End-to-end tests over hand-written `terraform show -json` fixtures
+//! (controller/tests/fixtures/plans), a JSON snapshot, and a property test of the totals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/plans")
+        .join(name)
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(fixture_path(name)).unwrap()
+}
+
+fn estimate_fixture(name: &str, usage: &Usage) -> Estimate {
+    estimate_str(&fixture(name), "", usage).unwrap()
+}
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn resource<'e>(e: &'e Estimate, address: &str) -> &'e ResourceCost {
+    e.resources
+        .iter()
+        .find(|r| r.address == address)
+        .unwrap_or_else(|| panic!("{address} not priced: {e:#?}"))
+}
+
+#[test]
+fn create_prices_new_resources_and_lists_free_ones() {
+    let e = estimate_fixture("create.json", &Usage::none());
+    assert_eq!(e.region, "us-east-1");
+    // t3.micro 730 × 0.0104 = 7.592 + default root 8 GB gp2 × 0.10 = 0.80.
+    let web = resource(&e, "aws_instance.web");
+    assert_eq!(web.action, "create");
+    assert_eq!(web.monthly_cost, d("8.392"));
+    assert_eq!(web.previous_monthly_cost, d("0"));
+    // gp3 100 GB × 0.08 = 8.00; 1,000 extra IOPS × 0.005 = 5.00; 125 extra MiB/s × 0.04 = 5.00.
+    assert_eq!(resource(&e, "aws_ebs_volume.data").monthly_cost, d("18"));
+    assert_eq!(e.total_monthly_cost, d("26.392"));
+    assert_eq!(e.delta_monthly_cost, d("26.392"));
+    let free: Vec<&str> = e.free.iter().map(|f| f.address.as_str()).collect();
+    assert_eq!(free, ["aws_vpc.main", "terraform_data.bootstrap"]);
+    assert!(e.unpriced.is_empty());
+}
+
+#[test]
+fn update_instance_type_prices_both_sides() {
+    let e = estimate_fixture("update_instance_type.json", &Usage::none());
+    let web = resource(&e, "aws_instance.web");
+    assert_eq!(web.action, "update");
+    // Before: t3.micro 7.592 + root 20 GB gp3 1.60. After: t3.large 730 × 0.0832 = 60.736 + 1.60.
+    assert_eq!(web.previous_monthly_cost, d("9.192"));
+    assert_eq!(web.monthly_cost, d("62.336"));
+    assert_eq!(web.delta_monthly_cost, d("53.144"));
+    assert_eq!(e.delta_monthly_cost, d("53.144"));
+}
+
+#[test]
+fn replace_prices_old_and_new() {
+    let e = estimate_fixture("replace.json", &Usage::none());
+    let db = resource(&e, "aws_db_instance.orders");
+    assert_eq!(db.action, "replace");
+    // Before: postgres db.t3.large 0.145 × 730 = 105.85 + gp2 100 GB × 0.115 = 11.50.
+    assert_eq!(db.previous_monthly_cost, d("117.35"));
+    // After: mysql db.t3.large Multi-AZ 0.136 × 1,460 = 198.56 + gp3 100 GB × 2 × 0.115 = 23.00.
+    assert_eq!(db.monthly_cost, d("221.56"));
+    assert_eq!(db.delta_monthly_cost, d("104.21"));
+}
+
+#[test]
+fn destroy_gives_negative_delta() {
+    let e = estimate_fixture("destroy.json", &Usage::none());
+    // NAT 32.85 (+ usage-based data at 0) and EIP 3.65 go away.
+    assert_eq!(e.total_monthly_cost, d("0"));
+    assert_eq!(e.previous_monthly_cost, d("36.5"));
+    assert_eq!(e.delta_monthly_cost, d("-36.5"));
+    let nat = resource(&e, "module.net.aws_nat_gateway.this[0]");
+    assert_eq!(nat.action, "delete");
+    assert!(nat.components.is_empty());
+    assert_eq!(nat.previous_components.len(), 2);
+}
+
+#[test]
+fn unknown_attributes_are_unpriced_not_zero() {
+    let e = estimate_fixture("unknown_attribute.json", &Usage::none());
+    assert!(e.resources.is_empty(), "{:#?}", e.resources);
+    let reasons: Vec<(&str, &str)> = e
+        .unpriced
+        .iter()
+        .map(|u| (u.address.as_str(), u.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("aws_ebs_volume.scratch", "size is unknown until apply"),
+            ("aws_instance.worker", "instance_type is unknown until apply"),
+            (
+                "aws_ssm_parameter.type",
+                "aws_ssm_parameter is not supported by the cost engine yet (neither priced nor on the free list)"
+            ),
+        ]
+    );
+    assert_eq!(e.total_monthly_cost, d("0"));
+}
+
+#[test]
+fn usage_based_components_use_the_usage_file() {
+    let usage = Usage::from_yaml_str(&fixture("usage_based.usage.yml")).unwrap();
+    let e = estimate_fixture("usage_based.json", &usage);
+    let nat = resource(&e, "aws_nat_gateway.egress");
+    let data = nat.components.iter().find(|c| c.usage_based).unwrap();
+    // 100 GB × 0.045.
+    assert_eq!((data.monthly_quantity, data.monthly_cost), (d("100"), d("4.5")));
+    // ARM Lambda: 1M requests → 0.20; 1M × 0.2 s × 0.5 GB = 100,000 GB-s × 0.0000133334 = 1.33334.
+    assert_eq!(resource(&e, "aws_lambda_function.thumbs").monthly_cost, d("1.53334"));
+    // S3: 500 × 0.023 = 11.50; 20 × 0.005 = 0.10; 1,000 × 0.0004 = 0.40.
+    assert_eq!(resource(&e, "aws_s3_bucket.assets").monthly_cost, d("12"));
+    // Logs: 20 × 0.50 + 60 × 0.03.
+    assert_eq!(resource(&e, "aws_cloudwatch_log_group.app").monthly_cost, d("11.8"));
+
+    // Without usage, the same components are listed with quantity 0, clearly usage-based.
+    let bare = estimate_fixture("usage_based.json", &Usage::none());
+    let s3 = resource(&bare, "aws_s3_bucket.assets");
+    assert_eq!(s3.components.len(), 3);
+    assert!(s3.components.iter().all(|c| c.usage_based && c.monthly_quantity.is_zero()));
+    assert_eq!(resource(&bare, "aws_nat_gateway.egress").monthly_cost, d("32.85"));
+}
+
+#[test]
+fn ecs_service_is_sized_by_its_task_definition() {
+    let e = estimate_fixture("ecs_fargate.json", &Usage::none());
+    let svc = resource(&e, "module.svc.aws_ecs_service.this");
+    // ARM64, 1 vCPU and 2 GB × 3 tasks × 730 h: 2,190 × 0.03238 = 70.9122; 4,380 × 0.00356 = 15.5928.
+    assert_eq!(svc.components[0].monthly_quantity, d("2190"));
+    assert_eq!(svc.monthly_cost, d("86.505"));
+    assert_eq!(e.free.len(), 2, "cluster and task definition are free");
+}
+
+#[test]
+fn multi_resource_snapshot() {
+    let e = estimate_fixture("multi_resource.json", &Usage::none());
+    assert_eq!(e.region, "eu-west-1");
+    insta::assert_snapshot!("multi_resource_json", e.to_json());
+    insta::assert_snapshot!("multi_resource_table", e.render_table());
+    insta::assert_snapshot!("multi_resource_markdown", e.render_markdown());
+}
+
+#[test]
+fn region_argument_is_the_fallback() {
+    let mut plan: Value = serde_json::from_str(&fixture("create.json")).unwrap();
+    plan["configuration"]["provider_config"] = json!({});
+    let e = estimate(&plan, "ap-southeast-1", &Usage::none()).unwrap();
+    assert_eq!(e.region, "ap-southeast-1");
+    // No t3.micro price sourced for Singapore: unpriced, with the dimension named.
+    let web = e.unpriced.iter().find(|u| u.address == "aws_instance.web").unwrap();
+    assert_eq!(web.reason, "no price for ec2 instance:t3.micro in ap-southeast-1");
+    assert!(matches!(
+        estimate(&plan, "", &Usage::none()),
+        Err(CostError::NoRegion)
+    ));
+}
+
+#[test]
+fn bad_input_errors_say_what_to_do() {
+    let err = estimate_str("Terraform will perform the following actions", "us-east-1", &Usage::none())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("terraform show -json"), "{err}");
+    let err = estimate_str("{}", "us-east-1", &Usage::none()).unwrap_err().to_string();
+    assert!(err.contains("format_version"), "{err}");
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let e = estimate_fixture("create.json", &Usage::none());
+    let v = e.to_json_value();
+    for key in [
+        "currency",
+        "totalMonthlyCost",
+        "previousMonthlyCost",
+        "deltaMonthlyCost",
+        "resources",
+        "unpriced",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["currency"], "USD");
+    assert!(v["totalMonthlyCost"].is_string(), "decimals are strings");
+    let c = &v["resources"][0]["components"][0];
+    for key in ["name", "unit", "monthlyQuantity", "unitPrice", "monthlyCost", "usageBased"] {
+        assert!(c.get(key).is_some(), "component missing {key}");
+    }
+    for key in ["address", "type", "action", "monthlyCost", "previousMonthlyCost"] {
+        assert!(v["resources"][0].get(key).is_some(), "resource missing {key}");
+    }
+}
+
+// ---- property test: totals are exact sums, delta = total - previous ----
+
+const TYPES: &[(&str, &str)] = &[
+    ("aws_instance", "instance"),
+    ("aws_ebs_volume", "volume"),
+    ("aws_nat_gateway", "nat"),
+    ("aws_eip", "eip"),
+    ("aws_lb", "lb"),
+    ("aws_dynamodb_table", "ddb"),
+    ("aws_vpc", "vpc"),
+    ("aws_sqs_queue", "unsupported"),
+];
+const INSTANCE_TYPES: &[&str] = &["t3.micro", "t3.large", "m5.large", "c6g.xlarge", "x9.missing"];
+const ACTIONS: &[&[&str]] = &[
+    &["create"],
+    &["update"],
+    &["delete", "create"],
+    &["delete"],
+    &["no-op"],
+];
+
+fn values(kind: &str, n: u32) -> Value {
+    match kind {
+        "instance" => json!({"instance_type": INSTANCE_TYPES[n as usize % INSTANCE_TYPES.len()]}),
+        "volume" => {
+            let t = ["gp2", "gp3", "io1", "st1"][n as usize % 4];
+            json!({"type": t, "size": 1 + n % 500, "iops": 100 + n % 5000})
+        }
+        "ddb" => json!({"billing_mode": "PROVISIONED", "read_capacity": n % 40, "write_capacity": n % 17}),
+        _ => json!({}),
+    }
+}
+
+fn arbitrary_plan() -> impl Strategy<Value = Value> {
+    prop::collection::vec((0..TYPES.len(), 0..ACTIONS.len(), 0u32..10_000, 0u32..10_000), 0..40)
+        .prop_map(|items| {
+            let changes: Vec<Value> = items
+                .iter()
+                .enumerate()
+                .map(|(i, (t, a, b, c))| {
+                    let (ty, kind) = TYPES[*t];
+                    let actions = ACTIONS[*a];
+                    let before = if actions == ["create"] { Value::Null } else { values(kind, *b) };
+                    let after = if actions == ["delete"] { Value::Null } else { values(kind, *c) };
+                    json!({
+                        "address": format!("{ty}.r{i}"), "mode": "managed", "type": ty, "name": format!("r{i}"),
+                        "change": {"actions": actions, "before": before, "after": after, "after_unknown": {}}
+                    })
+                })
+                .collect();
+            json!({"format_version": "1.2", "resource_changes": changes})
+        })
+}
+
+proptest! {
+    #[test]
+    fn totals_are_sums_and_delta_is_difference(plan in arbitrary_plan()) {
+        let e = estimate(&plan, "us-east-1", &Usage::none()).unwrap();
+        let total: Decimal = e.resources.iter().map(|r| r.monthly_cost).sum();
+        let previous: Decimal = e.resources.iter().map(|r| r.previous_monthly_cost).sum();
+        prop_assert_eq!(e.total_monthly_cost, total);
+        prop_assert_eq!(e.previous_monthly_cost, previous);
+        prop_assert_eq!(e.delta_monthly_cost, e.total_monthly_cost - e.previous_monthly_cost);
+        for r in &e.resources {
+            let c: Decimal = r.components.iter().map(|c| c.monthly_cost).sum();
+            let p: Decimal = r.previous_components.iter().map(|c| c.monthly_cost).sum();
+            prop_assert_eq!(r.monthly_cost, c);
+            prop_assert_eq!(r.previous_monthly_cost, p);
+            prop_assert_eq!(r.delta_monthly_cost, r.monthly_cost - r.previous_monthly_cost);
+            if r.action == "create" { prop_assert!(r.previous_components.is_empty()); }
+            if r.action == "delete" { prop_assert!(r.components.is_empty()); }
+        }
+        let n = plan["resource_changes"].as_array().map_or(0, Vec::len);
+        prop_assert_eq!(e.resources.len() + e.free.len() + e.unpriced.len(), n);
+    }
+}
