@@ -35,5 +35,11 @@ if [ -x tests/e2e/control-plane.sh ]; then
   . "${TOLLGATE_E2E_DIR:-$TOLLGATE_CACHE/e2e}/env"
 fi
 
+step "Module tests (real Terraform: the demo module's own tests, AWS modules' input validation)"
+rm -rf modules/demo/.terraform
+terraform -chdir=modules/demo init -input=false -no-color >/dev/null
+terraform -chdir=modules/demo test -no-color
+TERRAFORM=terraform sh modules/test-variables.sh
+
 step "Tests"
 cargo test --all-targets --locked -- --test-threads=2
