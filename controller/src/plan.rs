@@ -47,7 +47,9 @@ pub enum PlanError {
         found: String,
     },
     /// A saved plan file could not be read.
-    #[error("could not read saved plan {path}: {source}; the plan must be re-created with a new plan run")]
+    #[error(
+        "could not read saved plan {path}: {source}; the plan must be re-created with a new plan run"
+    )]
     Io {
         /// The plan file.
         path: PathBuf,

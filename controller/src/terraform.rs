@@ -44,7 +44,7 @@ use tracing::Instrument as _;
 use crate::plan::{Plan, PlanError, SavedPlan};
 
 pub use capture::CapturedText;
-pub use error::{CommandOutput, ErrorKind, LockInfo, TerraformError, Termination};
+pub use error::{CommandOutput, ErrorKind, LockInfo, Termination, TerraformError};
 pub use process::CancelToken;
 pub use redact::{REDACTED, Redactor};
 pub use version::{Flavour, TerraformVersion, Version};
@@ -425,7 +425,11 @@ impl TerraformRunner {
     }
 
     fn lock_timeout_arg(&self) -> OsString {
-        format!("-lock-timeout={}s", self.inner.config.lock_timeout.as_secs()).into()
+        format!(
+            "-lock-timeout={}s",
+            self.inner.config.lock_timeout.as_secs()
+        )
+        .into()
     }
 
     /// Runs one command: waits for a slot, runs the process, records a span.
@@ -613,11 +617,9 @@ impl TerraformRunner {
                     )
                     .await?;
                 let text = String::from_utf8_lossy(&raw);
-                TerraformVersion::from_version_json(&text).map_err(|message| {
-                    TerraformError::Json {
-                        command: "version".into(),
-                        message,
-                    }
+                TerraformVersion::from_version_json(&text).map_err(|message| TerraformError::Json {
+                    command: "version".into(),
+                    message,
                 })
             })
             .await
@@ -736,7 +738,11 @@ impl TerraformRunner {
     }
 
     /// `show -json <planfile>`, parsed into the plan model.
-    pub async fn show_plan(&self, ws: &Workspace, plan: &SavedPlan) -> Result<Plan, TerraformError> {
+    pub async fn show_plan(
+        &self,
+        ws: &Workspace,
+        plan: &SavedPlan,
+    ) -> Result<Plan, TerraformError> {
         let json = self.show_plan_json(ws, plan).await?;
         Plan::from_json(&json).map_err(|e| match e {
             PlanError::Json(j) => TerraformError::Json {

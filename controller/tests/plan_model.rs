@@ -315,7 +315,11 @@ fn summary_counts_addresses_and_risks() {
             (RiskKind::PublicExposure, "aws_lb.public"),
         ]
     );
-    assert!(s.risks[3].detail.contains("newly public"), "{:?}", s.risks[3]);
+    assert!(
+        s.risks[3].detail.contains("newly public"),
+        "{:?}",
+        s.risks[3]
+    );
     assert!(s.has_risk(RiskKind::IamChange));
 }
 
@@ -328,7 +332,10 @@ fn summary_serialises_camel_case_without_values() {
     assert_eq!(json["outputChanges"], 1);
     assert_eq!(json["driftAddresses"][0], "aws_instance.web");
     assert_eq!(json["failedChecks"][0], "check.health");
-    assert_eq!(json["addresses"]["delete"][0], "module.db.aws_db_instance.this");
+    assert_eq!(
+        json["addresses"]["delete"][0],
+        "module.db.aws_db_instance.this"
+    );
     assert_eq!(json["risks"][0]["kind"], "StatefulDestroy");
     assert_eq!(json["risks"][0]["resourceType"], "aws_db_instance");
     let text = json.to_string();
@@ -375,9 +382,15 @@ fn redacted_form_hides_every_sensitive_value() {
         v["resource_changes"][5]["change"]["after"]["version_stages"][0],
         "AWSCURRENT"
     );
-    assert_eq!(v["output_changes"]["api_key"]["after"], SENSITIVE_PLACEHOLDER);
+    assert_eq!(
+        v["output_changes"]["api_key"]["after"],
+        SENSITIVE_PLACEHOLDER
+    );
     assert_eq!(v["output_changes"]["endpoint"]["after"], "db.example");
-    assert_eq!(v["variables"]["db_password"]["value"], SENSITIVE_PLACEHOLDER);
+    assert_eq!(
+        v["variables"]["db_password"]["value"],
+        SENSITIVE_PLACEHOLDER
+    );
     assert_eq!(v["variables"]["region"]["value"], "eu-west-1");
     assert_eq!(
         v["planned_values"]["outputs"]["api_key"]["value"],
@@ -390,7 +403,10 @@ fn redacted_form_hides_every_sensitive_value() {
     );
     // Debug output of the model is redacted too.
     let debug = format!("{plan:?} {:?}", plan.resource_changes);
-    assert!(!debug.contains(DB_PASSWORD) && !debug.contains(API_KEY), "{debug}");
+    assert!(
+        !debug.contains(DB_PASSWORD) && !debug.contains(API_KEY),
+        "{debug}"
+    );
 }
 
 #[test]
@@ -442,8 +458,14 @@ fn format_major_version_must_be_1() {
 #[test]
 fn actions_serialise_back_to_terraform_lists() {
     for (list, expected) in [
-        (json!(["create", "delete"]), Actions::Replace(ReplaceOrder::CreateThenDelete)),
-        (json!(["delete", "create"]), Actions::Replace(ReplaceOrder::DeleteThenCreate)),
+        (
+            json!(["create", "delete"]),
+            Actions::Replace(ReplaceOrder::CreateThenDelete),
+        ),
+        (
+            json!(["delete", "create"]),
+            Actions::Replace(ReplaceOrder::DeleteThenCreate),
+        ),
         (json!(["create", "forget"]), Actions::CreateThenForget),
         (json!(["no-op"]), Actions::NoOp),
     ] {

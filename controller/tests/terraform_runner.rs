@@ -14,7 +14,7 @@ use std::time::Duration;
 use tollgate::plan::{Actions, ReplaceOrder, SavedPlan};
 use tollgate::terraform::{
     CancelToken, ErrorKind, Flavour, InitOptions, PlanRequest, PlanStatus, RunnerConfig,
-    TerraformError, TerraformRunner, Termination, Timeouts, Workspace,
+    Termination, TerraformError, TerraformRunner, Timeouts, Workspace,
 };
 
 const SECRET_PASSWORD: &str = "pw-Vq7LrT2xKz9";
@@ -228,8 +228,14 @@ async fn plan_apply_lifecycle() {
     let plan = runner.show_plan(&ws, &third.saved).await.unwrap();
     let s = plan.summary();
     assert_eq!(s.addresses.update, vec!["terraform_data.config".to_owned()]);
-    assert_eq!(s.addresses.replace, vec!["terraform_data.server".to_owned()]);
-    assert_eq!(s.addresses.delete, vec!["terraform_data.extra[0]".to_owned()]);
+    assert_eq!(
+        s.addresses.replace,
+        vec!["terraform_data.server".to_owned()]
+    );
+    assert_eq!(
+        s.addresses.delete,
+        vec!["terraform_data.extra[0]".to_owned()]
+    );
     assert_eq!((s.add, s.change, s.replace, s.destroy), (0, 1, 1, 1));
     let server = plan
         .resource_changes
@@ -279,8 +285,14 @@ async fn stale_saved_plan_is_classified() {
     let dir = Dir::new("basic");
     let ws = basic_vars(dir.workspace(), "one", "1", true);
     runner.init(&ws, &InitOptions::default()).await.unwrap();
-    let a = runner.plan(&ws, &PlanRequest::new("a.tfplan")).await.unwrap();
-    let b = runner.plan(&ws, &PlanRequest::new("b.tfplan")).await.unwrap();
+    let a = runner
+        .plan(&ws, &PlanRequest::new("a.tfplan"))
+        .await
+        .unwrap();
+    let b = runner
+        .plan(&ws, &PlanRequest::new("b.tfplan"))
+        .await
+        .unwrap();
     runner.apply(&ws, &b.saved).await.unwrap();
     let err = runner.apply(&ws, &a.saved).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::StalePlan, "{err}");
@@ -300,7 +312,10 @@ async fn failing_apply_is_classified_and_redacted() {
         .workspace()
         .with_secret_env("TOLLGATE_TEST_TOKEN", SECRET_TOKEN);
     runner.init(&ws, &InitOptions::default()).await.unwrap();
-    let planned = runner.plan(&ws, &PlanRequest::new("p.tfplan")).await.unwrap();
+    let planned = runner
+        .plan(&ws, &PlanRequest::new("p.tfplan"))
+        .await
+        .unwrap();
     let err = runner.apply(&ws, &planned.saved).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Failed, "{err}");
     assert!(!err.is_retryable());
@@ -315,9 +330,11 @@ async fn failing_apply_is_classified_and_redacted() {
     // The provisioner really printed it: it was replaced, not lost.
     assert!(all.contains("[REDACTED]"), "{all}");
     // The secret never was on the command line: the provisioner only saw it in its env.
-    assert!(!std::fs::read_to_string(dir.path().join("main.tf"))
-        .unwrap()
-        .contains(SECRET_TOKEN));
+    assert!(
+        !std::fs::read_to_string(dir.path().join("main.tf"))
+            .unwrap()
+            .contains(SECRET_TOKEN)
+    );
 }
 
 /// A command past its timeout gets SIGINT, then (after the grace period) SIGKILL; either way
@@ -338,7 +355,10 @@ async fn timeout_interrupts_and_releases_the_lock() {
         .workspace()
         .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
     runner.init(&ws, &InitOptions::default()).await.unwrap();
-    let planned = runner.plan(&ws, &PlanRequest::new("p.tfplan")).await.unwrap();
+    let planned = runner
+        .plan(&ws, &PlanRequest::new("p.tfplan"))
+        .await
+        .unwrap();
 
     let apply = {
         let runner = runner.clone();
@@ -391,7 +411,10 @@ async fn held_lock_is_classified_and_cancel_frees_it() {
         .workspace()
         .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
     runner.init(&ws, &InitOptions::default()).await.unwrap();
-    let planned = runner.plan(&ws, &PlanRequest::new("p.tfplan")).await.unwrap();
+    let planned = runner
+        .plan(&ws, &PlanRequest::new("p.tfplan"))
+        .await
+        .unwrap();
 
     let apply = {
         let runner = runner.clone();

@@ -94,10 +94,7 @@ impl Plan {
         self.resource_changes
             .iter()
             .any(|rc| rc.change.actions.is_change())
-            || self
-                .output_changes
-                .values()
-                .any(|c| c.actions.is_change())
+            || self.output_changes.values().any(|c| c.actions.is_change())
     }
 
     /// Names of root module variables declared `sensitive = true` in the configuration.

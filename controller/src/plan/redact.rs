@@ -184,11 +184,17 @@ fn redact_config_module(module: &mut Value) {
                 && let Some(obj) = var.as_object_mut()
                 && obj.contains_key("default")
             {
-                obj.insert("default".into(), Value::String(SENSITIVE_PLACEHOLDER.into()));
+                obj.insert(
+                    "default".into(),
+                    Value::String(SENSITIVE_PLACEHOLDER.into()),
+                );
             }
         }
     }
-    if let Some(calls) = module.get_mut("module_calls").and_then(Value::as_object_mut) {
+    if let Some(calls) = module
+        .get_mut("module_calls")
+        .and_then(Value::as_object_mut)
+    {
         for call in calls.values_mut() {
             if let Some(child) = call.get_mut("module") {
                 redact_config_module(child);
@@ -286,7 +292,10 @@ mod tests {
 
     #[test]
     fn mask_shape_mismatch_keeps_value() {
-        assert_eq!(redact_sensitive(&json!("v"), &json!({"x": true})), json!("v"));
+        assert_eq!(
+            redact_sensitive(&json!("v"), &json!({"x": true})),
+            json!("v")
+        );
     }
 
     #[test]

@@ -357,8 +357,11 @@ fn exposure_of(ty: &str, values: &Value) -> Option<String> {
         }
         "aws_s3_bucket_acl" | "aws_s3_bucket" => {
             let acl = get("acl").and_then(Value::as_str).unwrap_or_default();
-            matches!(acl, "public-read" | "public-read-write" | "authenticated-read")
-                .then(|| format!("S3 bucket ACL is {acl}"))
+            matches!(
+                acl,
+                "public-read" | "public-read-write" | "authenticated-read"
+            )
+            .then(|| format!("S3 bucket ACL is {acl}"))
         }
         "aws_s3_bucket_public_access_block" | "aws_s3_account_public_access_block" => {
             let disabled: Vec<&str> = [
@@ -386,8 +389,9 @@ fn exposure_of(ty: &str, values: &Value) -> Option<String> {
         "aws_db_instance"
         | "aws_rds_cluster_instance"
         | "aws_redshift_cluster"
-        | "aws_dms_replication_instance" => is_true(get("publicly_accessible"))
-            .then(|| "database is publicly accessible".into()),
+        | "aws_dms_replication_instance" => {
+            is_true(get("publicly_accessible")).then(|| "database is publicly accessible".into())
+        }
         _ => None,
     }
 }

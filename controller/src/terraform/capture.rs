@@ -79,7 +79,8 @@ impl BoundedCapture {
         if self.is_complete() {
             let mut all = self.head.clone();
             all.extend(self.tail.iter());
-            let text = String::from_utf8_lossy(&redactor.redact_bytes(&all, Cut::None)).into_owned();
+            let text =
+                String::from_utf8_lossy(&redactor.redact_bytes(&all, Cut::None)).into_owned();
             return CapturedText {
                 text,
                 total_bytes: self.total,

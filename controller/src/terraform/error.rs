@@ -193,7 +193,7 @@ pub enum TerraformError {
         /// The command that could not get the lock.
         command: String,
         /// The lock, as Terraform described it.
-        lock: LockInfo,
+        lock: Box<LockInfo>,
         /// The command's output.
         output: Box<CommandOutput>,
     },
@@ -338,9 +338,8 @@ impl TerraformError {
             Self::PlanFile(e) => match e {
                 crate::plan::PlanError::DigestMismatch { .. } => ErrorKind::StalePlan,
                 crate::plan::PlanError::Io { .. } => ErrorKind::Setup,
-                crate::plan::PlanError::Json(_) | crate::plan::PlanError::UnsupportedFormat { .. } => {
-                    ErrorKind::Output
-                }
+                crate::plan::PlanError::Json(_)
+                | crate::plan::PlanError::UnsupportedFormat { .. } => ErrorKind::Output,
             },
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::Cancelled { .. } => ErrorKind::Cancelled,
@@ -501,10 +500,10 @@ pub(crate) fn classify(command: &str, output: CommandOutput) -> TerraformError {
     let command = command.to_owned();
     let output = Box::new(output);
     if has(LOCK_MARKERS) {
-        let lock = LockInfo::parse(&text).unwrap_or_else(|| LockInfo {
+        let lock = Box::new(LockInfo::parse(&text).unwrap_or_else(|| LockInfo {
             id: "(unknown: Terraform printed no lock info)".into(),
             ..LockInfo::default()
-        });
+        }));
         return TerraformError::StateLocked {
             command,
             lock,
@@ -536,7 +535,10 @@ fn excerpt(stderr: &str, stdout: &str) -> String {
         stdout
     };
     let lines: Vec<&str> = source.lines().collect();
-    let picked: Vec<&str> = match lines.iter().position(|l| l.trim_start().starts_with("Error")) {
+    let picked: Vec<&str> = match lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("Error"))
+    {
         Some(i) => lines
             .iter()
             .skip(i)

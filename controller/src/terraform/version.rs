@@ -199,7 +199,11 @@ mod tests {
         )
         .unwrap();
         assert!(!v.is_supported());
-        assert!(Version::parse("1.5.0-rc1").unwrap().at_least(&Version::new(1, 5, 0)));
+        assert!(
+            Version::parse("1.5.0-rc1")
+                .unwrap()
+                .at_least(&Version::new(1, 5, 0))
+        );
         assert!(Version::parse("x.y").is_none());
     }
 }
