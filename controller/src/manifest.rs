@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 
 use crate::api::{self, FieldError, Project};
 
+/// Largest manifest accepted: etcd stores objects of at most 1.5 MiB, so a larger Project
+/// could never be applied to a cluster either.
+pub const MAX_MANIFEST_BYTES: usize = 1536 * 1024;
+
 /// Errors reading a manifest.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -17,6 +21,16 @@ pub enum ManifestError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The file is larger than any Kubernetes object can be.
+    #[error(
+        "{path}: {size} bytes is larger than the {MAX_MANIFEST_BYTES} bytes a Kubernetes object may have; move large values out of the Project (e.g. into a Secret or the module)"
+    )]
+    TooLarge {
+        /// The manifest path.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: usize,
+    },
     /// The file is not YAML.
     #[error("{path}: not valid YAML: {message}")]
     Yaml {
@@ -26,7 +40,9 @@ pub enum ManifestError {
         message: String,
     },
     /// The document is not a tollgate Project.
-    #[error("{path}: expected apiVersion `tollgate.dev/v1alpha1` and kind `Project`, found apiVersion `{api_version}` and kind `{kind}`")]
+    #[error(
+        "{path}: expected apiVersion `tollgate.dev/v1alpha1` and kind `Project`, found apiVersion `{api_version}` and kind `{kind}`"
+    )]
     NotAProject {
         /// The manifest path.
         path: PathBuf,
@@ -65,32 +81,73 @@ pub enum ManifestError {
 
 /// Reads a Project from a YAML file.
 pub fn read_project(path: &Path) -> Result<Project, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })?;
+    let size = std::fs::metadata(path)
+        .map_err(|source| ManifestError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if size > MAX_MANIFEST_BYTES as u64 {
+        return Err(ManifestError::TooLarge {
+            path: path.to_path_buf(),
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_project(&text, path)
 }
 
 /// Parses a Project from YAML text; `path` is used in messages only.
 pub fn parse_project(text: &str, path: &Path) -> Result<Project, ManifestError> {
     let path = path.to_path_buf();
-    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| ManifestError::Yaml { path: path.clone(), message: e.to_string() })?;
-    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
-    let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
+    if text.len() > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::TooLarge {
+            path,
+            size: text.len(),
+        });
+    }
+    let value: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|e| ManifestError::Yaml {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let kind = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
     if api_version != format!("{}/{}", api::GROUP, api::VERSION) || kind != "Project" {
-        return Err(ManifestError::NotAProject { path, api_version: api_version.to_owned(), kind: kind.to_owned() });
+        return Err(ManifestError::NotAProject {
+            path,
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        });
     }
     let mut unknown = Vec::new();
     let mut record = |field: serde_ignored::Path<'_>| unknown.push(field.to_string());
     let ignored = serde_ignored::Deserializer::new(&value, &mut record);
-    let project: Project = serde_path_to_error::deserialize(ignored).map_err(|e| ManifestError::Field {
-        path: path.clone(),
-        field: e.path().to_string(),
-        message: e.into_inner().to_string(),
-    })?;
+    let project: Project =
+        serde_path_to_error::deserialize(ignored).map_err(|e| ManifestError::Field {
+            path: path.clone(),
+            field: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })?;
     // `status` is the controller's to write; a manifest carrying one is not an error.
     // apiVersion and kind were checked above; the derived type does not keep them.
-    unknown.retain(|field| !matches!(field.as_str(), "status" | "apiVersion" | "kind") && !field.starts_with("status."));
+    unknown.retain(|field| {
+        !matches!(field.as_str(), "status" | "apiVersion" | "kind") && !field.starts_with("status.")
+    });
     if !unknown.is_empty() {
-        return Err(ManifestError::UnknownFields { path, fields: unknown });
+        return Err(ManifestError::UnknownFields {
+            path,
+            fields: unknown,
+        });
     }
     let errors = api::validate_project(&project);
     if !errors.is_empty() {
@@ -116,7 +173,9 @@ spec:
 ";
 
     fn err(text: &str) -> String {
-        parse_project(text, Path::new("p.yaml")).unwrap_err().to_string()
+        parse_project(text, Path::new("p.yaml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -127,9 +186,15 @@ spec:
 
     #[test]
     fn unknown_fields_are_named_with_their_path() {
-        let e = err(&GOOD.replace("  environment: dev", "  environment: dev\n  budgett: {monthlyLimit: '5'}"));
+        let e = err(&GOOD.replace(
+            "  environment: dev",
+            "  environment: dev\n  budgett: {monthlyLimit: '5'}",
+        ));
         assert!(e.contains("unknown field(s) spec.budgett"), "{e}");
-        let e = err(&GOOD.replace("      module: demo", "      module: demo\n      dependOn: [x]"));
+        let e = err(&GOOD.replace(
+            "      module: demo",
+            "      module: demo\n      dependOn: [x]",
+        ));
         assert!(e.contains("spec.components.0.dependOn"), "{e}");
     }
 
@@ -144,7 +209,34 @@ spec:
     #[test]
     fn not_yaml_or_not_a_project_is_explained() {
         assert!(err("a: [").contains("not valid YAML"));
-        assert!(err(&GOOD.replace("kind: Project", "kind: Pod")).contains("found apiVersion `tollgate.dev/v1alpha1` and kind `Pod`"));
+        assert!(
+            err(&GOOD.replace("kind: Project", "kind: Pod"))
+                .contains("found apiVersion `tollgate.dev/v1alpha1` and kind `Pod`")
+        );
+    }
+
+    #[test]
+    fn huge_and_deeply_nested_inputs_are_refused_cleanly() {
+        let huge = GOOD.replace(
+            "greeting: hello",
+            &format!("greeting: {}", "x".repeat(MAX_MANIFEST_BYTES)),
+        );
+        assert!(
+            err(&huge).contains("larger than the 1572864 bytes"),
+            "too large accepted"
+        );
+        let deep = GOOD.replace(
+            "greeting: hello",
+            &format!("greeting: {}{}", "[".repeat(5000), "]".repeat(5000)),
+        );
+        let e = err(&deep);
+        assert!(e.contains("p.yaml"), "{e}");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &huge).unwrap();
+        assert!(matches!(
+            read_project(file.path()),
+            Err(ManifestError::TooLarge { .. })
+        ));
     }
 
     #[test]

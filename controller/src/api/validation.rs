@@ -9,8 +9,9 @@ use regex::Regex;
 
 use super::common::{DURATION_PATTERN, MONEY_PATTERN};
 use super::project::{
-    AWS_ACCOUNT_PATTERN, AWS_REGION_PATTERN, COMPONENT_NAME_PATTERN, ENVIRONMENT_PATTERN, MODULE_NAME_PATTERN,
-    Project, ROLE_ARN_PATTERN, S3_BUCKET_PATTERN, SECRET_SUFFIX_PATTERN, DYNAMODB_TABLE_PATTERN, WEBHOOK_URL_PATTERN,
+    AWS_ACCOUNT_PATTERN, AWS_REGION_PATTERN, COMPONENT_NAME_PATTERN, DYNAMODB_TABLE_PATTERN,
+    ENVIRONMENT_PATTERN, MODULE_NAME_PATTERN, Project, ROLE_ARN_PATTERN, S3_BUCKET_PATTERN,
+    SECRET_SUFFIX_PATTERN, WEBHOOK_URL_PATTERN,
 };
 
 /// A field that breaks a schema rule.
@@ -26,7 +27,11 @@ pub struct FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} is not allowed; {}", self.field, self.given, self.allowed)
+        write!(
+            f,
+            "{}: {} is not allowed; {}",
+            self.field, self.given, self.allowed
+        )
     }
 }
 
@@ -56,110 +61,374 @@ impl Checker {
         if shown.len() < given.len() {
             shown.push('…');
         }
-        self.errors.push(FieldError { field: field.into(), given: format!("{shown:?}"), allowed: allowed.into() });
+        self.errors.push(FieldError {
+            field: field.into(),
+            given: format!("{shown:?}"),
+            allowed: allowed.into(),
+        });
     }
 
-    fn pattern(&mut self, field: impl Into<String>, value: &str, pattern: &'static str, meaning: &str) {
+    fn pattern(
+        &mut self,
+        field: impl Into<String>,
+        value: &str,
+        pattern: &'static str,
+        meaning: &str,
+    ) {
         if !COMPILED.get(pattern).is_some_and(|r| r.is_match(value)) {
-            self.fail(field, value, format!("expected {meaning} (pattern {pattern})"));
+            self.fail(
+                field,
+                value,
+                format!("expected {meaning} (pattern {pattern})"),
+            );
         }
     }
 
     fn max_items(&mut self, field: impl Into<String>, count: usize, max: usize) {
         if count > max {
-            self.fail(field, &format!("{count} items"), format!("at most {max} items"));
+            self.fail(
+                field,
+                &format!("{count} items"),
+                format!("at most {max} items"),
+            );
         }
     }
 }
 
 /// Compiled schema patterns. Every entry of `SCHEMA_PATTERNS` compiles (a unit test proves
 /// it), so a pattern missing here can only be a new constant not yet listed: that fails closed.
-static COMPILED: LazyLock<HashMap<&'static str, Regex>> =
-    LazyLock::new(|| SCHEMA_PATTERNS.iter().filter_map(|p| Regex::new(p).ok().map(|r| (*p, r))).collect());
+static COMPILED: LazyLock<HashMap<&'static str, Regex>> = LazyLock::new(|| {
+    SCHEMA_PATTERNS
+        .iter()
+        .filter_map(|p| Regex::new(p).ok().map(|r| (*p, r)))
+        .collect()
+});
 
 /// Checks the Project's spec against the schema's patterns, lengths and CEL rules.
 pub fn validate_project(project: &Project) -> Vec<FieldError> {
     let mut c = Checker { errors: Vec::new() };
     let spec = &project.spec;
-    c.pattern("spec.environment", &spec.environment, ENVIRONMENT_PATTERN, "a lowercase label such as dev, staging or production");
+    c.pattern(
+        "spec.environment",
+        &spec.environment,
+        ENVIRONMENT_PATTERN,
+        "a lowercase label such as dev, staging or production",
+    );
     if spec.components.is_empty() {
         c.fail("spec.components", "[]", "at least one component");
     }
     c.max_items("spec.components", spec.components.len(), 100);
     for (i, component) in spec.components.iter().enumerate() {
         let at = format!("spec.components[{i}]");
-        c.pattern(format!("{at}.name"), &component.name, COMPONENT_NAME_PATTERN, "lowercase letters, digits, `-` or `_`, starting with a letter, at most 63 characters");
-        c.pattern(format!("{at}.module"), &component.module, MODULE_NAME_PATTERN, "the name of a catalog module");
+        c.pattern(
+            format!("{at}.name"),
+            &component.name,
+            COMPONENT_NAME_PATTERN,
+            "lowercase letters, digits, `-` or `_`, starting with a letter, at most 63 characters",
+        );
+        c.pattern(
+            format!("{at}.module"),
+            &component.module,
+            MODULE_NAME_PATTERN,
+            "the name of a catalog module",
+        );
         c.max_items(format!("{at}.dependsOn"), component.depends_on.len(), 100);
         if component.inputs.len() > 256 {
-            c.fail(format!("{at}.inputs"), &format!("{} inputs", component.inputs.len()), "at most 256 inputs");
+            c.fail(
+                format!("{at}.inputs"),
+                &format!("{} inputs", component.inputs.len()),
+                "at most 256 inputs",
+            );
         }
     }
     if let Some(aws) = spec.cloud.as_ref().map(|c| &c.aws) {
-        c.pattern("spec.cloud.aws.region", &aws.region, AWS_REGION_PATTERN, "an AWS region such as eu-west-1");
-        c.pattern("spec.cloud.aws.accountId", &aws.account_id, AWS_ACCOUNT_PATTERN, "a twelve-digit account id");
+        c.pattern(
+            "spec.cloud.aws.region",
+            &aws.region,
+            AWS_REGION_PATTERN,
+            "an AWS region such as eu-west-1",
+        );
+        c.pattern(
+            "spec.cloud.aws.accountId",
+            &aws.account_id,
+            AWS_ACCOUNT_PATTERN,
+            "a twelve-digit account id",
+        );
         if let Some(creds) = &aws.credentials {
             if creds.assume_role.is_some() && creds.secret_ref.is_some() {
-                c.fail("spec.cloud.aws.credentials", "assumeRole and secretRef", "set at most one of assumeRole and secretRef");
+                c.fail(
+                    "spec.cloud.aws.credentials",
+                    "assumeRole and secretRef",
+                    "set at most one of assumeRole and secretRef",
+                );
             }
             if let Some(role) = &creds.assume_role {
-                c.pattern("spec.cloud.aws.credentials.assumeRole.roleArn", &role.role_arn, ROLE_ARN_PATTERN, "an IAM role ARN");
+                c.pattern(
+                    "spec.cloud.aws.credentials.assumeRole.roleArn",
+                    &role.role_arn,
+                    ROLE_ARN_PATTERN,
+                    "an IAM role ARN",
+                );
                 if let Some(d) = &role.session_duration {
-                    c.pattern("spec.cloud.aws.credentials.assumeRole.sessionDuration", d, DURATION_PATTERN, "a duration such as 1h");
+                    c.pattern(
+                        "spec.cloud.aws.credentials.assumeRole.sessionDuration",
+                        d,
+                        DURATION_PATTERN,
+                        "a duration such as 1h",
+                    );
                 }
                 if let Some(id) = &role.external_id
                     && !(2..=1224).contains(&id.len())
                 {
-                    c.fail("spec.cloud.aws.credentials.assumeRole.externalId", id, "2 to 1224 characters");
+                    c.fail(
+                        "spec.cloud.aws.credentials.assumeRole.externalId",
+                        id,
+                        "2 to 1224 characters",
+                    );
                 }
             }
         }
     }
     if let Some(budget) = &spec.budget {
-        c.pattern("spec.budget.monthlyLimit", &budget.monthly_limit, MONEY_PATTERN, "a USD amount such as \"250\" or \"99.50\"");
+        c.pattern(
+            "spec.budget.monthlyLimit",
+            &budget.monthly_limit,
+            MONEY_PATTERN,
+            "a USD amount such as \"250\" or \"99.50\"",
+        );
     }
     if let Some(approval) = &spec.approval {
         if let Some(threshold) = &approval.cost_increase_threshold {
-            c.pattern("spec.approval.costIncreaseThreshold", threshold, MONEY_PATTERN, "a USD amount such as \"10\"");
+            c.pattern(
+                "spec.approval.costIncreaseThreshold",
+                threshold,
+                MONEY_PATTERN,
+                "a USD amount such as \"10\"",
+            );
         }
         if let Some(sla) = &approval.sla {
-            c.pattern("spec.approval.sla.respondWithin", &sla.respond_within, DURATION_PATTERN, "a duration such as 4h");
+            c.pattern(
+                "spec.approval.sla.respondWithin",
+                &sla.respond_within,
+                DURATION_PATTERN,
+                "a duration such as 4h",
+            );
             if let Some(expire) = &sla.expire_after {
-                c.pattern("spec.approval.sla.expireAfter", expire, DURATION_PATTERN, "a duration such as 72h");
+                c.pattern(
+                    "spec.approval.sla.expireAfter",
+                    expire,
+                    DURATION_PATTERN,
+                    "a duration such as 72h",
+                );
             }
             if let Some(escalation) = &sla.escalation {
-                c.pattern("spec.approval.sla.escalation.after", &escalation.after, DURATION_PATTERN, "a duration such as 8h");
+                c.pattern(
+                    "spec.approval.sla.escalation.after",
+                    &escalation.after,
+                    DURATION_PATTERN,
+                    "a duration such as 8h",
+                );
             }
         }
-        c.max_items("spec.approval.notifications", approval.notifications.len(), 20);
+        c.max_items(
+            "spec.approval.notifications",
+            approval.notifications.len(),
+            20,
+        );
         for (i, channel) in approval.notifications.iter().enumerate() {
             let at = format!("spec.approval.notifications[{i}]");
-            c.pattern(format!("{at}.name"), &channel.name, COMPONENT_NAME_PATTERN, "a lowercase name");
-            let set = [channel.slack_webhook_secret_ref.is_some(), channel.webhook_url.is_some(), channel.email.is_some()].iter().filter(|x| **x).count();
+            c.pattern(
+                format!("{at}.name"),
+                &channel.name,
+                COMPONENT_NAME_PATTERN,
+                "a lowercase name",
+            );
+            let set = [
+                channel.slack_webhook_secret_ref.is_some(),
+                channel.webhook_url.is_some(),
+                channel.email.is_some(),
+            ]
+            .iter()
+            .filter(|x| **x)
+            .count();
             if set != 1 {
-                c.fail(at.clone(), &format!("{set} channel kinds"), "set exactly one of slackWebhookSecretRef, webhookUrl and email");
+                c.fail(
+                    at.clone(),
+                    &format!("{set} channel kinds"),
+                    "set exactly one of slackWebhookSecretRef, webhookUrl and email",
+                );
             }
             if let Some(url) = &channel.webhook_url {
-                c.pattern(format!("{at}.webhookUrl"), url, WEBHOOK_URL_PATTERN, "an http(s) URL without spaces");
+                c.pattern(
+                    format!("{at}.webhookUrl"),
+                    url,
+                    WEBHOOK_URL_PATTERN,
+                    "an http(s) URL without spaces",
+                );
             }
         }
     }
     if let Some(backend) = &spec.backend {
-        if let Some(k) = backend.kubernetes.as_ref().and_then(|k| k.secret_suffix.as_ref()) {
-            c.pattern("spec.backend.kubernetes.secretSuffix", k, SECRET_SUFFIX_PATTERN, "a DNS label");
+        if let Some(k) = backend
+            .kubernetes
+            .as_ref()
+            .and_then(|k| k.secret_suffix.as_ref())
+        {
+            c.pattern(
+                "spec.backend.kubernetes.secretSuffix",
+                k,
+                SECRET_SUFFIX_PATTERN,
+                "a DNS label",
+            );
         }
         if let Some(s3) = &backend.s3 {
-            c.pattern("spec.backend.s3.bucket", &s3.bucket, S3_BUCKET_PATTERN, "an S3 bucket name");
+            c.pattern(
+                "spec.backend.s3.bucket",
+                &s3.bucket,
+                S3_BUCKET_PATTERN,
+                "an S3 bucket name",
+            );
             if let Some(region) = &s3.region {
-                c.pattern("spec.backend.s3.region", region, AWS_REGION_PATTERN, "an AWS region");
+                c.pattern(
+                    "spec.backend.s3.region",
+                    region,
+                    AWS_REGION_PATTERN,
+                    "an AWS region",
+                );
             }
             if let Some(table) = &s3.dynamodb_table {
-                c.pattern("spec.backend.s3.dynamodbTable", table, DYNAMODB_TABLE_PATTERN, "a DynamoDB table name");
+                c.pattern(
+                    "spec.backend.s3.dynamodbTable",
+                    table,
+                    DYNAMODB_TABLE_PATTERN,
+                    "a DynamoDB table name",
+                );
             }
         }
     }
     if let Some(drift) = &spec.drift_detection {
-        c.pattern("spec.driftDetection.interval", &drift.interval, DURATION_PATTERN, "a duration such as 24h");
+        c.pattern(
+            "spec.driftDetection.interval",
+            &drift.interval,
+            DURATION_PATTERN,
+            "a duration such as 24h",
+        );
     }
     c.errors
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors(spec: serde_json::Value) -> Vec<String> {
+        let project: Project = serde_json::from_value(json!({"apiVersion": "tollgate.dev/v1alpha1", "kind": "Project", "metadata": {"name": "p"}, "spec": spec})).unwrap();
+        validate_project(&project)
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    fn minimal() -> serde_json::Value {
+        json!({"environment": "dev", "components": [{"name": "app", "module": "demo"}]})
+    }
+
+    #[test]
+    fn every_schema_pattern_compiles() {
+        for p in SCHEMA_PATTERNS {
+            assert!(COMPILED.contains_key(p), "{p} does not compile");
+        }
+    }
+
+    #[test]
+    fn a_minimal_project_is_valid() {
+        assert!(errors(minimal()).is_empty());
+    }
+
+    #[test]
+    fn each_rule_names_field_value_and_what_is_allowed() {
+        let cases: Vec<(serde_json::Value, &str)> = vec![
+            (
+                json!({"environment": "Prod"}),
+                "spec.environment: \"Prod\" is not allowed; expected a lowercase label",
+            ),
+            (
+                json!({"components": []}),
+                "spec.components: \"[]\" is not allowed; at least one component",
+            ),
+            (
+                json!({"components": [{"name": "App", "module": "demo"}]}),
+                "spec.components[0].name: \"App\"",
+            ),
+            (
+                json!({"components": [{"name": "app", "module": "../etc"}]}),
+                "spec.components[0].module: \"../etc\"",
+            ),
+            (
+                json!({"cloud": {"aws": {"region": "mars-1", "accountId": "123456789012"}}}),
+                "spec.cloud.aws.region: \"mars-1\"",
+            ),
+            (
+                json!({"cloud": {"aws": {"region": "eu-west-1", "accountId": "1234"}}}),
+                "spec.cloud.aws.accountId: \"1234\" is not allowed; expected a twelve-digit account id",
+            ),
+            (
+                json!({"cloud": {"aws": {"region": "eu-west-1", "accountId": "123456789012", "credentials": {"assumeRole": {"roleArn": "arn:aws:iam::123456789012:role/x"}, "secretRef": {"name": "s"}}}}}),
+                "set at most one of assumeRole and secretRef",
+            ),
+            (
+                json!({"cloud": {"aws": {"region": "eu-west-1", "accountId": "123456789012", "credentials": {"assumeRole": {"roleArn": "arn:aws:iam::1:role/x"}}}}}),
+                "assumeRole.roleArn",
+            ),
+            (
+                json!({"cloud": {"aws": {"region": "eu-west-1", "accountId": "123456789012", "credentials": {"assumeRole": {"roleArn": "arn:aws:iam::123456789012:role/x", "sessionDuration": "1 hour"}}}}}),
+                "sessionDuration: \"1 hour\"",
+            ),
+            (
+                json!({"budget": {"monthlyLimit": "1e3"}}),
+                "spec.budget.monthlyLimit: \"1e3\" is not allowed; expected a USD amount",
+            ),
+            (
+                json!({"approval": {"costIncreaseThreshold": "-5"}}),
+                "spec.approval.costIncreaseThreshold",
+            ),
+            (
+                json!({"approval": {"sla": {"respondWithin": "soon"}}}),
+                "spec.approval.sla.respondWithin",
+            ),
+            (
+                json!({"approval": {"notifications": [{"name": "ops"}]}}),
+                "spec.approval.notifications[0]: \"0 channel kinds\" is not allowed; set exactly one",
+            ),
+            (
+                json!({"approval": {"notifications": [{"name": "ops", "webhookUrl": "ftp://x y"}]}}),
+                "webhookUrl",
+            ),
+            (
+                json!({"backend": {"type": "s3", "s3": {"bucket": "Bad_Bucket"}}}),
+                "spec.backend.s3.bucket",
+            ),
+            (
+                json!({"backend": {"kubernetes": {"secretSuffix": "-x"}}}),
+                "spec.backend.kubernetes.secretSuffix",
+            ),
+            (
+                json!({"driftDetection": {"interval": "daily"}}),
+                "spec.driftDetection.interval",
+            ),
+        ];
+        for (patch, expected) in cases {
+            let mut spec = minimal();
+            for (k, v) in patch.as_object().unwrap() {
+                spec[k] = v.clone();
+            }
+            let found = errors(spec);
+            assert!(
+                found.iter().any(|e| e.contains(expected)),
+                "expected an error containing {expected:?}, got {found:?}"
+            );
+        }
+    }
 }

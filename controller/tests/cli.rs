@@ -1,0 +1,159 @@
+//! The `tollgate` binary's offline commands, as a user runs them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tollgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("TOLLGATE_CATALOG")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn validate_accepts_every_example() {
+    for example in [
+        "demo",
+        "network",
+        "static-site",
+        "web-service",
+        "postgres",
+        "bucket",
+    ] {
+        let out = tollgate(&[
+            "validate",
+            "-f",
+            &format!("examples/{example}/project.yaml"),
+        ]);
+        assert!(out.status.success(), "{example}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn validate_reports_every_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(repo().join("examples/demo/project.yaml")).unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        &demo
+            .replace("replicas: 2", "replica: 2")
+            .replace("size: small", "size: [small]"),
+    );
+    let out = tollgate(&["validate", "-f", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("project team-a/demo: 2 problem(s)"), "{err}");
+    assert!(err.contains("component `app`, input `replica`: module `demo` has no variable `replica` (did you mean `replicas`?)"), "{err}");
+    assert!(
+        err.contains("input `settings.size`: expected string, given list [\"small\"]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_fields_and_bad_yaml_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(repo().join("examples/demo/project.yaml")).unwrap();
+    let typo = write(
+        dir.path(),
+        "typo.yaml",
+        &demo.replace("deletionPolicy: Destroy", "deletePolicy: Destroy"),
+    );
+    let out = tollgate(&["validate", "-f", &typo]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unknown field(s) spec.deletePolicy"),
+        "{}",
+        stderr(&out)
+    );
+    let enum_value = write(
+        dir.path(),
+        "enum.yaml",
+        &demo.replace("deletionPolicy: Destroy", "deletionPolicy: Keep"),
+    );
+    let out = tollgate(&["validate", "-f", &enum_value]);
+    assert!(
+        stderr(&out).contains("field `spec.deletionPolicy`") && stderr(&out).contains("Destroy"),
+        "{}",
+        stderr(&out)
+    );
+    let broken = write(dir.path(), "broken.yaml", "spec: [");
+    assert!(stderr(&tollgate(&["validate", "-f", &broken])).contains("not valid YAML"));
+}
+
+#[test]
+fn render_writes_a_working_directory_and_a_bad_catalog_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("wd");
+    let out = tollgate(&[
+        "render",
+        "-f",
+        "examples/demo/project.yaml",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let main = std::fs::read_to_string(out_dir.join("main.tf")).unwrap();
+    assert!(
+        main.contains("backend \"local\""),
+        "the CLI renders a local backend when the Project sets none"
+    );
+    assert!(out_dir.join("modules/demo/main.tf").is_file());
+    let out = tollgate(&[
+        "render",
+        "-f",
+        "examples/demo/project.yaml",
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--backend",
+        "kubernetes",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(out_dir.join("main.tf"))
+            .unwrap()
+            .contains("backend \"kubernetes\"")
+    );
+
+    let out = tollgate(&[
+        "--catalog",
+        "/nonexistent",
+        "validate",
+        "-f",
+        "examples/demo/project.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot read /nonexistent"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn crd_prints_both_kinds() {
+    let out = tollgate(&["crd"]);
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        yaml.contains("name: projects.tollgate.dev")
+            && yaml.contains("name: checkpoints.tollgate.dev")
+    );
+}
