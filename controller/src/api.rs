@@ -12,7 +12,6 @@ pub use checkpoint::{
     ApproverSet, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointSpec, CheckpointStatus,
     CheckpointSummary, CheckpointType, Decision, NotificationRecord, PlanRef, ProjectRef, Sla,
 };
-pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 pub use common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
 pub use project::{
     ApprovalPolicy, ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType,
@@ -21,6 +20,7 @@ pub use project::{
     NotificationChannel, PlanStatus, PlanSummaryStatus, Project, ProjectPhase, ProjectSpec,
     ProjectStatus, ResourceCost, S3Backend, SecretKeyRef, SlaPolicy,
 };
+pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 
 /// API group of every tollgate kind.
 pub const GROUP: &str = "tollgate.dev";
@@ -40,7 +40,10 @@ mod tests {
         let mut changed = spec.clone();
         changed["summary"]["add"] = json!(0);
         assert!(CheckpointSpec::validate_cel(&spec, Some(&spec)).is_ok());
-        let err = format!("{:?}", CheckpointSpec::validate_cel(&changed, Some(&spec)).unwrap_err());
+        let err = format!(
+            "{:?}",
+            CheckpointSpec::validate_cel(&changed, Some(&spec)).unwrap_err()
+        );
         assert!(err.contains("immutable"), "{err}");
     }
 
@@ -48,9 +51,18 @@ mod tests {
     fn a_decision_cannot_be_changed_or_withdrawn() {
         let approved = json!({"decision": "Approved"});
         assert!(CheckpointStatus::validate_cel(&approved, Some(&json!({}))).is_ok());
-        assert!(CheckpointStatus::validate_cel(&json!({"decision": "Rejected"}), Some(&approved)).is_err());
+        assert!(
+            CheckpointStatus::validate_cel(&json!({"decision": "Rejected"}), Some(&approved))
+                .is_err()
+        );
         assert!(CheckpointStatus::validate_cel(&json!({}), Some(&approved)).is_err());
-        assert!(CheckpointStatus::validate_cel(&json!({"decision": "Approved", "phase": "Approved"}), Some(&approved)).is_ok());
+        assert!(
+            CheckpointStatus::validate_cel(
+                &json!({"decision": "Approved", "phase": "Approved"}),
+                Some(&approved)
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -59,14 +71,24 @@ mod tests {
         assert!(AwsCredentials::validate_cel(&both, None).is_err());
         assert!(AwsCredentials::validate_cel(&json!({"secretRef": {"name": "s"}}), None).is_ok());
         assert!(NotificationChannel::validate_cel(&json!({"name": "a"}), None).is_err());
-        assert!(NotificationChannel::validate_cel(&json!({"name": "a", "webhookUrl": "http://x", "email": ["a@b"]}), None).is_err());
-        assert!(NotificationChannel::validate_cel(&json!({"name": "a", "email": ["a@b"]}), None).is_ok());
+        assert!(
+            NotificationChannel::validate_cel(
+                &json!({"name": "a", "webhookUrl": "http://x", "email": ["a@b"]}),
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            NotificationChannel::validate_cel(&json!({"name": "a", "email": ["a@b"]}), None)
+                .is_ok()
+        );
     }
 
     #[test]
     fn decision_is_only_approved_or_rejected() {
         let crd = serde_json::to_value(Checkpoint::crd()).unwrap();
-        let decision = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["decision"];
+        let decision = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+            ["properties"]["decision"];
         assert_eq!(decision["enum"], json!(["Approved", "Rejected"]));
     }
 
@@ -87,10 +109,16 @@ mod tests {
             }
         }
         let mut patterns = Vec::new();
-        collect(&serde_json::to_value(Project::crd()).unwrap(), &mut patterns);
+        collect(
+            &serde_json::to_value(Project::crd()).unwrap(),
+            &mut patterns,
+        );
         assert!(patterns.len() > 10);
         for p in patterns {
-            assert!(SCHEMA_PATTERNS.contains(&p.as_str()), "schema pattern {p} is not checked client-side");
+            assert!(
+                SCHEMA_PATTERNS.contains(&p.as_str()),
+                "schema pattern {p} is not checked client-side"
+            );
             assert!(regex::Regex::new(&p).is_ok());
         }
     }
@@ -98,7 +126,8 @@ mod tests {
     #[test]
     fn conditions_are_a_list_map_keyed_by_type() {
         let crd = serde_json::to_value(Project::crd()).unwrap();
-        let conditions = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["conditions"];
+        let conditions = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+            ["properties"]["conditions"];
         assert_eq!(conditions["x-kubernetes-list-type"], "map");
         assert_eq!(conditions["x-kubernetes-list-map-keys"], json!(["type"]));
     }

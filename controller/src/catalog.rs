@@ -24,7 +24,9 @@ pub const CATALOG_ENV: &str = "TOLLGATE_CATALOG";
 #[non_exhaustive]
 pub enum CatalogError {
     /// A file or folder could not be read.
-    #[error("cannot read {path}: {source}; check that --catalog (or {CATALOG_ENV}) points at the module catalog")]
+    #[error(
+        "cannot read {path}: {source}; check that --catalog (or {CATALOG_ENV}) points at the module catalog"
+    )]
     Io {
         /// What was being read.
         path: PathBuf,
@@ -137,11 +139,17 @@ pub struct RequiredProvider {
 impl Catalog {
     /// Loads every module folder (a folder containing `.tf` files) under `root`.
     pub fn load(root: &Path) -> Result<Self, CatalogError> {
-        let io = |source| CatalogError::Io { path: root.to_path_buf(), source };
+        let io = |source| CatalogError::Io {
+            path: root.to_path_buf(),
+            source,
+        };
         let mut modules = BTreeMap::new();
         let mut hasher = Sha256::new();
-        let mut entries: Vec<PathBuf> =
-            fs::read_dir(root).map_err(io)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(io)?;
+        let mut entries: Vec<PathBuf> = fs::read_dir(root)
+            .map_err(io)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
         entries.sort();
         for dir in entries.into_iter().filter(|p| p.is_dir()) {
             let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
@@ -154,7 +162,11 @@ impl Catalog {
             hasher.update(format!("{name}\0{}\0", module.digest).as_bytes());
             modules.insert(name, module);
         }
-        Ok(Self { root: root.to_path_buf(), modules, digest: hex::encode(hasher.finalize()) })
+        Ok(Self {
+            root: root.to_path_buf(),
+            modules,
+            digest: hex::encode(hasher.finalize()),
+        })
     }
 
     /// Finds the catalog root: an explicit path, else `$TOLLGATE_CATALOG`, else `modules/`
@@ -170,7 +182,9 @@ impl Catalog {
         if cwd.is_dir() {
             return cwd;
         }
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("modules")
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("modules")
     }
 
     /// The catalog's root folder.
@@ -190,11 +204,13 @@ impl Catalog {
 
     /// The module called `name`, or an error suggesting the closest name.
     pub fn module(&self, name: &str) -> Result<&Module, CatalogError> {
-        self.modules.get(name).ok_or_else(|| CatalogError::UnknownModule {
-            name: name.to_owned(),
-            suggestion: did_you_mean(name, self.modules.keys().map(String::as_str)),
-            available: self.modules.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.modules
+            .get(name)
+            .ok_or_else(|| CatalogError::UnknownModule {
+                name: name.to_owned(),
+                suggestion: did_you_mean(name, self.modules.keys().map(String::as_str)),
+                available: self.modules.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
     }
 }
 
@@ -204,7 +220,10 @@ impl Module {
         let mut hasher = Sha256::new();
         for file in &files {
             let path = dir.join(file);
-            let contents = fs::read(&path).map_err(|source| CatalogError::Io { path: path.clone(), source })?;
+            let contents = fs::read(&path).map_err(|source| CatalogError::Io {
+                path: path.clone(),
+                source,
+            })?;
             hasher.update(format!("{}\0{}\0", file.display(), contents.len()).as_bytes());
             hasher.update(&contents);
         }
@@ -217,11 +236,25 @@ impl Module {
             required_providers: BTreeMap::new(),
             files,
         };
-        let tf_files: Vec<PathBuf> = module.files.iter().filter(|f| f.parent() == Some(Path::new("")) && f.extension().is_some_and(|e| e == "tf")).cloned().collect();
+        let tf_files: Vec<PathBuf> = module
+            .files
+            .iter()
+            .filter(|f| {
+                f.parent() == Some(Path::new("")) && f.extension().is_some_and(|e| e == "tf")
+            })
+            .cloned()
+            .collect();
         for file in tf_files {
             let path = dir.join(&file);
-            let source = fs::read_to_string(&path).map_err(|source| CatalogError::Io { path: path.clone(), source })?;
-            let body = hcl::parse(&source).map_err(|e| CatalogError::Parse { module: name.to_owned(), path: path.clone(), message: e.to_string() })?;
+            let source = fs::read_to_string(&path).map_err(|source| CatalogError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let body = hcl::parse(&source).map_err(|e| CatalogError::Parse {
+                module: name.to_owned(),
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             module.read_body(&body)?;
         }
         Ok(module)
@@ -238,16 +271,23 @@ impl Module {
                 ("output", Some(out)) => {
                     let output = Output {
                         description: string_attr(block.body(), "description"),
-                        sensitive: self.bool_attr(block.body(), "sensitive", &format!("output \"{out}\""))?.unwrap_or(false),
+                        sensitive: self
+                            .bool_attr(block.body(), "sensitive", &format!("output \"{out}\""))?
+                            .unwrap_or(false),
                         name: out.clone(),
                     };
                     self.outputs.insert(out, output);
                 }
                 ("terraform", _) => {
-                    for providers in block.body().blocks().filter(|b| b.identifier() == "required_providers") {
+                    for providers in block
+                        .body()
+                        .blocks()
+                        .filter(|b| b.identifier() == "required_providers")
+                    {
                         for attr in providers.body().attributes() {
                             let provider = self.read_required_provider(attr.key(), attr.expr())?;
-                            self.required_providers.insert(attr.key().to_owned(), provider);
+                            self.required_providers
+                                .insert(attr.key().to_owned(), provider);
                         }
                     }
                 }
@@ -260,11 +300,15 @@ impl Module {
     fn read_variable(&self, name: &str, body: &Body) -> Result<Variable, CatalogError> {
         let what = format!("variable \"{name}\"");
         let constraint = match body.attributes().find(|a| a.key() == "type") {
-            Some(attr) => TypeConstraint::from_expression(attr.expr()).map_err(|e| self.invalid(&what, format!("type: {e}")))?,
+            Some(attr) => TypeConstraint::from_expression(attr.expr())
+                .map_err(|e| self.invalid(&what, format!("type: {e}")))?,
             None => TypeConstraint::Any,
         };
         let default = match body.attributes().find(|a| a.key() == "default") {
-            Some(attr) => Some(literal_value(attr.expr()).ok_or_else(|| self.invalid(&what, "default must be a literal value".into()))?),
+            Some(attr) => Some(
+                literal_value(attr.expr())
+                    .ok_or_else(|| self.invalid(&what, "default must be a literal value".into()))?,
+            ),
             None => None,
         };
         Ok(Variable {
@@ -277,16 +321,22 @@ impl Module {
         })
     }
 
-    fn read_required_provider(&self, name: &str, expr: &Expression) -> Result<RequiredProvider, CatalogError> {
+    fn read_required_provider(
+        &self,
+        name: &str,
+        expr: &Expression,
+    ) -> Result<RequiredProvider, CatalogError> {
         let what = format!("required_providers.{name}");
         let Expression::Object(fields) = expr else {
             return Err(self.invalid(&what, "expected { source = \"…\", version = \"…\" }".into()));
         };
         let field = |key: &str| {
-            fields.iter().find_map(|(k, v)| match (k.to_string().trim_matches('"') == key, v) {
-                (true, Expression::String(s)) => Some(s.clone()),
-                _ => None,
-            })
+            fields
+                .iter()
+                .find_map(|(k, v)| match (k.to_string().trim_matches('"') == key, v) {
+                    (true, Expression::String(s)) => Some(s.clone()),
+                    _ => None,
+                })
         };
         Ok(RequiredProvider {
             source: field("source").unwrap_or_else(|| format!("hashicorp/{name}")),
@@ -303,7 +353,11 @@ impl Module {
     }
 
     fn invalid(&self, what: &str, message: String) -> CatalogError {
-        CatalogError::Invalid { module: self.name.clone(), what: what.to_owned(), message }
+        CatalogError::Invalid {
+            module: self.name.clone(),
+            what: what.to_owned(),
+            message,
+        }
     }
 }
 
@@ -312,12 +366,21 @@ impl Module {
 fn module_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
     fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError> {
         let dir = root.join(rel);
-        let entries = fs::read_dir(&dir).map_err(|source| CatalogError::Io { path: dir.clone(), source })?;
+        let entries = fs::read_dir(&dir).map_err(|source| CatalogError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         for entry in entries {
-            let entry = entry.map_err(|source| CatalogError::Io { path: dir.clone(), source })?;
+            let entry = entry.map_err(|source| CatalogError::Io {
+                path: dir.clone(),
+                source,
+            })?;
             let name = entry.file_name();
             let name_str = name.to_string_lossy();
-            let skip = name_str.starts_with('.') || name_str == "tests" || name_str.ends_with(".tfstate") || name_str.ends_with(".tfstate.backup");
+            let skip = name_str.starts_with('.')
+                || name_str == "tests"
+                || name_str.ends_with(".tfstate")
+                || name_str.ends_with(".tfstate.backup");
             if skip {
                 continue;
             }
@@ -337,10 +400,12 @@ fn module_files(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
 }
 
 fn string_attr(body: &Body, key: &str) -> Option<String> {
-    body.attributes().find(|a| a.key() == key).and_then(|a| match a.expr() {
-        Expression::String(s) => Some(s.clone()),
-        _ => None,
-    })
+    body.attributes()
+        .find(|a| a.key() == key)
+        .and_then(|a| match a.expr() {
+            Expression::String(s) => Some(s.clone()),
+            _ => None,
+        })
 }
 
 /// Converts a literal HCL expression (no references, functions or templates) to JSON.
@@ -351,7 +416,9 @@ fn literal_value(expr: &Expression) -> Option<serde_json::Value> {
         Expression::Bool(b) => Value::Bool(*b),
         Expression::Number(n) => serde_json::to_value(n).ok()?,
         Expression::String(s) => Value::String(s.clone()),
-        Expression::Array(items) => Value::Array(items.iter().map(literal_value).collect::<Option<_>>()?),
+        Expression::Array(items) => {
+            Value::Array(items.iter().map(literal_value).collect::<Option<_>>()?)
+        }
         Expression::Object(entries) => Value::Object(
             entries
                 .iter()
@@ -394,7 +461,11 @@ mod tests {
         fs::create_dir_all(dir.join("tests")).unwrap();
         fs::write(dir.join("variables.tf"), variables).unwrap();
         fs::write(dir.join("outputs.tf"), outputs).unwrap();
-        fs::write(dir.join("main.tf"), "resource \"terraform_data\" \"this\" {}\n").unwrap();
+        fs::write(
+            dir.join("main.tf"),
+            "resource \"terraform_data\" \"this\" {}\n",
+        )
+        .unwrap();
         fs::write(dir.join("tests/x.tftest.hcl"), "").unwrap();
     }
 
@@ -436,19 +507,39 @@ terraform {
         let catalog = Catalog::load(root.path()).unwrap();
         let web = catalog.module("web").unwrap();
         assert!(web.variables["size"].is_required());
-        assert_eq!(web.variables["size"].description.as_deref(), Some("Instance size"));
-        assert_eq!(web.variables["tags"].default, Some(serde_json::json!({"team": "a"})));
+        assert_eq!(
+            web.variables["size"].description.as_deref(),
+            Some("Instance size")
+        );
+        assert_eq!(
+            web.variables["tags"].default,
+            Some(serde_json::json!({"team": "a"}))
+        );
         assert!(web.variables["password"].sensitive && !web.variables["password"].nullable);
         assert!(web.outputs["secret"].sensitive && !web.outputs["url"].sensitive);
-        assert_eq!(web.required_providers["aws"].version.as_deref(), Some("~> 5.80"));
-        assert_eq!(web.files, vec![PathBuf::from("main.tf"), PathBuf::from("outputs.tf"), PathBuf::from("variables.tf")]);
+        assert_eq!(
+            web.required_providers["aws"].version.as_deref(),
+            Some("~> 5.80")
+        );
+        assert_eq!(
+            web.files,
+            vec![
+                PathBuf::from("main.tf"),
+                PathBuf::from("outputs.tf"),
+                PathBuf::from("variables.tf")
+            ]
+        );
     }
 
     #[test]
     fn unknown_module_suggests_the_closest_name() {
         let root = tempfile::tempdir().unwrap();
         write_module(root.path(), "postgres", "", "");
-        let err = Catalog::load(root.path()).unwrap().module("postgress").unwrap_err().to_string();
+        let err = Catalog::load(root.path())
+            .unwrap()
+            .module("postgress")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("did you mean `postgres`"), "{err}");
     }
 
@@ -464,10 +555,23 @@ terraform {
     #[test]
     fn malformed_blocks_name_the_module_and_block() {
         let root = tempfile::tempdir().unwrap();
-        write_module(root.path(), "bad", "variable \"v\" {\n  type = strng\n}\n", "");
+        write_module(
+            root.path(),
+            "bad",
+            "variable \"v\" {\n  type = strng\n}\n",
+            "",
+        );
         let err = Catalog::load(root.path()).unwrap_err().to_string();
-        assert!(err.contains("module `bad`: variable \"v\": type: unknown primitive type `strng`"), "{err}");
-        write_module(root.path(), "bad", "variable \"v\" {\n  default = var.x\n}\n", "");
+        assert!(
+            err.contains("module `bad`: variable \"v\": type: unknown primitive type `strng`"),
+            "{err}"
+        );
+        write_module(
+            root.path(),
+            "bad",
+            "variable \"v\" {\n  default = var.x\n}\n",
+            "",
+        );
         let err = Catalog::load(root.path()).unwrap_err().to_string();
         assert!(err.contains("default must be a literal"), "{err}");
     }
@@ -478,12 +582,26 @@ terraform {
         let catalog = Catalog::load(&root).unwrap();
         assert!(catalog.module("demo").is_ok());
         for module in catalog.modules().values() {
-            assert!(module.path.join("README.md").is_file(), "module {} has no README.md", module.name);
+            assert!(
+                module.path.join("README.md").is_file(),
+                "module {} has no README.md",
+                module.name
+            );
             for variable in module.variables.values() {
-                assert!(variable.description.is_some(), "module {}: variable {} has no description", module.name, variable.name);
+                assert!(
+                    variable.description.is_some(),
+                    "module {}: variable {} has no description",
+                    module.name,
+                    variable.name
+                );
             }
             for output in module.outputs.values() {
-                assert!(output.description.is_some(), "module {}: output {} has no description", module.name, output.name);
+                assert!(
+                    output.description.is_some(),
+                    "module {}: output {} has no description",
+                    module.name,
+                    output.name
+                );
             }
         }
     }

@@ -33,7 +33,9 @@ pub enum RenderError {
     #[error(transparent)]
     Catalog(#[from] crate::catalog::CatalogError),
     /// A name cannot be used as a Terraform identifier.
-    #[error("project {project}: {field} `{value}` cannot be a Terraform identifier: use lowercase letters, digits, `-` and `_`, starting with a letter")]
+    #[error(
+        "project {project}: {field} `{value}` cannot be a Terraform identifier: use lowercase letters, digits, `-` and `_`, starting with a letter"
+    )]
     Identifier {
         /// `namespace/name` of the Project.
         project: String,
@@ -43,7 +45,9 @@ pub enum RenderError {
         value: String,
     },
     /// Two root outputs would get the same name.
-    #[error("project {project}: root output `{output}` would be produced by two components; rename one of the components")]
+    #[error(
+        "project {project}: root output `{output}` would be produced by two components; rename one of the components"
+    )]
     OutputCollision {
         /// `namespace/name` of the Project.
         project: String,
@@ -91,7 +95,11 @@ pub struct Rendered {
 }
 
 /// Renders the root module of `project`. Pure: reads nothing but the catalog's metadata.
-pub fn render(project: &Project, catalog: &Catalog, options: &RenderOptions) -> Result<Rendered, RenderError> {
+pub fn render(
+    project: &Project,
+    catalog: &Catalog,
+    options: &RenderOptions,
+) -> Result<Rendered, RenderError> {
     let ctx = Ctx::new(project);
     let mut modules: BTreeMap<&str, &Module> = BTreeMap::new();
     for component in &project.spec.components {
@@ -100,7 +108,9 @@ pub fn render(project: &Project, catalog: &Catalog, options: &RenderOptions) -> 
     }
 
     let mut body = Body::builder().add_block(terraform_block(&ctx, &modules, options)?);
-    if modules.values().any(|m| m.required_providers.contains_key("aws"))
+    if modules
+        .values()
+        .any(|m| m.required_providers.contains_key("aws"))
         && let Some(cloud) = &project.spec.cloud
     {
         body = body.add_block(aws_provider(&ctx, &cloud.aws));
@@ -110,7 +120,9 @@ pub fn render(project: &Project, catalog: &Catalog, options: &RenderOptions) -> 
     for (index, component) in project.spec.components.iter().enumerate() {
         let label = ctx.identifier(&format!("spec.components[{index}].name"), &component.name)?;
         let module = catalog.module(&component.module)?;
-        let mut block = Block::builder("module").add_label(component.name.as_str()).add_attribute(("source", format!("./modules/{}", module.name)));
+        let mut block = Block::builder("module")
+            .add_label(component.name.as_str())
+            .add_attribute(("source", format!("./modules/{}", module.name)));
         for (input, value) in &component.inputs {
             let key = ctx.identifier(&format!("spec.components[{index}].inputs"), input)?;
             block = block.add_attribute(Attribute::new(key, literal(value)));
@@ -119,7 +131,12 @@ pub fn render(project: &Project, catalog: &Catalog, options: &RenderOptions) -> 
             let deps = component
                 .depends_on
                 .iter()
-                .map(|dep| Ok(module_ref(ctx.identifier(&format!("spec.components[{index}].dependsOn"), dep)?, None)))
+                .map(|dep| {
+                    Ok(module_ref(
+                        ctx.identifier(&format!("spec.components[{index}].dependsOn"), dep)?,
+                        None,
+                    ))
+                })
                 .collect::<Result<Vec<_>, RenderError>>()?;
             block = block.add_attribute(("depends_on", Expression::Array(deps)));
         }
@@ -127,10 +144,15 @@ pub fn render(project: &Project, catalog: &Catalog, options: &RenderOptions) -> 
         for output in module.outputs.values() {
             let name = format!("{}_{}", component.name, output.name);
             if !outputs.insert(name.clone()) {
-                return Err(RenderError::OutputCollision { project: ctx.project.clone(), output: name });
+                return Err(RenderError::OutputCollision {
+                    project: ctx.project.clone(),
+                    output: name,
+                });
             }
             let attr = ctx.identifier(&format!("module `{}` output", module.name), &output.name)?;
-            let mut out = Block::builder("output").add_label(name.as_str()).add_attribute(("value", module_ref(label.clone(), Some(attr))));
+            let mut out = Block::builder("output")
+                .add_label(name.as_str())
+                .add_attribute(("value", module_ref(label.clone(), Some(attr))));
             if let Some(description) = &output.description {
                 out = out.add_attribute(("description", description.as_str()));
             }
@@ -148,7 +170,11 @@ pub fn render(project: &Project, catalog: &Catalog, options: &RenderOptions) -> 
     for module in modules.values() {
         hasher.update(format!("modules/{}\0{}\0", module.name, module.digest).as_bytes());
     }
-    Ok(Rendered { root, modules: modules.into_values().cloned().collect(), inputs_digest: hex::encode(hasher.finalize()) })
+    Ok(Rendered {
+        root,
+        modules: modules.into_values().cloned().collect(),
+        inputs_digest: hex::encode(hasher.finalize()),
+    })
 }
 
 impl Rendered {
@@ -211,22 +237,43 @@ impl<'a> Ctx<'a> {
     }
 
     fn identifier_error(&self, field: &str, value: &str) -> RenderError {
-        RenderError::Identifier { project: self.project.clone(), field: field.to_owned(), value: value.to_owned() }
+        RenderError::Identifier {
+            project: self.project.clone(),
+            field: field.to_owned(),
+            value: value.to_owned(),
+        }
     }
 }
 
-fn terraform_block(ctx: &Ctx<'_>, modules: &BTreeMap<&str, &Module>, options: &RenderOptions) -> Result<Block, RenderError> {
-    let mut block = Block::builder("terraform").add_attribute(("required_version", REQUIRED_TERRAFORM));
-    let providers: BTreeMap<&str, _> = modules.values().flat_map(|m| m.required_providers.iter().map(|(k, v)| (k.as_str(), v))).collect();
+fn terraform_block(
+    ctx: &Ctx<'_>,
+    modules: &BTreeMap<&str, &Module>,
+    options: &RenderOptions,
+) -> Result<Block, RenderError> {
+    let mut block =
+        Block::builder("terraform").add_attribute(("required_version", REQUIRED_TERRAFORM));
+    let providers: BTreeMap<&str, _> = modules
+        .values()
+        .flat_map(|m| m.required_providers.iter().map(|(k, v)| (k.as_str(), v)))
+        .collect();
     if !providers.is_empty() {
         let mut required = Block::builder("required_providers");
         for (name, provider) in providers {
             let mut fields = Object::new();
-            fields.insert(ObjectKey::from(Identifier::unchecked("source")), Expression::from(provider.source.as_str()));
+            fields.insert(
+                ObjectKey::from(Identifier::unchecked("source")),
+                Expression::from(provider.source.as_str()),
+            );
             if let Some(version) = &provider.version {
-                fields.insert(ObjectKey::from(Identifier::unchecked("version")), Expression::from(version.as_str()));
+                fields.insert(
+                    ObjectKey::from(Identifier::unchecked("version")),
+                    Expression::from(version.as_str()),
+                );
             }
-            required = required.add_attribute(Attribute::new(ctx.identifier("required_providers", name)?, Expression::Object(fields)));
+            required = required.add_attribute(Attribute::new(
+                ctx.identifier("required_providers", name)?,
+                Expression::Object(fields),
+            ));
         }
         block = block.add_block(required.build());
     }
@@ -237,26 +284,60 @@ fn backend_block(ctx: &Ctx<'_>, options: &RenderOptions) -> Result<Block, Render
     // Rendered in the working directory: relative to it. `..` would let a Project write
     // state outside its own directory.
     let project = &ctx.project;
-    let backend_error = |message: &str| RenderError::Backend { project: project.clone(), message: message.to_owned() };
+    let backend_error = |message: &str| RenderError::Backend {
+        project: project.clone(),
+        message: message.to_owned(),
+    };
     let spec = ctx.backend;
-    let backend_type = options.backend_override.unwrap_or(spec.map(|b| b.backend_type).unwrap_or_default());
+    let backend_type = options
+        .backend_override
+        .unwrap_or(spec.map(|b| b.backend_type).unwrap_or_default());
     Ok(match backend_type {
         BackendType::Local => {
-            let path = spec.and_then(|b| b.local.as_ref()).and_then(|l| l.path.clone()).unwrap_or_else(|| "terraform.tfstate".into());
+            let path = spec
+                .and_then(|b| b.local.as_ref())
+                .and_then(|l| l.path.clone())
+                .unwrap_or_else(|| "terraform.tfstate".into());
             let p = Path::new(&path);
-            if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                return Err(backend_error("local.path must be relative to the working directory and must not contain `..`"));
+            if p.is_absolute()
+                || p.components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(backend_error(
+                    "local.path must be relative to the working directory and must not contain `..`",
+                ));
             }
-            Block::builder("backend").add_label("local").add_attribute(("path", path)).build()
+            Block::builder("backend")
+                .add_label("local")
+                .add_attribute(("path", path))
+                .build()
         }
         BackendType::Kubernetes => {
-            let suffix = spec.and_then(|b| b.kubernetes.as_ref()).and_then(|k| k.secret_suffix.clone()).unwrap_or_else(|| ctx.name.to_owned());
-            Block::builder("backend").add_label("kubernetes").add_attribute(("secret_suffix", suffix)).add_attribute(("namespace", ctx.namespace)).build()
+            let suffix = spec
+                .and_then(|b| b.kubernetes.as_ref())
+                .and_then(|k| k.secret_suffix.clone())
+                .unwrap_or_else(|| ctx.name.to_owned());
+            Block::builder("backend")
+                .add_label("kubernetes")
+                .add_attribute(("secret_suffix", suffix))
+                .add_attribute(("namespace", ctx.namespace))
+                .build()
         }
         BackendType::S3 => {
-            let s3 = spec.and_then(|b| b.s3.as_ref()).ok_or_else(|| backend_error("type is s3 but s3.bucket is not set"))?;
-            let region = s3.region.clone().or_else(|| ctx.region.map(str::to_owned)).ok_or_else(|| backend_error("s3.region is required when spec.cloud.aws is not set"))?;
-            let key = s3.key.clone().unwrap_or_else(|| format!("{}/{}/terraform.tfstate", ctx.namespace, ctx.name));
+            let s3 = spec
+                .and_then(|b| b.s3.as_ref())
+                .ok_or_else(|| backend_error("type is s3 but s3.bucket is not set"))?;
+            let region = s3
+                .region
+                .clone()
+                .or_else(|| ctx.region.map(str::to_owned))
+                .ok_or_else(|| {
+                    backend_error("s3.region is required when spec.cloud.aws is not set")
+                })?;
+            let key = s3
+                .key
+                .clone()
+                .unwrap_or_else(|| format!("{}/{}/terraform.tfstate", ctx.namespace, ctx.name));
             let mut block = Block::builder("backend")
                 .add_label("s3")
                 .add_attribute(("bucket", s3.bucket.as_str()))
@@ -276,9 +357,21 @@ fn aws_provider(ctx: &Ctx<'_>, aws: &AwsCloud) -> Block {
     let mut provider = Block::builder("provider")
         .add_label("aws")
         .add_attribute(("region", aws.region.as_str()))
-        .add_attribute(("allowed_account_ids", Expression::Array(vec![Expression::from(aws.account_id.as_str())])));
-    if let Some(role) = aws.credentials.as_ref().and_then(|c| c.assume_role.as_ref()) {
-        let mut assume = Block::builder("assume_role").add_attribute(("role_arn", role.role_arn.as_str())).add_attribute(("session_name", format!("tollgate-{}-{}", ctx.namespace, ctx.name)));
+        .add_attribute((
+            "allowed_account_ids",
+            Expression::Array(vec![Expression::from(aws.account_id.as_str())]),
+        ));
+    if let Some(role) = aws
+        .credentials
+        .as_ref()
+        .and_then(|c| c.assume_role.as_ref())
+    {
+        let mut assume = Block::builder("assume_role")
+            .add_attribute(("role_arn", role.role_arn.as_str()))
+            .add_attribute((
+                "session_name",
+                format!("tollgate-{}-{}", ctx.namespace, ctx.name),
+            ));
         if let Some(external_id) = &role.external_id {
             assume = assume.add_attribute(("external_id", external_id.as_str()));
         }
@@ -288,10 +381,24 @@ fn aws_provider(ctx: &Ctx<'_>, aws: &AwsCloud) -> Block {
         provider = provider.add_block(assume.build());
     }
     let mut tags = Object::new();
-    for (key, value) in [("project", ctx.name), ("namespace", ctx.namespace), ("environment", ctx.environment), ("managed-by", "tollgate")] {
-        tags.insert(ObjectKey::Expression(Expression::String(format!("{TAG_PREFIX}/{key}"))), Expression::from(value));
+    for (key, value) in [
+        ("project", ctx.name),
+        ("namespace", ctx.namespace),
+        ("environment", ctx.environment),
+        ("managed-by", "tollgate"),
+    ] {
+        tags.insert(
+            ObjectKey::Expression(Expression::String(format!("{TAG_PREFIX}/{key}"))),
+            Expression::from(value),
+        );
     }
-    provider.add_block(Block::builder("default_tags").add_attribute(("tags", Expression::Object(tags))).build()).build()
+    provider
+        .add_block(
+            Block::builder("default_tags")
+                .add_attribute(("tags", Expression::Object(tags)))
+                .build(),
+        )
+        .build()
 }
 
 /// `module.<name>` or `module.<name>.<attr>`.
@@ -308,14 +415,30 @@ pub fn literal(value: &Value) -> Expression {
         Value::Null => Expression::Null,
         Value::Bool(b) => Expression::Bool(*b),
         Value::Number(n) => {
-            let number = n.as_i64().map(hcl::Number::from).or_else(|| n.as_u64().map(hcl::Number::from)).or_else(|| n.as_f64().and_then(hcl::Number::from_f64));
+            let number = n
+                .as_i64()
+                .map(hcl::Number::from)
+                .or_else(|| n.as_u64().map(hcl::Number::from))
+                .or_else(|| n.as_f64().and_then(hcl::Number::from_f64));
             // serde_json numbers are always finite, so one of the three conversions succeeds;
             // the string form is a safe literal either way.
-            number.map(Expression::Number).unwrap_or_else(|| Expression::String(n.to_string()))
+            number
+                .map(Expression::Number)
+                .unwrap_or_else(|| Expression::String(n.to_string()))
         }
         Value::String(s) => Expression::String(s.clone()),
         Value::Array(items) => Expression::Array(items.iter().map(literal).collect()),
-        Value::Object(entries) => Expression::Object(entries.iter().map(|(k, v)| (ObjectKey::Expression(Expression::String(k.clone())), literal(v))).collect()),
+        Value::Object(entries) => Expression::Object(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        ObjectKey::Expression(Expression::String(k.clone())),
+                        literal(v),
+                    )
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -330,7 +453,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("echo");
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("variables.tf"), "variable \"value\" {\n  type = any\n}\n").unwrap();
+        fs::write(
+            dir.join("variables.tf"),
+            "variable \"value\" {\n  type = any\n}\n",
+        )
+        .unwrap();
         fs::write(dir.join("outputs.tf"), "output \"value\" {\n  value = var.value\n}\noutput \"secret\" {\n  value     = \"s\"\n  sensitive = true\n}\n").unwrap();
         let aws = root.path().join("cloudy");
         fs::create_dir_all(&aws).unwrap();
@@ -348,7 +475,9 @@ mod tests {
     }
 
     fn echo_project(value: &Value) -> Project {
-        project(serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo", "inputs": {"value": value}}]}))
+        project(
+            serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo", "inputs": {"value": value}}]}),
+        )
     }
 
     /// Parses the rendered root back and evaluates the `value` input of module `app` with an
@@ -356,7 +485,13 @@ mod tests {
     fn read_back(root: &str) -> Value {
         let body = hcl::parse(root).unwrap();
         let module = body.blocks().find(|b| b.identifier() == "module").unwrap();
-        let expr = module.body().attributes().find(|a| a.key() == "value").unwrap().expr().clone();
+        let expr = module
+            .body()
+            .attributes()
+            .find(|a| a.key() == "value")
+            .unwrap()
+            .expr()
+            .clone();
         let value = expr.evaluate(&Context::new()).unwrap();
         serde_json::to_value(value).unwrap()
     }
@@ -379,7 +514,8 @@ mod tests {
         leaf.prop_recursive(4, 48, 6, move |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map(hostile.clone(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map(hostile.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -403,18 +539,41 @@ mod tests {
             "heredoc": "<<EOT\n${path.module}\nEOT\n",
             "unicode": "ünï\u{2028}cødé \u{0}"
         });
-        let rendered = render(&echo_project(&hostile), &catalog, &RenderOptions::default()).unwrap();
+        let rendered =
+            render(&echo_project(&hostile), &catalog, &RenderOptions::default()).unwrap();
         assert_eq!(read_back(&rendered.root), hostile);
         assert!(rendered.root.contains("$${file"), "{}", rendered.root);
-        assert_eq!(hcl::parse(&rendered.root).unwrap().blocks().filter(|b| b.identifier() == "resource").count(), 0);
+        assert_eq!(
+            hcl::parse(&rendered.root)
+                .unwrap()
+                .blocks()
+                .filter(|b| b.identifier() == "resource")
+                .count(),
+            0
+        );
     }
 
     #[test]
     fn render_is_deterministic_and_digest_tracks_inputs() {
         let (_dir, catalog) = catalog();
-        let a = render(&echo_project(&serde_json::json!({"b": 1, "a": [2]})), &catalog, &RenderOptions::default()).unwrap();
-        let b = render(&echo_project(&serde_json::json!({"a": [2], "b": 1})), &catalog, &RenderOptions::default()).unwrap();
-        let c = render(&echo_project(&serde_json::json!({"a": [3], "b": 1})), &catalog, &RenderOptions::default()).unwrap();
+        let a = render(
+            &echo_project(&serde_json::json!({"b": 1, "a": [2]})),
+            &catalog,
+            &RenderOptions::default(),
+        )
+        .unwrap();
+        let b = render(
+            &echo_project(&serde_json::json!({"a": [2], "b": 1})),
+            &catalog,
+            &RenderOptions::default(),
+        )
+        .unwrap();
+        let c = render(
+            &echo_project(&serde_json::json!({"a": [3], "b": 1})),
+            &catalog,
+            &RenderOptions::default(),
+        )
+        .unwrap();
         assert_eq!(a.root, b.root);
         assert_eq!(a.inputs_digest, b.inputs_digest);
         assert_ne!(a.inputs_digest, c.inputs_digest);
@@ -423,11 +582,33 @@ mod tests {
     #[test]
     fn outputs_are_re_exported_and_sensitive_stays_sensitive() {
         let (_dir, catalog) = catalog();
-        let rendered = render(&echo_project(&Value::Null), &catalog, &RenderOptions::default()).unwrap();
+        let rendered = render(
+            &echo_project(&Value::Null),
+            &catalog,
+            &RenderOptions::default(),
+        )
+        .unwrap();
         let body = hcl::parse(&rendered.root).unwrap();
-        let secret = body.blocks().find(|b| b.identifier() == "output" && b.labels()[0].as_str() == "app_secret").unwrap();
-        assert!(secret.body().attributes().any(|a| a.key() == "sensitive" && *a.expr() == Expression::Bool(true)));
-        assert_eq!(secret.body().attributes().find(|a| a.key() == "value").unwrap().expr().to_string(), "module.app.secret");
+        let secret = body
+            .blocks()
+            .find(|b| b.identifier() == "output" && b.labels()[0].as_str() == "app_secret")
+            .unwrap();
+        assert!(
+            secret
+                .body()
+                .attributes()
+                .any(|a| a.key() == "sensitive" && *a.expr() == Expression::Bool(true))
+        );
+        assert_eq!(
+            secret
+                .body()
+                .attributes()
+                .find(|a| a.key() == "value")
+                .unwrap()
+                .expr()
+                .to_string(),
+            "module.app.secret"
+        );
     }
 
     #[test]
@@ -439,7 +620,9 @@ mod tests {
             "components": [{"name": "net", "module": "cloudy"}, {"name": "app", "module": "echo", "inputs": {"value": 1}, "dependsOn": ["net"]}],
             "backend": {"type": "s3", "s3": {"bucket": "state-bucket", "dynamodbTable": "locks"}}
         }));
-        let root = render(&p, &catalog, &RenderOptions::default()).unwrap().root;
+        let root = render(&p, &catalog, &RenderOptions::default())
+            .unwrap()
+            .root;
         for expected in [
             "version = \"~> 5.80\"",
             "backend \"s3\"",
@@ -458,21 +641,50 @@ mod tests {
     fn backend_defaults_to_kubernetes_in_the_namespace_and_can_be_overridden() {
         let (_dir, catalog) = catalog();
         let p = echo_project(&Value::Null);
-        let k8s = render(&p, &catalog, &RenderOptions::default()).unwrap().root;
-        assert!(k8s.contains("backend \"kubernetes\"") && k8s.contains("namespace = \"team-a\"") && k8s.contains("secret_suffix = \"shop\""), "{k8s}");
-        let local = render(&p, &catalog, &RenderOptions { backend_override: Some(BackendType::Local) }).unwrap().root;
+        let k8s = render(&p, &catalog, &RenderOptions::default())
+            .unwrap()
+            .root;
+        assert!(
+            k8s.contains("backend \"kubernetes\"")
+                && k8s.contains("namespace = \"team-a\"")
+                && k8s.contains("secret_suffix = \"shop\""),
+            "{k8s}"
+        );
+        let local = render(
+            &p,
+            &catalog,
+            &RenderOptions {
+                backend_override: Some(BackendType::Local),
+            },
+        )
+        .unwrap()
+        .root;
         assert!(local.contains("backend \"local\""), "{local}");
     }
 
     #[test]
     fn unsafe_local_state_paths_and_bad_names_are_refused() {
         let (_dir, catalog) = catalog();
-        let p = project(serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo"}], "backend": {"type": "local", "local": {"path": "../../etc/x"}}}));
-        let err = render(&p, &catalog, &RenderOptions::default()).unwrap_err().to_string();
-        assert!(err.contains("team-a/shop: spec.backend: local.path must be relative"), "{err}");
-        let p = project(serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo", "inputs": {"bad key": 1}}]}));
-        let err = render(&p, &catalog, &RenderOptions::default()).unwrap_err().to_string();
-        assert!(err.contains("spec.components[0].inputs `bad key` cannot be a Terraform identifier"), "{err}");
+        let p = project(
+            serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo"}], "backend": {"type": "local", "local": {"path": "../../etc/x"}}}),
+        );
+        let err = render(&p, &catalog, &RenderOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("team-a/shop: spec.backend: local.path must be relative"),
+            "{err}"
+        );
+        let p = project(
+            serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo", "inputs": {"bad key": 1}}]}),
+        );
+        let err = render(&p, &catalog, &RenderOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("spec.components[0].inputs `bad key` cannot be a Terraform identifier"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -481,11 +693,20 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         fs::create_dir_all(out.path().join("modules/old")).unwrap();
         fs::write(out.path().join("terraform.tfstate"), "{}").unwrap();
-        render(&echo_project(&Value::Null), &catalog, &RenderOptions::default()).unwrap().write_to(out.path()).unwrap();
+        render(
+            &echo_project(&Value::Null),
+            &catalog,
+            &RenderOptions::default(),
+        )
+        .unwrap()
+        .write_to(out.path())
+        .unwrap();
         assert!(out.path().join("modules/echo/variables.tf").is_file());
         assert!(!out.path().join("modules/old").exists());
         assert!(out.path().join("terraform.tfstate").is_file());
-        let meta: Value = serde_json::from_str(&fs::read_to_string(out.path().join(METADATA_FILE)).unwrap()).unwrap();
+        let meta: Value =
+            serde_json::from_str(&fs::read_to_string(out.path().join(METADATA_FILE)).unwrap())
+                .unwrap();
         assert_eq!(meta["inputsDigest"].as_str().unwrap().len(), 64);
     }
 }

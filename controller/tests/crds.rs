@@ -15,10 +15,16 @@ fn committed_crds_match_the_generated_ones() {
     committed.sort();
     let mut names: Vec<String> = generated.iter().map(|(n, _)| n.clone()).collect();
     names.sort();
-    assert_eq!(committed, names, "crds/ has other files than `tollgate crd` generates; run `cargo run -- crd --out-dir crds`");
+    assert_eq!(
+        committed, names,
+        "crds/ has other files than `tollgate crd` generates; run `cargo run -- crd --out-dir crds`"
+    );
     for (name, yaml) in generated {
         let on_disk = std::fs::read_to_string(dir.join(&name)).unwrap();
-        assert!(on_disk == yaml, "crds/{name} is stale; regenerate with `cargo run -- crd --out-dir crds`");
+        assert!(
+            on_disk == yaml,
+            "crds/{name} is stale; regenerate with `cargo run -- crd --out-dir crds`"
+        );
     }
 }
 
@@ -26,5 +32,8 @@ fn committed_crds_match_the_generated_ones() {
 fn committed_api_reference_matches_the_generated_one() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(on_disk == tollgate::cli::api_reference().unwrap(), "docs/api.md is stale; regenerate with `cargo run -- api-docs > docs/api.md`");
+    assert!(
+        on_disk == tollgate::cli::api_reference().unwrap(),
+        "docs/api.md is stale; regenerate with `cargo run -- api-docs > docs/api.md`"
+    );
 }

@@ -27,15 +27,31 @@ fn examples() -> Vec<PathBuf> {
 fn every_example_validates_and_renders_to_its_golden_hcl() {
     let catalog = Catalog::load(&repo().join("modules")).unwrap();
     let examples = examples();
-    assert!(examples.len() >= 6, "expected the demo and one example per AWS module, found {examples:?}");
+    assert!(
+        examples.len() >= 6,
+        "expected the demo and one example per AWS module, found {examples:?}"
+    );
     for path in examples {
-        let name = path.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        let name = path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let project = read_project(&path).unwrap_or_else(|e| panic!("{e}"));
         validate_project(&project, &catalog).unwrap_or_else(|e| panic!("{e}"));
         let rendered = render(&project, &catalog, &RenderOptions::default()).unwrap();
         insta::assert_snapshot!(format!("{name}.main.tf"), rendered.root);
         // The CLI default for Projects without a backend: local.
-        let local = render(&project, &catalog, &RenderOptions { backend_override: Some(BackendType::Local) }).unwrap();
+        let local = render(
+            &project,
+            &catalog,
+            &RenderOptions {
+                backend_override: Some(BackendType::Local),
+            },
+        )
+        .unwrap();
         assert!(local.root.contains("backend \"local\""));
     }
 }

@@ -21,11 +21,24 @@ use super::common::conditions_schema;
     shortname = "cp",
     category = "tollgate",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
-    printcolumn(name = "Project", type_ = "string", json_path = ".spec.projectRef.name"),
+    printcolumn(
+        name = "Project",
+        type_ = "string",
+        json_path = ".spec.projectRef.name"
+    ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Cost Δ", type_ = "string", json_path = ".spec.summary.cost.delta", description = "Change of the estimated monthly cost in USD"),
+    printcolumn(
+        name = "Cost Δ",
+        type_ = "string",
+        json_path = ".spec.summary.cost.delta",
+        description = "Change of the estimated monthly cost in USD"
+    ),
     printcolumn(name = "Respond-by", type_ = "date", json_path = ".spec.sla.respondBy"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(cel, validation = Rule::new("self == oldSelf").message("Checkpoint spec is immutable: it is written once by the controller"))]
 #[serde(rename_all = "camelCase")]

@@ -28,7 +28,8 @@ pub const DYNAMODB_TABLE_PATTERN: &str = r"^[A-Za-z0-9_.-]{3,255}$";
 /// Webhook URLs.
 pub const WEBHOOK_URL_PATTERN: &str = r"^https?://[^\s]+$";
 /// IAM role ARNs in any partition.
-pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$";
+pub const ROLE_ARN_PATTERN: &str =
+    r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$";
 
 /// A Project: one environment of one team's infrastructure, declared as components from the
 /// module catalog. tollgate renders it to Terraform, plans, prices the plan and applies it
@@ -43,12 +44,34 @@ pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z
     status = "ProjectStatus",
     shortname = "proj",
     category = "tollgate",
-    printcolumn(name = "Environment", type_ = "string", json_path = ".spec.environment"),
+    printcolumn(
+        name = "Environment",
+        type_ = "string",
+        json_path = ".spec.environment"
+    ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Monthly", type_ = "string", json_path = ".status.cost.monthly", description = "Estimated monthly cost in USD of the last plan"),
-    printcolumn(name = "Approval", type_ = "string", json_path = ".status.checkpointRef.name", description = "Checkpoint awaiting a decision"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Monthly",
+        type_ = "string",
+        json_path = ".status.cost.monthly",
+        description = "Estimated monthly cost in USD of the last plan"
+    ),
+    printcolumn(
+        name = "Approval",
+        type_ = "string",
+        json_path = ".status.checkpointRef.name",
+        description = "Checkpoint awaiting a decision"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectSpec {

@@ -81,7 +81,10 @@ impl TypeConstraint {
                         Expression::Object(attrs) => {
                             let mut out = BTreeMap::new();
                             for (key, value) in attrs {
-                                out.insert(object_key_name(key)?, ObjectAttribute::from_expression(value)?);
+                                out.insert(
+                                    object_key_name(key)?,
+                                    ObjectAttribute::from_expression(value)?,
+                                );
                             }
                             Ok(Self::Object(out))
                         }
@@ -92,11 +95,15 @@ impl TypeConstraint {
                     "optional" => Err(TypeSyntaxError(
                         "`optional(...)` is only allowed on object attributes".into(),
                     )),
-                    other => Err(TypeSyntaxError(format!("unknown type constructor `{other}`"))),
+                    other => Err(TypeSyntaxError(format!(
+                        "unknown type constructor `{other}`"
+                    ))),
                 }
             }
             Expression::Parenthesis(inner) => Self::from_expression(inner),
-            other => Err(TypeSyntaxError(format!("`{other}` is not a type constraint"))),
+            other => Err(TypeSyntaxError(format!(
+                "`{other}` is not a type constraint"
+            ))),
         }
     }
 
@@ -111,7 +118,11 @@ impl TypeConstraint {
 
     fn check_at(&self, value: &Value, path: String, problems: &mut Vec<TypeMismatch>) {
         let mismatch = |problems: &mut Vec<TypeMismatch>, expected: String| {
-            problems.push(TypeMismatch { path: path.clone(), expected, given: describe(value) });
+            problems.push(TypeMismatch {
+                path: path.clone(),
+                expected,
+                given: describe(value),
+            });
         };
         // Terraform accepts null for any type; whether null is allowed for the variable
         // as a whole is its `nullable` setting, checked by the caller.
@@ -128,7 +139,9 @@ impl TypeConstraint {
             }
             Self::Number => {
                 let ok = value.is_number()
-                    || value.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok_and(f64::is_finite));
+                    || value
+                        .as_str()
+                        .is_some_and(|s| s.trim().parse::<f64>().is_ok_and(f64::is_finite));
                 if !ok {
                     mismatch(problems, self.to_string());
                 }
@@ -166,18 +179,28 @@ impl TypeConstraint {
                 Some(entries) => {
                     for (name, attribute) in attributes {
                         match entries.get(name) {
-                            Some(item) => attribute.constraint.check_at(item, format!("{path}.{name}"), problems),
+                            Some(item) => attribute.constraint.check_at(
+                                item,
+                                format!("{path}.{name}"),
+                                problems,
+                            ),
                             None if attribute.optional => {}
                             None => problems.push(TypeMismatch {
                                 path: format!("{path}.{name}"),
-                                expected: format!("required attribute of type {}", attribute.constraint),
+                                expected: format!(
+                                    "required attribute of type {}",
+                                    attribute.constraint
+                                ),
                                 given: "nothing".into(),
                             }),
                         }
                     }
                     // Terraform silently drops attributes the type does not declare; a
                     // dropped attribute is almost always a typo, so it is an error here.
-                    for name in entries.keys().filter(|name| !attributes.contains_key(*name)) {
+                    for name in entries
+                        .keys()
+                        .filter(|name| !attributes.contains_key(*name))
+                    {
                         let allowed: Vec<&str> = attributes.keys().map(String::as_str).collect();
                         problems.push(TypeMismatch {
                             path: format!("{path}.{name}"),
@@ -198,11 +221,19 @@ impl ObjectAttribute {
             && call.name.name.as_str() == "optional"
         {
             return match call.args.as_slice() {
-                [ty] | [ty, _] => Ok(Self { constraint: TypeConstraint::from_expression(ty)?, optional: true }),
-                _ => Err(TypeSyntaxError("`optional(...)` takes a type and an optional default".into())),
+                [ty] | [ty, _] => Ok(Self {
+                    constraint: TypeConstraint::from_expression(ty)?,
+                    optional: true,
+                }),
+                _ => Err(TypeSyntaxError(
+                    "`optional(...)` takes a type and an optional default".into(),
+                )),
             };
         }
-        Ok(Self { constraint: TypeConstraint::from_expression(expr)?, optional: false })
+        Ok(Self {
+            constraint: TypeConstraint::from_expression(expr)?,
+            optional: false,
+        })
     }
 }
 
@@ -211,7 +242,9 @@ fn object_key_name(key: &ObjectKey) -> Result<String, TypeSyntaxError> {
         ObjectKey::Identifier(ident) => Ok(ident.to_string()),
         ObjectKey::Expression(Expression::String(name)) => Ok(name.clone()),
         ObjectKey::Expression(Expression::Variable(var)) => Ok(var.to_string()),
-        other => Err(TypeSyntaxError(format!("object attribute name `{other:?}` is not a literal"))),
+        other => Err(TypeSyntaxError(format!(
+            "object attribute name `{other:?}` is not a literal"
+        ))),
     }
 }
 
@@ -299,14 +332,24 @@ mod tests {
         ] {
             assert_eq!(parse(src).to_string(), src);
         }
-        assert_eq!(parse("object({ a = optional(number, 5) })").to_string(), "object({ a = optional(number) })");
+        assert_eq!(
+            parse("object({ a = optional(number, 5) })").to_string(),
+            "object({ a = optional(number) })"
+        );
     }
 
     #[test]
     fn rejects_what_terraform_rejects() {
-        let body = hcl::parse("a = strin\nb = list(string, number)\nc = optional(string)\nd = \"string\"\n").unwrap();
+        let body = hcl::parse(
+            "a = strin\nb = list(string, number)\nc = optional(string)\nd = \"string\"\n",
+        )
+        .unwrap();
         for attr in body.attributes() {
-            assert!(TypeConstraint::from_expression(attr.expr()).is_err(), "{} accepted", attr.key());
+            assert!(
+                TypeConstraint::from_expression(attr.expr()).is_err(),
+                "{} accepted",
+                attr.key()
+            );
         }
     }
 
@@ -318,12 +361,16 @@ mod tests {
         assert!(parse("bool").check(&json!("true")).is_empty());
         assert_eq!(parse("number").check(&json!("five"))[0].expected, "number");
         assert_eq!(parse("bool").check(&json!(1))[0].given, "number 1");
-        assert_eq!(parse("string").check(&json!(["a"]))[0].given, "list [\"a\"]");
+        assert_eq!(
+            parse("string").check(&json!(["a"]))[0].given,
+            "list [\"a\"]"
+        );
     }
 
     #[test]
     fn reports_the_path_of_nested_mismatches() {
-        let t = parse("object({ size = string, ports = list(number), extra = optional(map(bool)) })");
+        let t =
+            parse("object({ size = string, ports = list(number), extra = optional(map(bool)) })");
         let problems = t.check(&json!({"size": "m", "ports": [80, "x"], "extra": {"a": 3}}));
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, vec![".extra[\"a\"]", ".ports[1]"]);

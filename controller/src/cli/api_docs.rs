@@ -22,10 +22,24 @@ pub fn api_reference() -> Result<String, CliError> {
         let schema = &version["schema"]["openAPIV3Schema"];
         out.push_str(&format!("\n## {}\n\n", text(&names["kind"])));
         out.push_str(&format!("{}\n\n", text(&schema["description"])));
-        let short: Vec<String> = names["shortNames"].as_array().into_iter().flatten().map(text).collect();
-        out.push_str(&format!("Plural `{}`, short names `{}`, namespaced, status subresource.\n\n", text(&names["plural"]), short.join("`, `")));
+        let short: Vec<String> = names["shortNames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
+        out.push_str(&format!(
+            "Plural `{}`, short names `{}`, namespaced, status subresource.\n\n",
+            text(&names["plural"]),
+            short.join("`, `")
+        ));
         out.push_str("Printer columns: ");
-        let columns: Vec<String> = version["additionalPrinterColumns"].as_array().into_iter().flatten().map(|c| format!("{} (`{}`)", text(&c["name"]), text(&c["jsonPath"]))).collect();
+        let columns: Vec<String> = version["additionalPrinterColumns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| format!("{} (`{}`)", text(&c["name"]), text(&c["jsonPath"])))
+            .collect();
         out.push_str(&columns.join(", "));
         out.push_str("\n\n| field | type | description |\n|---|---|---|\n");
         for section in ["spec", "status"] {
@@ -44,16 +58,35 @@ fn fields(schema: &Value, path: &str, out: &mut String) {
     if kind == "array" {
         kind = format!("[]{}", text(&schema["items"]["type"]));
     }
-    if schema.get("x-kubernetes-preserve-unknown-fields").is_some() || schema["additionalProperties"].get("x-kubernetes-preserve-unknown-fields").is_some() {
+    if schema.get("x-kubernetes-preserve-unknown-fields").is_some()
+        || schema["additionalProperties"]
+            .get("x-kubernetes-preserve-unknown-fields")
+            .is_some()
+    {
         kind = format!("{kind} (any values)");
     }
     let mut rules = Vec::new();
-    let items = if schema["items"].is_object() { &schema["items"] } else { schema };
-    for (key, label) in [("enum", "one of"), ("pattern", "pattern"), ("minItems", "min items"), ("maxItems", "max items"), ("maxLength", "max length"), ("minLength", "min length")] {
+    let items = if schema["items"].is_object() {
+        &schema["items"]
+    } else {
+        schema
+    };
+    for (key, label) in [
+        ("enum", "one of"),
+        ("pattern", "pattern"),
+        ("minItems", "min items"),
+        ("maxItems", "max items"),
+        ("maxLength", "max length"),
+        ("minLength", "min length"),
+    ] {
         for candidate in [schema, items] {
             if let Some(v) = candidate.get(key) {
                 let shown = match v {
-                    Value::Array(a) => a.iter().map(|x| format!("`{}`", text(x))).collect::<Vec<_>>().join(", "),
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|x| format!("`{}`", text(x)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     Value::String(s) => format!("`{s}`"),
                     other => other.to_string(),
                 };
@@ -64,14 +97,32 @@ fn fields(schema: &Value, path: &str, out: &mut String) {
             }
         }
     }
-    for rule in schema["x-kubernetes-validations"].as_array().into_iter().flatten() {
+    for rule in schema["x-kubernetes-validations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         rules.push(format!("rule: {}", text(&rule["message"])));
     }
-    let description = text(&schema["description"]).replace('\n', " ").replace('|', "\\|");
-    let rules = if rules.is_empty() { String::new() } else { format!(" *({})*", rules.join("; ").replace('|', "\\|")) };
+    let description = text(&schema["description"])
+        .replace('\n', " ")
+        .replace('|', "\\|");
+    let rules = if rules.is_empty() {
+        String::new()
+    } else {
+        format!(" *({})*", rules.join("; ").replace('|', "\\|"))
+    };
     out.push_str(&format!("| `{path}` | {kind} | {description}{rules} |\n"));
-    let properties = if schema["items"]["properties"].is_object() { &schema["items"]["properties"] } else { &schema["properties"] };
-    let suffix = if schema["items"]["properties"].is_object() { "[]" } else { "" };
+    let properties = if schema["items"]["properties"].is_object() {
+        &schema["items"]["properties"]
+    } else {
+        &schema["properties"]
+    };
+    let suffix = if schema["items"]["properties"].is_object() {
+        "[]"
+    } else {
+        ""
+    };
     if let Some(props) = properties.as_object() {
         for (name, child) in props {
             fields(child, &format!("{path}{suffix}.{name}"), out);
@@ -80,6 +131,11 @@ fn fields(schema: &Value, path: &str, out: &mut String) {
 }
 
 pub fn run() -> Result<ExitCode, CliError> {
-    std::io::stdout().write_all(api_reference()?.as_bytes()).map_err(|source| CliError::Io { path: "stdout".into(), source })?;
+    std::io::stdout()
+        .write_all(api_reference()?.as_bytes())
+        .map_err(|source| CliError::Io {
+            path: "stdout".into(),
+            source,
+        })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -25,7 +25,8 @@ pub fn crd_files() -> Result<Vec<(String, String)>, CliError> {
         .iter()
         .map(|crd| {
             let name = crd.metadata.name.clone().unwrap_or_default();
-            let yaml = serde_saphyr::to_string(crd).map_err(|e| CliError::Serialise(e.to_string()))?;
+            let yaml =
+                serde_saphyr::to_string(crd).map_err(|e| CliError::Serialise(e.to_string()))?;
             Ok((format!("{name}.yaml"), yaml))
         })
         .collect()
@@ -33,22 +34,36 @@ pub fn crd_files() -> Result<Vec<(String, String)>, CliError> {
 
 /// All CRDs as one multi-document YAML stream.
 pub fn crds_yaml() -> Result<String, CliError> {
-    Ok(crd_files()?.into_iter().map(|(_, yaml)| format!("---\n{yaml}")).collect())
+    Ok(crd_files()?
+        .into_iter()
+        .map(|(_, yaml)| format!("---\n{yaml}"))
+        .collect())
 }
 
 pub fn run(args: &CrdArgs) -> Result<ExitCode, CliError> {
     match &args.out_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|source| CliError::Io { path: dir.clone(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+                path: dir.clone(),
+                source,
+            })?;
             for (name, yaml) in crd_files()? {
                 let path = dir.join(name);
-                std::fs::write(&path, yaml).map_err(|source| CliError::Io { path: path.clone(), source })?;
+                std::fs::write(&path, yaml).map_err(|source| CliError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 println!("wrote {}", path.display());
             }
         }
         None => {
             let yaml = crds_yaml()?;
-            std::io::stdout().write_all(yaml.as_bytes()).map_err(|source| CliError::Io { path: "stdout".into(), source })?;
+            std::io::stdout()
+                .write_all(yaml.as_bytes())
+                .map_err(|source| CliError::Io {
+                    path: "stdout".into(),
+                    source,
+                })?;
         }
     }
     Ok(ExitCode::SUCCESS)

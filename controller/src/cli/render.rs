@@ -46,7 +46,10 @@ impl From<BackendArg> for BackendType {
 }
 
 /// Reads, schema-checks and catalog-checks a Project.
-pub(crate) fn load_checked(file: &Path, catalog: Option<&Path>) -> Result<(Project, Catalog), CliError> {
+pub(crate) fn load_checked(
+    file: &Path,
+    catalog: Option<&Path>,
+) -> Result<(Project, Catalog), CliError> {
     let project = read_project(file)?;
     let catalog = Catalog::load(&Catalog::locate(catalog))?;
     validate_project(&project, &catalog)?;
@@ -55,16 +58,34 @@ pub(crate) fn load_checked(file: &Path, catalog: Option<&Path>) -> Result<(Proje
 
 pub fn run_render(args: &RenderArgs, catalog: Option<&Path>) -> Result<ExitCode, CliError> {
     let (project, catalog) = load_checked(&args.file, catalog)?;
-    let backend = args.backend.map(BackendType::from).or_else(|| project.spec.backend.is_none().then_some(BackendType::Local));
-    let rendered = render(&project, &catalog, &RenderOptions { backend_override: backend })?;
+    let backend = args
+        .backend
+        .map(BackendType::from)
+        .or_else(|| project.spec.backend.is_none().then_some(BackendType::Local));
+    let rendered = render(
+        &project,
+        &catalog,
+        &RenderOptions {
+            backend_override: backend,
+        },
+    )?;
     rendered.write_to(&args.out)?;
-    println!("rendered {} into {} (inputs digest {})", args.file.display(), args.out.display(), rendered.inputs_digest);
+    println!(
+        "rendered {} into {} (inputs digest {})",
+        args.file.display(),
+        args.out.display(),
+        rendered.inputs_digest
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_validate(args: &ValidateArgs, catalog: Option<&Path>) -> Result<ExitCode, CliError> {
     let (project, _) = load_checked(&args.file, catalog)?;
     let name = project.metadata.name.as_deref().unwrap_or("<unnamed>");
-    println!("{}: project {name} is valid ({} component(s))", args.file.display(), project.spec.components.len());
+    println!(
+        "{}: project {name} is valid ({} component(s))",
+        args.file.display(),
+        project.spec.components.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -60,18 +60,36 @@ fn repo_root() -> PathBuf {
 impl ControlPlane {
     /// The shared control plane, started on first use, with tollgate's CRDs established.
     pub async fn get() -> &'static ControlPlane {
-        CONTROL_PLANE.get_or_init(|| async { Self::start().await }).await
+        CONTROL_PLANE
+            .get_or_init(|| async { Self::start().await })
+            .await
     }
 
     async fn start() -> ControlPlane {
         let script = repo_root().join("tests/e2e/control-plane.sh");
-        let status = tokio::process::Command::new("bash").arg(&script).arg("up").status().await.expect("run tests/e2e/control-plane.sh up");
-        assert!(status.success(), "tests/e2e/control-plane.sh up failed ({status}); see its output above");
-        let dir = std::env::var("TOLLGATE_E2E_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-            let cache = std::env::var("TOLLGATE_CACHE").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/tollgate"));
-            cache.join("e2e")
-        });
-        let text = std::fs::read_to_string(dir.join("env")).expect("read the control plane's env file");
+        let status = tokio::process::Command::new("bash")
+            .arg(&script)
+            .arg("up")
+            .status()
+            .await
+            .expect("run tests/e2e/control-plane.sh up");
+        assert!(
+            status.success(),
+            "tests/e2e/control-plane.sh up failed ({status}); see its output above"
+        );
+        let dir = std::env::var("TOLLGATE_E2E_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                let cache = std::env::var("TOLLGATE_CACHE")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| {
+                        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                            .join(".cache/tollgate")
+                    });
+                cache.join("e2e")
+            });
+        let text =
+            std::fs::read_to_string(dir.join("env")).expect("read the control plane's env file");
         let env = text
             .lines()
             .filter_map(|l| l.strip_prefix("export "))
@@ -79,7 +97,12 @@ impl ControlPlane {
             .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
             .collect();
         let plane = ControlPlane { env };
-        eprintln!("e2e: Kubernetes {} ({}) at {}", plane.var("TOLLGATE_E2E_K8S_VERSION"), plane.var("TOLLGATE_E2E_K8S_ROUTE"), plane.var("TOLLGATE_E2E_SERVER"));
+        eprintln!(
+            "e2e: Kubernetes {} ({}) at {}",
+            plane.var("TOLLGATE_E2E_K8S_VERSION"),
+            plane.var("TOLLGATE_E2E_K8S_ROUTE"),
+            plane.var("TOLLGATE_E2E_SERVER")
+        );
         plane.install_crds().await;
         plane
     }
@@ -96,7 +119,12 @@ impl ControlPlane {
 
     /// `(major, minor)` of the running Kubernetes.
     pub fn minor_version(&self) -> u32 {
-        self.version().trim_start_matches('v').split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0)
+        self.version()
+            .trim_start_matches('v')
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Path of a user's kubeconfig.
@@ -106,13 +134,16 @@ impl ControlPlane {
 
     /// The username Kubernetes authenticates for `user`.
     pub fn username(&self, user: User) -> String {
-        self.var(&format!("TOLLGATE_E2E_{}_USER", user.env_key())).to_owned()
+        self.var(&format!("TOLLGATE_E2E_{}_USER", user.env_key()))
+            .to_owned()
     }
 
     /// A kube client acting as `user`.
     pub async fn client(&self, user: User) -> Client {
         let kubeconfig = Kubeconfig::read_from(self.kubeconfig(user)).expect("read kubeconfig");
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("kubeconfig is valid");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig is valid");
         Client::try_from(config).expect("build kube client")
     }
 
@@ -120,9 +151,23 @@ impl ControlPlane {
         let crds: Api<CustomResourceDefinition> = Api::all(self.client(User::Admin).await);
         for crd in [Project::crd(), Checkpoint::crd()] {
             let name = crd.metadata.name.clone().expect("CRDs are named");
-            crds.patch(&name, &PatchParams::apply("tollgate-e2e").force(), &Patch::Apply(&crd)).await.expect("apply CRD");
+            crds.patch(
+                &name,
+                &PatchParams::apply("tollgate-e2e").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .expect("apply CRD");
             wait_for("CRD established", Duration::from_secs(60), || async {
-                crds.get(&name).await.ok().and_then(|c| c.status).and_then(|s| s.conditions).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+                crds.get(&name)
+                    .await
+                    .ok()
+                    .and_then(|c| c.status)
+                    .and_then(|s| s.conditions)
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    })
             })
             .await;
         }
@@ -132,17 +177,45 @@ impl ControlPlane {
     /// `team-a`), so tests never see each other's objects.
     pub async fn namespace(&self, prefix: &str) -> String {
         let n = NAMESPACE_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let name = format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos);
         let admin = self.client(User::Admin).await;
-        let ns = Namespace { metadata: kube::api::ObjectMeta { name: Some(name.clone()), ..Default::default() }, ..Default::default() };
-        Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &ns).await.expect("create namespace");
-        let binding = RoleBinding {
-            metadata: kube::api::ObjectMeta { name: Some("carol-editor".into()), namespace: Some(name.clone()), ..Default::default() },
-            role_ref: RoleRef { api_group: Some("rbac.authorization.k8s.io".into()), kind: "ClusterRole".into(), name: "tollgate-editor".into() },
-            subjects: Some(vec![Subject { api_group: Some("rbac.authorization.k8s.io".into()), kind: "User".into(), name: self.username(User::Carol), namespace: None }]),
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
         };
-        Api::<RoleBinding>::namespaced(admin, &name).create(&PostParams::default(), &binding).await.expect("bind carol as editor");
+        Api::<Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+        let binding = RoleBinding {
+            metadata: kube::api::ObjectMeta {
+                name: Some("carol-editor".into()),
+                namespace: Some(name.clone()),
+                ..Default::default()
+            },
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "ClusterRole".into(),
+                name: "tollgate-editor".into(),
+            },
+            subjects: Some(vec![Subject {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "User".into(),
+                name: self.username(User::Carol),
+                namespace: None,
+            }]),
+        };
+        Api::<RoleBinding>::namespaced(admin, &name)
+            .create(&PostParams::default(), &binding)
+            .await
+            .expect("bind carol as editor");
         name
     }
 
@@ -150,7 +223,9 @@ impl ControlPlane {
     /// kube-controller-manager, namespaces stay Terminating).
     pub async fn delete_namespace(&self, name: &str) {
         let admin = self.client(User::Admin).await;
-        let _ = Api::<Namespace>::all(admin).delete(name, &DeleteParams::default()).await;
+        let _ = Api::<Namespace>::all(admin)
+            .delete(name, &DeleteParams::default())
+            .await;
     }
 }
 
@@ -166,7 +241,10 @@ where
         if condition().await {
             return;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for: {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for: {what}"
+        );
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }

@@ -3,7 +3,9 @@
 //! are enforced by the apiserver itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tollgate::api::{Checkpoint, Project};
@@ -28,7 +30,14 @@ fn checkpoint(namespace: &str) -> Checkpoint {
     .unwrap()
 }
 
-async fn can_i(plane: &ControlPlane, user: User, verb: &str, resource: &str, subresource: Option<&str>, namespace: &str) -> bool {
+async fn can_i(
+    plane: &ControlPlane,
+    user: User,
+    verb: &str,
+    resource: &str,
+    subresource: Option<&str>,
+    namespace: &str,
+) -> bool {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
@@ -44,7 +53,12 @@ async fn can_i(plane: &ControlPlane, user: User, verb: &str, resource: &str, sub
         ..Default::default()
     };
     let api: Api<SelfSubjectAccessReview> = Api::all(plane.client(user).await);
-    api.create(&PostParams::default(), &review).await.unwrap().status.unwrap().allowed
+    api.create(&PostParams::default(), &review)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .allowed
 }
 
 fn is_status(err: &kube::Error, code: u16) -> bool {
@@ -56,11 +70,17 @@ async fn platform_user_creates_a_project_and_reads_it_back() {
     let plane = ControlPlane::get().await;
     let ns = plane.namespace("create").await;
     let projects: Api<Project> = Api::namespaced(plane.client(User::Carol).await, &ns);
-    let created = projects.create(&PostParams::default(), &demo_project(&ns)).await.unwrap();
+    let created = projects
+        .create(&PostParams::default(), &demo_project(&ns))
+        .await
+        .unwrap();
     let read = projects.get("demo").await.unwrap();
     assert_eq!(read.spec, demo_project(&ns).spec);
     assert_eq!(read.metadata.uid, created.metadata.uid);
-    assert_eq!(read.spec.components[0].inputs["greeting"], "hello ${not.a.reference}");
+    assert_eq!(
+        read.spec.components[0].inputs["greeting"],
+        "hello ${not.a.reference}"
+    );
 }
 
 #[tokio::test]
@@ -69,26 +89,68 @@ async fn only_technical_operators_may_decide_checkpoints() {
     let ns = plane.namespace("rbac").await;
     assert!(can_i(plane, User::Carol, "create", "projects", None, &ns).await);
     assert!(!can_i(plane, User::Carol, "approve", "checkpoints", None, &ns).await);
-    assert!(!can_i(plane, User::Carol, "patch", "checkpoints", Some("status"), &ns).await);
+    assert!(
+        !can_i(
+            plane,
+            User::Carol,
+            "patch",
+            "checkpoints",
+            Some("status"),
+            &ns
+        )
+        .await
+    );
     assert!(can_i(plane, User::Carol, "get", "checkpoints", None, &ns).await);
     assert!(can_i(plane, User::Alice, "approve", "checkpoints", None, &ns).await);
     assert!(!can_i(plane, User::Alice, "create", "projects", None, &ns).await);
 
     let admin: Api<Checkpoint> = Api::namespaced(plane.client(User::Admin).await, &ns);
-    admin.create(&PostParams::default(), &checkpoint(&ns)).await.unwrap();
-    let decision = Patch::Merge(json!({"status": {"decision": "Approved", "reason": "looks right"}}));
+    admin
+        .create(&PostParams::default(), &checkpoint(&ns))
+        .await
+        .unwrap();
+    let decision =
+        Patch::Merge(json!({"status": {"decision": "Approved", "reason": "looks right"}}));
 
     let as_carol: Api<Checkpoint> = Api::namespaced(plane.client(User::Carol).await, &ns);
-    assert!(as_carol.get("demo-plan-1").await.is_ok(), "the platform user can read checkpoints");
-    let refused = as_carol.patch_status("demo-plan-1", &PatchParams::default(), &decision).await.unwrap_err();
-    assert!(is_status(&refused, 403), "carol must be forbidden, got {refused:?}");
-    assert!(admin.get("demo-plan-1").await.unwrap().status.is_none(), "a refused decision leaves no trace");
+    assert!(
+        as_carol.get("demo-plan-1").await.is_ok(),
+        "the platform user can read checkpoints"
+    );
+    let refused = as_carol
+        .patch_status("demo-plan-1", &PatchParams::default(), &decision)
+        .await
+        .unwrap_err();
+    assert!(
+        is_status(&refused, 403),
+        "carol must be forbidden, got {refused:?}"
+    );
+    assert!(
+        admin.get("demo-plan-1").await.unwrap().status.is_none(),
+        "a refused decision leaves no trace"
+    );
 
     let as_alice: Api<Checkpoint> = Api::namespaced(plane.client(User::Alice).await, &ns);
-    let decided = as_alice.patch_status("demo-plan-1", &PatchParams::default(), &decision).await.unwrap();
-    assert_eq!(decided.status.unwrap().decision, Some(tollgate::api::Decision::Approved));
-    let refused = as_alice.patch("demo-plan-1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"summary": {"add": 0}}}))).await.unwrap_err();
-    assert!(is_status(&refused, 403), "a TO cannot edit the checkpoint's spec, got {refused:?}");
+    let decided = as_alice
+        .patch_status("demo-plan-1", &PatchParams::default(), &decision)
+        .await
+        .unwrap();
+    assert_eq!(
+        decided.status.unwrap().decision,
+        Some(tollgate::api::Decision::Approved)
+    );
+    let refused = as_alice
+        .patch(
+            "demo-plan-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"summary": {"add": 0}}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        is_status(&refused, 403),
+        "a TO cannot edit the checkpoint's spec, got {refused:?}"
+    );
 }
 
 #[tokio::test]
@@ -98,20 +160,49 @@ async fn the_apiserver_enforces_the_schema() {
     let projects: Api<Project> = Api::namespaced(plane.client(User::Carol).await, &ns);
     let mut bad = demo_project(&ns);
     bad.spec.environment = "Prod!".into();
-    let err = projects.create(&PostParams::default(), &bad).await.unwrap_err();
-    assert!(is_status(&err, 422), "invalid environment must be refused, got {err:?}");
+    let err = projects
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap_err();
+    assert!(
+        is_status(&err, 422),
+        "invalid environment must be refused, got {err:?}"
+    );
     let mut bad = demo_project(&ns);
-    bad.spec.budget = Some(tollgate::api::Budget { monthly_limit: "1e9".into() });
-    let err = projects.create(&PostParams::default(), &bad).await.unwrap_err();
-    assert!(is_status(&err, 422), "a float-like budget must be refused, got {err:?}");
+    bad.spec.budget = Some(tollgate::api::Budget {
+        monthly_limit: "1e9".into(),
+    });
+    let err = projects
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap_err();
+    assert!(
+        is_status(&err, 422),
+        "a float-like budget must be refused, got {err:?}"
+    );
 
     let checkpoints: Api<Checkpoint> = Api::namespaced(plane.client(User::Admin).await, &ns);
-    checkpoints.create(&PostParams::default(), &checkpoint(&ns)).await.unwrap();
-    let edit = checkpoints.patch("demo-plan-1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"summary": {"add": 0}}}))).await;
+    checkpoints
+        .create(&PostParams::default(), &checkpoint(&ns))
+        .await
+        .unwrap();
+    let edit = checkpoints
+        .patch(
+            "demo-plan-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"summary": {"add": 0}}})),
+        )
+        .await;
     if plane.minor_version() >= 25 {
         let err = edit.unwrap_err();
-        assert!(is_status(&err, 422) && err.to_string().contains("immutable"), "checkpoint spec must be immutable, got {err:?}");
+        assert!(
+            is_status(&err, 422) && err.to_string().contains("immutable"),
+            "checkpoint spec must be immutable, got {err:?}"
+        );
     } else {
-        eprintln!("Kubernetes {} has no CEL validation; spec immutability is enforced by tollgate's admission webhook instead", plane.version());
+        eprintln!(
+            "Kubernetes {} has no CEL validation; spec immutability is enforced by tollgate's admission webhook instead",
+            plane.version()
+        );
     }
 }
