@@ -10,6 +10,8 @@ use super::common::conditions_schema;
 /// `status.decision` and `status.reason` through the status subresource, e.g.
 /// `kubectl patch checkpoint NAME --subresource=status --type=merge -p
 /// '{"status":{"decision":"Approved","reason":"reviewed"}}'`.
+// Each `printcolumn(...)` repeats `type_`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "tollgate.dev",

@@ -34,6 +34,8 @@ pub const ROLE_ARN_PATTERN: &str =
 /// A Project: one environment of one team's infrastructure, declared as components from the
 /// module catalog. tollgate renders it to Terraform, plans, prices the plan and applies it
 /// only after the approval policy (or a person, through a Checkpoint) allows that exact plan.
+// Each `printcolumn(...)` repeats `type_`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "tollgate.dev",

@@ -206,10 +206,11 @@ fn dependency_cycle(project: &Project) -> Option<Vec<String>> {
         marks.insert(node, Mark::Visiting);
         stack.push(node);
         for next in edges.get(node).into_iter().flatten() {
-            if *next != node && edges.contains_key(next) {
-                if let Some(cycle) = visit(next, edges, marks, stack) {
-                    return Some(cycle);
-                }
+            if *next != node
+                && edges.contains_key(next)
+                && let Some(cycle) = visit(next, edges, marks, stack)
+            {
+                return Some(cycle);
             }
         }
         stack.pop();
