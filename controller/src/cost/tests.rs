@@ -104,7 +104,10 @@ fn unknown_attributes_are_unpriced_not_zero() {
         reasons,
         [
             ("aws_ebs_volume.scratch", "size is unknown until apply"),
-            ("aws_instance.worker", "instance_type is unknown until apply"),
+            (
+                "aws_instance.worker",
+                "instance_type is unknown until apply"
+            ),
             (
                 "aws_ssm_parameter.type",
                 "aws_ssm_parameter is not supported by the cost engine yet (neither priced nor on the free list)"
@@ -121,20 +124,36 @@ fn usage_based_components_use_the_usage_file() {
     let nat = resource(&e, "aws_nat_gateway.egress");
     let data = nat.components.iter().find(|c| c.usage_based).unwrap();
     // 100 GB × 0.045.
-    assert_eq!((data.monthly_quantity, data.monthly_cost), (d("100"), d("4.5")));
+    assert_eq!(
+        (data.monthly_quantity, data.monthly_cost),
+        (d("100"), d("4.5"))
+    );
     // ARM Lambda: 1M requests → 0.20; 1M × 0.2 s × 0.5 GB = 100,000 GB-s × 0.0000133334 = 1.33334.
-    assert_eq!(resource(&e, "aws_lambda_function.thumbs").monthly_cost, d("1.53334"));
+    assert_eq!(
+        resource(&e, "aws_lambda_function.thumbs").monthly_cost,
+        d("1.53334")
+    );
     // S3: 500 × 0.023 = 11.50; 20 × 0.005 = 0.10; 1,000 × 0.0004 = 0.40.
     assert_eq!(resource(&e, "aws_s3_bucket.assets").monthly_cost, d("12"));
     // Logs: 20 × 0.50 + 60 × 0.03.
-    assert_eq!(resource(&e, "aws_cloudwatch_log_group.app").monthly_cost, d("11.8"));
+    assert_eq!(
+        resource(&e, "aws_cloudwatch_log_group.app").monthly_cost,
+        d("11.8")
+    );
 
     // Without usage, the same components are listed with quantity 0, clearly usage-based.
     let bare = estimate_fixture("usage_based.json", &Usage::none());
     let s3 = resource(&bare, "aws_s3_bucket.assets");
     assert_eq!(s3.components.len(), 3);
-    assert!(s3.components.iter().all(|c| c.usage_based && c.monthly_quantity.is_zero()));
-    assert_eq!(resource(&bare, "aws_nat_gateway.egress").monthly_cost, d("32.85"));
+    assert!(
+        s3.components
+            .iter()
+            .all(|c| c.usage_based && c.monthly_quantity.is_zero())
+    );
+    assert_eq!(
+        resource(&bare, "aws_nat_gateway.egress").monthly_cost,
+        d("32.85")
+    );
 }
 
 #[test]
@@ -163,8 +182,15 @@ fn region_argument_is_the_fallback() {
     let e = estimate(&plan, "ap-southeast-1", &Usage::none()).unwrap();
     assert_eq!(e.region, "ap-southeast-1");
     // No t3.micro price sourced for Singapore: unpriced, with the dimension named.
-    let web = e.unpriced.iter().find(|u| u.address == "aws_instance.web").unwrap();
-    assert_eq!(web.reason, "no price for ec2 instance:t3.micro in ap-southeast-1");
+    let web = e
+        .unpriced
+        .iter()
+        .find(|u| u.address == "aws_instance.web")
+        .unwrap();
+    assert_eq!(
+        web.reason,
+        "no price for ec2 instance:t3.micro in ap-southeast-1"
+    );
     assert!(matches!(
         estimate(&plan, "", &Usage::none()),
         Err(CostError::NoRegion)
@@ -173,11 +199,17 @@ fn region_argument_is_the_fallback() {
 
 #[test]
 fn bad_input_errors_say_what_to_do() {
-    let err = estimate_str("Terraform will perform the following actions", "us-east-1", &Usage::none())
+    let err = estimate_str(
+        "Terraform will perform the following actions",
+        "us-east-1",
+        &Usage::none(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("terraform show -json"), "{err}");
+    let err = estimate_str("{}", "us-east-1", &Usage::none())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("terraform show -json"), "{err}");
-    let err = estimate_str("{}", "us-east-1", &Usage::none()).unwrap_err().to_string();
     assert!(err.contains("format_version"), "{err}");
 }
 
@@ -198,11 +230,27 @@ fn json_output_has_the_documented_shape() {
     assert_eq!(v["currency"], "USD");
     assert!(v["totalMonthlyCost"].is_string(), "decimals are strings");
     let c = &v["resources"][0]["components"][0];
-    for key in ["name", "unit", "monthlyQuantity", "unitPrice", "monthlyCost", "usageBased"] {
+    for key in [
+        "name",
+        "unit",
+        "monthlyQuantity",
+        "unitPrice",
+        "monthlyCost",
+        "usageBased",
+    ] {
         assert!(c.get(key).is_some(), "component missing {key}");
     }
-    for key in ["address", "type", "action", "monthlyCost", "previousMonthlyCost"] {
-        assert!(v["resources"][0].get(key).is_some(), "resource missing {key}");
+    for key in [
+        "address",
+        "type",
+        "action",
+        "monthlyCost",
+        "previousMonthlyCost",
+    ] {
+        assert!(
+            v["resources"][0].get(key).is_some(),
+            "resource missing {key}"
+        );
     }
 }
 
@@ -218,7 +266,13 @@ const TYPES: &[(&str, &str)] = &[
     ("aws_vpc", "vpc"),
     ("aws_sqs_queue", "unsupported"),
 ];
-const INSTANCE_TYPES: &[&str] = &["t3.micro", "t3.large", "m5.large", "c6g.xlarge", "x9.missing"];
+const INSTANCE_TYPES: &[&str] = &[
+    "t3.micro",
+    "t3.large",
+    "m5.large",
+    "c6g.xlarge",
+    "x9.missing",
+];
 const ACTIONS: &[&[&str]] = &[
     &["create"],
     &["update"],
@@ -234,7 +288,9 @@ fn values(kind: &str, n: u32) -> Value {
             let t = ["gp2", "gp3", "io1", "st1"][n as usize % 4];
             json!({"type": t, "size": 1 + n % 500, "iops": 100 + n % 5000})
         }
-        "ddb" => json!({"billing_mode": "PROVISIONED", "read_capacity": n % 40, "write_capacity": n % 17}),
+        "ddb" => {
+            json!({"billing_mode": "PROVISIONED", "read_capacity": n % 40, "write_capacity": n % 17})
+        }
         _ => json!({}),
     }
 }

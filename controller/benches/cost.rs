@@ -1,0 +1,130 @@
+//! Pricing throughput vs bare JSON parsing, on a generated 10,000-resource plan.
+//!
+//! Run: `cargo bench --bench cost` (from `controller/`). Prints the ratio
+//! `time(estimate_str) / time(serde_json::from_str)`; the goal is ≤ 2×. No assertions:
+//! timings depend on the machine.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tollgate::cost::{Usage, estimate_str};
+
+const RESOURCES: usize = 10_000;
+
+fn generate_plan(n: usize) -> String {
+    let instance_types = [
+        "t3.micro",
+        "t3.large",
+        "m5.large",
+        "c6g.xlarge",
+        "r6i.2xlarge",
+    ];
+    let mut changes = Vec::with_capacity(n);
+    let mut config = Vec::new();
+    for i in 0..n {
+        let (ty, after, unknown) = match i % 8 {
+            0 => (
+                "aws_instance",
+                json!({"ami": "ami-0c02fb55956c7d316", "instance_type": instance_types[i % 5], "tags": {"Name": format!("web-{i}")},
+                       "root_block_device": [{"volume_type": "gp3", "volume_size": 20 + i % 50}], "ebs_block_device": []}),
+                json!({"arn": true, "id": true, "private_ip": true, "public_ip": true, "tenancy": true}),
+            ),
+            1 => (
+                "aws_ebs_volume",
+                json!({"availability_zone": "us-east-1a", "type": "gp3", "size": 10 + i % 900, "iops": 3000 + i % 4000, "throughput": 125}),
+                json!({"arn": true, "id": true}),
+            ),
+            2 => (
+                "aws_nat_gateway",
+                json!({"connectivity_type": "public"}),
+                json!({"id": true, "allocation_id": true}),
+            ),
+            3 => (
+                "aws_security_group",
+                json!({"name": format!("sg-{i}"), "ingress": [], "egress": []}),
+                json!({"id": true, "arn": true}),
+            ),
+            4 => (
+                "aws_db_instance",
+                json!({"engine": "postgres", "instance_class": "db.t3.large", "allocated_storage": 100, "storage_type": "gp3", "multi_az": i % 2 == 0}),
+                json!({"id": true, "endpoint": true, "address": true}),
+            ),
+            5 => (
+                "aws_lb",
+                json!({"name": format!("lb-{i}"), "load_balancer_type": "application"}),
+                json!({"arn": true, "dns_name": true}),
+            ),
+            6 => (
+                "aws_s3_bucket",
+                json!({"bucket": format!("bucket-{i}")}),
+                json!({"arn": true, "id": true}),
+            ),
+            _ => (
+                "aws_iam_role",
+                json!({"name": format!("role-{i}"), "assume_role_policy": "{}"}),
+                json!({"arn": true, "id": true}),
+            ),
+        };
+        let address = format!("{ty}.r{i}");
+        changes.push(json!({
+            "address": address, "mode": "managed", "type": ty, "name": format!("r{i}"),
+            "provider_name": "registry.terraform.io/hashicorp/aws",
+            "change": {"actions": ["create"], "before": null, "after": after, "after_unknown": unknown,
+                       "before_sensitive": false, "after_sensitive": {}}
+        }));
+        config.push(
+            json!({"address": address, "mode": "managed", "type": ty, "name": format!("r{i}"),
+                           "provider_config_key": "aws", "expressions": {}}),
+        );
+    }
+    let plan: Value = json!({
+        "format_version": "1.2",
+        "terraform_version": "1.9.8",
+        "resource_changes": changes,
+        "configuration": {
+            "provider_config": {"aws": {"name": "aws", "expressions": {"region": {"constant_value": "us-east-1"}}}},
+            "root_module": {"resources": config}
+        }
+    });
+    serde_json::to_string(&plan).unwrap_or_default()
+}
+
+fn time<F: FnMut()>(iterations: u32, mut f: F) -> Duration {
+    f(); // warm-up
+    let start = Instant::now();
+    for _ in 0..iterations {
+        f();
+    }
+    start.elapsed() / iterations
+}
+
+fn main() {
+    let plan = generate_plan(RESOURCES);
+    let usage = Usage::none();
+    let iterations = 20;
+    let parse = time(iterations, || {
+        let v: Value = serde_json::from_str(black_box(&plan)).unwrap_or(Value::Null);
+        black_box(v);
+    });
+    let price = time(iterations, || {
+        let e = estimate_str(black_box(&plan), "us-east-1", &usage);
+        black_box(e.map(|e| e.resources.len()).unwrap_or(0));
+    });
+    let priced = estimate_str(&plan, "us-east-1", &usage)
+        .map(|e| (e.resources.len(), e.free.len(), e.unpriced.len()))
+        .unwrap_or_default();
+    println!(
+        "plan: {RESOURCES} resources, {} bytes; priced {}, free {}, unpriced {}",
+        plan.len(),
+        priced.0,
+        priced.1,
+        priced.2
+    );
+    println!("serde_json::from_str:      {parse:?} per plan");
+    println!("cost::estimate_str:        {price:?} per plan (parse + price + totals)");
+    println!(
+        "ratio estimate/parse:      {:.2}x (goal <= 2x)",
+        price.as_secs_f64() / parse.as_secs_f64()
+    );
+}
