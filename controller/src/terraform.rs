@@ -354,7 +354,7 @@ pub struct RunnerStats {
 struct Inner {
     config: RunnerConfig,
     slots: Arc<Semaphore>,
-    running: AtomicUsize,
+    running: Arc<AtomicUsize>,
     peak: AtomicUsize,
     started: AtomicU64,
     init_lock: Mutex<()>,
@@ -376,15 +376,6 @@ impl fmt::Debug for TerraformRunner {
     }
 }
 
-/// Decrements the running count when a process slot is given back.
-struct Running<'a>(&'a AtomicUsize);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 impl TerraformRunner {
     /// A runner with this configuration. Creates the plugin cache directory if one is set.
     pub fn new(config: RunnerConfig) -> Result<Self, TerraformError> {
@@ -399,7 +390,7 @@ impl TerraformRunner {
             inner: Arc::new(Inner {
                 config,
                 slots,
-                running: AtomicUsize::new(0),
+                running: Arc::new(AtomicUsize::new(0)),
                 peak: AtomicUsize::new(0),
                 started: AtomicU64::new(0),
                 init_lock: Mutex::new(()),
@@ -422,6 +413,15 @@ impl TerraformRunner {
             peak: self.inner.peak.load(Ordering::SeqCst),
             started: self.inner.started.load(Ordering::SeqCst),
         }
+    }
+
+    /// Resolves once no Terraform process of this runner is running (including processes
+    /// being stopped in the background after their run was abandoned). For shutdown, and for
+    /// tests. Commands started meanwhile are waited for too.
+    pub async fn wait_idle(&self) {
+        let all = u32::try_from(self.inner.config.max_concurrent.max(1)).unwrap_or(u32::MAX);
+        // Taking every slot means none is in use; they are given back at once.
+        let _all = self.inner.slots.acquire_many(all).await;
     }
 
     fn lock_timeout_arg(&self) -> OsString {
@@ -473,7 +473,10 @@ impl TerraformRunner {
                 source: std::io::Error::other("semaphore closed"),
             })?;
             let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
-            let _running = Running(&self.inner.running);
+            let slot = process::Slot {
+                _permit: permit,
+                running: Arc::clone(&self.inner.running),
+            };
             self.inner.peak.fetch_max(now, Ordering::SeqCst);
             self.inner.started.fetch_add(1, Ordering::SeqCst);
 
@@ -505,13 +508,12 @@ impl TerraformRunner {
                 output_limit: cfg.output_limit,
                 raw_stdout_limit: raw_stdout.then_some(cfg.json_output_limit),
             };
-            let finished = process::run(spec, &ws.redactor, ws.cancel.as_ref())
+            let finished = process::run(spec, slot, &ws.redactor, ws.cancel.as_ref())
                 .await
                 .map_err(|source| TerraformError::Spawn {
                     binary: cfg.binary.clone(),
                     source,
                 })?;
-            drop(permit);
             let span = tracing::Span::current();
             span.record("duration_ms", finished.output.duration_ms);
             if let Some(code) = finished.output.exit_code {
@@ -828,7 +830,7 @@ impl TerraformRunner {
         self.run_simple(
             ws,
             "force-unlock",
-            vec!["-force".into(), lock_id.into()],
+            vec!["-no-color".into(), "-force".into(), lock_id.into()],
             self.inner.config.timeouts.force_unlock,
         )
         .await

@@ -477,3 +477,61 @@ async fn concurrency_is_bounded() {
     assert!(stats.peak >= 1);
     assert_eq!(stats.running, 0);
 }
+
+/// Dropping a running command's future (e.g. the reconcile task is aborted) does not leave
+/// Terraform running unsupervised: it is stopped in the background (SIGINT, grace, SIGKILL)
+/// and keeps its process slot until it has ended; then the lock is free.
+#[tokio::test]
+async fn abandoned_run_is_stopped_in_the_background() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let dir = Dir::new("slow");
+    let fifo = make_fifo(dir.path());
+    let ws = dir
+        .workspace()
+        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
+    runner.init(&ws, &InitOptions::default()).await.unwrap();
+    let planned = runner
+        .plan(&ws, &PlanRequest::new("p.tfplan"))
+        .await
+        .unwrap();
+    let apply = {
+        let runner = runner.clone();
+        let ws = ws.clone();
+        let saved = planned.saved.clone();
+        tokio::spawn(async move { runner.apply(&ws, &saved).await })
+    };
+    wait_started(fifo).await;
+    apply.abort();
+    assert!(apply.await.unwrap_err().is_cancelled());
+    runner.wait_idle().await;
+    assert_eq!(runner.stats().running, 0);
+    runner
+        .plan(&ws, &PlanRequest::new("after.tfplan"))
+        .await
+        .unwrap();
+}
+
+/// force-unlock refuses ids that could be flags, and a Terraform refusal is an error with
+/// Terraform's reason.
+#[tokio::test]
+async fn force_unlock_checks_its_input() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let dir = Dir::new("basic");
+    let ws = basic_vars(dir.workspace(), "x", "1", true);
+    runner.init(&ws, &InitOptions::default()).await.unwrap();
+    let err = runner.force_unlock(&ws, "-lock=false").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Setup);
+    assert_eq!(runner.stats().started, 1, "nothing was run for the bad id");
+    let err = runner
+        .force_unlock(&ws, "376cfedd-9314-8f65-079f-ed10fd13285d")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Failed, "{err}");
+    assert!(err.to_string().contains("not locked"), "{err}");
+}

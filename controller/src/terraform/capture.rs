@@ -74,6 +74,18 @@ impl BoundedCapture {
         }
     }
 
+    /// A placeholder for output that must not be kept (it may hold sensitive values).
+    pub(crate) fn withheld(&self) -> CapturedText {
+        CapturedText {
+            text: format!(
+                "[tollgate: {} bytes of machine-readable output withheld: it may contain sensitive values]",
+                self.total
+            ),
+            total_bytes: self.total,
+            omitted_bytes: self.total,
+        }
+    }
+
     /// The redacted text, with a marker saying how much was cut from the middle.
     pub(crate) fn finish(&self, redactor: &Redactor) -> CapturedText {
         if self.is_complete() {

@@ -90,15 +90,32 @@ pub(crate) struct Finished {
     pub(crate) raw_stdout: Option<Vec<u8>>,
 }
 
+/// A process slot: holds one permit of the runner's semaphore and counts as running until it
+/// is dropped, which happens only once the process has ended (also when a run is abandoned
+/// and the process is stopped in the background).
+pub(crate) struct Slot {
+    pub(crate) _permit: tokio::sync::OwnedSemaphorePermit,
+    pub(crate) running: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.running
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Ends the process group if the run is abandoned (its future dropped) while the process
-/// still runs: SIGINT, grace, SIGKILL, in a background task.
+/// still runs: SIGINT, grace, SIGKILL, in a background task that keeps the slot until done.
 struct Guard {
     child: Option<Child>,
+    slot: Option<Slot>,
     grace: Duration,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        let slot = self.slot.take();
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -111,6 +128,7 @@ impl Drop for Guard {
                 handle.spawn(async move {
                     let how = terminate(&mut child, grace).await;
                     tracing::warn!(termination = ?how, "abandoned terraform process stopped");
+                    drop(slot);
                 });
             }
             Err(_) => {
@@ -201,6 +219,7 @@ async fn collect(handle: JoinHandle<BoundedCapture>, fallback: BoundedCapture) -
 /// Runs one process to its end (or its timeout/cancellation).
 pub(crate) async fn run(
     spec: Spec,
+    slot: Slot,
     redactor: &Redactor,
     cancel: Option<&CancelToken>,
 ) -> Result<Finished, std::io::Error> {
@@ -253,6 +272,7 @@ pub(crate) async fn run(
 
     let mut guard = Guard {
         child: Some(child),
+        slot: Some(slot),
         grace: spec.grace,
     };
     let ended = {
@@ -278,8 +298,9 @@ pub(crate) async fn run(
             }
         }
     };
-    // The process has ended: nothing for the guard to do.
+    // The process has ended: nothing for the guard to do; the slot is free again.
     guard.child = None;
+    drop(guard);
 
     let stdout = match stdout_task {
         Some(t) => collect(t, stdout_capture()).await,
@@ -293,10 +314,17 @@ pub(crate) async fn run(
         Ended::Exited(status) => status.code(),
         _ => None,
     };
+    let stdout_text = if spec.raw_stdout_limit.is_some() {
+        // Machine-readable output (plan JSON, outputs) holds values Terraform marks sensitive,
+        // which the redactor does not know: it is returned to the caller, never kept here.
+        stdout.withheld()
+    } else {
+        stdout.finish(redactor)
+    };
     let output = CommandOutput {
         command: spec.command.to_owned(),
         exit_code,
-        stdout: stdout.finish(redactor),
+        stdout: stdout_text,
         stderr: stderr.finish(redactor),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
