@@ -2,6 +2,7 @@
 
 mod api_docs;
 mod crd;
+mod plan;
 mod render;
 
 use std::path::PathBuf;
@@ -28,6 +29,23 @@ pub enum CliError {
     /// Rendering failed.
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
+    /// Terraform failed.
+    #[error(transparent)]
+    Terraform(#[from] crate::terraform::TerraformError),
+    /// The plan JSON could not be read.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// Pricing failed.
+    #[error(transparent)]
+    Cost(#[from] crate::cost::CostError),
+    /// An input file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// Writing output failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -64,14 +82,20 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Check a Project against the API schema and the module catalog (exit 1 on problems).
     Validate(render::ValidateArgs),
+    /// Render, `terraform init`, `plan -out` (local backend) and price a Project.
+    Plan(plan::PlanArgs),
+    /// Price a plan (`terraform show -json` output) offline.
+    Cost(plan::CostArgs),
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Crd(args) => crd::run(&args),
         Command::ApiDocs => api_docs::run(),
         Command::Render(args) => render::run_render(&args, cli.catalog.as_deref()),
         Command::Validate(args) => render::run_validate(&args, cli.catalog.as_deref()),
+        Command::Plan(args) => plan::run_plan(&args, cli.catalog.as_deref()).await,
+        Command::Cost(args) => plan::run_cost(&args),
     }
 }

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use tollgate::cli::{Cli, run};
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
@@ -11,7 +12,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(Cli::parse()).await {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");

@@ -157,3 +157,53 @@ fn crd_prints_both_kinds() {
             && yaml.contains("name: checkpoints.tollgate.dev")
     );
 }
+
+#[test]
+fn plan_saves_a_digested_plan_and_prices_it_with_real_terraform() {
+    let dir = tempfile::tempdir().unwrap();
+    let wd = dir.path().join("wd");
+    let out = tollgate(&[
+        "plan",
+        "-f",
+        "examples/demo/project.yaml",
+        "--out",
+        wd.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = result["plan"]["digest"].as_str().unwrap();
+    assert_eq!(
+        digest,
+        tollgate::plan::digest_file(&wd.join("tfplan")).unwrap(),
+        "the digest is the saved plan file's sha256"
+    );
+    assert_eq!(result["plan"]["status"], "Changes");
+    assert_eq!(result["plan"]["summary"]["add"], 4);
+    assert_eq!(result["cost"]["totalMonthlyCost"], "0");
+    assert_eq!(result["cost"]["unpriced"], serde_json::json!([]));
+    let redacted = std::fs::read_to_string(wd.join("plan.redacted.json")).unwrap();
+    assert!(redacted.contains("module.app.terraform_data.app"));
+}
+
+#[test]
+fn cost_prices_a_plan_json_in_every_format() {
+    let fixture = "controller/tests/fixtures/plans/create.json";
+    let json: serde_json::Value =
+        serde_json::from_slice(&tollgate(&["cost", fixture, "--output", "json"]).stdout).unwrap();
+    assert_eq!(json["currency"], "USD");
+    assert_eq!(json["totalMonthlyCost"], "26.392");
+    assert_eq!(json["deltaMonthlyCost"], "26.392");
+    let table = String::from_utf8(tollgate(&["cost", fixture]).stdout).unwrap();
+    assert!(
+        table.contains("TOTAL") && table.contains("$26.39"),
+        "{table}"
+    );
+    let markdown =
+        String::from_utf8(tollgate(&["cost", fixture, "--output", "markdown"]).stdout).unwrap();
+    assert!(markdown.contains('|'), "{markdown}");
+    let out = tollgate(&["cost", "Cargo.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr(&out).is_empty());
+}

@@ -29,7 +29,7 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum BackendArg {
+pub(crate) enum BackendArg {
     Local,
     Kubernetes,
     S3,

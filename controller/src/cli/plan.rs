@@ -1,0 +1,189 @@
+//! `tollgate plan` and `tollgate cost`: offline planning and pricing.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::CliError;
+use super::render::{BackendArg, load_checked};
+use crate::api::BackendType;
+use crate::cost::{self, Estimate, Usage};
+use crate::plan::{Plan, PlanSummary};
+use crate::render::{RenderOptions, render};
+use crate::terraform::{InitOptions, PlanRequest, RunnerConfig, TerraformRunner, Workspace};
+
+/// Name of the saved plan file in the working directory.
+pub const PLAN_FILE: &str = "tfplan";
+/// Name of the redacted plan JSON written next to it.
+pub const REDACTED_PLAN_FILE: &str = "plan.redacted.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Project manifest (YAML).
+    #[arg(short = 'f', long = "file", value_name = "PROJECT.yaml")]
+    file: PathBuf,
+    /// Working directory (default: `.tollgate/<namespace>/<name>`).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Backend to plan with (default: `local`: the CLI runs outside the cluster).
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+    /// Usage file for usage-based prices (see docs/cost.md).
+    #[arg(long, value_name = "FILE")]
+    usage: Option<PathBuf>,
+    /// Output format (`markdown` prints the cost part as Markdown).
+    #[arg(long, value_enum, default_value = "table")]
+    output: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CostArgs {
+    /// A plan as `terraform show -json PLANFILE` prints it.
+    #[arg(value_name = "PLAN.json")]
+    plan: PathBuf,
+    /// Usage file for usage-based prices (see docs/cost.md).
+    #[arg(long, value_name = "FILE")]
+    usage: Option<PathBuf>,
+    /// Region when the plan does not configure the AWS provider's region.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    output: OutputFormat,
+}
+
+fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn usage(path: Option<&Path>) -> Result<Usage, CliError> {
+    match path {
+        Some(p) => Ok(Usage::from_yaml_str(&read(p)?)?),
+        None => Ok(Usage::none()),
+    }
+}
+
+fn print_estimate(estimate: &Estimate, format: OutputFormat) {
+    match format {
+        OutputFormat::Table => print!("{}", estimate.render_table()),
+        OutputFormat::Markdown => print!("{}", estimate.render_markdown()),
+        OutputFormat::Json => println!("{}", estimate.to_json()),
+    }
+}
+
+pub fn run_cost(args: &CostArgs) -> Result<ExitCode, CliError> {
+    let estimate = cost::estimate_str(
+        &read(&args.plan)?,
+        &args.region,
+        &usage(args.usage.as_deref())?,
+    )?;
+    print_estimate(&estimate, args.output);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run_plan(args: &PlanArgs, catalog: Option<&Path>) -> Result<ExitCode, CliError> {
+    let (project, catalog) = load_checked(&args.file, catalog)?;
+    let usage = usage(args.usage.as_deref())?;
+    let namespace = project.metadata.namespace.as_deref().unwrap_or("default");
+    let name = project.metadata.name.as_deref().unwrap_or("unnamed");
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".tollgate").join(namespace).join(name));
+    let backend = args.backend.map_or(BackendType::Local, BackendType::from);
+    let rendered = render(
+        &project,
+        &catalog,
+        &RenderOptions {
+            backend_override: Some(backend),
+        },
+    )?;
+    rendered.write_to(&dir)?;
+
+    let runner = TerraformRunner::new(RunnerConfig::from_env())?;
+    runner.ensure_supported().await?;
+    let ws = Workspace::new(&dir);
+    runner.init(&ws, &InitOptions::default()).await?;
+    let outcome = runner.plan(&ws, &PlanRequest::new(PLAN_FILE)).await?;
+    let json = runner.show_plan_json(&ws, &outcome.saved).await?;
+    let plan = Plan::from_json(&json)?;
+    let summary = plan.summary();
+    let region = project
+        .spec
+        .cloud
+        .as_ref()
+        .map_or("us-east-1", |c| c.aws.region.as_str());
+    let estimate = cost::estimate_str(&json, region, &usage)?;
+    let redacted = plan.redacted(Some(ws.redactor()));
+    let redacted_path = dir.join(REDACTED_PLAN_FILE);
+    std::fs::write(&redacted_path, format!("{:#}\n", redacted.as_value())).map_err(|source| {
+        CliError::Io {
+            path: redacted_path,
+            source,
+        }
+    })?;
+
+    if args.output == OutputFormat::Json {
+        let combined = json!({
+            "project": format!("{namespace}/{name}"),
+            "workingDirectory": dir,
+            "inputsDigest": rendered.inputs_digest,
+            "plan": {"id": outcome.saved.id, "digest": outcome.saved.digest, "file": outcome.saved.path, "status": outcome.status, "summary": summary},
+            "cost": estimate.to_json_value(),
+        });
+        println!("{combined:#}");
+    } else {
+        println!(
+            "project {namespace}/{name}: plan {} saved in {}",
+            outcome.saved.id,
+            outcome.saved.path.display()
+        );
+        println!("  digest sha256:{}", outcome.saved.digest);
+        print_summary(&summary);
+        println!();
+        print_estimate(&estimate, args.output);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(summary: &PlanSummary) {
+    if !summary.has_changes {
+        println!("No changes. Infrastructure matches the Project.");
+        return;
+    }
+    println!(
+        "  {} to add, {} to change, {} to replace, {} to destroy",
+        summary.add, summary.change, summary.replace, summary.destroy
+    );
+    let a = &summary.addresses;
+    for (action, addresses) in [
+        ("create", &a.create),
+        ("update", &a.update),
+        ("replace", &a.replace),
+        ("delete", &a.delete),
+        ("read", &a.read),
+    ] {
+        for address in addresses {
+            println!("    {action:<8} {address}");
+        }
+    }
+    if summary.risks.is_empty() {
+        println!("  risks: none");
+    } else {
+        println!("  risks:");
+        for risk in &summary.risks {
+            println!("    {:?} {}", risk.kind, risk.address);
+        }
+    }
+}
