@@ -148,14 +148,29 @@ fn make_fifo(dir: &Path) -> PathBuf {
     fifo
 }
 
-/// Resolves once the slow apply has started (opening a FIFO for reading blocks until the
-/// provisioner opens it for writing).
-async fn wait_started(fifo: PathBuf) {
-    let line = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(line.trim(), "started");
+type ApplyResult = Result<tollgate::terraform::CommandOutput, TerraformError>;
+type ApplyTask = tokio::task::JoinHandle<ApplyResult>;
+
+/// Waits until the slow apply's provisioner has started (opening a FIFO for reading blocks
+/// until the provisioner opens it for writing) and returns `None`; or, if the apply ends first
+/// (it failed, or timed out before its provisioner ran), unblocks the reader and returns the
+/// apply's result.
+async fn wait_started(fifo: PathBuf, apply: &mut ApplyTask) -> Option<ApplyResult> {
+    let reader = {
+        let fifo = fifo.clone();
+        tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo))
+    };
+    tokio::select! {
+        line = reader => {
+            assert_eq!(line.unwrap().unwrap().trim(), "started");
+            None
+        }
+        result = &mut *apply => {
+            // Open the FIFO for writing so the blocked reader thread returns.
+            std::fs::write(&fifo, "not started").unwrap();
+            Some(result.unwrap())
+        }
+    }
 }
 
 #[tokio::test]
@@ -411,8 +426,15 @@ async fn timeout_interrupts_and_releases_the_lock() {
         let saved = planned.saved.clone();
         tokio::spawn(async move { runner.apply(&ws, &saved).await })
     };
-    wait_started(fifo.clone()).await;
-    let err = apply.await.unwrap().unwrap_err();
+    let mut apply = apply;
+    let result = match wait_started(fifo.clone(), &mut apply).await {
+        None => apply.await.unwrap(),
+        Some(early) => {
+            eprintln!("the apply timed out before its provisioner started");
+            early
+        }
+    };
+    let err = result.unwrap_err();
     let TerraformError::Timeout {
         termination,
         timeout,
@@ -467,7 +489,10 @@ async fn held_lock_is_classified_and_cancel_frees_it() {
         let saved = planned.saved.clone();
         tokio::spawn(async move { runner.apply(&ws, &saved).await })
     };
-    wait_started(fifo.clone()).await;
+    let mut apply = apply;
+    if let Some(early) = wait_started(fifo.clone(), &mut apply).await {
+        panic!("the apply ended before its provisioner started: {early:?}");
+    }
 
     let err = runner
         .plan(&ws, &PlanRequest::new("blocked.tfplan"))
@@ -548,7 +573,10 @@ async fn abandoned_run_is_stopped_in_the_background() {
         let saved = planned.saved.clone();
         tokio::spawn(async move { runner.apply(&ws, &saved).await })
     };
-    wait_started(fifo).await;
+    let mut apply = apply;
+    if let Some(early) = wait_started(fifo, &mut apply).await {
+        panic!("the apply ended before its provisioner started: {early:?}");
+    }
     apply.abort();
     assert!(apply.await.unwrap_err().is_cancelled());
     runner.wait_idle().await;
