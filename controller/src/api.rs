@@ -27,6 +27,10 @@ pub const GROUP: &str = "tollgate.dev";
 /// API version of every tollgate kind.
 pub const VERSION: &str = "v1alpha1";
 
+/// Annotation on a Project naming who last changed its spec. Written only by tollgate's
+/// admission webhook from the authenticated request (a value a user types is overwritten).
+pub const LAST_CHANGED_BY_ANNOTATION: &str = "tollgate.dev/last-changed-by";
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

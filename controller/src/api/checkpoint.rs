@@ -67,6 +67,10 @@ pub struct CheckpointSpec {
     /// Who may decide, in addition to holding the RBAC verb `approve` on checkpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvers: Option<ApproverSet>,
+    /// Who last changed the Project's spec, as recorded by admission from the authenticated
+    /// request. With `approvers.forbidSelfApproval` this person cannot decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 /// Kinds of checkpoint.
@@ -171,6 +175,9 @@ pub struct ApproverSet {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub groups: Vec<String>,
+    /// The person who last changed the Project (`requestedBy`) may not decide (four eyes).
+    #[serde(default)]
+    pub forbid_self_approval: bool,
 }
 
 /// A person's decision.

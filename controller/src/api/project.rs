@@ -237,13 +237,10 @@ pub struct ApprovalPolicy {
     #[schemars(pattern(MONEY_PATTERN))]
     pub cost_increase_threshold: Option<String>,
     /// Users and groups who may decide this Project's checkpoints, in addition to holding
-    /// the RBAC verb `approve` on checkpoints. Empty: anyone with that verb.
+    /// the RBAC verb `approve` on checkpoints (empty: anyone with that verb), and whether
+    /// the last person who changed the Project is excluded (four eyes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvers: Option<super::ApproverSet>,
-    /// Forbid the last person who changed the Project from approving its checkpoint
-    /// (four-eyes principle).
-    #[serde(default)]
-    pub forbid_self_approval: bool,
     /// Response times for pending checkpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<SlaPolicy>,
@@ -264,8 +261,8 @@ pub enum ApprovalTrigger {
     Update,
     /// Replacement of stateless resources.
     Replace,
-    /// Monthly cost increases at or below the threshold.
-    CostIncrease,
+    /// Destruction of stateless resources.
+    Delete,
 }
 
 /// How long a checkpoint may wait.
