@@ -490,6 +490,14 @@ impl TerraformRunner {
                 context: "the runner's process slots were closed".into(),
                 source: std::io::Error::other("semaphore closed"),
             })?;
+            if ws.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+                tracing::Span::current().record("outcome", "cancelled before start");
+                return Err(TerraformError::Cancelled {
+                    command: command.to_owned(),
+                    termination: Termination::NotStarted,
+                    output: Box::default(),
+                });
+            }
             let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             let slot = process::Slot {
                 _permit: permit,
@@ -1001,5 +1009,19 @@ mod tests {
         let ws = Workspace::new(std::env::temp_dir()).with_cancel(token);
         let err = runner.init(&ws, &InitOptions::default()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Cancelled);
+        // With a free slot, a cancelled token still starts nothing.
+        drop(_slot);
+        let err = runner.init(&ws, &InitOptions::default()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TerraformError::Cancelled {
+                    termination: Termination::NotStarted,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(runner.stats().started, 0);
     }
 }
