@@ -9,6 +9,7 @@ pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod cost;
+pub mod gate;
 pub mod manifest;
 pub mod plan;
 pub mod render;
