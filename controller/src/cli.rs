@@ -1,6 +1,7 @@
 //! The `tollgate` command line: a thin shell over the library.
 
 mod api_docs;
+mod controller;
 mod crd;
 mod plan;
 mod render;
@@ -54,6 +55,12 @@ pub enum CliError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Connecting to Kubernetes failed.
+    #[error("Kubernetes: {0}")]
+    Kube(String),
+    /// The metrics server failed.
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
     /// Serialising output failed.
     #[error("cannot serialise output: {0}")]
     Serialise(String),
@@ -74,6 +81,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the controller: reconcile Projects and Checkpoints in the cluster.
+    Controller(controller::ControllerArgs),
     /// Print the CustomResourceDefinitions (or write one file per CRD with --out-dir).
     Crd(crd::CrdArgs),
     /// Print the API reference (Markdown) generated from the CRD schemas.
@@ -91,6 +100,7 @@ pub enum Command {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
+        Command::Controller(args) => controller::run(&args, cli.catalog.as_deref()).await,
         Command::Crd(args) => crd::run(&args),
         Command::ApiDocs => api_docs::run(),
         Command::Render(args) => render::run_render(&args, cli.catalog.as_deref()),

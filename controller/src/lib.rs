@@ -12,5 +12,7 @@ pub mod cost;
 pub mod gate;
 pub mod manifest;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
+pub mod telemetry;
 pub mod terraform;

@@ -1,0 +1,115 @@
+//! `tollgate controller`: runs the reconcilers, the metrics/health server and (when
+//! configured) the admission webhook.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use super::CliError;
+use crate::catalog::Catalog;
+use crate::gate::GateDefaults;
+use crate::reconcile::{self, Context, ControllerConfig};
+use crate::telemetry::{self, Metrics};
+use crate::terraform::{RunnerConfig, TerraformRunner};
+
+#[derive(Debug, clap::Args)]
+pub struct ControllerArgs {
+    /// Kubeconfig to use (default: in-cluster config, else $KUBECONFIG / ~/.kube/config).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Root of the per-Project Terraform working directories.
+    #[arg(
+        long,
+        env = "TOLLGATE_WORK_DIR",
+        default_value = "/var/lib/tollgate/work",
+        value_name = "DIR"
+    )]
+    work_dir: PathBuf,
+    /// Kubeconfig for Terraform's `kubernetes` state backend (default: --kubeconfig; none in cluster).
+    #[arg(long, value_name = "FILE")]
+    backend_kubeconfig: Option<PathBuf>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    metrics_addr: SocketAddr,
+    /// Projects reconciled at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: u16,
+    /// Terraform processes at once (across all Projects).
+    #[arg(long, default_value_t = 4)]
+    max_terraform: usize,
+    /// Environments where every change needs a person (repeat the flag for several).
+    #[arg(long = "protected-environment", default_values_t = GateDefaults::default().protected_environments)]
+    protected_environments: Vec<String>,
+}
+
+async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, CliError> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
+                CliError::Kube(format!("cannot read kubeconfig {}: {e}", path.display()))
+            })?;
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| CliError::Kube(e.to_string()))?
+        }
+        None => Config::infer().await.map_err(|e| {
+            CliError::Kube(format!(
+                "no Kubernetes configuration found ({e}); pass --kubeconfig"
+            ))
+        })?,
+    };
+    Client::try_from(config).map_err(|e| CliError::Kube(e.to_string()))
+}
+
+pub async fn run(
+    args: &ControllerArgs,
+    catalog: Option<&std::path::Path>,
+) -> Result<ExitCode, CliError> {
+    let client = client(args.kubeconfig.as_ref()).await?;
+    let mut runner_config = RunnerConfig::from_env();
+    runner_config.max_concurrent = args.max_terraform;
+    let runner = TerraformRunner::new(runner_config)?;
+    let version = runner.ensure_supported().await?;
+    let catalog = Catalog::load(&Catalog::locate(catalog))?;
+    tracing::info!(terraform = %version.version, modules = catalog.modules().len(), "starting controller");
+    let metrics = Arc::new(Metrics::default());
+    let config = ControllerConfig {
+        work_root: args.work_dir.clone(),
+        backend_kubeconfig: args
+            .backend_kubeconfig
+            .clone()
+            .or_else(|| args.kubeconfig.clone()),
+        gate: GateDefaults {
+            protected_environments: args.protected_environments.clone(),
+        },
+        concurrency: args.concurrency,
+    };
+    let ctx = Arc::new(Context::new(
+        client,
+        runner.clone(),
+        catalog,
+        config,
+        metrics.clone(),
+    ));
+    let scrape_runner = runner.clone();
+    let scrape_metrics = metrics.clone();
+    let before_scrape: Arc<dyn Fn() + Send + Sync> =
+        Arc::new(move || scrape_metrics.set_terraform_commands(scrape_runner.stats().started));
+    let server = tokio::spawn(telemetry::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        before_scrape,
+    ));
+    metrics.set_ready();
+    reconcile::run(ctx, async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await;
+    server.abort();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,149 @@
+//! The Kubernetes shell around the pure core: controllers for Projects and Checkpoints.
+//!
+//! Every step is recorded in status before the next one starts, so a controller killed at
+//! any point resumes from status: the plan lives in a Secret, state in Terraform's backend,
+//! and Terraform itself refuses to apply a saved plan twice (a second apply of a plan whose
+//! state has moved on fails as stale).
+
+mod checkpoint;
+mod conditions;
+mod context;
+mod plans;
+mod project;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+
+pub use context::{Context, ControllerConfig};
+
+use crate::api::{Checkpoint, Project};
+
+/// Field manager for everything the controller writes (server-side apply).
+pub const FIELD_MANAGER: &str = "tollgate-controller";
+/// Finalizer that lets the controller destroy (or orphan) infrastructure before deletion.
+pub const FINALIZER: &str = "tollgate.dev/cleanup";
+/// Label on every object tollgate creates for a Project.
+pub const PROJECT_LABEL: &str = "tollgate.dev/project";
+
+/// Errors of one reconcile.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReconcileError {
+    /// The Kubernetes API refused or failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Terraform failed.
+    #[error(transparent)]
+    Terraform(#[from] crate::terraform::TerraformError),
+    /// Rendering failed.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    /// The plan could not be read.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// Pricing failed.
+    #[error(transparent)]
+    Cost(#[from] crate::cost::CostError),
+    /// A saved plan in a Secret is missing or damaged.
+    #[error("saved plan {plan_id}: {message}")]
+    PlanStore {
+        /// The plan concerned.
+        plan_id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A request body could not be encoded (a bug: report it).
+    #[error("cannot encode {0}")]
+    Encode(String),
+    /// Writing the working directory failed.
+    #[error("working directory {path}: {source}")]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The finalizer machinery failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<ReconcileError>>),
+}
+
+impl ReconcileError {
+    /// A short, stable label for metrics and Events.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::Terraform(_) => "terraform",
+            Self::Render(_) => "render",
+            Self::Plan(_) => "plan",
+            Self::Cost(_) => "cost",
+            Self::PlanStore { .. } => "plan_store",
+            Self::Io { .. } => "io",
+            Self::Encode(_) => "encode",
+            Self::Finalizer(_) => "finalizer",
+        }
+    }
+}
+
+fn error_policy<K>(_obj: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %error, category = error.category(), "reconcile failed; retrying");
+    ctx.metrics.reconcile_failed(error.category());
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// Runs the Project and Checkpoint controllers until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let projects: Api<Project> = Api::all(client.clone());
+    let checkpoints: Api<Checkpoint> = Api::all(client.clone());
+    let secrets: Api<Secret> = Api::all(client);
+    let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut project_stop = shutdown_tx.subscribe();
+    let mut checkpoint_stop = shutdown_tx.subscribe();
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency);
+
+    let project_controller = Controller::new(projects, watcher::Config::default())
+        .with_config(config.clone())
+        .owns(checkpoints.clone(), watcher::Config::default())
+        .owns(secrets, watcher::Config::default().labels(PROJECT_LABEL))
+        .graceful_shutdown_on(async move {
+            let _ = project_stop.recv().await;
+        })
+        .run(project::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::debug!(project = %obj.name, "reconciled"),
+                Err(err) => tracing::debug!(error = %err, "project reconcile error"),
+            }
+        });
+    let checkpoint_controller = Controller::new(checkpoints, watcher::Config::default())
+        .with_config(config)
+        .graceful_shutdown_on(async move {
+            let _ = checkpoint_stop.recv().await;
+        })
+        .run(checkpoint::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "checkpoint reconcile error");
+            }
+        });
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(());
+    });
+    tokio::join!(project_controller, checkpoint_controller);
+}
+
+/// `namespace/name` of an object, for messages.
+fn key<K: ResourceExt>(obj: &K) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}

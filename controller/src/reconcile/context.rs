@@ -1,0 +1,67 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::catalog::Catalog;
+use crate::gate::GateDefaults;
+use crate::telemetry::Metrics;
+use crate::terraform::TerraformRunner;
+
+/// Settings of the controller.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Root of the per-Project working directories.
+    pub work_root: PathBuf,
+    /// Kubeconfig Terraform's `kubernetes` backend uses (`KUBE_CONFIG_PATH`); `None` in
+    /// cluster, where the backend uses the pod's service account.
+    pub backend_kubeconfig: Option<PathBuf>,
+    /// Cluster-wide approval defaults.
+    pub gate: GateDefaults,
+    /// Projects reconciled at once.
+    pub concurrency: u16,
+}
+
+/// Shared state of all reconciles.
+pub struct Context {
+    /// Kubernetes client (the controller's identity).
+    pub client: Client,
+    /// Terraform runner (bounded concurrency).
+    pub runner: TerraformRunner,
+    /// The module catalog.
+    pub catalog: Catalog,
+    /// Settings.
+    pub config: ControllerConfig,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder.
+    pub recorder: Recorder,
+}
+
+impl Context {
+    /// Builds the context.
+    pub fn new(
+        client: Client,
+        runner: TerraformRunner,
+        catalog: Catalog,
+        config: ControllerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "tollgate".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Self {
+            client,
+            runner,
+            catalog,
+            config,
+            metrics,
+            recorder,
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Metrics (Prometheus text format) and the `/metrics`, `/healthz`, `/readyz` endpoints.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Errors of the telemetry server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}; choose another --metrics-addr")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CategoryLabel {
+    category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+/// The controller's metrics.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Counter,
+    failures: Family<CategoryLabel, Counter>,
+    terraform_commands: Gauge,
+    checkpoints_opened: Counter,
+    applies: Family<OutcomeLabel, Counter>,
+    ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tollgate");
+        let reconciles = Counter::default();
+        let failures = Family::<CategoryLabel, Counter>::default();
+        let terraform_commands = Gauge::default();
+        let checkpoints_opened = Counter::default();
+        let applies = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Project reconciles started",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_failures",
+            "Reconciles that failed, by error category",
+            failures.clone(),
+        );
+        registry.register(
+            "terraform_commands_started",
+            "Terraform processes started since the controller started",
+            terraform_commands.clone(),
+        );
+        registry.register(
+            "checkpoints_opened",
+            "Checkpoints opened for a person to decide",
+            checkpoints_opened.clone(),
+        );
+        registry.register(
+            "applies",
+            "Applies of saved plans, by outcome",
+            applies.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            failures,
+            terraform_commands,
+            checkpoints_opened,
+            applies,
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Metrics {
+    /// A reconcile started.
+    pub fn reconcile_started(&self) {
+        self.reconciles.inc();
+    }
+
+    /// A reconcile failed with an error of `category`.
+    pub fn reconcile_failed(&self, category: &str) {
+        self.failures
+            .get_or_create(&CategoryLabel {
+                category: category.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A checkpoint was opened.
+    pub fn checkpoint_opened(&self) {
+        self.checkpoints_opened.inc();
+    }
+
+    /// An apply finished with `outcome` (`succeeded`, `failed`).
+    pub fn applied(&self, outcome: &str) {
+        self.applies
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Records how many Terraform processes the runner has started.
+    pub fn set_terraform_commands(&self, started: u64) {
+        self.terraform_commands
+            .set(i64::try_from(started).unwrap_or(i64::MAX));
+    }
+
+    /// Marks the controller ready (watches established).
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` until the task is dropped. `before_scrape`
+/// refreshes gauges that are read from elsewhere (e.g. the Terraform runner's counters).
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    before_scrape: Arc<dyn Fn() + Send + Sync>,
+) -> Result<(), TelemetryError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| TelemetryError::Bind { addr, source })?;
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        let before_scrape = before_scrape.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let metrics = metrics.clone();
+                let before_scrape = before_scrape.clone();
+                async move {
+                    let (status, body) = match req.uri().path() {
+                        "/metrics" => {
+                            before_scrape();
+                            (StatusCode::OK, metrics.encode())
+                        }
+                        "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
+                        "/readyz" if metrics.ready.load(Ordering::SeqCst) => {
+                            (StatusCode::OK, "ok\n".to_owned())
+                        }
+                        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned()),
+                        _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
+                    };
+                    let mut response = Response::new(Full::new(Bytes::from(body)));
+                    *response.status_mut() = status;
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+            if let Err(err) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %err, "metrics connection ended");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_prefixed_and_labelled() {
+        let m = Metrics::default();
+        m.reconcile_started();
+        m.reconcile_failed("terraform");
+        m.set_terraform_commands(7);
+        let text = m.encode();
+        assert!(text.contains("tollgate_reconciles_total 1"), "{text}");
+        assert!(
+            text.contains("tollgate_reconcile_failures_total{category=\"terraform\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tollgate_terraform_commands_started 7"),
+            "{text}"
+        );
+    }
+}
