@@ -18,7 +18,9 @@ pub struct GateDefaults {
 
 impl Default for GateDefaults {
     fn default() -> Self {
-        Self { protected_environments: vec!["production".into(), "prod".into()] }
+        Self {
+            protected_environments: vec!["production".into(), "prod".into()],
+        }
     }
 }
 
@@ -79,26 +81,46 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
     if input.destroy_project {
         return GateDecision::RequireCheckpoint {
             checkpoint_type: CheckpointType::Destroy,
-            reasons: vec![format!("deleting the Project destroys {} resource(s); destroying always needs a person", summary.destroy + summary.replace)],
+            reasons: vec![format!(
+                "deleting the Project destroys {} resource(s); destroying always needs a person",
+                summary.destroy + summary.replace
+            )],
         };
     }
     if !summary.has_changes {
         return GateDecision::NoChanges;
     }
-    let pre_approved = |trigger: ApprovalTrigger| input.policy.is_some_and(|p| p.auto_approve.contains(&trigger));
+    let pre_approved = |trigger: ApprovalTrigger| {
+        input
+            .policy
+            .is_some_and(|p| p.auto_approve.contains(&trigger))
+    };
     let mut reasons = Vec::new();
     let mut checkpoint_type = CheckpointType::PlanApproval;
 
     match (input.budget, input.cost) {
         (Some(budget), Some(cost)) if cost.monthly > budget => {
             checkpoint_type = CheckpointType::BudgetIncrease;
-            reasons.push(format!("estimated monthly cost ${} exceeds the budget of ${budget}", cost.monthly.round_dp(2)));
+            reasons.push(format!(
+                "estimated monthly cost ${} exceeds the budget of ${budget}",
+                cost.monthly.round_dp(2)
+            ));
         }
-        (Some(_), None) => reasons.push("the plan could not be priced, so the budget cannot be checked".into()),
+        (Some(_), None) => {
+            reasons.push("the plan could not be priced, so the budget cannot be checked".into())
+        }
         _ => {}
     }
-    if input.defaults.protected_environments.iter().any(|e| e == input.environment) {
-        reasons.push(format!("environment `{}` is protected: every change needs a person", input.environment));
+    if input
+        .defaults
+        .protected_environments
+        .iter()
+        .any(|e| e == input.environment)
+    {
+        reasons.push(format!(
+            "environment `{}` is protected: every change needs a person",
+            input.environment
+        ));
     }
     if input.first_apply && !pre_approved(ApprovalTrigger::FirstApply) {
         reasons.push("first apply of this Project".into());
@@ -113,12 +135,22 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
         reasons.push(format!("{} {why}", risk.address));
     }
     if let Some(cost) = input.cost {
-        let threshold = input.policy.and_then(|p| p.cost_increase_threshold.as_deref()).and_then(|t| t.parse::<Decimal>().ok()).unwrap_or(Decimal::ZERO);
+        let threshold = input
+            .policy
+            .and_then(|p| p.cost_increase_threshold.as_deref())
+            .and_then(|t| t.parse::<Decimal>().ok())
+            .unwrap_or(Decimal::ZERO);
         if cost.delta > threshold {
-            reasons.push(format!("monthly cost rises by ${} (more than the ${threshold} allowed without approval)", cost.delta.round_dp(2)));
+            reasons.push(format!(
+                "monthly cost rises by ${} (more than the ${threshold} allowed without approval)",
+                cost.delta.round_dp(2)
+            ));
         }
         if cost.unpriced > 0 {
-            reasons.push(format!("{} changed resource(s) could not be priced", cost.unpriced));
+            reasons.push(format!(
+                "{} changed resource(s) could not be priced",
+                cost.unpriced
+            ));
         }
     } else if input.budget.is_none() {
         reasons.push("the plan could not be priced".into());
@@ -130,13 +162,23 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
         (summary.destroy, ApprovalTrigger::Delete, "destroys"),
     ] {
         if count > 0 && !pre_approved(trigger) {
-            reasons.push(format!("{what} {count} resource(s) and the policy does not pre-approve {trigger:?}"));
+            reasons.push(format!(
+                "{what} {count} resource(s) and the policy does not pre-approve {trigger:?}"
+            ));
         }
     }
     if reasons.is_empty() {
-        GateDecision::AutoApprove { reasons: vec!["every change is pre-approved by the Project's policy and within cost limits".into()] }
+        GateDecision::AutoApprove {
+            reasons: vec![
+                "every change is pre-approved by the Project's policy and within cost limits"
+                    .into(),
+            ],
+        }
     } else {
-        GateDecision::RequireCheckpoint { checkpoint_type, reasons }
+        GateDecision::RequireCheckpoint {
+            checkpoint_type,
+            reasons,
+        }
     }
 }
 
@@ -147,11 +189,22 @@ mod tests {
     use crate::plan::RiskFlag;
 
     fn summary(add: u32, change: u32, replace: u32, destroy: u32) -> PlanSummary {
-        PlanSummary { add, change, replace, destroy, has_changes: add + change + replace + destroy > 0, ..Default::default() }
+        PlanSummary {
+            add,
+            change,
+            replace,
+            destroy,
+            has_changes: add + change + replace + destroy > 0,
+            ..Default::default()
+        }
     }
 
     fn policy(auto: &[ApprovalTrigger], threshold: Option<&str>) -> ApprovalPolicy {
-        ApprovalPolicy { auto_approve: auto.to_vec(), cost_increase_threshold: threshold.map(Into::into), ..Default::default() }
+        ApprovalPolicy {
+            auto_approve: auto.to_vec(),
+            cost_increase_threshold: threshold.map(Into::into),
+            ..Default::default()
+        }
     }
 
     struct Case {
@@ -174,7 +227,11 @@ mod tests {
     }
 
     fn cost(monthly: &str, delta: &str) -> Option<CostFacts> {
-        Some(CostFacts { monthly: monthly.parse().unwrap(), delta: delta.parse().unwrap(), unpriced: 0 })
+        Some(CostFacts {
+            monthly: monthly.parse().unwrap(),
+            delta: delta.parse().unwrap(),
+            unpriced: 0,
+        })
     }
 
     fn base() -> Case {
@@ -186,14 +243,22 @@ mod tests {
             summary: summary(1, 0, 0, 0),
             cost: cost("0", "0"),
             budget: None,
-            policy: Some(policy(&[ApprovalTrigger::Create, ApprovalTrigger::Update], None)),
+            policy: Some(policy(
+                &[ApprovalTrigger::Create, ApprovalTrigger::Update],
+                None,
+            )),
             expect: Expect::Auto,
         }
     }
 
     fn stateful(kind: RiskKind) -> PlanSummary {
         let mut s = summary(0, 0, 1, 0);
-        s.risks.push(RiskFlag { kind, address: "module.db.aws_db_instance.this".into(), resource_type: "aws_db_instance".into(), detail: String::new() });
+        s.risks.push(RiskFlag {
+            kind,
+            address: "module.db.aws_db_instance.this".into(),
+            resource_type: "aws_db_instance".into(),
+            detail: String::new(),
+        });
         s
     }
 
@@ -202,27 +267,155 @@ mod tests {
         use ApprovalTrigger::*;
         use CheckpointType::*;
         let cases = vec![
-            Case { name: "no changes need nobody", summary: summary(0, 0, 0, 0), policy: None, first_apply: true, expect: Expect::NoChanges, ..base() },
-            Case { name: "pre-approved creates apply", ..base() },
-            Case { name: "default policy gates everything", policy: None, expect: Expect::Checkpoint(PlanApproval, "does not pre-approve Create"), ..base() },
-            Case { name: "first apply needs a person", first_apply: true, expect: Expect::Checkpoint(PlanApproval, "first apply"), ..base() },
-            Case { name: "first apply can be pre-approved outside production", first_apply: true, policy: Some(policy(&[FirstApply, Create], None)), ..base() },
-            Case { name: "production is always gated", environment: "production", policy: Some(policy(&[FirstApply, Create, Update, Replace, Delete], Some("1000"))), expect: Expect::Checkpoint(PlanApproval, "protected"), ..base() },
-            Case { name: "stateful replace is always gated", summary: stateful(RiskKind::StatefulReplace), policy: Some(policy(&[Replace], None)), expect: Expect::Checkpoint(PlanApproval, "replaces a stateful resource"), ..base() },
-            Case { name: "stateful destroy is always gated", summary: { let mut s = stateful(RiskKind::StatefulDestroy); s.replace = 0; s.destroy = 1; s }, policy: Some(policy(&[Delete], None)), expect: Expect::Checkpoint(PlanApproval, "destroys a stateful resource"), ..base() },
-            Case { name: "IAM changes are gated", summary: stateful(RiskKind::IamChange), policy: Some(policy(&[Replace], None)), expect: Expect::Checkpoint(PlanApproval, "changes IAM"), ..base() },
-            Case { name: "stateless delete follows policy", summary: summary(0, 0, 0, 2), policy: Some(policy(&[Delete], None)), ..base() },
-            Case { name: "stateless delete gated by default", summary: summary(0, 0, 0, 2), expect: Expect::Checkpoint(PlanApproval, "does not pre-approve Delete"), ..base() },
-            Case { name: "cost increase above threshold", cost: cost("30", "25.001"), policy: Some(policy(&[Create], Some("25"))), expect: Expect::Checkpoint(PlanApproval, "rises by $25.00"), ..base() },
-            Case { name: "cost increase at threshold applies", cost: cost("30", "25"), policy: Some(policy(&[Create], Some("25"))), ..base() },
-            Case { name: "any increase needs a person by default", cost: cost("0.01", "0.01"), expect: Expect::Checkpoint(PlanApproval, "more than the $0"), ..base() },
-            Case { name: "cost decrease is fine", summary: summary(0, 1, 0, 0), cost: cost("5", "-10"), ..base() },
-            Case { name: "over budget is a BudgetIncrease", cost: cost("120", "0"), budget: Some("100"), expect: Expect::Checkpoint(BudgetIncrease, "exceeds the budget of $100"), ..base() },
-            Case { name: "within budget", cost: cost("100", "0"), budget: Some("100"), ..base() },
-            Case { name: "unpriced resources need a person", cost: Some(CostFacts { unpriced: 2, ..Default::default() }), expect: Expect::Checkpoint(PlanApproval, "2 changed resource(s) could not be priced"), ..base() },
-            Case { name: "no cost at all needs a person", cost: None, expect: Expect::Checkpoint(PlanApproval, "could not be priced"), ..base() },
-            Case { name: "no cost with a budget needs a person", cost: None, budget: Some("5"), expect: Expect::Checkpoint(PlanApproval, "budget cannot be checked"), ..base() },
-            Case { name: "deleting the project is a Destroy checkpoint", destroy_project: true, summary: summary(0, 0, 0, 3), policy: Some(policy(&[Delete], None)), expect: Expect::Checkpoint(Destroy, "destroys 3 resource(s)"), ..base() },
+            Case {
+                name: "no changes need nobody",
+                summary: summary(0, 0, 0, 0),
+                policy: None,
+                first_apply: true,
+                expect: Expect::NoChanges,
+                ..base()
+            },
+            Case {
+                name: "pre-approved creates apply",
+                ..base()
+            },
+            Case {
+                name: "default policy gates everything",
+                policy: None,
+                expect: Expect::Checkpoint(PlanApproval, "does not pre-approve Create"),
+                ..base()
+            },
+            Case {
+                name: "first apply needs a person",
+                first_apply: true,
+                expect: Expect::Checkpoint(PlanApproval, "first apply"),
+                ..base()
+            },
+            Case {
+                name: "first apply can be pre-approved outside production",
+                first_apply: true,
+                policy: Some(policy(&[FirstApply, Create], None)),
+                ..base()
+            },
+            Case {
+                name: "production is always gated",
+                environment: "production",
+                policy: Some(policy(
+                    &[FirstApply, Create, Update, Replace, Delete],
+                    Some("1000"),
+                )),
+                expect: Expect::Checkpoint(PlanApproval, "protected"),
+                ..base()
+            },
+            Case {
+                name: "stateful replace is always gated",
+                summary: stateful(RiskKind::StatefulReplace),
+                policy: Some(policy(&[Replace], None)),
+                expect: Expect::Checkpoint(PlanApproval, "replaces a stateful resource"),
+                ..base()
+            },
+            Case {
+                name: "stateful destroy is always gated",
+                summary: {
+                    let mut s = stateful(RiskKind::StatefulDestroy);
+                    s.replace = 0;
+                    s.destroy = 1;
+                    s
+                },
+                policy: Some(policy(&[Delete], None)),
+                expect: Expect::Checkpoint(PlanApproval, "destroys a stateful resource"),
+                ..base()
+            },
+            Case {
+                name: "IAM changes are gated",
+                summary: stateful(RiskKind::IamChange),
+                policy: Some(policy(&[Replace], None)),
+                expect: Expect::Checkpoint(PlanApproval, "changes IAM"),
+                ..base()
+            },
+            Case {
+                name: "stateless delete follows policy",
+                summary: summary(0, 0, 0, 2),
+                policy: Some(policy(&[Delete], None)),
+                ..base()
+            },
+            Case {
+                name: "stateless delete gated by default",
+                summary: summary(0, 0, 0, 2),
+                expect: Expect::Checkpoint(PlanApproval, "does not pre-approve Delete"),
+                ..base()
+            },
+            Case {
+                name: "cost increase above threshold",
+                cost: cost("30", "25.001"),
+                policy: Some(policy(&[Create], Some("25"))),
+                expect: Expect::Checkpoint(PlanApproval, "rises by $25.00"),
+                ..base()
+            },
+            Case {
+                name: "cost increase at threshold applies",
+                cost: cost("30", "25"),
+                policy: Some(policy(&[Create], Some("25"))),
+                ..base()
+            },
+            Case {
+                name: "any increase needs a person by default",
+                cost: cost("0.01", "0.01"),
+                expect: Expect::Checkpoint(PlanApproval, "more than the $0"),
+                ..base()
+            },
+            Case {
+                name: "cost decrease is fine",
+                summary: summary(0, 1, 0, 0),
+                cost: cost("5", "-10"),
+                ..base()
+            },
+            Case {
+                name: "over budget is a BudgetIncrease",
+                cost: cost("120", "0"),
+                budget: Some("100"),
+                expect: Expect::Checkpoint(BudgetIncrease, "exceeds the budget of $100"),
+                ..base()
+            },
+            Case {
+                name: "within budget",
+                cost: cost("100", "0"),
+                budget: Some("100"),
+                ..base()
+            },
+            Case {
+                name: "unpriced resources need a person",
+                cost: Some(CostFacts {
+                    unpriced: 2,
+                    ..Default::default()
+                }),
+                expect: Expect::Checkpoint(
+                    PlanApproval,
+                    "2 changed resource(s) could not be priced",
+                ),
+                ..base()
+            },
+            Case {
+                name: "no cost at all needs a person",
+                cost: None,
+                expect: Expect::Checkpoint(PlanApproval, "could not be priced"),
+                ..base()
+            },
+            Case {
+                name: "no cost with a budget needs a person",
+                cost: None,
+                budget: Some("5"),
+                expect: Expect::Checkpoint(PlanApproval, "budget cannot be checked"),
+                ..base()
+            },
+            Case {
+                name: "deleting the project is a Destroy checkpoint",
+                destroy_project: true,
+                summary: summary(0, 0, 0, 3),
+                policy: Some(policy(&[Delete], None)),
+                expect: Expect::Checkpoint(Destroy, "destroys 3 resource(s)"),
+                ..base()
+            },
         ];
         for case in cases {
             let defaults = GateDefaults::default();
@@ -240,10 +433,20 @@ mod tests {
             let ok = match (&case.expect, &decision) {
                 (Expect::NoChanges, GateDecision::NoChanges) => true,
                 (Expect::Auto, GateDecision::AutoApprove { .. }) => true,
-                (Expect::Checkpoint(ty, why), GateDecision::RequireCheckpoint { checkpoint_type, reasons }) => ty == checkpoint_type && reasons.iter().any(|r| r.contains(why)),
+                (
+                    Expect::Checkpoint(ty, why),
+                    GateDecision::RequireCheckpoint {
+                        checkpoint_type,
+                        reasons,
+                    },
+                ) => ty == checkpoint_type && reasons.iter().any(|r| r.contains(why)),
                 _ => false,
             };
-            assert!(ok, "{}: expected {:?}, got {decision:?}", case.name, case.expect);
+            assert!(
+                ok,
+                "{}: expected {:?}, got {decision:?}",
+                case.name, case.expect
+            );
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct ControllerArgs {
     /// Projects reconciled at once.
     #[arg(long, default_value_t = 4)]
     concurrency: u16,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "TOLLGATE_NAMESPACE")]
+    namespace: Option<String>,
     /// Terraform processes at once (across all Projects).
     #[arg(long, default_value_t = 4)]
     max_terraform: usize,
@@ -87,6 +90,7 @@ pub async fn run(
             protected_environments: args.protected_environments.clone(),
         },
         concurrency: args.concurrency,
+        namespace: args.namespace.clone(),
     };
     let ctx = Arc::new(Context::new(
         client,

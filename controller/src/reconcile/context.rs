@@ -21,6 +21,8 @@ pub struct ControllerConfig {
     pub gate: GateDefaults,
     /// Projects reconciled at once.
     pub concurrency: u16,
+    /// Watch only this namespace (default: all namespaces).
+    pub namespace: Option<String>,
 }
 
 /// Shared state of all reconciles.
