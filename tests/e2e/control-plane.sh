@@ -245,14 +245,24 @@ start() {
   done
 }
 
+# alive <pid>: the process exists and is not a zombie
+alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]]
+}
+
 stop() {
   local name=$1 pid deadline
   pid=$(pid_of "$name") || return 0
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
+  while alive "$pid"; do
+    if ((SECONDS >= deadline + 10)); then
+      die "$name (pid $pid) survives SIGKILL"
+    elif ((SECONDS >= deadline)); then
       log "$name did not stop in 30 s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi
