@@ -88,11 +88,12 @@ go_env() {
   export GOMODCACHE="$cache_root/go/pkg/mod"
   export GOCACHE="$cache_root/go/cache"
   export CGO_ENABLED=0
+  export GOFLAGS=-mod=readonly
 }
 
 # Everything that decides what a Route A build produces; a change means a rebuild.
 go_stamp() {
-  { cat "$module_dir/go.mod" "$module_dir/go.sum"; go version; } | sha256sum | cut -d' ' -f1
+  { cat "$module_dir/go.mod" "$module_dir/go.sum"; (cd "$module_dir" && go version); } | sha256sum | cut -d' ' -f1
 }
 
 build_go() {
