@@ -116,11 +116,11 @@ pub struct CheckpointSummary {
     /// One-line description, e.g. `3 to add, 1 to change, 0 to destroy`.
     pub text: String,
     /// Resources to create.
-    pub add: u32,
+    pub add: i64,
     /// Resources to update in place.
-    pub change: u32,
+    pub change: i64,
     /// Resources to destroy (including replacements).
-    pub destroy: u32,
+    pub destroy: i64,
     /// Changed addresses with their action, e.g. `create module.app.terraform_data.this`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]

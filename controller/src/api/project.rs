@@ -498,11 +498,11 @@ pub struct PlanStatus {
 #[serde(rename_all = "camelCase")]
 pub struct PlanSummaryStatus {
     /// Resources to create.
-    pub add: u32,
+    pub add: i64,
     /// Resources to update in place.
-    pub change: u32,
+    pub change: i64,
     /// Resources to destroy (including replacements).
-    pub destroy: u32,
+    pub destroy: i64,
     /// Addresses of changed resources (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]

@@ -460,7 +460,7 @@ impl<'a> Run<'a> {
             ""
         };
         let name = format!("{}-{prefix}{short}", self.name);
-        let (add, change, destroy) = summary.terraform_counts();
+        let (add, change, destroy) = wide(summary.terraform_counts());
         let a = &summary.addresses;
         let changes: Vec<String> = [
             ("create", &a.create),
@@ -680,17 +680,29 @@ impl<'a> Run<'a> {
         match self.ctx.runner.apply(&ws, &saved).await {
             Ok(_) => {}
             Err(err) if err.kind() == ErrorKind::StalePlan => {
-                // State moved since the plan: either this very apply finished before a
-                // restart, or something else changed state. A fresh plan tells which.
+                // State moved since the plan: either this very apply finished in a run that
+                // died before recording it (a controller restart), or something else changed
+                // state. A fresh plan tells which; nothing is applied a second time.
+                let check = self
+                    .ctx
+                    .runner
+                    .plan(&ws, &PlanRequest::new("tfplan-check"))
+                    .await?;
+                if check.status != TfPlanStatus::NoChanges {
+                    self.event(EventType::Warning, "StalePlan", "the saved plan is stale (state changed since it was approved); planning again").await;
+                    self.status.plan = None;
+                    self.save().await?;
+                    return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+                }
                 self.event(
                     EventType::Normal,
-                    "StalePlan",
-                    "the saved plan is stale (state changed since it was made); planning again",
+                    "ApplyCompleted",
+                    &format!(
+                        "plan {} was applied by a run interrupted before it recorded the result",
+                        plan.id
+                    ),
                 )
                 .await;
-                self.status.plan = None;
-                self.save().await?;
-                return Ok(Action::requeue(std::time::Duration::from_secs(1)));
             }
             Err(err) => {
                 self.ctx.metrics.applied("failed");
@@ -846,7 +858,7 @@ impl<'a> Run<'a> {
 }
 
 fn plan_status(saved: &SavedPlan, plan_key: &str, summary: &PlanSummary) -> PlanStatus {
-    let (add, change, destroy) = summary.terraform_counts();
+    let (add, change, destroy) = wide(summary.terraform_counts());
     let a = &summary.addresses;
     let addresses = a
         .create
@@ -892,6 +904,11 @@ fn cost_status(estimate: &Estimate) -> api::CostStatus {
             .map(|u| truncate(&format!("{}: {}", u.address, u.reason), 300))
             .collect(),
     }
+}
+
+/// Counts as the API's integer type (Kubernetes has no unsigned integer format).
+fn wide((add, change, destroy): (u32, u32, u32)) -> (i64, i64, i64) {
+    (i64::from(add), i64::from(change), i64::from(destroy))
 }
 
 fn money(amount: Decimal) -> String {

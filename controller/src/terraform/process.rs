@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::capture::BoundedCapture;
 use super::error::{CommandOutput, Termination};
@@ -200,19 +199,47 @@ async fn read_bounded<R: AsyncRead + Unpin>(
     capture
 }
 
-/// How long to wait for the output pipes to close after the process exited (a background
-/// grandchild may hold them open).
-const PIPE_DRAIN: Duration = Duration::from_secs(5);
+/// The files a command's output goes to: `.tollgate-output/` in its working directory, 0600
+/// (output can hold secret values), removed once read.
+struct OutputFiles {
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
 
-async fn collect(handle: JoinHandle<BoundedCapture>, fallback: BoundedCapture) -> BoundedCapture {
-    let abort = handle.abort_handle();
-    match tokio::time::timeout(PIPE_DRAIN, handle).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(_)) => fallback,
-        Err(_) => {
-            abort.abort();
-            fallback
+static OUTPUT_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl OutputFiles {
+    fn create(dir: &std::path::Path, command: &str) -> Result<Self, std::io::Error> {
+        let out = dir.join(".tollgate-output");
+        std::fs::create_dir_all(&out)?;
+        let n = OUTPUT_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let stem = format!("{command}-{}-{n}", std::process::id());
+        Ok(Self {
+            stdout: out.join(format!("{stem}.stdout")),
+            stderr: out.join(format!("{stem}.stderr")),
+        })
+    }
+
+    fn open(&self, path: &std::path::Path) -> Result<std::fs::File, std::io::Error> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+    }
+
+    async fn read(&self, path: &std::path::Path, capture: BoundedCapture) -> BoundedCapture {
+        match tokio::fs::File::open(path).await {
+            Ok(file) => read_bounded(file, capture).await,
+            Err(_) => capture,
         }
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.stdout);
+        let _ = std::fs::remove_file(&self.stderr);
     }
 }
 
@@ -223,12 +250,16 @@ pub(crate) async fn run(
     redactor: &Redactor,
     cancel: Option<&CancelToken>,
 ) -> Result<Finished, std::io::Error> {
+    // Output goes to private files, not pipes: if the controller dies mid-apply, Terraform
+    // is not killed by a broken pipe halfway through writing state; it finishes, records
+    // state and releases its lock, and the restarted controller finds the work done.
+    let output_files = OutputFiles::create(&spec.dir, spec.command)?;
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(output_files.open(&output_files.stdout)?))
+        .stderr(Stdio::from(output_files.open(&output_files.stderr)?))
         // Its own process group: the runner can signal Terraform and its children as one,
         // and a Ctrl-C aimed at the controller's group does not reach them uncontrolled.
         .process_group(0)
@@ -254,21 +285,13 @@ pub(crate) async fn run(
     }
 
     let started = Instant::now();
-    let mut child = cmd.spawn()?;
+    let child = cmd.spawn()?;
     let margin = redactor.max_len();
     let stdout_capture = || match spec.raw_stdout_limit {
         Some(limit) => BoundedCapture::new(limit, margin),
         None => BoundedCapture::new(spec.output_limit, margin),
     };
     let stderr_capture = || BoundedCapture::new(spec.output_limit, margin);
-    let stdout_task = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(read_bounded(s, stdout_capture())));
-    let stderr_task = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(read_bounded(s, stderr_capture())));
 
     let mut guard = Guard {
         child: Some(child),
@@ -302,14 +325,13 @@ pub(crate) async fn run(
     guard.child = None;
     drop(guard);
 
-    let stdout = match stdout_task {
-        Some(t) => collect(t, stdout_capture()).await,
-        None => stdout_capture(),
-    };
-    let stderr = match stderr_task {
-        Some(t) => collect(t, stderr_capture()).await,
-        None => stderr_capture(),
-    };
+    let stdout = output_files
+        .read(&output_files.stdout, stdout_capture())
+        .await;
+    let stderr = output_files
+        .read(&output_files.stderr, stderr_capture())
+        .await;
+    output_files.remove();
     let exit_code = match &ended {
         Ended::Exited(status) => status.code(),
         _ => None,

@@ -1,0 +1,163 @@
+//! Runs `tollgate controller` as a real process against the e2e control plane, scoped to one
+//! test namespace, and reads its metrics.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+use crate::{ControlPlane, User, wait_for};
+
+/// A running controller process; killed when dropped.
+pub struct ControllerProcess {
+    child: Child,
+    namespace: String,
+    work_dir: PathBuf,
+    metrics_port: u16,
+    log: PathBuf,
+}
+
+/// The `tollgate` binary built next to the test executable (`cargo test --workspace` builds it).
+pub fn tollgate_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TOLLGATE_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("tollgate");
+    assert!(
+        bin.is_file(),
+        "{} not built: run the tests with `cargo test --workspace --all-targets` (or set TOLLGATE_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl ControllerProcess {
+    /// Starts a controller watching `namespace`, with its working directories in `work_dir`.
+    pub async fn start(
+        plane: &ControlPlane,
+        namespace: &str,
+        work_dir: &Path,
+    ) -> ControllerProcess {
+        let metrics_port = free_port();
+        Self::spawn(plane, namespace, work_dir, metrics_port).await
+    }
+
+    async fn spawn(
+        plane: &ControlPlane,
+        namespace: &str,
+        work_dir: &Path,
+        metrics_port: u16,
+    ) -> ControllerProcess {
+        let log = work_dir.join(format!(
+            "controller-{metrics_port}-{}.log",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(work_dir).expect("work dir");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("controller log");
+        let child = Command::new(tollgate_binary())
+            .args([
+                "--catalog",
+                &crate::repo_root().join("modules").to_string_lossy(),
+            ])
+            .arg("controller")
+            .args([
+                "--kubeconfig",
+                &plane.kubeconfig(User::Admin).to_string_lossy(),
+            ])
+            .args(["--namespace", namespace])
+            .args(["--work-dir", &work_dir.join("work").to_string_lossy()])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .env("TOLLGATE_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start tollgate controller");
+        let process = ControllerProcess {
+            child,
+            namespace: namespace.to_owned(),
+            work_dir: work_dir.to_path_buf(),
+            metrics_port,
+            log,
+        };
+        wait_for("controller /readyz", Duration::from_secs(60), || async {
+            process
+                .get("/readyz")
+                .await
+                .is_some_and(|(code, _)| code == 200)
+        })
+        .await;
+        process
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it to end.
+    pub async fn kill_hard(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
+    /// Starts a new controller process with the same namespace and working directory.
+    pub async fn restart(&mut self, plane: &ControlPlane) {
+        self.kill_hard().await;
+        let fresh = Self::spawn(
+            plane,
+            &self.namespace.clone(),
+            &self.work_dir.clone(),
+            free_port(),
+        )
+        .await;
+        *self = fresh;
+    }
+
+    /// The controller's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Value of an unlabelled metric, e.g. `tollgate_terraform_commands_started`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (_, body) = self
+            .get("/metrics")
+            .await
+            .expect("metrics endpoint answers");
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
+    }
+
+    async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
+            .await
+            .ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let code = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Some((code, body))
+    }
+}

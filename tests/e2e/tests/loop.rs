@@ -1,0 +1,505 @@
+//! The loop on a real cluster: Project → plan → Checkpoint → decision → apply exactly the
+//! approved plan, with the controller running as a real process and real Terraform storing
+//! state in the cluster (Terraform's `kubernetes` backend).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tollgate::api::{Checkpoint, CheckpointPhase, Project, ProjectPhase};
+use tollgate_e2e::controller::ControllerProcess;
+use tollgate_e2e::{ControlPlane, User, wait_for};
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn demo(
+    namespace: &str,
+    markers: &Path,
+    inputs: serde_json::Value,
+    approval: serde_json::Value,
+) -> Project {
+    let mut all_inputs =
+        json!({"greeting": "hello", "replicas": 1, "marker_dir": markers.to_str().unwrap()});
+    for (k, v) in inputs.as_object().unwrap() {
+        all_inputs[k] = v.clone();
+    }
+    let mut spec = json!({"environment": "dev", "components": [{"name": "app", "module": "demo", "inputs": all_inputs}], "budget": {"monthlyLimit": "10"}});
+    if !approval.is_null() {
+        spec["approval"] = approval;
+    }
+    serde_json::from_value(json!({"apiVersion": "tollgate.dev/v1alpha1", "kind": "Project", "metadata": {"name": "demo", "namespace": namespace}, "spec": spec})).unwrap()
+}
+
+fn markers_in(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".applied"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+struct Env {
+    plane: &'static ControlPlane,
+    ns: String,
+    dir: tempfile::TempDir,
+    controller: ControllerProcess,
+    projects: Api<Project>,
+    checkpoints: Api<Checkpoint>,
+}
+
+impl Env {
+    async fn new(prefix: &str) -> Env {
+        let plane = ControlPlane::get().await;
+        let ns = plane.namespace(prefix).await;
+        let dir = tempfile::tempdir().unwrap();
+        let controller = ControllerProcess::start(plane, &ns, dir.path()).await;
+        let admin = plane.client(User::Admin).await;
+        Env {
+            plane,
+            projects: Api::namespaced(admin.clone(), &ns),
+            checkpoints: Api::namespaced(admin, &ns),
+            ns,
+            dir,
+            controller,
+        }
+    }
+
+    fn markers(&self) -> std::path::PathBuf {
+        self.dir.path().join("markers")
+    }
+
+    async fn create_as_carol(&self, project: &Project) {
+        let api: Api<Project> = Api::namespaced(self.plane.client(User::Carol).await, &self.ns);
+        api.create(&PostParams::default(), project).await.unwrap();
+    }
+
+    async fn project(&self) -> Project {
+        self.projects.get("demo").await.unwrap()
+    }
+
+    async fn wait_phase(&self, phase: ProjectPhase) -> Project {
+        let what = format!("project phase {phase:?}");
+        let log = || self.controller.log();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let p = self.project().await;
+            if p.status.as_ref().and_then(|s| s.phase) == Some(phase) {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; status {:?}\ncontroller log:\n{}",
+                p.status,
+                log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits for the Project to await a decision and returns its checkpoint.
+    async fn pending_checkpoint(&self, not: Option<&str>) -> Checkpoint {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let p = self.project().await;
+            let status = p.status.clone().unwrap_or_default();
+            if status.phase == Some(ProjectPhase::AwaitingApproval)
+                && let Some(reference) = status.checkpoint_ref.clone()
+                && Some(reference.name.as_str()) != not
+            {
+                return self.checkpoints.get(&reference.name).await.unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no pending checkpoint; status {status:?}\ncontroller log:\n{}",
+                self.controller.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn decide(
+        &self,
+        user: User,
+        checkpoint: &str,
+        decision: &str,
+    ) -> Result<Checkpoint, kube::Error> {
+        let api: Api<Checkpoint> = Api::namespaced(self.plane.client(user).await, &self.ns);
+        api.patch_status(
+            checkpoint,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"decision": decision, "reason": "e2e"}})),
+        )
+        .await
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(self.plane.var("TOLLGATE_E2E_KUBECTL"))
+            .arg("--kubeconfig")
+            .arg(self.plane.kubeconfig(User::Admin))
+            .args(["-n", &self.ns])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn approve_applies_exactly_the_reviewed_plan_and_reject_changes_nothing() {
+    let env = Env::new("approve").await;
+    let started = Instant::now();
+    env.create_as_carol(&demo(
+        &env.ns,
+        &env.markers(),
+        json!({}),
+        serde_json::Value::Null,
+    ))
+    .await;
+    let checkpoint = env.pending_checkpoint(None).await;
+    eprintln!(
+        "e2e: kubectl apply → checkpoint open in {:?}",
+        started.elapsed()
+    );
+    let project = env.project().await;
+    let plan = project.status.as_ref().unwrap().plan.clone().unwrap();
+    assert_eq!(
+        checkpoint.spec.plan_ref.as_ref().unwrap().digest,
+        plan.digest,
+        "the checkpoint names the saved plan's digest"
+    );
+    assert_eq!(checkpoint.spec.summary.add, 3);
+    assert!(
+        checkpoint
+            .spec
+            .reasons
+            .iter()
+            .any(|r| r.contains("first apply")),
+        "{:?}",
+        checkpoint.spec.reasons
+    );
+    assert_eq!(checkpoint.spec.summary.cost.as_ref().unwrap().after, "0");
+    let listing = env.kubectl(&["get", "proj,cp"]);
+    assert!(
+        listing.contains("AwaitingApproval")
+            && listing.contains("PlanApproval")
+            && listing.contains("Pending"),
+        "{listing}"
+    );
+    assert!(
+        markers_in(&env.markers()).is_empty(),
+        "nothing is applied before a decision"
+    );
+
+    let refused = env
+        .decide(
+            User::Carol,
+            &checkpoint.metadata.name.clone().unwrap(),
+            "Approved",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 403),
+        "{refused:?}"
+    );
+    env.decide(
+        User::Alice,
+        checkpoint.metadata.name.as_deref().unwrap(),
+        "Approved",
+    )
+    .await
+    .unwrap();
+    env.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "proj/demo",
+        "--timeout=120s",
+    ]);
+    let project = env.project().await;
+    let status = project.status.unwrap();
+    assert_eq!(status.last_applied.unwrap().plan_id, plan.id);
+    assert_eq!(markers_in(&env.markers()).len(), 1, "exactly one apply");
+    let outputs = env.plane.client(User::Admin).await;
+    let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(outputs, &env.ns)
+        .get(&status.outputs_secret_ref.unwrap().name)
+        .await
+        .unwrap();
+    assert_eq!(secret.data.unwrap()["app_greeting"].0, b"hello");
+    wait_for("checkpoint phase Approved", DEADLINE, || async {
+        env.checkpoints
+            .get(checkpoint.metadata.name.as_deref().unwrap())
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.phase)
+            == Some(CheckpointPhase::Approved)
+    })
+    .await;
+
+    // A change, then reject it: nothing is applied.
+    let patch = json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": "rejected", "replicas": 1, "marker_dir": env.markers().to_str().unwrap()}}]}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let second = env
+        .pending_checkpoint(checkpoint.metadata.name.as_deref())
+        .await;
+    env.decide(
+        User::Bob,
+        second.metadata.name.as_deref().unwrap(),
+        "Rejected",
+    )
+    .await
+    .unwrap();
+    let rejected = env.wait_phase(ProjectPhase::Rejected).await;
+    assert!(
+        !rejected
+            .status
+            .unwrap()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    );
+    assert_eq!(
+        markers_in(&env.markers()).len(),
+        1,
+        "a rejected plan is never applied"
+    );
+}
+
+#[tokio::test]
+async fn a_spec_change_supersedes_the_pending_checkpoint_and_its_approval_changes_nothing() {
+    let env = Env::new("supersede").await;
+    env.create_as_carol(&demo(
+        &env.ns,
+        &env.markers(),
+        json!({}),
+        serde_json::Value::Null,
+    ))
+    .await;
+    let first = env.pending_checkpoint(None).await;
+    let first_name = first.metadata.name.clone().unwrap();
+    let patch = json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": "second", "replicas": 2, "marker_dir": env.markers().to_str().unwrap()}}]}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let second = env.pending_checkpoint(Some(&first_name)).await;
+    wait_for("first checkpoint superseded", DEADLINE, || async {
+        env.checkpoints
+            .get(&first_name)
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.phase)
+            == Some(CheckpointPhase::Superseded)
+    })
+    .await;
+    // Approving the superseded plan must not apply anything.
+    let _ = env.decide(User::Alice, &first_name, "Approved").await;
+    let after = env.project().await;
+    assert_eq!(
+        after.status.as_ref().unwrap().phase,
+        Some(ProjectPhase::AwaitingApproval)
+    );
+    assert_eq!(
+        after.status.unwrap().checkpoint_ref.unwrap().name,
+        second.metadata.name.clone().unwrap()
+    );
+    assert_eq!(
+        env.checkpoints
+            .get(&first_name)
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .phase,
+        Some(CheckpointPhase::Superseded)
+    );
+    assert!(markers_in(&env.markers()).is_empty());
+    env.decide(
+        User::Alice,
+        second.metadata.name.as_deref().unwrap(),
+        "Approved",
+    )
+    .await
+    .unwrap();
+    let ready = env.wait_phase(ProjectPhase::Ready).await;
+    assert_eq!(
+        ready.status.unwrap().last_applied.unwrap().plan_id,
+        second.spec.plan_ref.unwrap().id
+    );
+}
+
+#[tokio::test]
+async fn pre_approved_changes_apply_without_a_checkpoint_and_resyncs_run_no_terraform() {
+    let env = Env::new("preapproved").await;
+    let policy = json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]});
+    env.create_as_carol(&demo(&env.ns, &env.markers(), json!({}), policy))
+        .await;
+    let ready = env.wait_phase(ProjectPhase::Ready).await;
+    assert!(ready.status.as_ref().unwrap().last_applied.is_some());
+    assert!(
+        env.checkpoints
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no checkpoint for a pre-approved change"
+    );
+    assert_eq!(markers_in(&env.markers()).len(), 1);
+
+    let runs = env
+        .controller
+        .metric("tollgate_terraform_commands_started")
+        .await;
+    let reconciles = env.controller.metric("tollgate_reconciles_total").await;
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for("a reconcile of the touched Project", DEADLINE, || async {
+        env.controller.metric("tollgate_reconciles_total").await > reconciles
+    })
+    .await;
+    assert_eq!(
+        env.controller
+            .metric("tollgate_terraform_commands_started")
+            .await,
+        runs,
+        "an unchanged Project runs no Terraform"
+    );
+}
+
+#[tokio::test]
+async fn a_controller_killed_during_apply_finishes_with_exactly_one_apply() {
+    let mut env = Env::new("killed").await;
+    env.create_as_carol(&demo(
+        &env.ns,
+        &env.markers(),
+        json!({"apply_delay_seconds": 6}),
+        serde_json::Value::Null,
+    ))
+    .await;
+    let checkpoint = env.pending_checkpoint(None).await;
+    env.decide(
+        User::Alice,
+        checkpoint.metadata.name.as_deref().unwrap(),
+        "Approved",
+    )
+    .await
+    .unwrap();
+    env.wait_phase(ProjectPhase::Applying).await;
+    // Kill while Terraform is applying: the runner's private copy of the approved plan exists
+    // exactly for the duration of `terraform apply`.
+    let work = env.dir.path().join("work").join(&env.ns).join("demo");
+    let applying = || {
+        std::fs::read_dir(&work)
+            .map(|d| {
+                d.filter_map(|e| e.ok()).any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".tollgate-apply-")
+                })
+            })
+            .unwrap_or(false)
+    };
+    wait_for("terraform apply running", DEADLINE, || async { applying() }).await;
+    env.controller.kill_hard().await;
+    assert!(
+        markers_in(&env.markers()).is_empty(),
+        "killed before the apply finished"
+    );
+    env.controller.restart(env.plane).await;
+    let ready = env.wait_phase(ProjectPhase::Ready).await;
+    assert!(ready.status.unwrap().last_applied.is_some());
+    wait_for("the apply's marker", DEADLINE, || async {
+        !markers_in(&env.markers()).is_empty()
+    })
+    .await;
+    assert_eq!(
+        markers_in(&env.markers()).len(),
+        1,
+        "exactly one apply after a kill -9: {:?}\n{}",
+        markers_in(&env.markers()),
+        env.controller.log()
+    );
+    eprintln!(
+        "e2e: after kill -9 during apply, the restarted controller logged:\n{}",
+        env.controller
+            .log()
+            .lines()
+            .filter(|l| l.contains("stale") || l.contains("Applied") || l.contains("lock"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_project_destroys_through_a_destroy_checkpoint() {
+    let env = Env::new("destroy").await;
+    let policy = json!({"autoApprove": ["FirstApply", "Create"]});
+    env.create_as_carol(&demo(&env.ns, &env.markers(), json!({}), policy))
+        .await;
+    env.wait_phase(ProjectPhase::Ready).await;
+    assert_eq!(markers_in(&env.markers()).len(), 1);
+    env.projects
+        .delete("demo", &DeleteParams::default())
+        .await
+        .unwrap();
+    let destroy = {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let p = env.project().await;
+            if let Some(reference) = p.status.as_ref().and_then(|s| s.checkpoint_ref.clone()) {
+                break env.checkpoints.get(&reference.name).await.unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no destroy checkpoint: {:?}\n{}",
+                p.status,
+                env.controller.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    assert_eq!(
+        destroy.spec.checkpoint_type,
+        tollgate::api::CheckpointType::Destroy
+    );
+    assert_eq!(
+        markers_in(&env.markers()).len(),
+        1,
+        "nothing destroyed before approval"
+    );
+    env.decide(
+        User::Alice,
+        destroy.metadata.name.as_deref().unwrap(),
+        "Approved",
+    )
+    .await
+    .unwrap();
+    wait_for("the Project is gone", DEADLINE, || async {
+        env.projects.get_opt("demo").await.unwrap().is_none()
+    })
+    .await;
+    assert!(markers_in(&env.markers()).is_empty(), "the destroy ran");
+}
