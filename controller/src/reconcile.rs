@@ -103,10 +103,19 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let (projects, checkpoints, secrets): (Api<Project>, Api<Checkpoint>, Api<Secret>) = match &ctx.config.namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns), Api::namespaced(client, ns)),
-        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client)),
-    };
+    let (projects, checkpoints, secrets): (Api<Project>, Api<Checkpoint>, Api<Secret>) =
+        match &ctx.config.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client, ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client),
+            ),
+        };
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut project_stop = shutdown_tx.subscribe();
     let mut checkpoint_stop = shutdown_tx.subscribe();

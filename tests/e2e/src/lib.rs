@@ -7,6 +7,8 @@
 //! Failing to reach the control plane is a test failure, not a skip: CI starts it.
 #![allow(clippy::expect_used, clippy::panic)] // a harness that cannot set up must fail the test
 
+pub mod controller;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -53,7 +55,8 @@ pub struct ControlPlane {
 static CONTROL_PLANE: OnceCell<ControlPlane> = OnceCell::const_new();
 static NAMESPACE_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn repo_root() -> PathBuf {
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
