@@ -5,6 +5,7 @@
 //! holds the CRD types and `cli` the thin command-line shell.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod api;
 pub mod catalog;
 pub mod cli;
