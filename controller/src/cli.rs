@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 pub use api_docs::api_reference;
 pub use crd::{crd_files, crds_yaml};
+pub use plan::{PlanReport, plan_project};
 
 /// Everything a CLI command can fail with; each wraps the module error that says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -7,11 +7,14 @@ use serde_json::json;
 
 use super::CliError;
 use super::render::{BackendArg, load_checked};
-use crate::api::BackendType;
+use crate::api::{BackendType, Project};
+use crate::catalog::Catalog;
 use crate::cost::{self, Estimate, Usage};
-use crate::plan::{Plan, PlanSummary};
+use crate::plan::{Plan, PlanSummary, SavedPlan};
 use crate::render::{RenderOptions, render};
-use crate::terraform::{InitOptions, PlanRequest, RunnerConfig, TerraformRunner, Workspace};
+use crate::terraform::{
+    InitOptions, PlanRequest, PlanStatus as TfPlanStatus, RunnerConfig, TerraformRunner, Workspace,
+};
 
 /// Name of the saved plan file in the working directory.
 pub const PLAN_FILE: &str = "tfplan";
@@ -92,6 +95,66 @@ pub fn run_cost(args: &CostArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `tollgate plan` produced.
+pub struct PlanReport {
+    /// sha256 of the rendered inputs.
+    pub inputs_digest: String,
+    /// Whether the plan changes anything.
+    pub status: TfPlanStatus,
+    /// The saved plan file and its digest.
+    pub saved: SavedPlan,
+    /// What it changes.
+    pub summary: PlanSummary,
+    /// What it costs.
+    pub estimate: Estimate,
+}
+
+/// Renders `project` into `dir`, runs `terraform init` and `plan -out`, and prices the plan:
+/// the whole of `tollgate plan`, as a library call.
+pub async fn plan_project(
+    project: &Project,
+    catalog: &Catalog,
+    dir: &Path,
+    backend: BackendType,
+    usage: &Usage,
+    runner: &TerraformRunner,
+) -> Result<PlanReport, CliError> {
+    let rendered = render(
+        project,
+        catalog,
+        &RenderOptions {
+            backend_override: Some(backend),
+        },
+    )?;
+    rendered.write_to(dir)?;
+    let ws = Workspace::new(dir);
+    runner.init(&ws, &InitOptions::default()).await?;
+    let outcome = runner.plan(&ws, &PlanRequest::new(PLAN_FILE)).await?;
+    let json = runner.show_plan_json(&ws, &outcome.saved).await?;
+    let plan = Plan::from_json(&json)?;
+    let region = project
+        .spec
+        .cloud
+        .as_ref()
+        .map_or("us-east-1", |c| c.aws.region.as_str());
+    let estimate = cost::estimate_str(&json, region, usage)?;
+    let redacted_path = dir.join(REDACTED_PLAN_FILE);
+    let redacted = plan.redacted(Some(ws.redactor()));
+    std::fs::write(&redacted_path, format!("{:#}\n", redacted.as_value())).map_err(|source| {
+        CliError::Io {
+            path: redacted_path,
+            source,
+        }
+    })?;
+    Ok(PlanReport {
+        inputs_digest: rendered.inputs_digest,
+        status: outcome.status,
+        saved: outcome.saved,
+        summary: plan.summary(),
+        estimate,
+    })
+}
+
 pub async fn run_plan(args: &PlanArgs, catalog: Option<&Path>) -> Result<ExitCode, CliError> {
     let (project, catalog) = load_checked(&args.file, catalog)?;
     let usage = usage(args.usage.as_deref())?;
@@ -101,58 +164,37 @@ pub async fn run_plan(args: &PlanArgs, catalog: Option<&Path>) -> Result<ExitCod
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(".tollgate").join(namespace).join(name));
-    let backend = args.backend.map_or(BackendType::Local, BackendType::from);
-    let rendered = render(
-        &project,
-        &catalog,
-        &RenderOptions {
-            backend_override: Some(backend),
-        },
-    )?;
-    rendered.write_to(&dir)?;
-
     let runner = TerraformRunner::new(RunnerConfig::from_env())?;
     runner.ensure_supported().await?;
-    let ws = Workspace::new(&dir);
-    runner.init(&ws, &InitOptions::default()).await?;
-    let outcome = runner.plan(&ws, &PlanRequest::new(PLAN_FILE)).await?;
-    let json = runner.show_plan_json(&ws, &outcome.saved).await?;
-    let plan = Plan::from_json(&json)?;
-    let summary = plan.summary();
-    let region = project
-        .spec
-        .cloud
-        .as_ref()
-        .map_or("us-east-1", |c| c.aws.region.as_str());
-    let estimate = cost::estimate_str(&json, region, &usage)?;
-    let redacted = plan.redacted(Some(ws.redactor()));
-    let redacted_path = dir.join(REDACTED_PLAN_FILE);
-    std::fs::write(&redacted_path, format!("{:#}\n", redacted.as_value())).map_err(|source| {
-        CliError::Io {
-            path: redacted_path,
-            source,
-        }
-    })?;
+    let report = plan_project(
+        &project,
+        &catalog,
+        &dir,
+        args.backend.map_or(BackendType::Local, BackendType::from),
+        &usage,
+        &runner,
+    )
+    .await?;
 
     if args.output == OutputFormat::Json {
         let combined = json!({
             "project": format!("{namespace}/{name}"),
             "workingDirectory": dir,
-            "inputsDigest": rendered.inputs_digest,
-            "plan": {"id": outcome.saved.id, "digest": outcome.saved.digest, "file": outcome.saved.path, "status": outcome.status, "summary": summary},
-            "cost": estimate.to_json_value(),
+            "inputsDigest": report.inputs_digest,
+            "plan": {"id": report.saved.id, "digest": report.saved.digest, "file": report.saved.path, "status": report.status, "summary": report.summary},
+            "cost": report.estimate.to_json_value(),
         });
         println!("{combined:#}");
     } else {
         println!(
             "project {namespace}/{name}: plan {} saved in {}",
-            outcome.saved.id,
-            outcome.saved.path.display()
+            report.saved.id,
+            report.saved.path.display()
         );
-        println!("  digest sha256:{}", outcome.saved.digest);
-        print_summary(&summary);
+        println!("  digest sha256:{}", report.saved.digest);
+        print_summary(&report.summary);
         println!();
-        print_estimate(&estimate, args.output);
+        print_estimate(&report.estimate, args.output);
     }
     Ok(ExitCode::SUCCESS)
 }
