@@ -59,6 +59,9 @@ pub enum CliError {
     /// Connecting to Kubernetes failed.
     #[error("Kubernetes: {0}")]
     Kube(String),
+    /// The admission webhook failed.
+    #[error(transparent)]
+    Admission(#[from] crate::admission::Error),
     /// The metrics server failed.
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),

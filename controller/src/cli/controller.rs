@@ -44,6 +44,33 @@ pub struct ControllerArgs {
     /// Terraform processes at once (across all Projects).
     #[arg(long, default_value_t = 4)]
     max_terraform: usize,
+    /// Serve the admission webhook with this PEM serving certificate (with --webhook-key).
+    #[arg(
+        long,
+        env = "TOLLGATE_WEBHOOK_CERT",
+        requires = "webhook_key",
+        value_name = "FILE"
+    )]
+    webhook_cert: Option<PathBuf>,
+    /// PEM private key of the webhook's serving certificate.
+    #[arg(
+        long,
+        env = "TOLLGATE_WEBHOOK_KEY",
+        requires = "webhook_cert",
+        value_name = "FILE"
+    )]
+    webhook_key: Option<PathBuf>,
+    /// Address the admission webhook listens on (HTTPS).
+    #[arg(long, env = "TOLLGATE_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
+    webhook_listen: SocketAddr,
+    /// Usernames of this controller, which the webhook lets write status (never decide).
+    #[arg(
+        long = "controller-user",
+        env = "TOLLGATE_CONTROLLER_USERS",
+        value_delimiter = ',',
+        default_value = "system:serviceaccount:tollgate-system:tollgate"
+    )]
+    controller_users: Vec<String>,
     /// Environments where every change needs a person (repeat the flag for several).
     #[arg(long = "protected-environment", default_values_t = GateDefaults::default().protected_environments)]
     protected_environments: Vec<String>,
@@ -108,12 +135,29 @@ pub async fn run(
         metrics.clone(),
         before_scrape,
     ));
+    let webhook = match (&args.webhook_cert, &args.webhook_key) {
+        (Some(cert), Some(key)) => {
+            let config = crate::admission::WebhookConfig::new(
+                args.webhook_listen,
+                cert,
+                key,
+                args.controller_users.clone(),
+            );
+            let webhook = crate::admission::Webhook::bind(config, ctx.client.clone()).await?;
+            tracing::info!(addr = %args.webhook_listen, "serving the admission webhook");
+            Some(tokio::spawn(webhook.run(std::future::pending::<()>())))
+        }
+        _ => None,
+    };
     metrics.set_ready();
     reconcile::run(ctx, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })
     .await;
+    if let Some(webhook) = webhook {
+        webhook.abort();
+    }
     server.abort();
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ use crate::{ControlPlane, User, wait_for};
 /// A running controller process; killed when dropped.
 pub struct ControllerProcess {
     child: Child,
+    extra_args: Vec<String>,
     namespace: String,
     work_dir: PathBuf,
     metrics_port: u16,
@@ -35,7 +36,8 @@ pub fn tollgate_binary() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -49,8 +51,17 @@ impl ControllerProcess {
         namespace: &str,
         work_dir: &Path,
     ) -> ControllerProcess {
-        let metrics_port = free_port();
-        Self::spawn(plane, namespace, work_dir, metrics_port).await
+        Self::start_with(plane, namespace, work_dir, Vec::new()).await
+    }
+
+    /// Like [`ControllerProcess::start`], with extra command-line arguments.
+    pub async fn start_with(
+        plane: &ControlPlane,
+        namespace: &str,
+        work_dir: &Path,
+        extra_args: Vec<String>,
+    ) -> ControllerProcess {
+        Self::spawn(plane, namespace, work_dir, free_port(), extra_args).await
     }
 
     async fn spawn(
@@ -58,6 +69,7 @@ impl ControllerProcess {
         namespace: &str,
         work_dir: &Path,
         metrics_port: u16,
+        extra_args: Vec<String>,
     ) -> ControllerProcess {
         let log = work_dir.join(format!(
             "controller-{metrics_port}-{}.log",
@@ -82,6 +94,7 @@ impl ControllerProcess {
             .args(["--namespace", namespace])
             .args(["--work-dir", &work_dir.join("work").to_string_lossy()])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args(&extra_args)
             .env("TOLLGATE_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -90,6 +103,7 @@ impl ControllerProcess {
             .expect("start tollgate controller");
         let process = ControllerProcess {
             child,
+            extra_args,
             namespace: namespace.to_owned(),
             work_dir: work_dir.to_path_buf(),
             metrics_port,
@@ -119,6 +133,7 @@ impl ControllerProcess {
             &self.namespace.clone(),
             &self.work_dir.clone(),
             free_port(),
+            self.extra_args.clone(),
         )
         .await;
         *self = fresh;

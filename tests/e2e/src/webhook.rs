@@ -66,16 +66,19 @@ pub async fn start_webhook() -> &'static TestWebhook {
 impl TestWebhook {
     async fn start() -> TestWebhook {
         let plane = ControlPlane::get().await;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let token = format!("{}-{nanos:x}", std::process::id());
-        let dir = std::env::temp_dir().join(format!("tollgate-e2e-webhook-{token}"));
+        let dir = std::env::temp_dir().join(format!("tollgate-e2e-webhook-{}", new_token()));
         std::fs::create_dir_all(&dir).expect("webhook temp dir");
         let (cert, key) = serving_certificate(plane, &dir).await;
-
         let addr = serve_in_background(plane, cert, key).await;
+        Self::register_at(plane, addr).await
+    }
+
+    /// Registers configurations that send the requests of namespaces routed with
+    /// [`TestWebhook::route`] to the webhook at `addr` (e.g. one served by a `tollgate
+    /// controller` process, with a certificate from [`serving_certificate`]), and waits until
+    /// they are in effect.
+    pub async fn register_at(plane: &ControlPlane, addr: SocketAddr) -> TestWebhook {
+        let token = new_token();
         let name = format!("tollgate-e2e-{token}");
         let webhook = TestWebhook { addr, token, name };
         webhook.register(plane).await;
@@ -159,6 +162,14 @@ impl TestWebhook {
     /// requests go through this webhook; it is in effect there when this returns.
     pub async fn namespace(&self, plane: &ControlPlane, prefix: &str) -> String {
         let ns = plane.namespace(prefix).await;
+        self.route(plane, &ns).await;
+        ns
+    }
+
+    /// Sends the requests of an existing namespace through this webhook; in effect when this
+    /// returns.
+    pub async fn route(&self, plane: &ControlPlane, ns: &str) {
+        let ns = ns.to_owned();
         let admin = plane.client(User::Admin).await;
         Api::<Namespace>::all(admin.clone())
             .patch(
@@ -191,8 +202,17 @@ impl TestWebhook {
             },
         )
         .await;
-        ns
     }
+}
+
+fn new_token() -> String {
+    static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{}-{n}-{nanos:x}", std::process::id())
 }
 
 /// Gives `user` `get`/`patch`/`update` on `checkpoints/status` in `namespace` (but not the
@@ -309,7 +329,8 @@ async fn serve_in_background(
 
 /// A serving certificate for 127.0.0.1 signed by the control plane's CA, which the
 /// apiserver trusts through the configurations' caBundle.
-async fn serving_certificate(plane: &ControlPlane, dir: &Path) -> (PathBuf, PathBuf) {
+/// A serving certificate for 127.0.0.1 signed by the control plane's CA, written to `dir`.
+pub async fn serving_certificate(plane: &ControlPlane, dir: &Path) -> (PathBuf, PathBuf) {
     let key = dir.join("tls.key");
     let csr = dir.join("tls.csr");
     let cert = dir.join("tls.crt");

@@ -6,10 +6,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tollgate::api::{Checkpoint, CheckpointPhase, Project, ProjectPhase};
 use tollgate_e2e::controller::ControllerProcess;
+use tollgate_e2e::webhook::{TestWebhook, serving_certificate, start_webhook};
 use tollgate_e2e::{ControlPlane, User, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -55,9 +57,11 @@ struct Env {
 }
 
 impl Env {
+    /// A namespace whose decisions go through tollgate's admission webhook (so `decidedBy`
+    /// is set from the request), with its own controller process.
     async fn new(prefix: &str) -> Env {
         let plane = ControlPlane::get().await;
-        let ns = plane.namespace(prefix).await;
+        let ns = start_webhook().await.namespace(plane, prefix).await;
         let dir = tempfile::tempdir().unwrap();
         let controller = ControllerProcess::start(plane, &ns, dir.path()).await;
         let admin = plane.client(User::Admin).await;
@@ -229,6 +233,11 @@ async fn approve_applies_exactly_the_reviewed_plan_and_reject_changes_nothing() 
     ]);
     let project = env.project().await;
     let status = project.status.unwrap();
+    assert_eq!(
+        status.history[0].decided_by.as_deref(),
+        Some("alice"),
+        "the decider comes from the authenticated request"
+    );
     assert_eq!(status.last_applied.unwrap().plan_id, plan.id);
     assert_eq!(markers_in(&env.markers()).len(), 1, "exactly one apply");
     let outputs = env.plane.client(User::Admin).await;
@@ -502,4 +511,100 @@ async fn deleting_a_project_destroys_through_a_destroy_checkpoint() {
     })
     .await;
     assert!(markers_in(&env.markers()).is_empty(), "the destroy ran");
+}
+
+#[tokio::test]
+async fn the_controller_binary_serves_the_admission_webhook() {
+    let plane = ControlPlane::get().await;
+    let ns = plane.namespace("own-webhook").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = serving_certificate(plane, dir.path()).await;
+    let port = tollgate_e2e::controller::free_port();
+    let args = vec![
+        "--webhook-cert".into(),
+        cert.to_string_lossy().into_owned(),
+        "--webhook-key".into(),
+        key.to_string_lossy().into_owned(),
+        "--webhook-listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--controller-user".into(),
+        plane.username(User::Admin),
+    ];
+    let controller = ControllerProcess::start_with(plane, &ns, dir.path(), args).await;
+    let hook = TestWebhook::register_at(plane, ([127, 0, 0, 1], port).into()).await;
+    hook.route(plane, &ns).await;
+    let projects: Api<Project> = Api::namespaced(plane.client(User::Carol).await, &ns);
+    projects
+        .create(
+            &PostParams::default(),
+            &demo(
+                &ns,
+                &dir.path().join("markers"),
+                json!({}),
+                serde_json::Value::Null,
+            ),
+        )
+        .await
+        .unwrap();
+    let admin_projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &ns);
+    let created = admin_projects.get("demo").await.unwrap();
+    assert_eq!(
+        created
+            .annotations()
+            .get(tollgate::api::LAST_CHANGED_BY_ANNOTATION)
+            .map(String::as_str),
+        Some("carol")
+    );
+    let checkpoints: Api<Checkpoint> = Api::namespaced(plane.client(User::Admin).await, &ns);
+    let name = {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(r) = admin_projects
+                .get("demo")
+                .await
+                .unwrap()
+                .status
+                .and_then(|s| s.checkpoint_ref)
+            {
+                break r.name;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint\n{}",
+                controller.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    assert_eq!(
+        checkpoints
+            .get(&name)
+            .await
+            .unwrap()
+            .spec
+            .requested_by
+            .as_deref(),
+        Some("carol")
+    );
+    let alice: Api<Checkpoint> = Api::namespaced(plane.client(User::Alice).await, &ns);
+    let typed = json!({"status": {"decision": "Approved", "reason": "ok", "decidedBy": "bob"}});
+    let decided = alice
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&typed))
+        .await
+        .unwrap();
+    assert_eq!(
+        decided.status.unwrap().decided_by.as_deref(),
+        Some("alice"),
+        "a user cannot type someone else's name"
+    );
+    wait_for("the approved plan applied", DEADLINE, || async {
+        admin_projects
+            .get("demo")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.phase)
+            == Some(ProjectPhase::Ready)
+    })
+    .await;
 }
