@@ -206,3 +206,36 @@ async fn the_apiserver_enforces_the_schema() {
         );
     }
 }
+
+#[tokio::test]
+async fn kubectl_explain_shows_the_field_docs() {
+    let plane = ControlPlane::get().await;
+    let out = std::process::Command::new(plane.var("TOLLGATE_E2E_KUBECTL"))
+        .arg("--kubeconfig")
+        .arg(plane.kubeconfig(User::Admin))
+        .args(["explain", "project.spec"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("components")
+            && text.contains("Components, each an instance of a module from the catalog"),
+        "{text}"
+    );
+    let out = std::process::Command::new(plane.var("TOLLGATE_E2E_KUBECTL"))
+        .arg("--kubeconfig")
+        .arg(plane.kubeconfig(User::Admin))
+        .args(["explain", "checkpoint.status.decision"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Approved"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -608,3 +608,91 @@ async fn the_controller_binary_serves_the_admission_webhook() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastructure() {
+    let env = Env::new("suspend").await;
+    let policy = json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]});
+    let mut project = demo(&env.ns, &env.markers(), json!({}), policy);
+    project.spec.deletion_policy = tollgate::api::DeletionPolicy::Orphan;
+    env.create_as_carol(&project).await;
+    env.wait_phase(ProjectPhase::Ready).await;
+
+    // Suspended: a spec change runs no Terraform.
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await
+        .unwrap();
+    env.wait_phase(ProjectPhase::Suspended).await;
+    let runs = env
+        .controller
+        .metric("tollgate_terraform_commands_started")
+        .await;
+    let change = json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": "while suspended", "replicas": 1, "marker_dir": env.markers().to_str().unwrap()}}]}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&change))
+        .await
+        .unwrap();
+    let reconciles = env.controller.metric("tollgate_reconciles_total").await;
+    wait_for("a reconcile of the suspended Project", DEADLINE, || async {
+        env.controller.metric("tollgate_reconciles_total").await > reconciles
+    })
+    .await;
+    assert_eq!(
+        env.controller
+            .metric("tollgate_terraform_commands_started")
+            .await,
+        runs,
+        "a suspended Project runs no Terraform"
+    );
+
+    // An input the module does not have: Stalled with the catalog's message, nothing run.
+    let invalid = json!({"spec": {"suspend": false, "components": [{"name": "app", "module": "demo", "inputs": {"greeting": "x", "replica": 2}}]}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&invalid))
+        .await
+        .unwrap();
+    let failed = env.wait_phase(ProjectPhase::Failed).await;
+    let stalled = failed
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.status, "True");
+    assert!(
+        stalled.message.contains("did you mean `replicas`"),
+        "{}",
+        stalled.message
+    );
+    assert_eq!(markers_in(&env.markers()).len(), 1);
+
+    // Orphan: deleting leaves the infrastructure (and asks nobody).
+    env.projects
+        .delete("demo", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the Project is gone", DEADLINE, || async {
+        env.projects.get_opt("demo").await.unwrap().is_none()
+    })
+    .await;
+    assert_eq!(
+        markers_in(&env.markers()).len(),
+        1,
+        "Orphan keeps the infrastructure"
+    );
+    assert!(
+        env.checkpoints
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .all(|c| c.spec.checkpoint_type != tollgate::api::CheckpointType::Destroy)
+    );
+}
