@@ -552,44 +552,40 @@ impl<'a> Run<'a> {
             Err(kube::Error::Api(status)) if status.code == 409 => {}
             Err(err) => return Err(err.into()),
         }
-        set_phase(&self.checkpoints(), &name, CheckpointPhase::Pending).await?;
+        // The Checkpoint reconciler marks it Pending; recording it in our status comes first,
+        // so a failure from here on can never leave an unreferenced checkpoint behind.
         Ok(name)
     }
 
-    /// Marks the pending checkpoint (if any) Superseded: its plan will never be applied.
+    /// Marks every undecided checkpoint of this Project Superseded: their plans will never
+    /// be applied. Covers the referenced one and any a failed run opened without recording.
     async fn supersede_pending(&mut self) -> Result<(), ReconcileError> {
-        let Some(reference) = self.status.checkpoint_ref.take() else {
-            return Ok(());
-        };
-        match self.checkpoints().get_opt(&reference.name).await? {
-            Some(cp)
-                if !matches!(
-                    cp.status.as_ref().and_then(|s| s.phase),
+        self.status.checkpoint_ref = None;
+        let params =
+            kube::api::ListParams::default().labels(&format!("{PROJECT_LABEL}={}", self.name));
+        for cp in self.checkpoints().list(&params).await?.items {
+            let status = cp.status.clone().unwrap_or_default();
+            let open = status.decision.is_none()
+                && !matches!(
+                    status.phase,
                     Some(CheckpointPhase::Superseded | CheckpointPhase::Expired)
-                ) =>
-            {
-                set_phase(
-                    &self.checkpoints(),
-                    &reference.name,
-                    CheckpointPhase::Superseded,
-                )
-                .await?;
-                self.push_history(
-                    cp.spec.plan_ref.as_ref().map_or("", |p| p.id.as_str()),
-                    "Superseded",
-                    None,
                 );
-                self.event(
-                    EventType::Normal,
-                    "CheckpointSuperseded",
-                    &format!(
-                        "checkpoint {} superseded: the Project changed, a new plan is made",
-                        reference.name
-                    ),
-                )
-                .await;
+            if !open {
+                continue;
             }
-            _ => {}
+            let name = cp.name_any();
+            set_phase(&self.checkpoints(), &name, CheckpointPhase::Superseded).await?;
+            self.push_history(
+                cp.spec.plan_ref.as_ref().map_or("", |p| p.id.as_str()),
+                "Superseded",
+                None,
+            );
+            self.event(
+                EventType::Normal,
+                "CheckpointSuperseded",
+                &format!("checkpoint {name} superseded: the Project changed, a new plan is made"),
+            )
+            .await;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use crate::{ControlPlane, User, wait_for};
 /// A running controller process; killed when dropped.
 pub struct ControllerProcess {
     child: Child,
+    kubeconfig: PathBuf,
     extra_args: Vec<String>,
     namespace: String,
     work_dir: PathBuf,
@@ -61,11 +62,27 @@ impl ControllerProcess {
         work_dir: &Path,
         extra_args: Vec<String>,
     ) -> ControllerProcess {
-        Self::spawn(plane, namespace, work_dir, free_port(), extra_args).await
+        Self::start_as(
+            &plane.kubeconfig(User::Admin),
+            namespace,
+            work_dir,
+            extra_args,
+        )
+        .await
+    }
+
+    /// Like [`ControllerProcess::start_with`], acting with the identity in `kubeconfig`.
+    pub async fn start_as(
+        kubeconfig: &Path,
+        namespace: &str,
+        work_dir: &Path,
+        extra_args: Vec<String>,
+    ) -> ControllerProcess {
+        Self::spawn(kubeconfig, namespace, work_dir, free_port(), extra_args).await
     }
 
     async fn spawn(
-        plane: &ControlPlane,
+        kubeconfig: &Path,
         namespace: &str,
         work_dir: &Path,
         metrics_port: u16,
@@ -87,10 +104,7 @@ impl ControllerProcess {
                 &crate::repo_root().join("modules").to_string_lossy(),
             ])
             .arg("controller")
-            .args([
-                "--kubeconfig",
-                &plane.kubeconfig(User::Admin).to_string_lossy(),
-            ])
+            .args(["--kubeconfig", &kubeconfig.to_string_lossy()])
             .args(["--namespace", namespace])
             .args(["--work-dir", &work_dir.join("work").to_string_lossy()])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
@@ -103,6 +117,7 @@ impl ControllerProcess {
             .expect("start tollgate controller");
         let process = ControllerProcess {
             child,
+            kubeconfig: kubeconfig.to_path_buf(),
             extra_args,
             namespace: namespace.to_owned(),
             work_dir: work_dir.to_path_buf(),
@@ -126,10 +141,10 @@ impl ControllerProcess {
     }
 
     /// Starts a new controller process with the same namespace and working directory.
-    pub async fn restart(&mut self, plane: &ControlPlane) {
+    pub async fn restart(&mut self) {
         self.kill_hard().await;
         let fresh = Self::spawn(
-            plane,
+            &self.kubeconfig.clone(),
             &self.namespace.clone(),
             &self.work_dir.clone(),
             free_port(),

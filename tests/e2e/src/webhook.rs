@@ -37,6 +37,9 @@ use crate::{ControlPlane, User, wait_for};
 pub const NAMESPACE_LABEL: &str = "tollgate.dev/e2e-webhook";
 /// Label on the configurations this harness registers, to find stale ones.
 const CONFIG_LABEL: &str = "tollgate.dev/e2e-webhook-config";
+/// Username of the controller's service account in deploy/controller-rbac.yaml.
+pub const CONTROLLER_SERVICE_ACCOUNT: &str = "system:serviceaccount:tollgate-system:tollgate";
+
 /// Annotation with the PID of the process that registered a configuration.
 const PID_ANNOTATION: &str = "tollgate.dev/e2e-pid";
 
@@ -311,7 +314,12 @@ async fn serve_in_background(
                     "127.0.0.1:0".parse().expect("loopback address"),
                     cert,
                     key,
-                    vec![plane.username(User::Admin)],
+                    // The controller runs as admin in most tests, and as the service account
+                    // of deploy/controller-rbac.yaml in the least-privilege test.
+                    vec![
+                        plane.username(User::Admin),
+                        CONTROLLER_SERVICE_ACCOUNT.to_owned(),
+                    ],
                 );
                 let webhook = Webhook::bind(config, client)
                     .await

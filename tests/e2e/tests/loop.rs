@@ -128,6 +128,27 @@ impl Env {
         }
     }
 
+    /// Waits for the Destroy checkpoint of a Project being deleted.
+    async fn pending_destroy(&self) -> Checkpoint {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let p = self.project().await;
+            if let Some(reference) = p.status.as_ref().and_then(|s| s.checkpoint_ref.clone()) {
+                let checkpoint = self.checkpoints.get(&reference.name).await.unwrap();
+                if checkpoint.spec.checkpoint_type == tollgate::api::CheckpointType::Destroy {
+                    return checkpoint;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no destroy checkpoint: {:?}\n{}",
+                p.status,
+                self.controller.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn decide(
         &self,
         user: User,
@@ -143,11 +164,16 @@ impl Env {
         .await
     }
 
+    /// kubectl as admin in the test's namespace.
     fn kubectl(&self, args: &[&str]) -> String {
+        self.kubectl_admin(&[&["-n", &self.ns], args].concat())
+    }
+
+    /// kubectl as admin, with no default namespace.
+    fn kubectl_admin(&self, args: &[&str]) -> String {
         let out = std::process::Command::new(self.plane.var("TOLLGATE_E2E_KUBECTL"))
             .arg("--kubeconfig")
             .arg(self.plane.kubeconfig(User::Admin))
-            .args(["-n", &self.ns])
             .args(args)
             .output()
             .unwrap();
@@ -437,7 +463,7 @@ async fn a_controller_killed_during_apply_finishes_with_exactly_one_apply() {
         markers_in(&env.markers()).is_empty(),
         "killed before the apply finished"
     );
-    env.controller.restart(env.plane).await;
+    env.controller.restart().await;
     let ready = env.wait_phase(ProjectPhase::Ready).await;
     assert!(ready.status.unwrap().last_applied.is_some());
     wait_for("the apply's marker", DEADLINE, || async {
@@ -474,22 +500,7 @@ async fn deleting_a_project_destroys_through_a_destroy_checkpoint() {
         .delete("demo", &DeleteParams::default())
         .await
         .unwrap();
-    let destroy = {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let p = env.project().await;
-            if let Some(reference) = p.status.as_ref().and_then(|s| s.checkpoint_ref.clone()) {
-                break env.checkpoints.get(&reference.name).await.unwrap();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no destroy checkpoint: {:?}\n{}",
-                p.status,
-                env.controller.log()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
+    let destroy = env.pending_destroy().await;
     assert_eq!(
         destroy.spec.checkpoint_type,
         tollgate::api::CheckpointType::Destroy
@@ -694,5 +705,105 @@ async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastruc
             .items
             .iter()
             .all(|c| c.spec.checkpoint_type != tollgate::api::CheckpointType::Destroy)
+    );
+}
+
+/// A kubeconfig for the controller's service account from deploy/controller-rbac.yaml.
+fn service_account_kubeconfig(env: &Env) -> std::path::PathBuf {
+    env.kubectl_admin(&[
+        "apply",
+        "-f",
+        &tollgate_e2e::repo_root()
+            .join("deploy/controller-rbac.yaml")
+            .to_string_lossy(),
+    ]);
+    let token = env.kubectl_admin(&[
+        "create",
+        "token",
+        "tollgate",
+        "-n",
+        "tollgate-system",
+        "--duration=2h",
+    ]);
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "tollgate",
+        "clusters": [{"name": "e2e", "cluster": {"server": env.plane.var("TOLLGATE_E2E_SERVER"), "certificate-authority": env.plane.var("TOLLGATE_E2E_CA_CERT")}}],
+        "users": [{"name": "tollgate", "user": {"token": token.trim()}}],
+        "contexts": [{"name": "tollgate", "context": {"cluster": "e2e", "user": "tollgate"}}]
+    });
+    let path = env.dir.path().join("controller.kubeconfig");
+    std::fs::write(&path, kubeconfig.to_string()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_controller_needs_only_its_cluster_role() {
+    let mut env = Env::new("least-privilege").await;
+    let kubeconfig = service_account_kubeconfig(&env);
+    env.controller.kill_hard().await;
+    env.controller = ControllerProcess::start_as(
+        &kubeconfig,
+        &env.ns,
+        env.dir.path(),
+        vec![
+            "--controller-user".into(),
+            tollgate_e2e::webhook::CONTROLLER_SERVICE_ACCOUNT.into(),
+        ],
+    )
+    .await;
+    env.create_as_carol(&demo(
+        &env.ns,
+        &env.markers(),
+        json!({}),
+        serde_json::Value::Null,
+    ))
+    .await;
+    let checkpoint = env.pending_checkpoint(None).await;
+    env.decide(
+        User::Alice,
+        checkpoint.metadata.name.as_deref().unwrap(),
+        "Approved",
+    )
+    .await
+    .unwrap();
+    let ready = env.wait_phase(ProjectPhase::Ready).await;
+    assert_eq!(
+        ready.status.unwrap().history[0].decided_by.as_deref(),
+        Some("alice")
+    );
+    assert_eq!(markers_in(&env.markers()).len(), 1);
+    env.projects
+        .delete("demo", &DeleteParams::default())
+        .await
+        .unwrap();
+    let destroy = env.pending_destroy().await;
+    env.decide(
+        User::Bob,
+        destroy.metadata.name.as_deref().unwrap(),
+        "Approved",
+    )
+    .await
+    .unwrap();
+    wait_for("the Project is gone", DEADLINE, || async {
+        env.projects.get_opt("demo").await.unwrap().is_none()
+    })
+    .await;
+    assert!(markers_in(&env.markers()).is_empty());
+    let events = env.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=demo",
+        "-o",
+        "name",
+    ]);
+    assert!(
+        !events.trim().is_empty(),
+        "the controller records Events with its own identity"
+    );
+    assert!(
+        !env.controller.log().contains("Forbidden"),
+        "{}",
+        env.controller.log()
     );
 }
