@@ -128,6 +128,22 @@ impl Env {
         }
     }
 
+    /// Waits until the Project no longer exists.
+    async fn wait_gone(&self) {
+        wait_for("the Project is gone", DEADLINE, || async {
+            self.projects.get_opt("demo").await.unwrap().is_none()
+        })
+        .await;
+    }
+
+    /// Approves the pending checkpoint as `user` and returns it.
+    async fn approve_pending(&self, user: User) -> Checkpoint {
+        let checkpoint = self.pending_checkpoint(None).await;
+        let name = checkpoint.metadata.name.clone().unwrap();
+        self.decide(user, &name, "Approved").await.unwrap();
+        checkpoint
+    }
+
     /// Waits for the Destroy checkpoint of a Project being deleted.
     async fn pending_destroy(&self) -> Checkpoint {
         let deadline = Instant::now() + DEADLINE;
@@ -434,14 +450,7 @@ async fn a_controller_killed_during_apply_finishes_with_exactly_one_apply() {
         serde_json::Value::Null,
     ))
     .await;
-    let checkpoint = env.pending_checkpoint(None).await;
-    env.decide(
-        User::Alice,
-        checkpoint.metadata.name.as_deref().unwrap(),
-        "Approved",
-    )
-    .await
-    .unwrap();
+    env.approve_pending(User::Alice).await;
     env.wait_phase(ProjectPhase::Applying).await;
     // Kill while Terraform is applying: the runner's private copy of the approved plan exists
     // exactly for the duration of `terraform apply`.
@@ -517,10 +526,7 @@ async fn deleting_a_project_destroys_through_a_destroy_checkpoint() {
     )
     .await
     .unwrap();
-    wait_for("the Project is gone", DEADLINE, || async {
-        env.projects.get_opt("demo").await.unwrap().is_none()
-    })
-    .await;
+    env.wait_gone().await;
     assert!(markers_in(&env.markers()).is_empty(), "the destroy ran");
 }
 
@@ -688,10 +694,7 @@ async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastruc
         .delete("demo", &DeleteParams::default())
         .await
         .unwrap();
-    wait_for("the Project is gone", DEADLINE, || async {
-        env.projects.get_opt("demo").await.unwrap().is_none()
-    })
-    .await;
+    env.wait_gone().await;
     assert_eq!(
         markers_in(&env.markers()).len(),
         1,
@@ -758,14 +761,7 @@ async fn the_controller_needs_only_its_cluster_role() {
         serde_json::Value::Null,
     ))
     .await;
-    let checkpoint = env.pending_checkpoint(None).await;
-    env.decide(
-        User::Alice,
-        checkpoint.metadata.name.as_deref().unwrap(),
-        "Approved",
-    )
-    .await
-    .unwrap();
+    env.approve_pending(User::Alice).await;
     let ready = env.wait_phase(ProjectPhase::Ready).await;
     assert_eq!(
         ready.status.unwrap().history[0].decided_by.as_deref(),
@@ -784,10 +780,7 @@ async fn the_controller_needs_only_its_cluster_role() {
     )
     .await
     .unwrap();
-    wait_for("the Project is gone", DEADLINE, || async {
-        env.projects.get_opt("demo").await.unwrap().is_none()
-    })
-    .await;
+    env.wait_gone().await;
     assert!(markers_in(&env.markers()).is_empty());
     let events = env.kubectl(&[
         "get",
