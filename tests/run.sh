@@ -42,4 +42,5 @@ terraform -chdir=modules/demo test -no-color
 TERRAFORM=terraform sh modules/test-variables.sh
 
 step "Tests"
-cargo test --all-targets --locked -- --test-threads=2
+# Benchmarks are built (clippy --all-targets) but not run here: they print ratios, see README.
+cargo test --workspace --lib --bins --tests --locked -- --test-threads=2
