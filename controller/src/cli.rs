@@ -4,6 +4,7 @@ mod api_docs;
 mod controller;
 mod crd;
 mod plan;
+mod pricebook;
 mod render;
 
 use std::path::PathBuf;
@@ -68,6 +69,9 @@ pub enum CliError {
     /// Serialising output failed.
     #[error("cannot serialise output: {0}")]
     Serialise(String),
+    /// Refreshing prices or loading a price cache failed.
+    #[error(transparent)]
+    Pricing(#[from] crate::cost::refresh::RefreshError),
 }
 
 /// tollgate: Terraform for Kubernetes platform teams, applying only what a person approved.
@@ -99,6 +103,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Price a plan (`terraform show -json` output) offline.
     Cost(plan::CostArgs),
+    /// Refresh prices from the AWS Price List API into a local price cache.
+    Pricebook(pricebook::PricebookArgs),
 }
 
 /// Runs a parsed command line.
@@ -111,5 +117,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Validate(args) => render::run_validate(&args, cli.catalog.as_deref()),
         Command::Plan(args) => plan::run_plan(&args, cli.catalog.as_deref()).await,
         Command::Cost(args) => plan::run_cost(&args),
+        Command::Pricebook(args) => pricebook::run(&args).await,
     }
 }

@@ -27,6 +27,7 @@ mod error;
 mod estimate;
 mod plan_view;
 mod pricebook;
+pub mod refresh;
 mod render;
 mod resources;
 mod usage;

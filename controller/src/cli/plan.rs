@@ -9,7 +9,7 @@ use super::CliError;
 use super::render::{BackendArg, load_checked};
 use crate::api::{BackendType, Project};
 use crate::catalog::Catalog;
-use crate::cost::{self, Estimate, Usage};
+use crate::cost::{self, Estimate, PriceBook, Usage};
 use crate::plan::{Plan, PlanSummary, SavedPlan};
 use crate::render::{RenderOptions, render};
 use crate::terraform::{
@@ -45,6 +45,9 @@ pub struct PlanArgs {
     /// Output format (`markdown` prints the cost part as Markdown).
     #[arg(long, value_enum, default_value = "table")]
     output: OutputFormat,
+    /// Price cache written by `tollgate pricebook refresh`: its rows override the embedded price book.
+    #[arg(long, value_name = "FILE", env = "TOLLGATE_PRICE_CACHE")]
+    price_cache: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,6 +64,9 @@ pub struct CostArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     output: OutputFormat,
+    /// Price cache written by `tollgate pricebook refresh`: its rows override the embedded price book.
+    #[arg(long, value_name = "FILE", env = "TOLLGATE_PRICE_CACHE")]
+    price_cache: Option<PathBuf>,
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -86,11 +92,11 @@ fn print_estimate(estimate: &Estimate, format: OutputFormat) {
 }
 
 pub fn run_cost(args: &CostArgs) -> Result<ExitCode, CliError> {
-    let estimate = cost::estimate_str(
-        &read(&args.plan)?,
-        &args.region,
-        &usage(args.usage.as_deref())?,
-    )?;
+    let book = cost::refresh::load_price_book(args.price_cache.as_deref())?;
+    let plan: serde_json::Value =
+        serde_json::from_str(&read(&args.plan)?).map_err(cost::CostError::PlanNotJson)?;
+    let estimate =
+        cost::estimate_with_book(&plan, &args.region, &usage(args.usage.as_deref())?, book)?;
     print_estimate(&estimate, args.output);
     Ok(ExitCode::SUCCESS)
 }
@@ -119,6 +125,20 @@ pub async fn plan_project(
     usage: &Usage,
     runner: &TerraformRunner,
 ) -> Result<PlanReport, CliError> {
+    let book = cost::price_book()?;
+    plan_project_with_book(project, catalog, dir, backend, usage, book, runner).await
+}
+
+/// [`plan_project`] priced with a given price book (e.g. one with a price cache on top).
+pub async fn plan_project_with_book(
+    project: &Project,
+    catalog: &Catalog,
+    dir: &Path,
+    backend: BackendType,
+    usage: &Usage,
+    book: &PriceBook,
+    runner: &TerraformRunner,
+) -> Result<PlanReport, CliError> {
     let rendered = render(
         project,
         catalog,
@@ -137,7 +157,9 @@ pub async fn plan_project(
         .cloud
         .as_ref()
         .map_or("us-east-1", |c| c.aws.region.as_str());
-    let estimate = cost::estimate_str(&json, region, usage)?;
+    let plan_value: serde_json::Value =
+        serde_json::from_str(&json).map_err(cost::CostError::PlanNotJson)?;
+    let estimate = cost::estimate_with_book(&plan_value, region, usage, book)?;
     let redacted_path = dir.join(REDACTED_PLAN_FILE);
     let redacted = plan.redacted(Some(ws.redactor()));
     std::fs::write(&redacted_path, format!("{:#}\n", redacted.as_value())).map_err(|source| {
@@ -158,6 +180,7 @@ pub async fn plan_project(
 pub async fn run_plan(args: &PlanArgs, catalog: Option<&Path>) -> Result<ExitCode, CliError> {
     let (project, catalog) = load_checked(&args.file, catalog)?;
     let usage = usage(args.usage.as_deref())?;
+    let book = cost::refresh::load_price_book(args.price_cache.as_deref())?;
     let namespace = project.metadata.namespace.as_deref().unwrap_or("default");
     let name = project.metadata.name.as_deref().unwrap_or("unnamed");
     let dir = args
@@ -166,12 +189,13 @@ pub async fn run_plan(args: &PlanArgs, catalog: Option<&Path>) -> Result<ExitCod
         .unwrap_or_else(|| PathBuf::from(".tollgate").join(namespace).join(name));
     let runner = TerraformRunner::new(RunnerConfig::from_env())?;
     runner.ensure_supported().await?;
-    let report = plan_project(
+    let report = plan_project_with_book(
         &project,
         &catalog,
         &dir,
         args.backend.map_or(BackendType::Local, BackendType::from),
         &usage,
+        book,
         &runner,
     )
     .await?;

@@ -1,0 +1,965 @@
+//! Optional refresh of prices from the AWS Price List API (`GetProducts`) into a local
+//! price cache, and loading of the embedded price book with such a cache on top.
+//!
+//! The cost engine itself stays offline: it reads the embedded book, plus a cache file
+//! when one is given (`--price-cache` / `TOLLGATE_PRICE_CACHE`). Only
+//! `tollgate pricebook refresh` talks to the network.
+//!
+//! What is fetched, per region (see [`queries`]):
+//!
+//! | price book row | `GetProducts` service and filters |
+//! |---|---|
+//! | `ec2 instance:<type>` | `AmazonEC2`: location, operatingSystem=Linux, tenancy=Shared, preInstalledSw=NA, capacitystatus=Used (+ instanceType when asked for) |
+//! | `ebs <type>:storage` | `AmazonEC2`: location, productFamily=Storage |
+//! | `vpc nat-gateway:hour`, `nat-gateway:gb` | `AmazonEC2`: location, productFamily=NAT Gateway |
+//! | `elb alb:hour`, `alb:capacity-unit` | `AWSELB`: location, productFamily=Load Balancer-Application |
+//! | `rds instance:<engine>:<class>` | `AmazonRDS`: location, productFamily=Database Instance, databaseEngine, deploymentOption=Single-AZ |
+//!
+//! Every product is checked again on our side (an emulator or a changed API may ignore a
+//! filter), only on-demand prices with a `beginRange` of 0 are taken, and a key that two
+//! products price differently is dropped and reported, never guessed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use aws_sdk_pricing::types::{Filter, FilterType};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::pricebook::PriceBook;
+
+/// The columns of a price book and of a price cache.
+pub const HEADER: &str = "service,region,key,unit,usd,source,observed";
+
+/// Region of the Price List API endpoint (it only exists in a few regions).
+pub const DEFAULT_API_REGION: &str = "us-east-1";
+
+/// Errors of the price refresh and of loading a price cache.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// A `GetProducts` call failed.
+    #[error(
+        "AWS Price List API GetProducts ({service_code}, {region}) failed: {message}; check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile, permission `pricing:GetProducts`), the network, or --endpoint-url"
+    )]
+    Api {
+        /// Service code asked for.
+        service_code: String,
+        /// Price region asked for.
+        region: String,
+        /// The SDK's error, with its source chain.
+        message: String,
+    },
+    /// A request could not be built (a bug in the query table).
+    #[error(
+        "cannot build the GetProducts request: {0}; this is a bug in tollgate, please report it"
+    )]
+    Request(String),
+    /// No region given.
+    #[error("no region to refresh; pass at least one `--region <code>` (e.g. us-east-1)")]
+    NoRegion,
+    /// The API returned nothing usable at all.
+    #[error(
+        "the AWS Price List API returned no usable price for {regions}; check the region codes and --endpoint-url (nothing was written)"
+    )]
+    Empty {
+        /// The regions asked for.
+        regions: String,
+    },
+    /// Reading a cache file failed.
+    #[error(
+        "cannot read the price cache {path}: {source}; pass a file written by `tollgate pricebook refresh`"
+    )]
+    ReadCache {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A cache file is malformed.
+    #[error(
+        "the price cache {path} is invalid at line {line}: {message}; regenerate it with `tollgate pricebook refresh --out {path}`"
+    )]
+    Cache {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Writing the cache failed.
+    #[error(
+        "cannot write the price cache {path}: {source}; check that the directory exists and is writable"
+    )]
+    WriteCache {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The embedded book is invalid (a build-time data bug).
+    #[error(transparent)]
+    Embedded(#[from] super::CostError),
+}
+
+/// One price, owned (a row of the cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheRow {
+    /// Pricer namespace (`ec2`, `ebs`, `vpc`, `elb`, `rds`).
+    pub service: String,
+    /// Region code.
+    pub region: String,
+    /// Dimension key, as in the embedded book.
+    pub key: String,
+    /// Unit, as in the embedded book.
+    pub unit: String,
+    /// USD per unit, as AWS published it.
+    pub usd: Decimal,
+    /// `AWS Price List API GetProducts (<service code>, <sku>)`.
+    pub source: String,
+    /// Fetch date, YYYY-MM-DD.
+    pub observed: String,
+}
+
+/// What to refresh.
+#[derive(Debug, Clone)]
+pub struct RefreshOptions {
+    /// Region codes to fetch prices for.
+    pub regions: Vec<String>,
+    /// EC2 instance types to ask for one by one (`instanceType` filter); empty: every
+    /// Linux shared-tenancy type of the region in one paginated query.
+    pub instance_types: Vec<String>,
+    /// RDS engines (Terraform `engine` names: `mysql`, `postgres`, `mariadb`).
+    pub rds_engines: Vec<String>,
+    /// The date written into `observed` (YYYY-MM-DD).
+    pub observed: String,
+}
+
+impl RefreshOptions {
+    /// Defaults for `regions`: every instance type, MySQL/PostgreSQL/MariaDB, today (UTC).
+    pub fn new(regions: Vec<String>) -> RefreshOptions {
+        RefreshOptions {
+            regions,
+            instance_types: Vec::new(),
+            rds_engines: vec!["mysql".into(), "postgres".into(), "mariadb".into()],
+            observed: today(),
+        }
+    }
+}
+
+/// Today's date in UTC, YYYY-MM-DD.
+pub fn today() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()
+}
+
+/// The result of a refresh.
+#[derive(Debug, Clone, Default)]
+pub struct Refreshed {
+    /// Rows, sorted by service, region, key.
+    pub rows: Vec<CacheRow>,
+    /// Products or keys that were not taken, with the reason.
+    pub skipped: Vec<String>,
+    /// Number of `GetProducts` calls made (pages included).
+    pub requests: usize,
+    /// The fetch date.
+    pub observed: String,
+}
+
+/// What a query's products become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// EC2 instance hours.
+    Ec2Instance,
+    /// EBS volume storage.
+    EbsStorage,
+    /// NAT gateway hours and data processed.
+    NatGateway,
+    /// Application Load Balancer hours and LCU-hours.
+    Alb,
+    /// RDS instance hours (Single-AZ).
+    RdsInstance,
+}
+
+/// One `GetProducts` query (paginated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// What the products become.
+    pub kind: Kind,
+    /// Price region code.
+    pub region: String,
+    /// `ServiceCode`.
+    pub service_code: &'static str,
+    /// `TERM_MATCH` filters (field, value).
+    pub filters: Vec<(String, String)>,
+}
+
+/// Region code → the Price List `location` name. Regions not listed are filtered by
+/// `regionCode` instead.
+const LOCATIONS: &[(&str, &str)] = &[
+    ("af-south-1", "Africa (Cape Town)"),
+    ("ap-east-1", "Asia Pacific (Hong Kong)"),
+    ("ap-northeast-1", "Asia Pacific (Tokyo)"),
+    ("ap-northeast-2", "Asia Pacific (Seoul)"),
+    ("ap-northeast-3", "Asia Pacific (Osaka)"),
+    ("ap-south-1", "Asia Pacific (Mumbai)"),
+    ("ap-southeast-1", "Asia Pacific (Singapore)"),
+    ("ap-southeast-2", "Asia Pacific (Sydney)"),
+    ("ca-central-1", "Canada (Central)"),
+    ("eu-central-1", "EU (Frankfurt)"),
+    ("eu-north-1", "EU (Stockholm)"),
+    ("eu-south-1", "EU (Milan)"),
+    ("eu-west-1", "EU (Ireland)"),
+    ("eu-west-2", "EU (London)"),
+    ("eu-west-3", "EU (Paris)"),
+    ("me-south-1", "Middle East (Bahrain)"),
+    ("sa-east-1", "South America (Sao Paulo)"),
+    ("us-east-1", "US East (N. Virginia)"),
+    ("us-east-2", "US East (Ohio)"),
+    ("us-west-1", "US West (N. California)"),
+    ("us-west-2", "US West (Oregon)"),
+];
+
+fn region_filter(region: &str) -> (String, String) {
+    match LOCATIONS.iter().find(|(code, _)| *code == region) {
+        Some((_, location)) => ("location".into(), (*location).into()),
+        None => ("regionCode".into(), region.into()),
+    }
+}
+
+/// RDS `databaseEngine` values for Terraform engine names.
+const RDS_ENGINES: &[(&str, &str)] = &[
+    ("mariadb", "MariaDB"),
+    ("mysql", "MySQL"),
+    ("postgres", "PostgreSQL"),
+];
+
+fn f(field: &str, value: &str) -> (String, String) {
+    (field.to_string(), value.to_string())
+}
+
+/// The queries a refresh makes, in order.
+pub fn queries(options: &RefreshOptions) -> Vec<Query> {
+    let mut out = Vec::new();
+    for region in &options.regions {
+        let loc = region_filter(region);
+        let ec2_base = vec![
+            loc.clone(),
+            f("operatingSystem", "Linux"),
+            f("tenancy", "Shared"),
+            f("preInstalledSw", "NA"),
+            f("capacitystatus", "Used"),
+        ];
+        if options.instance_types.is_empty() {
+            out.push(Query {
+                kind: Kind::Ec2Instance,
+                region: region.clone(),
+                service_code: "AmazonEC2",
+                filters: ec2_base,
+            });
+        } else {
+            for instance_type in &options.instance_types {
+                let mut filters = vec![f("instanceType", instance_type)];
+                filters.extend(ec2_base.iter().cloned());
+                out.push(Query {
+                    kind: Kind::Ec2Instance,
+                    region: region.clone(),
+                    service_code: "AmazonEC2",
+                    filters,
+                });
+            }
+        }
+        for (kind, service_code, family) in [
+            (Kind::EbsStorage, "AmazonEC2", "Storage"),
+            (Kind::NatGateway, "AmazonEC2", "NAT Gateway"),
+            (Kind::Alb, "AWSELB", "Load Balancer-Application"),
+        ] {
+            out.push(Query {
+                kind,
+                region: region.clone(),
+                service_code,
+                filters: vec![loc.clone(), f("productFamily", family)],
+            });
+        }
+        for engine in &options.rds_engines {
+            let Some((_, aws_engine)) = RDS_ENGINES.iter().find(|(tf, _)| tf == engine) else {
+                continue;
+            };
+            out.push(Query {
+                kind: Kind::RdsInstance,
+                region: region.clone(),
+                service_code: "AmazonRDS",
+                filters: vec![
+                    loc.clone(),
+                    f("productFamily", "Database Instance"),
+                    f("databaseEngine", aws_engine),
+                    f("deploymentOption", "Single-AZ"),
+                ],
+            });
+        }
+    }
+    out
+}
+
+/// Builds a Price List client: region `api_region` (the API's, not the prices'), the
+/// default credential chain, rustls (ring) HTTPS, and an endpoint override when given.
+pub async fn client(endpoint_url: Option<&str>, api_region: &str) -> aws_sdk_pricing::Client {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .region(aws_config::Region::new(api_region.to_string()));
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    aws_sdk_pricing::Client::new(&loader.load().await)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
+/// Runs every query (following `NextToken`) and turns the products into rows.
+pub async fn fetch(
+    client: &aws_sdk_pricing::Client,
+    options: &RefreshOptions,
+) -> Result<Refreshed, RefreshError> {
+    if options.regions.is_empty() {
+        return Err(RefreshError::NoRegion);
+    }
+    let mut collector = Collector::default();
+    let mut requests = 0usize;
+    for query in queries(options) {
+        let filters = query
+            .filters
+            .iter()
+            .map(|(field, value)| {
+                Filter::builder()
+                    .r#type(FilterType::TermMatch)
+                    .field(field)
+                    .value(value)
+                    .build()
+                    .map_err(|e| RefreshError::Request(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut next_token: Option<String> = None;
+        loop {
+            let response = client
+                .get_products()
+                .service_code(query.service_code)
+                .format_version("aws_v1")
+                .set_filters(Some(filters.clone()))
+                .max_results(100)
+                .set_next_token(next_token.clone())
+                .send()
+                .await
+                .map_err(|e| RefreshError::Api {
+                    service_code: query.service_code.to_string(),
+                    region: query.region.clone(),
+                    message: error_chain(&e),
+                })?;
+            requests += 1;
+            for item in response.price_list() {
+                collector.add(&query, item, &options.observed);
+            }
+            match response.next_token() {
+                Some(token) if !token.is_empty() && Some(token) != next_token.as_deref() => {
+                    next_token = Some(token.to_string());
+                }
+                _ => break,
+            }
+        }
+    }
+    let mut refreshed = collector.finish(&options.observed);
+    refreshed.requests = requests;
+    if refreshed.rows.is_empty() {
+        return Err(RefreshError::Empty {
+            regions: options.regions.join(", "),
+        });
+    }
+    Ok(refreshed)
+}
+
+/// Collects rows, dropping keys that two products price differently.
+#[derive(Debug, Default)]
+pub struct Collector {
+    rows: BTreeMap<(String, String, String), CacheRow>,
+    conflicts: BTreeMap<(String, String, String), Vec<String>>,
+    skipped: Vec<String>,
+}
+
+impl Collector {
+    /// Adds the rows of one `PriceList` entry (a JSON document as a string).
+    pub fn add(&mut self, query: &Query, price_list_item: &str, observed: &str) {
+        match rows_from_product(query, price_list_item, observed) {
+            Err(reason) => self.skipped.push(reason),
+            Ok(rows) => {
+                for row in rows {
+                    let id = (row.service.clone(), row.region.clone(), row.key.clone());
+                    if let Some(c) = self.conflicts.get_mut(&id) {
+                        c.push(row.source);
+                        continue;
+                    }
+                    match self.rows.get(&id) {
+                        Some(existing) if existing.usd != row.usd => {
+                            let existing = self.rows.remove(&id).map(|r| r.source);
+                            self.conflicts
+                                .insert(id, existing.into_iter().chain([row.source]).collect());
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.rows.insert(id, row);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rows (sorted) and what was skipped.
+    pub fn finish(self, observed: &str) -> Refreshed {
+        let mut skipped = self.skipped;
+        for ((service, region, key), sources) in self.conflicts {
+            skipped.push(format!(
+                "{service} {region} {key}: products disagree on the price ({}); left out",
+                sources.join("; ")
+            ));
+        }
+        Refreshed {
+            rows: self.rows.into_values().collect(),
+            skipped,
+            requests: 0,
+            observed: observed.to_string(),
+        }
+    }
+}
+
+fn attr<'a>(attributes: &'a Value, name: &str) -> Option<&'a str> {
+    attributes.get(name).and_then(Value::as_str)
+}
+
+/// The on-demand price dimensions of a product: (unit, USD), those with `beginRange` 0.
+fn on_demand_prices(doc: &Value) -> Vec<(String, Decimal)> {
+    let mut out = Vec::new();
+    let Some(terms) = doc.pointer("/terms/OnDemand").and_then(Value::as_object) else {
+        return out;
+    };
+    for term in terms.values() {
+        let Some(dims) = term.get("priceDimensions").and_then(Value::as_object) else {
+            continue;
+        };
+        for dim in dims.values() {
+            let begin = dim.get("beginRange").and_then(Value::as_str).unwrap_or("0");
+            if begin.parse::<f64>().ok() != Some(0.0) {
+                continue;
+            }
+            let unit = dim.get("unit").and_then(Value::as_str).unwrap_or("");
+            let usd = dim
+                .pointer("/pricePerUnit/USD")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Decimal>().ok());
+            if let Some(usd) = usd {
+                out.push((unit.to_string(), usd.normalize()));
+            }
+        }
+    }
+    out
+}
+
+/// EBS volume API name from the product (older products only carry `volumeType`).
+fn ebs_volume_api_name(attributes: &Value) -> Option<&'static str> {
+    const API_NAMES: &[&str] = &["standard", "gp2", "gp3", "io1", "io2", "st1", "sc1"];
+    if let Some(name) = attr(attributes, "volumeApiName") {
+        return API_NAMES.iter().copied().find(|n| *n == name);
+    }
+    match attr(attributes, "volumeType")? {
+        "Magnetic" => Some("standard"),
+        "General Purpose" => Some("gp2"),
+        "Provisioned IOPS" => {
+            // io2 carries volumeApiName everywhere; before it, piops was io1.
+            let usage = attr(attributes, "usagetype").unwrap_or("");
+            usage.ends_with("VolumeUsage.piops").then_some("io1")
+        }
+        "Throughput Optimized HDD" => Some("st1"),
+        "Cold HDD" => Some("sc1"),
+        _ => None,
+    }
+}
+
+/// Turns one `PriceList` entry into price book rows (none when the product is not one
+/// the book uses; `Err` with a reason when it should have been but cannot be read).
+pub fn rows_from_product(
+    query: &Query,
+    price_list_item: &str,
+    observed: &str,
+) -> Result<Vec<CacheRow>, String> {
+    let doc: Value = serde_json::from_str(price_list_item)
+        .map_err(|e| format!("{}: a PriceList entry is not JSON: {e}", query.service_code))?;
+    let product = doc.get("product").unwrap_or(&Value::Null);
+    let attributes = product.get("attributes").unwrap_or(&Value::Null);
+    let sku = product
+        .get("sku")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown SKU");
+    let service_code = doc
+        .get("serviceCode")
+        .and_then(Value::as_str)
+        .or_else(|| attr(attributes, "servicecode"))
+        .unwrap_or(query.service_code);
+    if service_code != query.service_code {
+        return Ok(Vec::new());
+    }
+    // Keep the query's own filters honest: a product that does not match is ignored.
+    for (field, value) in &query.filters {
+        if field == "productFamily" {
+            if product.get("productFamily").and_then(Value::as_str) != Some(value) {
+                return Ok(Vec::new());
+            }
+        } else if let Some(actual) = attr(attributes, field)
+            && actual != value
+        {
+            return Ok(Vec::new());
+        }
+    }
+    let usage = attr(attributes, "usagetype").unwrap_or("");
+    // (service, key, book unit, AWS unit)
+    let wanted: Vec<(&str, String, &str, &str)> = match query.kind {
+        Kind::Ec2Instance => {
+            let Some(instance_type) = attr(attributes, "instanceType") else {
+                return Ok(Vec::new());
+            };
+            if !usage.contains("BoxUsage:") {
+                return Ok(Vec::new());
+            }
+            vec![("ec2", format!("instance:{instance_type}"), "hour", "Hrs")]
+        }
+        Kind::EbsStorage => {
+            if !usage.contains("EBS:VolumeUsage") {
+                return Ok(Vec::new());
+            }
+            match ebs_volume_api_name(attributes) {
+                Some(name) => vec![("ebs", format!("{name}:storage"), "GB-month", "GB-Mo")],
+                None => return Ok(Vec::new()),
+            }
+        }
+        Kind::NatGateway => {
+            if usage.ends_with("-NatGateway-Hours") || usage == "NatGateway-Hours" {
+                vec![("vpc", "nat-gateway:hour".into(), "hour", "Hrs")]
+            } else if usage.ends_with("-NatGateway-Bytes") || usage == "NatGateway-Bytes" {
+                vec![("vpc", "nat-gateway:gb".into(), "GB", "GB")]
+            } else {
+                return Ok(Vec::new());
+            }
+        }
+        Kind::Alb => {
+            if usage.ends_with("LoadBalancerUsage") {
+                vec![("elb", "alb:hour".into(), "hour", "Hrs")]
+            } else if usage.ends_with("LCUUsage") {
+                vec![("elb", "alb:capacity-unit".into(), "LCU-hour", "LCU-Hrs")]
+            } else {
+                return Ok(Vec::new());
+            }
+        }
+        Kind::RdsInstance => {
+            let (Some(class), Some(engine)) = (
+                attr(attributes, "instanceType"),
+                attr(attributes, "databaseEngine"),
+            ) else {
+                return Ok(Vec::new());
+            };
+            let Some((tf_engine, _)) = RDS_ENGINES.iter().find(|(_, aws)| *aws == engine) else {
+                return Ok(Vec::new());
+            };
+            if !usage.contains("InstanceUsage:") || usage.contains("Multi-AZ") {
+                return Ok(Vec::new());
+            }
+            vec![(
+                "rds",
+                format!("instance:{tf_engine}:{class}"),
+                "hour",
+                "Hrs",
+            )]
+        }
+    };
+    let prices = on_demand_prices(&doc);
+    let mut rows = Vec::new();
+    for (service, key, unit, aws_unit) in wanted {
+        let matching: Vec<&Decimal> = prices
+            .iter()
+            .filter(|(u, _)| u == aws_unit)
+            .map(|(_, usd)| usd)
+            .collect();
+        let usd = match matching.as_slice() {
+            [usd] => **usd,
+            [] => {
+                return Err(format!(
+                    "{} {sku} ({service} {key} in {}): no on-demand USD price per {aws_unit}",
+                    query.service_code, query.region
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "{} {sku} ({service} {key} in {}): several on-demand prices per {aws_unit}; left out",
+                    query.service_code, query.region
+                ));
+            }
+        };
+        if usd.is_zero() {
+            return Err(format!(
+                "{} {sku} ({service} {key} in {}): price is 0; left out",
+                query.service_code, query.region
+            ));
+        }
+        rows.push(CacheRow {
+            service: service.to_string(),
+            region: query.region.clone(),
+            key,
+            unit: unit.to_string(),
+            usd,
+            source: format!(
+                "AWS Price List API GetProducts ({}, {sku})",
+                query.service_code
+            ),
+            observed: observed.to_string(),
+        });
+    }
+    Ok(rows)
+}
+
+fn csv_field(value: &str) -> String {
+    let clean: String = value
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\n' | '\r' => ' ',
+            c => c,
+        })
+        .collect();
+    if clean.contains(',') {
+        format!("\"{clean}\"")
+    } else {
+        clean
+    }
+}
+
+fn csv_line(fields: [&str; 7]) -> String {
+    let mut line = fields.map(csv_field).join(",");
+    line.push('\n');
+    line
+}
+
+/// The cache file text: comments, `# version: cache:<date>`, the header, sorted rows.
+pub fn cache_csv(refreshed: &Refreshed) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# tollgate AWS price cache, written by `tollgate pricebook refresh` from the AWS Price List API.\n",
+    );
+    out.push_str(
+        "# Rows override the embedded price book for the same service, region and key (see docs/cost.md).\n",
+    );
+    out.push_str(&format!("# version: cache:{}\n", refreshed.observed));
+    out.push_str(HEADER);
+    out.push('\n');
+    let mut rows: Vec<&CacheRow> = refreshed.rows.iter().collect();
+    rows.sort_by(|a, b| (&a.service, &a.region, &a.key).cmp(&(&b.service, &b.region, &b.key)));
+    for row in rows {
+        out.push_str(&csv_line([
+            &row.service,
+            &row.region,
+            &row.key,
+            &row.unit,
+            &row.usd.to_string(),
+            &row.source,
+            &row.observed,
+        ]));
+    }
+    out
+}
+
+/// Writes the cache atomically: a temporary file in the same directory, then a rename.
+pub fn write_cache(path: &Path, refreshed: &Refreshed) -> Result<(), RefreshError> {
+    let text = cache_csv(refreshed);
+    let err = |source| RefreshError::WriteCache {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "price-cache.csv".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+/// Books built from a cache, by cache text: a book is built (and its text kept) once per
+/// distinct cache content, so loading the same cache again costs nothing.
+static WITH_CACHE: OnceLock<Mutex<HashMap<String, &'static PriceBook>>> = OnceLock::new();
+
+/// The embedded price book, or the embedded book with the rows of `cache` on top (a row
+/// of the cache replaces the embedded row with the same service, region and key, or adds
+/// one). The version is then `<embedded>+cache:<date>`.
+pub fn load_price_book(cache: Option<&Path>) -> Result<&'static PriceBook, RefreshError> {
+    let embedded = super::pricebook::embedded()?;
+    let Some(path) = cache else {
+        return Ok(embedded);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| RefreshError::ReadCache {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let books = WITH_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(book) = books.lock().ok().and_then(|b| b.get(&text).copied()) {
+        return Ok(book);
+    }
+    let book = merge(embedded, &text).map_err(|(line, message)| RefreshError::Cache {
+        path: path.to_path_buf(),
+        line,
+        message,
+    })?;
+    if let Ok(mut b) = books.lock() {
+        b.insert(text, book);
+    }
+    Ok(book)
+}
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+fn merge(embedded: &PriceBook, cache_text: &str) -> Result<&'static PriceBook, (usize, String)> {
+    let cache = PriceBook::parse(leak(cache_text.to_string())).map_err(|e| match e {
+        super::CostError::PriceBook { line, message } => (line, message),
+        other => (0, other.to_string()),
+    })?;
+    let version = match cache.version() {
+        "unversioned" => "cache".to_string(),
+        v if v.starts_with("cache:") => v.to_string(),
+        v => format!("cache:{v}"),
+    };
+    let mut rows: BTreeMap<(&str, &str, &str), [String; 7]> = BTreeMap::new();
+    for book in [embedded, &cache] {
+        for r in book.rows() {
+            rows.insert(
+                (r.service, r.region, r.key),
+                [
+                    r.service.to_string(),
+                    r.region.to_string(),
+                    r.key.to_string(),
+                    r.unit.to_string(),
+                    r.usd.to_string(),
+                    r.source.to_string(),
+                    r.observed.to_string(),
+                ],
+            );
+        }
+    }
+    let mut text = format!("# version: {}+{version}\n{HEADER}\n", embedded.version());
+    for fields in rows.values() {
+        text.push_str(&csv_line([
+            &fields[0], &fields[1], &fields[2], &fields[3], &fields[4], &fields[5], &fields[6],
+        ]));
+    }
+    let merged = PriceBook::parse(leak(text)).map_err(|e| (0, e.to_string()))?;
+    Ok(Box::leak(Box::new(merged)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn page_items(page: &str) -> Vec<String> {
+        let v: Value = serde_json::from_str(page).unwrap();
+        v["PriceList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn query(kind: Kind, region: &str, service_code: &'static str) -> Query {
+        queries(&RefreshOptions {
+            regions: vec![region.into()],
+            instance_types: Vec::new(),
+            rds_engines: vec!["mysql".into()],
+            observed: "2026-11-25".into(),
+        })
+        .into_iter()
+        .find(|q| q.kind == kind && q.service_code == service_code)
+        .unwrap()
+    }
+
+    #[test]
+    fn pricing_refresh_parses_the_aws_cli_documentation_example() {
+        // The EBS example output of `aws pricing get-products` (AWS CLI documentation).
+        let page = include_str!("../../tests/fixtures/pricing/ebs-ap-southeast-1-page1.json");
+        let q = query(Kind::EbsStorage, "ap-southeast-1", "AmazonEC2");
+        let mut c = Collector::default();
+        for item in page_items(page) {
+            c.add(&q, &item, "2026-11-25");
+        }
+        let r = c.finish("2026-11-25");
+        assert_eq!(r.rows.len(), 1, "{r:?}");
+        let row = &r.rows[0];
+        assert_eq!(
+            (row.service.as_str(), row.region.as_str(), row.key.as_str()),
+            ("ebs", "ap-southeast-1", "io1:storage")
+        );
+        assert_eq!(row.unit, "GB-month");
+        assert_eq!(row.usd, "0.138".parse::<Decimal>().unwrap());
+        assert_eq!(
+            row.source,
+            "AWS Price List API GetProducts (AmazonEC2, 3MKHN58N7RDDVGKJ)"
+        );
+    }
+
+    #[test]
+    fn pricing_refresh_queries_carry_the_documented_filters() {
+        let opts = RefreshOptions {
+            regions: vec!["us-east-1".into(), "xx-new-1".into()],
+            instance_types: vec!["t3.micro".into()],
+            rds_engines: vec!["postgres".into(), "oracle-ee".into()],
+            observed: "2026-11-25".into(),
+        };
+        let qs = queries(&opts);
+        // per region: ec2 (one type), ebs, nat, alb, rds (postgres only)
+        assert_eq!(qs.len(), 10);
+        let ec2 = &qs[0];
+        for filter in [
+            ("instanceType", "t3.micro"),
+            ("location", "US East (N. Virginia)"),
+            ("operatingSystem", "Linux"),
+            ("tenancy", "Shared"),
+            ("preInstalledSw", "NA"),
+            ("capacitystatus", "Used"),
+        ] {
+            assert!(ec2.filters.contains(&f(filter.0, filter.1)), "{filter:?}");
+        }
+        assert!(qs[5].filters.contains(&f("regionCode", "xx-new-1")));
+    }
+
+    #[test]
+    fn pricing_refresh_conflicting_products_are_left_out() {
+        let q = query(Kind::NatGateway, "us-east-1", "AmazonEC2");
+        let doc = |sku: &str, usd: &str| {
+            serde_json::json!({
+                "product": {"productFamily": "NAT Gateway", "sku": sku,
+                    "attributes": {"usagetype": "NatGateway-Hours", "location": "US East (N. Virginia)", "servicecode": "AmazonEC2"}},
+                "serviceCode": "AmazonEC2",
+                "terms": {"OnDemand": {"T": {"priceDimensions": {"D": {"unit": "Hrs", "beginRange": "0", "endRange": "Inf", "pricePerUnit": {"USD": usd}}}}}}
+            })
+            .to_string()
+        };
+        let mut c = Collector::default();
+        c.add(&q, &doc("A", "0.0450000000"), "2026-11-25");
+        c.add(&q, &doc("B", "0.045"), "2026-11-25");
+        assert_eq!(c.finish("d").rows.len(), 1, "equal prices agree");
+        let mut c = Collector::default();
+        c.add(&q, &doc("A", "0.045"), "2026-11-25");
+        c.add(&q, &doc("B", "0.05"), "2026-11-25");
+        let r = c.finish("d");
+        assert!(r.rows.is_empty());
+        assert!(r.skipped[0].contains("disagree"), "{:?}", r.skipped);
+    }
+
+    #[test]
+    fn pricing_refresh_cache_overrides_and_adds() {
+        let refreshed = Refreshed {
+            rows: vec![
+                CacheRow {
+                    service: "ec2".into(),
+                    region: "us-east-1".into(),
+                    key: "instance:t3.micro".into(),
+                    unit: "hour".into(),
+                    usd: "0.02".parse().unwrap(),
+                    source: "AWS Price List API GetProducts (AmazonEC2, SKU1)".into(),
+                    observed: "2026-11-25".into(),
+                },
+                CacheRow {
+                    service: "ebs".into(),
+                    region: "ap-southeast-1".into(),
+                    key: "io1:storage".into(),
+                    unit: "GB-month".into(),
+                    usd: "0.138".parse().unwrap(),
+                    source: "AWS Price List API GetProducts (AmazonEC2, 3MKHN58N7RDDVGKJ)".into(),
+                    observed: "2026-11-25".into(),
+                },
+            ],
+            skipped: Vec::new(),
+            requests: 2,
+            observed: "2026-11-25".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.csv");
+        write_cache(&path, &refreshed).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(&format!("\n{HEADER}\n")), "{text}");
+        assert!(text.contains("\"AWS Price List API GetProducts (AmazonEC2, SKU1)\""));
+        let embedded = super::super::pricebook::embedded().unwrap();
+        let book = load_price_book(Some(&path)).unwrap();
+        assert_eq!(
+            book.version(),
+            format!("{}+cache:2026-11-25", embedded.version())
+        );
+        assert_eq!(book.len(), embedded.len() + 1);
+        let t3 = book.get("ec2", "us-east-1", "instance:t3.micro").unwrap();
+        assert_eq!(t3.usd, "0.02".parse::<Decimal>().unwrap());
+        assert!(book.get("ebs", "ap-southeast-1", "io1:storage").is_some());
+        // untouched rows keep their source
+        let gp2 = book.get("ebs", "us-east-1", "gp2:storage").unwrap();
+        assert_eq!(
+            gp2.source,
+            embedded
+                .get("ebs", "us-east-1", "gp2:storage")
+                .unwrap()
+                .source
+        );
+        // same content: same book
+        assert!(std::ptr::eq(book, load_price_book(Some(&path)).unwrap()));
+        assert!(std::ptr::eq(embedded, load_price_book(None).unwrap()));
+    }
+
+    #[test]
+    fn pricing_refresh_bad_cache_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.csv");
+        std::fs::write(
+            &path,
+            format!("{HEADER}\nec2,us-east-1,k,hour,abc,s,2026-01-01\n"),
+        )
+        .unwrap();
+        let err = load_price_book(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("pricebook refresh"),
+            "{err}"
+        );
+        let missing = load_price_book(Some(&dir.path().join("none.csv")))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read the price cache"), "{missing}");
+    }
+}
