@@ -27,6 +27,10 @@ pub const GROUP: &str = "tollgate.dev";
 /// API version of every tollgate kind.
 pub const VERSION: &str = "v1alpha1";
 
+/// Annotation on a Project requesting a fresh plan: set it to a new value (e.g. a timestamp)
+/// and tollgate plans again even though nothing else changed (e.g. to see drift).
+pub const REPLAN_ANNOTATION: &str = "tollgate.dev/replan";
+
 /// Annotation on a Project naming who last changed its spec. Written only by tollgate's
 /// admission webhook from the authenticated request (a value a user types is overwritten).
 pub const LAST_CHANGED_BY_ANNOTATION: &str = "tollgate.dev/last-changed-by";

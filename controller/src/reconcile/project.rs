@@ -295,13 +295,18 @@ impl<'a> Run<'a> {
         problems.join("; ")
     }
 
-    /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version.
+    /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version,
+    /// and the re-plan annotation.
     async fn plan_key(&self) -> Result<String, ReconcileError> {
         let rendered = render(self.project, &self.ctx.catalog, &RenderOptions::default())?;
         let version = self.ctx.runner.version().await?;
         let mut hasher = Sha256::new();
         hasher.update(rendered.inputs_digest.as_bytes());
         hasher.update(format!("\0{:?}\0{}", version.flavour, version.version).as_bytes());
+        // A new value of the re-plan annotation is a new key: plan again on request.
+        if let Some(token) = self.project.annotations().get(api::REPLAN_ANNOTATION) {
+            hasher.update(format!("\0replan\0{token}").as_bytes());
+        }
         Ok(hex::encode(hasher.finalize()))
     }
 

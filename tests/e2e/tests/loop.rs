@@ -34,6 +34,37 @@ fn demo(
     serde_json::from_value(json!({"apiVersion": "tollgate.dev/v1alpha1", "kind": "Project", "metadata": {"name": "demo", "namespace": namespace}, "spec": spec})).unwrap()
 }
 
+/// Time of a bare `terraform init && terraform plan` of the demo Project rendered with a
+/// local backend: the baseline for the time from `kubectl apply` to an open checkpoint.
+fn raw_terraform_plan(env: &Env) -> Duration {
+    let project = demo(&env.ns, &env.markers(), json!({}), serde_json::Value::Null);
+    let catalog =
+        tollgate::catalog::Catalog::load(&tollgate_e2e::repo_root().join("modules")).unwrap();
+    let dir = env.dir.path().join("raw");
+    let options = tollgate::render::RenderOptions {
+        backend_override: Some(tollgate::api::BackendType::Local),
+    };
+    tollgate::render::render(&project, &catalog, &options)
+        .unwrap()
+        .write_to(&dir)
+        .unwrap();
+    let terraform = std::env::var("TOLLGATE_TERRAFORM").unwrap_or_else(|_| "terraform".into());
+    let started = Instant::now();
+    for args in [
+        &["init", "-input=false"][..],
+        &["plan", "-input=false", "-out=tfplan"][..],
+    ] {
+        let status = std::process::Command::new(&terraform)
+            .arg(format!("-chdir={}", dir.display()))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    started.elapsed()
+}
+
 fn markers_in(dir: &Path) -> Vec<String> {
     let mut found: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
@@ -214,9 +245,11 @@ async fn approve_applies_exactly_the_reviewed_plan_and_reject_changes_nothing() 
     ))
     .await;
     let checkpoint = env.pending_checkpoint(None).await;
+    let to_checkpoint = started.elapsed();
+    let raw = raw_terraform_plan(&env);
     eprintln!(
-        "e2e: kubectl apply → checkpoint open in {:?}",
-        started.elapsed()
+        "e2e: create Project → checkpoint open {to_checkpoint:?}; raw terraform init && plan of the same Project {raw:?}; ratio {:.2}x",
+        to_checkpoint.as_secs_f64() / raw.as_secs_f64()
     );
     let project = env.project().await;
     let plan = project.status.as_ref().unwrap().plan.clone().unwrap();
@@ -437,6 +470,26 @@ async fn pre_approved_changes_apply_without_a_checkpoint_and_resyncs_run_no_terr
             .await,
         runs,
         "an unchanged Project runs no Terraform"
+    );
+
+    // An explicit re-plan request runs Terraform again (and, with nothing changed, stays Ready).
+    let annotate = json!({"metadata": {"annotations": {tollgate::api::REPLAN_ANNOTATION: "1"}}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&annotate))
+        .await
+        .unwrap();
+    wait_for("a re-plan on request", DEADLINE, || async {
+        env.controller
+            .metric("tollgate_terraform_commands_started")
+            .await
+            > runs
+    })
+    .await;
+    env.wait_phase(ProjectPhase::Ready).await;
+    assert_eq!(
+        markers_in(&env.markers()).len(),
+        1,
+        "a no-change re-plan applies nothing"
     );
 }
 
