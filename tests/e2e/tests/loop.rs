@@ -15,6 +15,8 @@ use tollgate_e2e::webhook::{TestWebhook, serving_certificate, start_webhook};
 use tollgate_e2e::{ControlPlane, User, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(120);
+/// A sensitive input (the demo module's `api_token` variable is `sensitive = true`).
+const SECRET: &str = "tg-secret-4f7c2a9e1d";
 
 fn demo(
     namespace: &str,
@@ -240,7 +242,7 @@ async fn approve_applies_exactly_the_reviewed_plan_and_reject_changes_nothing() 
     env.create_as_carol(&demo(
         &env.ns,
         &env.markers(),
-        json!({}),
+        json!({"api_token": SECRET}),
         serde_json::Value::Null,
     ))
     .await;
@@ -320,7 +322,33 @@ async fn approve_applies_exactly_the_reviewed_plan_and_reject_changes_nothing() 
         .get(&status.outputs_secret_ref.unwrap().name)
         .await
         .unwrap();
-    assert_eq!(secret.data.unwrap()["app_greeting"].0, b"hello");
+    let outputs = secret.data.unwrap();
+    assert_eq!(outputs["app_greeting"].0, b"hello");
+    assert!(
+        String::from_utf8_lossy(&outputs["app_token_hint"].0).starts_with("sha256:"),
+        "the sensitive output is in the outputs Secret"
+    );
+    // The sensitive input never shows up in anything tollgate wrote or logged.
+    let written = [
+        serde_json::to_string(&env.project().await.status).unwrap(),
+        serde_json::to_string(
+            &env.checkpoints
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items,
+        )
+        .unwrap(),
+        env.kubectl(&["get", "events", "-o", "json"]),
+        env.controller.log(),
+    ];
+    for text in written {
+        assert!(
+            !text.contains(SECRET),
+            "secret leaked into: {}",
+            &text[..text.len().min(2000)]
+        );
+    }
     wait_for("checkpoint phase Approved", DEADLINE, || async {
         env.checkpoints
             .get(checkpoint.metadata.name.as_deref().unwrap())
