@@ -340,13 +340,36 @@ impl<'a> Run<'a> {
         self.transition(phase, reason, "rendering and planning")
             .await?;
 
-        let ws = self.prepare_workspace().await?;
         let request = if destroy {
             PlanRequest::destroy(PLAN_FILE)
         } else {
             PlanRequest::new(PLAN_FILE)
         };
-        let outcome = self.ctx.runner.plan(&ws, &request).await?;
+        let planned = match self.prepare_workspace().await {
+            Ok(ws) => self
+                .ctx
+                .runner
+                .plan(&ws, &request)
+                .await
+                .map(|outcome| (ws, outcome))
+                .map_err(ReconcileError::from),
+            Err(err) => Err(err),
+        };
+        let (ws, outcome) = match planned {
+            Ok(planned) => planned,
+            // A configuration Terraform rejects (a module's variable validation, say) will
+            // not fix itself: say so and wait for a spec change instead of retrying.
+            Err(ReconcileError::Terraform(err)) if !err.is_retryable() => {
+                self.transition(
+                    ProjectPhase::Failed,
+                    "PlanFailed",
+                    &format!("terraform could not plan: {err}"),
+                )
+                .await?;
+                return Ok(Action::await_change());
+            }
+            Err(err) => return Err(err),
+        };
         let json = self.ctx.runner.show_plan_json(&ws, &outcome.saved).await?;
         let summary = Plan::from_json(&json)?.summary();
         let region = self

@@ -770,6 +770,32 @@ async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastruc
     );
     assert_eq!(markers_in(&env.markers()).len(), 1);
 
+    // A value the module's own validation rejects: Terraform cannot plan; Failed, no retries.
+    let rejected_by_module = json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": "x", "replicas": 11, "marker_dir": env.markers().to_str().unwrap()}}]}});
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(&rejected_by_module),
+        )
+        .await
+        .unwrap();
+    wait_for("PlanFailed with the module's message", DEADLINE, || async {
+        env.project()
+            .await
+            .status
+            .unwrap_or_default()
+            .conditions
+            .iter()
+            .any(|c| {
+                c.type_ == "Ready"
+                    && c.reason == "PlanFailed"
+                    && c.message
+                        .contains("replicas must be a whole number from 1 to 10")
+            })
+    })
+    .await;
+
     // Orphan: deleting leaves the infrastructure (and asks nobody).
     env.projects
         .delete("demo", &DeleteParams::default())
