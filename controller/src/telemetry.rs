@@ -145,17 +145,22 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` until the task is dropped. `before_scrape`
-/// refreshes gauges that are read from elsewhere (e.g. the Terraform runner's counters).
+/// Binds the address of the metrics server, so a taken port fails start-up, not silently.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, TelemetryError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| TelemetryError::Bind { addr, source })
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the task is dropped.
+/// `before_scrape` refreshes gauges that are read from elsewhere (e.g. the Terraform
+/// runner's counters).
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     before_scrape: Arc<dyn Fn() + Send + Sync>,
-) -> Result<(), TelemetryError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| TelemetryError::Bind { addr, source })?;
-    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+) {
+    tracing::info!(addr = ?listener.local_addr().ok(), "serving /metrics, /healthz, /readyz");
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;

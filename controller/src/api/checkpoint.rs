@@ -17,7 +17,7 @@ use super::common::conditions_schema;
     group = "tollgate.dev",
     version = "v1alpha1",
     kind = "Checkpoint",
-    doc = "A Checkpoint: a decision a person must take before tollgate changes infrastructure. Decide with `kubectl patch checkpoint NAME --subresource=status --type=merge -p '{\"status\":{\"decision\":\"Approved\",\"reason\":\"...\"}}'` or `tollgate checkpoint approve NAME`.",
+    doc = "A Checkpoint: a decision a person must take before tollgate changes infrastructure. Decide with `kubectl patch checkpoint NAME --subresource=status --type=merge -p '{\"status\":{\"decision\":\"Approved\",\"reason\":\"...\"}}'`.",
     namespaced,
     status = "CheckpointStatus",
     shortname = "cp",
@@ -125,7 +125,8 @@ pub struct CheckpointSummary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub changes: Vec<String>,
-    /// Risk flags raised by the plan, e.g. `stateful resource destroyed: …`.
+    /// Risk flags raised by the plan, as `<kind> <address>: <detail>`, e.g.
+    /// `StatefulDestroy module.db.aws_db_instance.this: …`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub risks: Vec<String>,

@@ -452,6 +452,10 @@ pub struct ProjectStatus {
     /// The last successful apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied: Option<LastApplied>,
+    /// Inputs digest of the last plan Terraform refused (e.g. a module's variable
+    /// validation): not retried until the Project changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_failed_for: Option<String>,
     /// Recent applies and decisions, newest first, bounded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]

@@ -130,11 +130,8 @@ pub async fn run(
     let scrape_metrics = metrics.clone();
     let before_scrape: Arc<dyn Fn() + Send + Sync> =
         Arc::new(move || scrape_metrics.set_terraform_commands(scrape_runner.stats().started));
-    let server = tokio::spawn(telemetry::serve(
-        args.metrics_addr,
-        metrics.clone(),
-        before_scrape,
-    ));
+    let listener = telemetry::bind(args.metrics_addr).await?;
+    let server = tokio::spawn(telemetry::serve(listener, metrics.clone(), before_scrape));
     let webhook = match (&args.webhook_cert, &args.webhook_key) {
         (Some(cert), Some(key)) => {
             let config = crate::admission::WebhookConfig::new(
@@ -150,14 +147,30 @@ pub async fn run(
         _ => None,
     };
     metrics.set_ready();
-    reconcile::run(ctx, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    })
-    .await;
+    reconcile::run(ctx, shutdown_signal()).await;
     if let Some(webhook) = webhook {
         webhook.abort();
     }
     server.abort();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM; stop with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
 }

@@ -32,7 +32,7 @@ use crate::gate::{self, CostFacts, GateDecision, GateInput};
 use crate::plan::{Plan, PlanSummary, SavedPlan};
 use crate::render::{RenderOptions, render};
 use crate::terraform::{
-    ErrorKind, InitOptions, PlanRequest, PlanStatus as TfPlanStatus, Workspace,
+    ErrorKind, InitOptions, PlanRequest, PlanStatus as TfPlanStatus, Redactor, Workspace,
 };
 
 const PLAN_FILE: &str = "tfplan";
@@ -110,11 +110,32 @@ impl<'a> Run<'a> {
     }
 
     fn workspace(&self) -> Workspace {
-        let ws = Workspace::new(self.work_dir());
+        let ws = Workspace::new(self.work_dir()).with_redactor(&self.sensitive_inputs());
         match &self.ctx.config.backend_kubeconfig {
             Some(path) => ws.with_env("KUBE_CONFIG_PATH", path.to_string_lossy()),
             None => ws.with_env("KUBE_IN_CLUSTER_CONFIG", "true"),
         }
+    }
+
+    /// Values given to variables the catalog marks `sensitive`: redacted from every
+    /// Terraform output the controller logs or puts in status.
+    fn sensitive_inputs(&self) -> Redactor {
+        let mut redactor = Redactor::default();
+        for component in &self.project.spec.components {
+            let Ok(module) = self.ctx.catalog.module(&component.module) else {
+                continue;
+            };
+            for (name, value) in &component.inputs {
+                if module.variables.get(name).is_some_and(|v| v.sensitive) {
+                    match value {
+                        serde_json::Value::String(text) => redactor.add(text),
+                        serde_json::Value::Null => {}
+                        other => redactor.add(&other.to_string()),
+                    }
+                }
+            }
+        }
+        redactor
     }
 
     async fn add_finalizer(&self) -> Result<(), ReconcileError> {
@@ -165,6 +186,8 @@ impl<'a> Run<'a> {
     ) -> Result<(), ReconcileError> {
         let generation = self.generation();
         let previous = self.status.phase;
+        let awaiting = phase == ProjectPhase::AwaitingApproval
+            || (phase == ProjectPhase::Destroying && self.status.checkpoint_ref.is_some());
         let c = &mut self.status.conditions;
         conditions::set(
             c,
@@ -193,14 +216,7 @@ impl<'a> Run<'a> {
             message,
             generation,
         );
-        conditions::set(
-            c,
-            "AwaitingApproval",
-            phase == ProjectPhase::AwaitingApproval,
-            reason,
-            message,
-            generation,
-        );
+        conditions::set(c, "AwaitingApproval", awaiting, reason, message, generation);
         self.status.phase = Some(phase);
         self.save().await?;
         if previous != Some(phase) {
@@ -272,6 +288,12 @@ impl<'a> Run<'a> {
             .is_some_and(|p| p.inputs_digest == plan_key)
             && self.status.observed_generation == self.generation();
         if !current {
+            if self.status.plan_failed_for.as_deref() == Some(plan_key.as_str())
+                && self.status.observed_generation == self.generation()
+            {
+                // Terraform refused exactly these inputs already; retrying cannot help.
+                return Ok(Action::await_change());
+            }
             return self.replan(&plan_key, false).await;
         }
         match self.status.phase {
@@ -356,10 +378,14 @@ impl<'a> Run<'a> {
             Err(err) => Err(err),
         };
         let (ws, outcome) = match planned {
-            Ok(planned) => planned,
+            Ok(planned) => {
+                self.status.plan_failed_for = None;
+                planned
+            }
             // A configuration Terraform rejects (a module's variable validation, say) will
             // not fix itself: say so and wait for a spec change instead of retrying.
             Err(ReconcileError::Terraform(err)) if !err.is_retryable() => {
+                self.status.plan_failed_for = Some(plan_key.to_owned());
                 self.transition(
                     ProjectPhase::Failed,
                     "PlanFailed",
@@ -728,6 +754,9 @@ impl<'a> Run<'a> {
                 )
                 .await;
             }
+            // Someone (typically the Terraform of a controller that died mid-apply) holds
+            // the state lock: not a failure of this plan; try again shortly.
+            Err(err) if err.kind() == ErrorKind::StateLocked => return Err(err.into()),
             Err(err) => {
                 self.ctx.metrics.applied("failed");
                 self.push_history(&plan.id, "Failed", decided_by);
@@ -834,7 +863,10 @@ impl<'a> Run<'a> {
         if !self.project.finalizers().iter().any(|f| f == FINALIZER) {
             return Ok(Action::await_change());
         }
-        let nothing_applied = self.status.last_applied.is_none();
+        // A failed first apply may have created resources: only a Project that never ran
+        // an apply at all has nothing to destroy.
+        let nothing_applied = self.status.last_applied.is_none()
+            && !self.status.history.iter().any(|h| h.outcome == "Failed");
         if self.project.spec.deletion_policy == DeletionPolicy::Orphan || nothing_applied {
             self.supersede_pending().await?;
             plans::delete_except(&self.secrets(), self.project, None).await?;

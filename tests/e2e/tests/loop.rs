@@ -796,6 +796,29 @@ async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastruc
     })
     .await;
 
+    // ... and is not retried: a resync runs no Terraform.
+    let runs = env
+        .controller
+        .metric("tollgate_terraform_commands_started")
+        .await;
+    let reconciles = env.controller.metric("tollgate_reconciles_total").await;
+    let touch = json!({"metadata": {"labels": {"touched": "after-plan-failure"}}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&touch))
+        .await
+        .unwrap();
+    wait_for("a reconcile after the failure", DEADLINE, || async {
+        env.controller.metric("tollgate_reconciles_total").await > reconciles
+    })
+    .await;
+    assert_eq!(
+        env.controller
+            .metric("tollgate_terraform_commands_started")
+            .await,
+        runs,
+        "a refused plan is not retried"
+    );
+
     // Orphan: deleting leaves the infrastructure (and asks nobody).
     env.projects
         .delete("demo", &DeleteParams::default())
