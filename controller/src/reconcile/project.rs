@@ -29,10 +29,11 @@ use crate::api::{
 };
 use crate::cost::{self, Estimate, Usage};
 use crate::gate::{self, CostFacts, GateDecision, GateInput};
-use crate::plan::{Plan, PlanSummary, SavedPlan};
+use crate::plan::{Plan, PlanError, PlanSummary, SavedPlan};
 use crate::render::{RenderOptions, render};
 use crate::terraform::{
-    ErrorKind, InitOptions, PlanRequest, PlanStatus as TfPlanStatus, Redactor, Workspace,
+    ErrorKind, InitOptions, PlanRequest, PlanStatus as TfPlanStatus, Redactor, TerraformError,
+    Workspace,
 };
 
 const PLAN_FILE: &str = "tfplan";
@@ -52,14 +53,17 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
             return Ok(Action::await_change());
         };
         let mut run = Run::new(&project, &ctx);
-        if project.meta().deletion_timestamp.is_some() {
-            return run.cleanup().await;
+        let result = if project.meta().deletion_timestamp.is_some() {
+            run.cleanup().await
+        } else if !project.finalizers().iter().any(|f| f == FINALIZER) {
+            run.add_finalizer().await.map(|()| Action::await_change())
+        } else {
+            run.apply().await
+        };
+        if let Err(err) = &result {
+            run.note_retry(err).await;
         }
-        if !project.finalizers().iter().any(|f| f == FINALIZER) {
-            run.add_finalizer().await?;
-            return Ok(Action::await_change());
-        }
-        run.apply().await
+        result
     }
     .instrument(span)
     .await
@@ -114,6 +118,30 @@ impl<'a> Run<'a> {
         match &self.ctx.config.backend_kubeconfig {
             Some(path) => ws.with_env("KUBE_CONFIG_PATH", path.to_string_lossy()),
             None => ws.with_env("KUBE_IN_CLUSTER_CONFIG", "true"),
+        }
+    }
+
+    /// Records in status why the reconcile will be retried (a held state lock, a network
+    /// error), so `kubectl describe` shows it and not only the controller's log. Best
+    /// effort: the error itself is what the caller acts on.
+    async fn note_retry(&mut self, err: &ReconcileError) {
+        if matches!(err, ReconcileError::Kube(_)) {
+            return;
+        }
+        let message = self
+            .sensitive_inputs()
+            .redact(&format!("retrying in 15s after: {err}"));
+        let generation = self.generation();
+        conditions::set(
+            &mut self.status.conditions,
+            "Ready",
+            false,
+            "Retrying",
+            &message,
+            generation,
+        );
+        if let Err(save) = self.save().await {
+            tracing::debug!(error = %save, "cannot record the retry in status");
         }
     }
 
@@ -729,6 +757,12 @@ impl<'a> Run<'a> {
         let decided_by = self.decided_by().await;
         match self.ctx.runner.apply(&ws, &saved).await {
             Ok(_) => {}
+            Err(TerraformError::PlanFile(PlanError::DigestMismatch { .. })) => {
+                // The stored bytes are not the approved ones: never apply, never guess.
+                self.push_history(&plan.id, "Failed", decided_by);
+                self.transition(ProjectPhase::Failed, "PlanTampered", &format!("saved plan {} does not match its approved digest; it was not applied. Change the spec or set the tollgate.dev/replan annotation to plan again", plan.id)).await?;
+                return Ok(Action::await_change());
+            }
             Err(err) if err.kind() == ErrorKind::StalePlan => {
                 // State moved since the plan: either this very apply finished in a run that
                 // died before recording it (a controller restart), or something else changed
