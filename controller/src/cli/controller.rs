@@ -38,6 +38,10 @@ pub struct ControllerArgs {
     /// Projects reconciled at once.
     #[arg(long, default_value_t = 4)]
     concurrency: u16,
+    /// Price cache written by `tollgate pricebook refresh`: its rows override the embedded
+    /// price book.
+    #[arg(long, value_name = "FILE", env = "TOLLGATE_PRICE_CACHE")]
+    price_cache: Option<PathBuf>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "TOLLGATE_NAMESPACE")]
     namespace: Option<String>,
@@ -119,12 +123,14 @@ pub async fn run(
         concurrency: args.concurrency,
         namespace: args.namespace.clone(),
     };
+    let price_book = crate::cost::refresh::load_price_book(args.price_cache.as_deref())?;
     let ctx = Arc::new(Context::new(
         client,
         runner.clone(),
         catalog,
         config,
         metrics.clone(),
+        price_book,
     ));
     let scrape_runner = runner.clone();
     let scrape_metrics = metrics.clone();

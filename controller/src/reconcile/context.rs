@@ -5,6 +5,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::catalog::Catalog;
+use crate::cost::PriceBook;
 use crate::gate::GateDefaults;
 use crate::telemetry::Metrics;
 use crate::terraform::TerraformRunner;
@@ -39,6 +40,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Event recorder.
     pub recorder: Recorder,
+    /// Prices: the embedded book, with a refreshed cache's rows over it when configured.
+    pub price_book: &'static PriceBook,
 }
 
 impl Context {
@@ -49,6 +52,7 @@ impl Context {
         catalog: Catalog,
         config: ControllerConfig,
         metrics: Arc<Metrics>,
+        price_book: &'static PriceBook,
     ) -> Self {
         let recorder = Recorder::new(
             client.clone(),
@@ -64,6 +68,7 @@ impl Context {
             config,
             metrics,
             recorder,
+            price_book,
         }
     }
 }
