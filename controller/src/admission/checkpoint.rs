@@ -312,6 +312,19 @@ impl<'a> StatusUpdate<'a> {
                 "user {user} may not approve checkpoints in {namespace}: deciding checkpoint {checkpoint} needs the RBAC verb {APPROVE_VERB} on checkpoints.{GROUP} (ClusterRole {APPROVER_CLUSTER_ROLE})"
             ));
         }
+        // A superseded or expired checkpoint's plan is never applied: say so, rather than
+        // record a decision that changes nothing.
+        let old_phase = self
+            .req
+            .old_object
+            .as_ref()
+            .map(status_of)
+            .and_then(|s| s.get("phase").and_then(Value::as_str).map(str::to_owned));
+        if let Some(phase @ ("Superseded" | "Expired")) = old_phase.as_deref() {
+            return Err(format!(
+                "checkpoint {checkpoint} is {phase}: its plan will never be applied; decide the Project's current checkpoint (status.checkpointRef of the Project)"
+            ));
+        }
         let deciders = self
             .req
             .old_object
@@ -738,6 +751,17 @@ mod tests {
                     "user alice may not decide checkpoint team-a/demo-plan-1: four eyes: you last changed the Project; another approver must decide",
                 ]),
                 validate: Want::Deny(&["four eyes"]),
+            },
+            Case {
+                name: "a superseded checkpoint cannot be decided",
+                user: "alice",
+                groups: &[APPROVERS],
+                spec: none.clone(),
+                old: json!({"phase": "Superseded"}),
+                new: json!({"phase": "Superseded", "decision": "Approved", "reason": "late"}),
+                may_approve: true,
+                mutate: Want::Deny(&["is Superseded: its plan will never be applied"]),
+                validate: Want::Deny(&["is Superseded"]),
             },
             Case {
                 name: "four eyes: another approver decides",

@@ -420,8 +420,17 @@ async fn a_spec_change_supersedes_the_pending_checkpoint_and_its_approval_change
             == Some(CheckpointPhase::Superseded)
     })
     .await;
-    // Approving the superseded plan must not apply anything.
-    let _ = env.decide(User::Alice, &first_name, "Approved").await;
+    // Approving the superseded plan is refused by admission, and applies nothing.
+    let refused = env
+        .decide(User::Alice, &first_name, "Approved")
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("is Superseded: its plan will never be applied"),
+        "{refused}"
+    );
     let after = env.project().await;
     assert_eq!(
         after.status.as_ref().unwrap().phase,
