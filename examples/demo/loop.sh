@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The whole loop on a local Kubernetes, with no cloud account: starts a real kube-apiserver +
+# etcd (tests/e2e/control-plane.sh; built once from the Go module proxy and cached), installs
+# the CRDs and RBAC, runs `tollgate controller`, creates the demo Project as the platform user
+# carol, shows the Checkpoint it opens, approves it as the Technical Operator alice, waits for
+# Ready and prints the outputs. Stops everything it started.
+#
+#   bash examples/demo/loop.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+export TOLLGATE_CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TOLLGATE_CACHE/target}"
+export TOLLGATE_TERRAFORM="$(bash tests/tools/install-terraform.sh)"
+export TF_CLI_CONFIG_FILE="$TOLLGATE_CACHE/terraformrc"
+
+cargo build --quiet --release --bin tollgate
+tollgate="$CARGO_TARGET_DIR/release/tollgate"
+
+bash tests/e2e/control-plane.sh up
+work="$(mktemp -d)"
+controller_pid=""
+cleanup() {
+  [ -n "$controller_pid" ] && kill "$controller_pid" 2>/dev/null || true
+  bash tests/e2e/control-plane.sh down >/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# shellcheck disable=SC1091
+. "$TOLLGATE_CACHE/e2e/env"
+admin=("$TOLLGATE_E2E_KUBECTL" --kubeconfig "$TOLLGATE_E2E_ADMIN_KUBECONFIG")
+carol=("$TOLLGATE_E2E_KUBECTL" --kubeconfig "$TOLLGATE_E2E_CAROL_KUBECONFIG" -n team-a)
+alice=("$TOLLGATE_E2E_KUBECTL" --kubeconfig "$TOLLGATE_E2E_ALICE_KUBECONFIG" -n team-a)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "install the CRDs"
+"${admin[@]}" apply -f crds/
+"${admin[@]}" wait --for=condition=Established crd/projects.tollgate.dev crd/checkpoints.tollgate.dev
+
+step "start tollgate controller (log: $work/controller.log)"
+TOLLGATE_LOG=info "$tollgate" controller --kubeconfig "$TOLLGATE_E2E_ADMIN_KUBECONFIG" \
+  --work-dir "$work/work" --metrics-addr 127.0.0.1:18080 >"$work/controller.log" 2>&1 &
+controller_pid=$!
+
+step "carol (platform user) applies examples/demo/project.yaml"
+"${carol[@]}" apply -f examples/demo/project.yaml
+"${carol[@]}" wait --for=condition=AwaitingApproval proj/demo --timeout=120s
+"${carol[@]}" get proj,cp
+checkpoint="$("${carol[@]}" get proj demo -o jsonpath='{.status.checkpointRef.name}')"
+"${carol[@]}" get cp "$checkpoint" -o jsonpath='{.spec.summary.text}{"\n"}{range .spec.reasons[*]}  - {@}{"\n"}{end}'
+
+step "carol tries to approve: refused (she lacks the verb approve)"
+if "${carol[@]}" patch cp "$checkpoint" --subresource=status --type=merge \
+  -p '{"status":{"decision":"Approved","reason":"self-service"}}' 2>&1; then
+  echo "unexpected: carol could approve" >&2
+  exit 1
+fi
+
+step "alice (Technical Operator) approves exactly that plan"
+"${alice[@]}" patch cp "$checkpoint" --subresource=status --type=merge \
+  -p '{"status":{"decision":"Approved","reason":"reviewed the plan and its cost"}}'
+"${carol[@]}" wait --for=condition=Ready proj/demo --timeout=180s
+"${carol[@]}" get proj,cp
+
+step "outputs (Secret demo-outputs)"
+"${admin[@]}" -n team-a get secret demo-outputs -o jsonpath='{.data.app_greeting}' | base64 -d
+echo
+step "done: the approved plan was applied; everything started here is stopped on exit"
