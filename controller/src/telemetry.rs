@@ -131,7 +131,7 @@ impl Metrics {
             .set(i64::try_from(started).unwrap_or(i64::MAX));
     }
 
-    /// Marks the controller ready (watches established).
+    /// Marks the controller ready (the API answered and Projects can be listed).
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
     }

@@ -152,6 +152,15 @@ pub async fn run(
         }
         _ => None,
     };
+    // Ready means the API answers and this identity may list what it reconciles.
+    let projects: kube::Api<crate::api::Project> = match &args.namespace {
+        Some(ns) => kube::Api::namespaced(ctx.client.clone(), ns),
+        None => kube::Api::all(ctx.client.clone()),
+    };
+    projects
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .map_err(|e| CliError::Kube(format!("cannot list Projects ({e}); check the CRDs are installed and the controller's RBAC (deploy/controller-rbac.yaml)")))?;
     metrics.set_ready();
     reconcile::run(ctx, shutdown_signal()).await;
     if let Some(webhook) = webhook {
