@@ -151,6 +151,42 @@ fn make_fifo(dir: &Path) -> PathBuf {
 type ApplyResult = Result<tollgate::terraform::CommandOutput, TerraformError>;
 type ApplyTask = tokio::task::JoinHandle<ApplyResult>;
 
+/// The `slow` fixture, planned, with its apply running in the background (cancellable with
+/// `cancel`, if given); [`wait_started`] tells when its provisioner is running.
+struct SlowApply {
+    dir: Dir,
+    fifo: PathBuf,
+    ws: Workspace,
+    apply: ApplyTask,
+}
+
+async fn start_slow_apply(runner: &TerraformRunner, cancel: Option<CancelToken>) -> SlowApply {
+    let dir = Dir::new("slow");
+    let fifo = make_fifo(dir.path());
+    let ws = dir
+        .workspace()
+        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
+    runner.init(&ws, &InitOptions::default()).await.unwrap();
+    let planned = runner
+        .plan(&ws, &PlanRequest::new("p.tfplan"))
+        .await
+        .unwrap();
+    let apply = {
+        let runner = runner.clone();
+        let ws = match cancel {
+            Some(token) => ws.clone().with_cancel(token),
+            None => ws.clone(),
+        };
+        tokio::spawn(async move { runner.apply(&ws, &planned.saved).await })
+    };
+    SlowApply {
+        dir,
+        fifo,
+        ws,
+        apply,
+    }
+}
+
 /// Waits until the slow apply's provisioner has started (opening a FIFO for reading blocks
 /// until the provisioner opens it for writing) and returns `None`; or, if the apply ends first
 /// (it failed, or timed out before its provisioner ran), unblocks the reader and returns the
@@ -409,26 +445,9 @@ async fn timeout_interrupts_and_releases_the_lock() {
     cfg.timeouts.apply = Duration::from_secs(2);
     cfg.grace_period = Duration::from_secs(5);
     let runner = TerraformRunner::new(cfg).unwrap();
-    let dir = Dir::new("slow");
-    let fifo = make_fifo(dir.path());
-    let ws = dir
-        .workspace()
-        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
-    runner.init(&ws, &InitOptions::default()).await.unwrap();
-    let planned = runner
-        .plan(&ws, &PlanRequest::new("p.tfplan"))
-        .await
-        .unwrap();
-
-    let apply = {
-        let runner = runner.clone();
-        let ws = ws.clone();
-        let saved = planned.saved.clone();
-        tokio::spawn(async move { runner.apply(&ws, &saved).await })
-    };
-    let mut apply = apply;
-    let result = match wait_started(fifo.clone(), &mut apply).await {
-        None => apply.await.unwrap(),
+    let mut slow = start_slow_apply(&runner, None).await;
+    let result = match wait_started(slow.fifo.clone(), &mut slow.apply).await {
+        None => (&mut slow.apply).await.unwrap(),
         Some(early) => {
             eprintln!("the apply timed out before its provisioner started");
             early
@@ -449,7 +468,7 @@ async fn timeout_interrupts_and_releases_the_lock() {
     assert_eq!(err.kind(), ErrorKind::Timeout);
     if *termination == Termination::Interrupted {
         // Terraform handled SIGINT: it wrote state (the interrupted resource is tainted).
-        let state = std::fs::read_to_string(dir.path().join("terraform.tfstate")).unwrap();
+        let state = std::fs::read_to_string(slow.dir.path().join("terraform.tfstate")).unwrap();
         assert!(state.contains("terraform_data"), "{state}");
     }
     assert_eq!(runner.stats().running, 0);
@@ -457,7 +476,7 @@ async fn timeout_interrupts_and_releases_the_lock() {
     // The lock is free: a new plan takes it at once. (The fixture's provisioner would block
     // on the FIFO again if the resource were re-created, but plan does not run provisioners.)
     let next = runner
-        .plan(&ws, &PlanRequest::new("next.tfplan"))
+        .plan(&slow.ws, &PlanRequest::new("next.tfplan"))
         .await
         .unwrap();
     assert_eq!(next.status, PlanStatus::Changes);
@@ -471,31 +490,14 @@ async fn held_lock_is_classified_and_cancel_frees_it() {
         return;
     };
     let runner = TerraformRunner::new(config(bin)).unwrap();
-    let dir = Dir::new("slow");
-    let fifo = make_fifo(dir.path());
     let token = CancelToken::new();
-    let ws = dir
-        .workspace()
-        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
-    runner.init(&ws, &InitOptions::default()).await.unwrap();
-    let planned = runner
-        .plan(&ws, &PlanRequest::new("p.tfplan"))
-        .await
-        .unwrap();
-
-    let apply = {
-        let runner = runner.clone();
-        let ws = ws.clone().with_cancel(token.clone());
-        let saved = planned.saved.clone();
-        tokio::spawn(async move { runner.apply(&ws, &saved).await })
-    };
-    let mut apply = apply;
-    if let Some(early) = wait_started(fifo.clone(), &mut apply).await {
+    let mut slow = start_slow_apply(&runner, Some(token.clone())).await;
+    if let Some(early) = wait_started(slow.fifo.clone(), &mut slow.apply).await {
         panic!("the apply ended before its provisioner started: {early:?}");
     }
 
     let err = runner
-        .plan(&ws, &PlanRequest::new("blocked.tfplan"))
+        .plan(&slow.ws, &PlanRequest::new("blocked.tfplan"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::StateLocked, "{err}");
@@ -506,12 +508,12 @@ async fn held_lock_is_classified_and_cancel_frees_it() {
     assert!(err.to_string().contains(&lock.id));
 
     token.cancel();
-    let err = apply.await.unwrap().unwrap_err();
+    let err = slow.apply.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
     eprintln!("cancelled apply: {err}");
 
     runner
-        .plan(&ws, &PlanRequest::new("after.tfplan"))
+        .plan(&slow.ws, &PlanRequest::new("after.tfplan"))
         .await
         .unwrap();
 }
@@ -557,32 +559,16 @@ async fn abandoned_run_is_stopped_in_the_background() {
         return;
     };
     let runner = TerraformRunner::new(config(bin)).unwrap();
-    let dir = Dir::new("slow");
-    let fifo = make_fifo(dir.path());
-    let ws = dir
-        .workspace()
-        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
-    runner.init(&ws, &InitOptions::default()).await.unwrap();
-    let planned = runner
-        .plan(&ws, &PlanRequest::new("p.tfplan"))
-        .await
-        .unwrap();
-    let apply = {
-        let runner = runner.clone();
-        let ws = ws.clone();
-        let saved = planned.saved.clone();
-        tokio::spawn(async move { runner.apply(&ws, &saved).await })
-    };
-    let mut apply = apply;
-    if let Some(early) = wait_started(fifo, &mut apply).await {
+    let mut slow = start_slow_apply(&runner, None).await;
+    if let Some(early) = wait_started(slow.fifo.clone(), &mut slow.apply).await {
         panic!("the apply ended before its provisioner started: {early:?}");
     }
-    apply.abort();
-    assert!(apply.await.unwrap_err().is_cancelled());
+    slow.apply.abort();
+    assert!(slow.apply.await.unwrap_err().is_cancelled());
     runner.wait_idle().await;
     assert_eq!(runner.stats().running, 0);
     runner
-        .plan(&ws, &PlanRequest::new("after.tfplan"))
+        .plan(&slow.ws, &PlanRequest::new("after.tfplan"))
         .await
         .unwrap();
 }
