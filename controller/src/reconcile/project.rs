@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -30,7 +30,7 @@ use crate::api::{
 use crate::cost::{self, Estimate, Usage};
 use crate::gate::{self, CostFacts, GateDecision, GateInput};
 use crate::plan::{Plan, PlanError, PlanSummary, SavedPlan};
-use crate::render::{RenderOptions, render};
+use crate::render::{RenderOptions, Rendered, render};
 use crate::terraform::{
     ErrorKind, InitOptions, PlanRequest, PlanStatus as TfPlanStatus, Redactor, TerraformError,
     Workspace,
@@ -76,6 +76,9 @@ struct Run<'a> {
     name: String,
     namespace: String,
     status: ProjectStatus,
+    /// The Project rendered once per reconcile: the plan key and the working directory
+    /// come from the same render.
+    rendered: OnceLock<Rendered>,
 }
 
 impl<'a> Run<'a> {
@@ -86,7 +89,16 @@ impl<'a> Run<'a> {
             name: project.name_any(),
             namespace: project.namespace().unwrap_or_default(),
             status: project.status.clone().unwrap_or_default(),
+            rendered: OnceLock::new(),
         }
+    }
+
+    fn rendered(&self) -> Result<&Rendered, ReconcileError> {
+        if let Some(rendered) = self.rendered.get() {
+            return Ok(rendered);
+        }
+        let rendered = render(self.project, &self.ctx.catalog, &RenderOptions::default())?;
+        Ok(self.rendered.get_or_init(|| rendered))
     }
 
     fn projects(&self) -> Api<Project> {
@@ -348,7 +360,7 @@ impl<'a> Run<'a> {
     /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version,
     /// and the re-plan annotation.
     async fn plan_key(&self) -> Result<String, ReconcileError> {
-        let rendered = render(self.project, &self.ctx.catalog, &RenderOptions::default())?;
+        let rendered = self.rendered()?;
         let version = self.ctx.runner.version().await?;
         let mut hasher = Sha256::new();
         hasher.update(rendered.inputs_digest.as_bytes());
@@ -361,8 +373,7 @@ impl<'a> Run<'a> {
     }
 
     async fn prepare_workspace(&self) -> Result<Workspace, ReconcileError> {
-        let rendered = render(self.project, &self.ctx.catalog, &RenderOptions::default())?;
-        rendered.write_to(&self.work_dir())?;
+        self.rendered()?.write_to(&self.work_dir())?;
         let ws = self.workspace();
         self.ctx
             .runner
