@@ -47,13 +47,28 @@ pub async fn reconcile(
     checkpoint: Arc<Checkpoint>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let phase = phase_for(&checkpoint);
-    if checkpoint.status.as_ref().and_then(|s| s.phase) != Some(phase) {
-        let api: Api<Checkpoint> = Api::namespaced(
-            ctx.client.clone(),
-            &checkpoint.namespace().unwrap_or_default(),
-        );
-        set_phase(&api, &checkpoint.name_any(), phase).await?;
+    let api: Api<Checkpoint> = Api::namespaced(
+        ctx.client.clone(),
+        &checkpoint.namespace().unwrap_or_default(),
+    );
+    // The watch cache may predate the Project reconciler's `Superseded`: read the latest
+    // version, and write only if nobody changed it since (resourceVersion precondition), so
+    // a stale `Pending` can never overwrite a final phase.
+    let Some(current) = api.get_opt(&checkpoint.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    let phase = phase_for(&current);
+    if current.status.as_ref().and_then(|s| s.phase) != Some(phase) {
+        let patch = json!({
+            "metadata": {"resourceVersion": current.resource_version()},
+            "status": {"phase": phase}
+        });
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        api.patch_status(&current.name_any(), &params, &Patch::Merge(&patch))
+            .await?;
     }
     Ok(Action::await_change())
 }
