@@ -307,4 +307,40 @@ mod tests {
             assert!(row.observed.starts_with("20"), "{row:?}");
         }
     }
+
+    /// The regions the book promises instance prices for: every EC2 type and RDS class
+    /// priced in us-east-1 must be priced in each of them too.
+    #[test]
+    fn embedded_book_prices_the_same_instances_in_every_supported_region() {
+        let book = embedded().unwrap();
+        let reference: Vec<&PriceRow> = book
+            .rows()
+            .filter(|r| {
+                r.region == "us-east-1"
+                    && r.key.starts_with("instance:")
+                    && (r.service == "ec2" || r.service == "rds" || r.service == "elasticache")
+            })
+            .collect();
+        assert!(
+            reference.len() > 200,
+            "only {} instance rows",
+            reference.len()
+        );
+        let missing: Vec<String> = [
+            "us-east-2",
+            "us-west-2",
+            "eu-west-1",
+            "eu-central-1",
+            "ap-southeast-1",
+        ]
+        .iter()
+        .flat_map(|region| {
+            reference
+                .iter()
+                .filter(|r| book.get(r.service, region, r.key).is_none())
+                .map(move |r| format!("{} {} {region}", r.service, r.key))
+        })
+        .collect();
+        assert!(missing.is_empty(), "missing: {missing:?}");
+    }
 }

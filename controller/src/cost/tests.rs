@@ -179,9 +179,24 @@ fn multi_resource_snapshot() {
 fn region_argument_is_the_fallback() {
     let mut plan: Value = serde_json::from_str(&fixture("create.json")).unwrap();
     plan["configuration"]["provider_config"] = json!({});
-    let e = estimate(&plan, "ap-southeast-1", &Usage::none()).unwrap();
+    // Prices from a book that only knows Singapore: only the fallback region can find them.
+    let book = PriceBook::parse(
+        "service,region,key,unit,usd,source,observed\n\
+         ec2,ap-southeast-1,instance:t3.micro,hour,0.0132,test,2026-01-01\n\
+         ebs,ap-southeast-1,gp2:storage,GB-month,0.12,test,2026-01-01\n",
+    )
+    .unwrap();
+    let e = estimate_with_book(&plan, "ap-southeast-1", &Usage::none(), &book).unwrap();
     assert_eq!(e.region, "ap-southeast-1");
-    // No t3.micro price sourced for Singapore: unpriced, with the dimension named.
+    let web = e
+        .resources
+        .iter()
+        .find(|r| r.address == "aws_instance.web")
+        .unwrap();
+    // 0.0132 x 730 h + 8 GB x 0.12 (the provider's default gp2 root volume).
+    assert_eq!(web.monthly_cost, d("10.596"));
+    // A region the book has no row for: unpriced, with the dimension named.
+    let e = estimate(&plan, "eu-north-1", &Usage::none()).unwrap();
     let web = e
         .unpriced
         .iter()
@@ -189,7 +204,7 @@ fn region_argument_is_the_fallback() {
         .unwrap();
     assert_eq!(
         web.reason,
-        "no price for ec2 instance:t3.micro in ap-southeast-1"
+        "no price for ec2 instance:t3.micro in eu-north-1"
     );
     assert!(matches!(
         estimate(&plan, "", &Usage::none()),
