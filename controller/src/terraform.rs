@@ -40,6 +40,7 @@
 
 mod capture;
 mod error;
+mod init_state;
 mod process;
 mod redact;
 mod version;
@@ -271,6 +272,15 @@ pub struct InitOptions {
     pub reconfigure: bool,
     /// `-upgrade`.
     pub upgrade: bool,
+}
+
+/// What [`TerraformRunner::init_if_needed`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitRun {
+    /// `init` ran; its (redacted) output.
+    Ran(Box<CommandOutput>),
+    /// The workspace was already initialised for this configuration.
+    Skipped,
 }
 
 /// What to plan.
@@ -696,6 +706,89 @@ impl TerraformRunner {
         };
         self.run_simple(ws, "init", args, self.inner.config.timeouts.init)
             .await
+    }
+
+    /// `init`, unless the last successful `init` in this workspace was for the same
+    /// init-relevant configuration (see the `init_state` module): then it returns
+    /// [`InitRun::Skipped`] without starting Terraform. `upgrade` always runs.
+    pub async fn init_if_needed(
+        &self,
+        ws: &Workspace,
+        opts: &InitOptions,
+    ) -> Result<InitRun, TerraformError> {
+        let fingerprint = self.init_fingerprint(ws, opts).await?;
+        if !opts.upgrade && init_state::recorded(&ws.dir).as_deref() == Some(fingerprint.as_str()) {
+            tracing::debug!(dir = %ws.dir.display(), "init skipped: configuration unchanged since the last init");
+            return Ok(InitRun::Skipped);
+        }
+        self.forget_init(ws)?;
+        let output = self.init(ws, opts).await?;
+        // Digest again: init may have written the dependency lock file.
+        let fingerprint = self.init_fingerprint(ws, opts).await?;
+        init_state::record(&ws.dir, &fingerprint).map_err(|source| TerraformError::Io {
+            context: format!("recording the init fingerprint in {}", ws.dir.display()),
+            source,
+        })?;
+        Ok(InitRun::Ran(Box::new(output)))
+    }
+
+    /// [`TerraformRunner::init_if_needed`], then `plan`. If `init` was skipped and Terraform
+    /// still says the directory needs initialising, runs `init` and plans once more.
+    pub async fn init_and_plan(
+        &self,
+        ws: &Workspace,
+        init: &InitOptions,
+        req: &PlanRequest,
+    ) -> Result<PlanOutcome, TerraformError> {
+        let run = self.init_if_needed(ws, init).await?;
+        match self.plan(ws, req).await {
+            Err(err) if run == InitRun::Skipped && err.needs_init() => {
+                tracing::warn!(dir = %ws.dir.display(), error = %err, "Terraform asked for init although the configuration looked unchanged; initialising");
+                self.forget_init(ws)?;
+                self.init_if_needed(ws, init).await?;
+                self.plan(ws, req).await
+            }
+            other => other,
+        }
+    }
+
+    /// Forgets that this workspace was initialised: the next
+    /// [`TerraformRunner::init_if_needed`] runs `init`.
+    pub fn forget_init(&self, ws: &Workspace) -> Result<(), TerraformError> {
+        init_state::forget(&ws.dir).map_err(|source| TerraformError::Io {
+            context: format!("removing {}", ws.dir.join(init_state::RECORD).display()),
+            source,
+        })
+    }
+
+    async fn init_fingerprint(
+        &self,
+        ws: &Workspace,
+        opts: &InitOptions,
+    ) -> Result<String, TerraformError> {
+        let version = self.version().await?;
+        let mut context = format!(
+            "{}\0{:?} {}\0plugin cache {:?}\0backend {}\0",
+            self.inner.config.binary.display(),
+            version.flavour,
+            version.version,
+            self.inner.config.plugin_cache_dir,
+            !opts.no_backend,
+        );
+        for file in &opts.backend_config_files {
+            let path = ws.path(file);
+            let content = std::fs::read(&path).map_err(|source| TerraformError::Io {
+                context: format!("reading backend configuration {}", path.display()),
+                source,
+            })?;
+            context.push_str(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                &content,
+            )));
+        }
+        init_state::fingerprint(&ws.dir, &context).map_err(|source| TerraformError::Io {
+            context: format!("reading the configuration in {}", ws.dir.display()),
+            source,
+        })
     }
 
     /// `plan -detailed-exitcode -out=…` (with `-destroy` for [`PlanRequest::destroy`]); returns

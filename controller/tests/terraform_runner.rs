@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tollgate::plan::{Actions, ReplaceOrder, SavedPlan};
 use tollgate::terraform::{
-    CancelToken, ErrorKind, Flavour, InitOptions, PlanRequest, PlanStatus, RunnerConfig,
+    CancelToken, ErrorKind, Flavour, InitOptions, InitRun, PlanRequest, PlanStatus, RunnerConfig,
     Termination, TerraformError, TerraformRunner, Timeouts, Workspace,
 };
 
@@ -593,4 +593,78 @@ async fn force_unlock_checks_its_input() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Failed, "{err}");
     assert!(err.to_string().contains("not locked"), "{err}");
+}
+
+#[tokio::test]
+async fn init_runs_only_when_the_configuration_needs_it() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    runner.version().await.unwrap();
+    let dir = Dir {
+        tmp: tempfile::tempdir().unwrap(),
+    };
+    let write_root = |modules: &[(&str, &str)]| {
+        let root: String = modules
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "module \"{name}\" {{\n  source = \"./child\"\n  value  = \"{value}\"\n}}\n"
+                )
+            })
+            .collect();
+        std::fs::write(dir.path().join("main.tf"), root).unwrap();
+    };
+    std::fs::create_dir_all(dir.path().join("child")).unwrap();
+    std::fs::write(
+        dir.path().join("child/main.tf"),
+        "variable \"value\" {}\nresource \"terraform_data\" \"x\" {\n  input = var.value\n}\n",
+    )
+    .unwrap();
+    write_root(&[("a", "one")]);
+    let ws = dir.workspace();
+    let opts = InitOptions::default();
+    let started = || runner.stats().started;
+
+    assert!(matches!(
+        runner.init_if_needed(&ws, &opts).await.unwrap(),
+        InitRun::Ran(_)
+    ));
+    let before = started();
+    assert_eq!(
+        runner.init_if_needed(&ws, &opts).await.unwrap(),
+        InitRun::Skipped
+    );
+    assert_eq!(started(), before, "a skipped init starts no process");
+
+    // A new input value is not a reason to initialise: plan alone runs.
+    write_root(&[("a", "two")]);
+    let outcome = runner
+        .init_and_plan(&ws, &opts, &PlanRequest::new("tfplan"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, PlanStatus::Changes);
+    assert_eq!(started(), before + 1, "only plan ran");
+
+    // A new module call is: init runs, and the plan sees the module.
+    write_root(&[("a", "two"), ("b", "three")]);
+    assert!(matches!(
+        runner.init_if_needed(&ws, &opts).await.unwrap(),
+        InitRun::Ran(_)
+    ));
+    // Terraform's own state of the directory wins over the record: with the installed
+    // modules gone, plan is refused, init runs, and the plan is made after all.
+    std::fs::remove_dir_all(dir.path().join(".terraform/modules")).unwrap();
+    let before = started();
+    let outcome = runner
+        .init_and_plan(&ws, &opts, &PlanRequest::new("tfplan"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, PlanStatus::Changes);
+    assert_eq!(started(), before + 3, "refused plan, init, plan");
+    assert_eq!(
+        runner.init_if_needed(&ws, &opts).await.unwrap(),
+        InitRun::Skipped
+    );
 }

@@ -148,8 +148,9 @@ pub async fn plan_project_with_book(
     )?;
     rendered.write_to(dir)?;
     let ws = Workspace::new(dir);
-    runner.init(&ws, &InitOptions::default()).await?;
-    let outcome = runner.plan(&ws, &PlanRequest::new(PLAN_FILE)).await?;
+    let outcome = runner
+        .init_and_plan(&ws, &InitOptions::default(), &PlanRequest::new(PLAN_FILE))
+        .await?;
     let json = runner.show_plan_json(&ws, &outcome.saved).await?;
     let plan = Plan::from_json(&json)?;
     let region = project

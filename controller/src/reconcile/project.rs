@@ -37,6 +37,14 @@ use crate::terraform::{
 };
 
 const PLAN_FILE: &str = "tfplan";
+/// `-reconfigure`: the working directory may have been initialised for another backend
+/// configuration (a CLI run, an older render); the state lives in the backend, never here.
+const INIT_OPTIONS: InitOptions = InitOptions {
+    no_backend: false,
+    backend_config_files: Vec::new(),
+    reconfigure: true,
+    upgrade: false,
+};
 const HISTORY_LIMIT: usize = 20;
 const LISTED_ADDRESSES: usize = 50;
 
@@ -372,19 +380,11 @@ impl<'a> Run<'a> {
         Ok(hex::encode(hasher.finalize()))
     }
 
+    /// Writes the rendered configuration and initialises it if it needs it.
     async fn prepare_workspace(&self) -> Result<Workspace, ReconcileError> {
         self.rendered()?.write_to(&self.work_dir())?;
         let ws = self.workspace();
-        self.ctx
-            .runner
-            .init(
-                &ws,
-                &InitOptions {
-                    reconfigure: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
+        self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
         Ok(ws)
     }
 
@@ -406,15 +406,17 @@ impl<'a> Run<'a> {
         } else {
             PlanRequest::new(PLAN_FILE)
         };
-        let planned = match self.prepare_workspace().await {
-            Ok(ws) => self
-                .ctx
-                .runner
-                .plan(&ws, &request)
-                .await
-                .map(|outcome| (ws, outcome))
-                .map_err(ReconcileError::from),
-            Err(err) => Err(err),
+        let planned = match self.rendered()?.write_to(&self.work_dir()) {
+            Ok(()) => {
+                let ws = self.workspace();
+                self.ctx
+                    .runner
+                    .init_and_plan(&ws, &INIT_OPTIONS, &request)
+                    .await
+                    .map(|outcome| (ws, outcome))
+                    .map_err(ReconcileError::from)
+            }
+            Err(err) => Err(err.into()),
         };
         let (ws, outcome) = match planned {
             Ok(planned) => {
@@ -770,7 +772,16 @@ impl<'a> Run<'a> {
             }
         };
         let decided_by = self.decided_by().await;
-        match self.ctx.runner.apply(&ws, &saved).await {
+        let applied = match self.ctx.runner.apply(&ws, &saved).await {
+            // Terraform refuses before it changes anything; initialise and apply once more.
+            Err(err) if err.needs_init() => {
+                self.ctx.runner.forget_init(&ws)?;
+                self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
+                self.ctx.runner.apply(&ws, &saved).await
+            }
+            other => other,
+        };
+        match applied {
             Ok(_) => {}
             Err(TerraformError::PlanFile(PlanError::DigestMismatch { .. })) => {
                 // The stored bytes are not the approved ones: never apply, never guess.

@@ -372,6 +372,17 @@ impl TerraformError {
         }
     }
 
+    /// Whether Terraform refused because the working directory must be (re)initialised:
+    /// modules, backend or providers out of date.
+    #[must_use]
+    pub fn needs_init(&self) -> bool {
+        self.output().is_some_and(|output| {
+            INIT_MARKERS
+                .iter()
+                .any(|m| output.stderr.text.contains(m) || output.stdout.text.contains(m))
+        })
+    }
+
     /// The lock, if the error is a held state lock.
     #[must_use]
     pub fn lock(&self) -> Option<&LockInfo> {
@@ -450,6 +461,19 @@ const TRANSIENT_MARKERS: &[&str] = &[
     "The plugin encountered an error, and failed to respond",
 ];
 
+/// Terraform's words for "run init first"; also configuration errors (retrying the same
+/// command does not help, initialising does).
+const INIT_MARKERS: &[&str] = &[
+    "Module not installed",
+    "Module source has changed",
+    "Module version requirements have changed",
+    "Backend initialization required",
+    "Backend configuration changed",
+    "Inconsistent dependency lock file",
+    "Required plugins are not installed",
+    "missing or corrupted provider plugins",
+];
+
 const CONFIG_MARKERS: &[&str] = &[
     "Unsupported argument",
     "Missing required argument",
@@ -474,12 +498,6 @@ const CONFIG_MARKERS: &[&str] = &[
     "Duplicate output definition",
     "Variables not allowed",
     "Unreadable module directory",
-    "Module not installed",
-    "Module source has changed",
-    "Backend initialization required",
-    "Backend configuration changed",
-    "Inconsistent dependency lock file",
-    "Required plugins are not installed",
     "Invalid backend configuration",
     "Cycle:",
     "Unsupported Terraform Core version",
@@ -519,7 +537,7 @@ pub(crate) fn classify(command: &str, output: CommandOutput) -> TerraformError {
     if has(TRANSIENT_MARKERS) {
         return TerraformError::Transient { command, output };
     }
-    if has(CONFIG_MARKERS) {
+    if has(CONFIG_MARKERS) || has(INIT_MARKERS) {
         return TerraformError::Config { command, output };
     }
     TerraformError::Failed { command, output }
