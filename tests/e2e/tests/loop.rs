@@ -740,11 +740,12 @@ async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastruc
         .metric("tollgate_terraform_commands_started")
         .await;
     let change = json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": "while suspended", "replicas": 1, "marker_dir": env.markers().to_str().unwrap()}}]}});
+    // Read before the patch: the reconcile it causes can finish before a later read.
+    let reconciles = env.controller.metric("tollgate_reconciles_total").await;
     env.projects
         .patch("demo", &PatchParams::default(), &Patch::Merge(&change))
         .await
         .unwrap();
-    let reconciles = env.controller.metric("tollgate_reconciles_total").await;
     wait_for("a reconcile of the suspended Project", DEADLINE, || async {
         env.controller.metric("tollgate_reconciles_total").await > reconciles
     })
