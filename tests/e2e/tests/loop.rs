@@ -162,6 +162,32 @@ impl Env {
     }
 
     /// Waits until the Project no longer exists.
+    /// Applies `patch` to the Project, waits for the reconcile it causes, and checks that
+    /// it started no Terraform process.
+    async fn patch_runs_no_terraform(&self, patch: serde_json::Value, why: &str) {
+        let runs = self
+            .controller
+            .metric("tollgate_terraform_commands_started")
+            .await;
+        // Read before the patch: the reconcile it causes can finish before a later read.
+        let reconciles = self.controller.metric("tollgate_reconciles_total").await;
+        self.projects
+            .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        wait_for(&format!("a reconcile after: {why}"), DEADLINE, || async {
+            self.controller.metric("tollgate_reconciles_total").await > reconciles
+        })
+        .await;
+        assert_eq!(
+            self.controller
+                .metric("tollgate_terraform_commands_started")
+                .await,
+            runs,
+            "{why}"
+        );
+    }
+
     async fn wait_gone(&self) {
         wait_for("the Project is gone", DEADLINE, || async {
             self.projects.get_opt("demo").await.unwrap().is_none()
@@ -484,30 +510,15 @@ async fn pre_approved_changes_apply_without_a_checkpoint_and_resyncs_run_no_terr
     );
     assert_eq!(markers_in(&env.markers()).len(), 1);
 
+    env.patch_runs_no_terraform(
+        json!({"metadata": {"labels": {"touched": "yes"}}}),
+        "an unchanged Project runs no Terraform",
+    )
+    .await;
     let runs = env
         .controller
         .metric("tollgate_terraform_commands_started")
         .await;
-    let reconciles = env.controller.metric("tollgate_reconciles_total").await;
-    env.projects
-        .patch(
-            "demo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
-        )
-        .await
-        .unwrap();
-    wait_for("a reconcile of the touched Project", DEADLINE, || async {
-        env.controller.metric("tollgate_reconciles_total").await > reconciles
-    })
-    .await;
-    assert_eq!(
-        env.controller
-            .metric("tollgate_terraform_commands_started")
-            .await,
-        runs,
-        "an unchanged Project runs no Terraform"
-    );
 
     // An explicit re-plan request runs Terraform again (and, with nothing changed, stays Ready).
     let annotate = json!({"metadata": {"annotations": {tollgate::api::REPLAN_ANNOTATION: "1"}}});
@@ -735,28 +746,9 @@ async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastruc
         .await
         .unwrap();
     env.wait_phase(ProjectPhase::Suspended).await;
-    let runs = env
-        .controller
-        .metric("tollgate_terraform_commands_started")
-        .await;
     let change = json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": "while suspended", "replicas": 1, "marker_dir": env.markers().to_str().unwrap()}}]}});
-    // Read before the patch: the reconcile it causes can finish before a later read.
-    let reconciles = env.controller.metric("tollgate_reconciles_total").await;
-    env.projects
-        .patch("demo", &PatchParams::default(), &Patch::Merge(&change))
-        .await
-        .unwrap();
-    wait_for("a reconcile of the suspended Project", DEADLINE, || async {
-        env.controller.metric("tollgate_reconciles_total").await > reconciles
-    })
-    .await;
-    assert_eq!(
-        env.controller
-            .metric("tollgate_terraform_commands_started")
-            .await,
-        runs,
-        "a suspended Project runs no Terraform"
-    );
+    env.patch_runs_no_terraform(change, "a suspended Project runs no Terraform")
+        .await;
 
     // An input the module does not have: Stalled with the catalog's message, nothing run.
     let invalid = json!({"spec": {"suspend": false, "components": [{"name": "app", "module": "demo", "inputs": {"greeting": "x", "replica": 2}}]}});
@@ -807,27 +799,11 @@ async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastruc
     .await;
 
     // ... and is not retried: a resync runs no Terraform.
-    let runs = env
-        .controller
-        .metric("tollgate_terraform_commands_started")
-        .await;
-    let reconciles = env.controller.metric("tollgate_reconciles_total").await;
-    let touch = json!({"metadata": {"labels": {"touched": "after-plan-failure"}}});
-    env.projects
-        .patch("demo", &PatchParams::default(), &Patch::Merge(&touch))
-        .await
-        .unwrap();
-    wait_for("a reconcile after the failure", DEADLINE, || async {
-        env.controller.metric("tollgate_reconciles_total").await > reconciles
-    })
+    env.patch_runs_no_terraform(
+        json!({"metadata": {"labels": {"touched": "after-plan-failure"}}}),
+        "a refused plan is not retried",
+    )
     .await;
-    assert_eq!(
-        env.controller
-            .metric("tollgate_terraform_commands_started")
-            .await,
-        runs,
-        "a refused plan is not retried"
-    );
 
     // Orphan: deleting leaves the infrastructure (and asks nobody).
     env.projects
