@@ -63,6 +63,9 @@ fn route(seen: &Seen) -> String {
         ("AWSELB", "US East (N. Virginia)", Some("Load Balancer-Application"), None) => {
             fixture("alb-us-east-1.json")
         }
+        ("AmazonECS", "Asia Pacific (Singapore)", None, None) => {
+            fixture("fargate-ap-southeast-1.json")
+        }
         ("AmazonRDS", "US East (N. Virginia)", Some("Database Instance"), None)
             if seen.filter("databaseEngine").as_deref() == Some("MySQL") =>
         {
@@ -255,7 +258,7 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("wrote 14 prices"),
+        text(&out.stdout).contains("wrote 18 prices"),
         "{}",
         text(&out.stdout)
     );
@@ -268,8 +271,9 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
             .all(|s| s.target == "AWSPriceListService.GetProducts"),
         "{seen:?}"
     );
-    // per region: ec2, ebs, nat, alb, rds ×3 = 7 queries; +2 second pages
-    assert_eq!(seen.len(), 16, "{seen:#?}");
+    // per region: ec2, ebs, nat, alb, s3 ×3, fargate, cloudwatch, kms, secrets manager, vpc,
+    // rds instances/storage/IOPS ×3 engines = 21 queries; +2 second pages
+    assert_eq!(seen.len(), 44, "{seen:#?}");
     let ec2 = seen
         .iter()
         .find(|s| s.body["ServiceCode"] == "AmazonEC2" && s.filter("operatingSystem").is_some())
@@ -301,7 +305,7 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
     );
     assert!(csv.contains("# version: cache:"), "{csv}");
     let rows = rows(&csv);
-    assert_eq!(rows.len(), 14, "{rows:#?}");
+    assert_eq!(rows.len(), 18, "{rows:#?}");
     let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
     for (service, region, key, unit, usd, sku_source) in [
         (
@@ -415,6 +419,22 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
             "hour",
             "0.068",
             "AmazonRDS, WC8WJ6QF4WA3K4K8",
+        ),
+        (
+            "fargate",
+            "ap-southeast-1",
+            "vcpu-hour:arm64",
+            "vCPU-hour",
+            "0.04045",
+            "AmazonECS, TGFARGATEAPS1ARMCPU",
+        ),
+        (
+            "fargate",
+            "ap-southeast-1",
+            "gb-hour:x86_64",
+            "GB-hour",
+            "0.00553",
+            "AmazonECS, TGFARGATEAPS1MEM",
         ),
     ] {
         let row = find(&rows, service, region, key);

@@ -14,6 +14,9 @@
 //! | `vpc nat-gateway:hour`, `nat-gateway:gb` | `AmazonEC2`: location, productFamily=NAT Gateway |
 //! | `elb alb:hour`, `alb:capacity-unit` | `AWSELB`: location, productFamily=Load Balancer-Application |
 //! | `rds instance:<engine>:<class>` | `AmazonRDS`: location, productFamily=Database Instance, databaseEngine, deploymentOption=Single-AZ |
+//! | `rds storage:<type>`, `iops:<type>` | `AmazonRDS`: location, productFamily=Database Storage / Provisioned IOPS, databaseEngine |
+//! | `s3 standard:storage`, `standard:put-requests`, `standard:get-requests` | `AmazonS3`: location + Standard storage attributes / request group |
+//! | `fargate`, `cloudwatch`, `kms`, `secretsmanager`, `vpc endpoint-interface:*`, `public-ipv4:hour` | `AmazonECS`, `AmazonCloudWatch`, `awskms`, `AWSSecretsManager`, `AmazonVPC`: location; rows picked by usage type |
 //!
 //! Every product is checked again on our side (an emulator or a changed API may ignore a
 //! filter), only on-demand prices with a `beginRange` of 0 are taken, and a key that two
@@ -180,6 +183,317 @@ pub enum Kind {
     Alb,
     /// RDS instance hours (Single-AZ).
     RdsInstance,
+    /// RDS storage and provisioned IOPS (Single-AZ).
+    RdsStorage,
+    /// S3 Standard storage (first tier).
+    S3Storage,
+    /// S3 Standard PUT/COPY/POST/LIST (Tier 1) and GET (Tier 2) requests.
+    S3Requests,
+    /// Fargate vCPU-hours and GB-hours, x86_64 and ARM.
+    Fargate,
+    /// CloudWatch Logs ingestion and storage, custom metrics.
+    CloudWatch,
+    /// KMS keys and requests.
+    Kms,
+    /// Secrets Manager secrets and API requests.
+    SecretsManager,
+    /// Interface VPC endpoint hours and data, in-use public IPv4 addresses.
+    Vpc,
+}
+
+/// A product the book takes by its usage type: the usage type without its region prefix,
+/// the row it becomes, the units AWS may state its price in, and how many AWS units make
+/// one book unit (requests are priced per 1,000 or 10,000 in the book, per request by AWS).
+struct UsageRow {
+    usage: &'static str,
+    service: &'static str,
+    key: &'static str,
+    unit: &'static str,
+    aws_units: &'static [&'static str],
+    per: u32,
+}
+
+const fn usage_row(
+    usage: &'static str,
+    service: &'static str,
+    key: &'static str,
+    unit: &'static str,
+    aws_units: &'static [&'static str],
+    per: u32,
+) -> UsageRow {
+    UsageRow {
+        usage,
+        service,
+        key,
+        unit,
+        aws_units,
+        per,
+    }
+}
+
+const HOURS: &[&str] = &["Hrs"];
+const GB: &[&str] = &["GB"];
+const GB_MONTH: &[&str] = &["GB-Mo"];
+const REQUESTS: &[&str] = &["Requests"];
+
+/// Usage types the book takes, by kind (kinds read by other attributes have none).
+fn usage_rows(kind: Kind) -> &'static [UsageRow] {
+    const NAT: &[UsageRow] = &[
+        usage_row(
+            "NatGateway-Hours",
+            "vpc",
+            "nat-gateway:hour",
+            "hour",
+            HOURS,
+            1,
+        ),
+        usage_row("NatGateway-Bytes", "vpc", "nat-gateway:gb", "GB", GB, 1),
+    ];
+    const ALB: &[UsageRow] = &[
+        usage_row("LoadBalancerUsage", "elb", "alb:hour", "hour", HOURS, 1),
+        usage_row(
+            "LCUUsage",
+            "elb",
+            "alb:capacity-unit",
+            "LCU-hour",
+            &["LCU-Hrs"],
+            1,
+        ),
+    ];
+    const RDS_STORAGE: &[UsageRow] = &[
+        usage_row(
+            "RDS:GP2-Storage",
+            "rds",
+            "storage:gp2",
+            "GB-month",
+            GB_MONTH,
+            1,
+        ),
+        usage_row(
+            "RDS:GP3-Storage",
+            "rds",
+            "storage:gp3",
+            "GB-month",
+            GB_MONTH,
+            1,
+        ),
+        usage_row(
+            "RDS:PIOPS-Storage",
+            "rds",
+            "storage:io1",
+            "GB-month",
+            GB_MONTH,
+            1,
+        ),
+        usage_row(
+            "RDS:StorageUsage",
+            "rds",
+            "storage:standard",
+            "GB-month",
+            GB_MONTH,
+            1,
+        ),
+        usage_row(
+            "RDS:PIOPS",
+            "rds",
+            "iops:io1",
+            "IOPS-month",
+            &["IOPS-Mo"],
+            1,
+        ),
+        usage_row(
+            "RDS:GP3-PIOPS",
+            "rds",
+            "iops:gp3",
+            "IOPS-month",
+            &["IOPS-Mo"],
+            1,
+        ),
+    ];
+    const S3_STORAGE: &[UsageRow] = &[usage_row(
+        "TimedStorage-ByteHrs",
+        "s3",
+        "standard:storage",
+        "GB-month",
+        GB_MONTH,
+        1,
+    )];
+    const S3_REQUESTS: &[UsageRow] = &[
+        usage_row(
+            "Requests-Tier1",
+            "s3",
+            "standard:put-requests",
+            "1k requests",
+            REQUESTS,
+            1000,
+        ),
+        usage_row(
+            "Requests-Tier2",
+            "s3",
+            "standard:get-requests",
+            "1k requests",
+            REQUESTS,
+            1000,
+        ),
+    ];
+    const FARGATE_UNITS: &[&str] = &["hours", "Hrs"];
+    const FARGATE: &[UsageRow] = &[
+        usage_row(
+            "Fargate-vCPU-Hours:perCPU",
+            "fargate",
+            "vcpu-hour:x86_64",
+            "vCPU-hour",
+            FARGATE_UNITS,
+            1,
+        ),
+        usage_row(
+            "Fargate-GB-Hours",
+            "fargate",
+            "gb-hour:x86_64",
+            "GB-hour",
+            FARGATE_UNITS,
+            1,
+        ),
+        usage_row(
+            "Fargate-ARM-vCPU-Hours:perCPU",
+            "fargate",
+            "vcpu-hour:arm64",
+            "vCPU-hour",
+            FARGATE_UNITS,
+            1,
+        ),
+        usage_row(
+            "Fargate-ARM-GB-Hours",
+            "fargate",
+            "gb-hour:arm64",
+            "GB-hour",
+            FARGATE_UNITS,
+            1,
+        ),
+    ];
+    const CLOUDWATCH: &[UsageRow] = &[
+        usage_row(
+            "DataProcessing-Bytes",
+            "cloudwatch",
+            "logs-ingestion",
+            "GB",
+            GB,
+            1,
+        ),
+        usage_row(
+            "TimedStorage-ByteHrs",
+            "cloudwatch",
+            "logs-storage",
+            "GB-month",
+            GB_MONTH,
+            1,
+        ),
+        usage_row(
+            "CW:MetricMonitorUsage",
+            "cloudwatch",
+            "metric",
+            "metric-month",
+            &["Metrics"],
+            1,
+        ),
+    ];
+    const KMS: &[UsageRow] = &[
+        usage_row("KMS-Keys", "kms", "key", "key-month", &["Keys"], 1),
+        usage_row(
+            "KMS-Requests",
+            "kms",
+            "requests",
+            "10k requests",
+            REQUESTS,
+            10_000,
+        ),
+    ];
+    const SECRETS: &[UsageRow] = &[
+        usage_row(
+            "AWSSecretsManager-Secrets",
+            "secretsmanager",
+            "secret",
+            "secret-month",
+            &["Secrets"],
+            1,
+        ),
+        usage_row(
+            "AWSSecretsManager-Secret",
+            "secretsmanager",
+            "secret",
+            "secret-month",
+            &["Secrets"],
+            1,
+        ),
+        usage_row(
+            "AWSSecretsManagerAPIRequest",
+            "secretsmanager",
+            "api-requests",
+            "10k requests",
+            &["API Requests", "Requests"],
+            10_000,
+        ),
+    ];
+    const VPC: &[UsageRow] = &[
+        usage_row(
+            "VpcEndpoint-Hours",
+            "vpc",
+            "endpoint-interface:hour",
+            "hour",
+            HOURS,
+            1,
+        ),
+        usage_row(
+            "VpcEndpoint-Bytes",
+            "vpc",
+            "endpoint-interface:gb",
+            "GB",
+            GB,
+            1,
+        ),
+        usage_row(
+            "PublicIPv4:InUseAddress",
+            "vpc",
+            "public-ipv4:hour",
+            "hour",
+            HOURS,
+            1,
+        ),
+    ];
+    match kind {
+        Kind::Ec2Instance | Kind::EbsStorage | Kind::RdsInstance => &[],
+        Kind::NatGateway => NAT,
+        Kind::Alb => ALB,
+        Kind::RdsStorage => RDS_STORAGE,
+        Kind::S3Storage => S3_STORAGE,
+        Kind::S3Requests => S3_REQUESTS,
+        Kind::Fargate => FARGATE,
+        Kind::CloudWatch => CLOUDWATCH,
+        Kind::Kms => KMS,
+        Kind::SecretsManager => SECRETS,
+        Kind::Vpc => VPC,
+    }
+}
+
+/// A usage type without its region prefix: `USE2-LCUUsage`, `EU-LCUUsage` and
+/// `us-west-2-KMS-Keys` name the same thing as `LCUUsage` and `KMS-Keys` (us-east-1 often has
+/// no prefix). A prefix is the region code or one upper-case token (`USE2`, `EUC1`, `APS1`),
+/// so `USE2-TS-LoadBalancerUsage` stays `TS-LoadBalancerUsage`, not `LoadBalancerUsage`.
+fn usage_without_region<'a>(usage: &'a str, region: &str) -> &'a str {
+    if let Some(rest) = usage.strip_prefix(region).and_then(|r| r.strip_prefix('-')) {
+        return rest;
+    }
+    match usage.split_once('-') {
+        Some((token, rest))
+            if !token.is_empty()
+                && token
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+        {
+            rest
+        }
+        _ => usage,
+    }
 }
 
 /// One `GetProducts` query (paginated).
@@ -239,6 +553,9 @@ fn f(field: &str, value: &str) -> (String, String) {
     (field.to_string(), value.to_string())
 }
 
+/// `TERM_MATCH` filters that narrow a query beyond its region (field, value).
+type Narrowing = &'static [(&'static str, &'static str)];
+
 /// The queries a refresh makes, in order.
 pub fn queries(options: &RefreshOptions) -> Vec<Query> {
     let mut out = Vec::new();
@@ -270,16 +587,49 @@ pub fn queries(options: &RefreshOptions) -> Vec<Query> {
                 });
             }
         }
-        for (kind, service_code, family) in [
-            (Kind::EbsStorage, "AmazonEC2", "Storage"),
-            (Kind::NatGateway, "AmazonEC2", "NAT Gateway"),
-            (Kind::Alb, "AWSELB", "Load Balancer-Application"),
-        ] {
+        // Services small enough per region to take whole (the usage type picks the rows),
+        // or narrowed by attributes AWS sets on every product of the kind.
+        let by_attributes: [(Kind, &'static str, Narrowing); 11] = [
+            (
+                Kind::EbsStorage,
+                "AmazonEC2",
+                &[("productFamily", "Storage")],
+            ),
+            (
+                Kind::NatGateway,
+                "AmazonEC2",
+                &[("productFamily", "NAT Gateway")],
+            ),
+            (
+                Kind::Alb,
+                "AWSELB",
+                &[("productFamily", "Load Balancer-Application")],
+            ),
+            (
+                Kind::S3Storage,
+                "AmazonS3",
+                &[
+                    ("productFamily", "Storage"),
+                    ("storageClass", "General Purpose"),
+                    ("volumeType", "Standard"),
+                ],
+            ),
+            (Kind::S3Requests, "AmazonS3", &[("group", "S3-API-Tier1")]),
+            (Kind::S3Requests, "AmazonS3", &[("group", "S3-API-Tier2")]),
+            (Kind::Fargate, "AmazonECS", &[]),
+            (Kind::CloudWatch, "AmazonCloudWatch", &[]),
+            (Kind::Kms, "awskms", &[]),
+            (Kind::SecretsManager, "AWSSecretsManager", &[]),
+            (Kind::Vpc, "AmazonVPC", &[]),
+        ];
+        for (kind, service_code, narrowing) in by_attributes {
+            let mut filters = vec![loc.clone()];
+            filters.extend(narrowing.iter().map(|(field, value)| f(field, value)));
             out.push(Query {
                 kind,
                 region: region.clone(),
                 service_code,
-                filters: vec![loc.clone(), f("productFamily", family)],
+                filters,
             });
         }
         for engine in &options.rds_engines {
@@ -297,6 +647,18 @@ pub fn queries(options: &RefreshOptions) -> Vec<Query> {
                     f("deploymentOption", "Single-AZ"),
                 ],
             });
+            for family in ["Database Storage", "Provisioned IOPS"] {
+                out.push(Query {
+                    kind: Kind::RdsStorage,
+                    region: region.clone(),
+                    service_code: "AmazonRDS",
+                    filters: vec![
+                        loc.clone(),
+                        f("productFamily", family),
+                        f("databaseEngine", aws_engine),
+                    ],
+                });
+            }
         }
     }
     out
@@ -532,8 +894,7 @@ pub fn rows_from_product(
         }
     }
     let usage = attr(attributes, "usagetype").unwrap_or("");
-    // (service, key, book unit, AWS unit)
-    let wanted: Vec<(&str, String, &str, &str)> = match query.kind {
+    let wanted: Vec<Wanted> = match query.kind {
         Kind::Ec2Instance => {
             let Some(instance_type) = attr(attributes, "instanceType") else {
                 return Ok(Vec::new());
@@ -541,33 +902,21 @@ pub fn rows_from_product(
             if !usage.contains("BoxUsage:") {
                 return Ok(Vec::new());
             }
-            vec![("ec2", format!("instance:{instance_type}"), "hour", "Hrs")]
+            vec![Wanted::hourly("ec2", format!("instance:{instance_type}"))]
         }
         Kind::EbsStorage => {
             if !usage.contains("EBS:VolumeUsage") {
                 return Ok(Vec::new());
             }
             match ebs_volume_api_name(attributes) {
-                Some(name) => vec![("ebs", format!("{name}:storage"), "GB-month", "GB-Mo")],
+                Some(name) => vec![Wanted {
+                    service: "ebs",
+                    key: format!("{name}:storage"),
+                    unit: "GB-month",
+                    aws_units: GB_MONTH,
+                    per: 1,
+                }],
                 None => return Ok(Vec::new()),
-            }
-        }
-        Kind::NatGateway => {
-            if usage.ends_with("-NatGateway-Hours") || usage == "NatGateway-Hours" {
-                vec![("vpc", "nat-gateway:hour".into(), "hour", "Hrs")]
-            } else if usage.ends_with("-NatGateway-Bytes") || usage == "NatGateway-Bytes" {
-                vec![("vpc", "nat-gateway:gb".into(), "GB", "GB")]
-            } else {
-                return Ok(Vec::new());
-            }
-        }
-        Kind::Alb => {
-            if usage.ends_with("LoadBalancerUsage") {
-                vec![("elb", "alb:hour".into(), "hour", "Hrs")]
-            } else if usage.ends_with("LCUUsage") {
-                vec![("elb", "alb:capacity-unit".into(), "LCU-hour", "LCU-Hrs")]
-            } else {
-                return Ok(Vec::new());
             }
         }
         Kind::RdsInstance => {
@@ -583,24 +932,42 @@ pub fn rows_from_product(
             if !usage.contains("InstanceUsage:") || usage.contains("Multi-AZ") {
                 return Ok(Vec::new());
             }
-            vec![(
+            vec![Wanted::hourly(
                 "rds",
                 format!("instance:{tf_engine}:{class}"),
-                "hour",
-                "Hrs",
             )]
+        }
+        kind => {
+            // Multi-AZ storage and IOPS cost twice Single-AZ; the engine doubles itself.
+            if usage.contains("Multi-AZ") {
+                return Ok(Vec::new());
+            }
+            let name = usage_without_region(usage, &query.region);
+            usage_rows(kind)
+                .iter()
+                .filter(|row| row.usage == name)
+                .map(|row| Wanted {
+                    service: row.service,
+                    key: row.key.to_string(),
+                    unit: row.unit,
+                    aws_units: row.aws_units,
+                    per: row.per,
+                })
+                .collect()
         }
     };
     let prices = on_demand_prices(&doc);
     let mut rows = Vec::new();
-    for (service, key, unit, aws_unit) in wanted {
+    for w in wanted {
+        let (service, key) = (w.service, &w.key);
         let matching: Vec<&Decimal> = prices
             .iter()
-            .filter(|(u, _)| u == aws_unit)
+            .filter(|(u, _)| w.aws_units.contains(&u.as_str()))
             .map(|(_, usd)| usd)
             .collect();
+        let aws_unit = w.aws_units.join(" or ");
         let usd = match matching.as_slice() {
-            [usd] => **usd,
+            [usd] => (**usd * Decimal::from(w.per)).normalize(),
             [] => {
                 return Err(format!(
                     "{} {sku} ({service} {key} in {}): no on-demand USD price per {aws_unit}",
@@ -620,20 +987,46 @@ pub fn rows_from_product(
                 query.service_code, query.region
             ));
         }
+        let per = if w.per == 1 {
+            String::new()
+        } else {
+            format!(", price per request x {}", w.per)
+        };
         rows.push(CacheRow {
             service: service.to_string(),
             region: query.region.clone(),
-            key,
-            unit: unit.to_string(),
+            key: w.key,
+            unit: w.unit.to_string(),
             usd,
             source: format!(
-                "AWS Price List API GetProducts ({}, {sku})",
+                "AWS Price List API GetProducts ({}, {sku}{per})",
                 query.service_code
             ),
             observed: observed.to_string(),
         });
     }
     Ok(rows)
+}
+
+/// A row a product becomes, before its price is read.
+struct Wanted {
+    service: &'static str,
+    key: String,
+    unit: &'static str,
+    aws_units: &'static [&'static str],
+    per: u32,
+}
+
+impl Wanted {
+    fn hourly(service: &'static str, key: String) -> Self {
+        Self {
+            service,
+            key,
+            unit: "hour",
+            aws_units: HOURS,
+            per: 1,
+        }
+    }
 }
 
 fn csv_field(value: &str) -> String {
@@ -846,8 +1239,9 @@ mod tests {
             observed: "2026-11-25".into(),
         };
         let qs = queries(&opts);
-        // per region: ec2 (one type), ebs, nat, alb, rds (postgres only)
-        assert_eq!(qs.len(), 10);
+        // per region: ec2 (one type); ebs, nat, alb, s3 storage, s3 requests (2), fargate,
+        // cloudwatch, kms, secrets manager, vpc; rds instances, storage and IOPS (postgres only)
+        assert_eq!(qs.len(), 30);
         let ec2 = &qs[0];
         for filter in [
             ("instanceType", "t3.micro"),
@@ -859,7 +1253,17 @@ mod tests {
         ] {
             assert!(ec2.filters.contains(&f(filter.0, filter.1)), "{filter:?}");
         }
-        assert!(qs[5].filters.contains(&f("regionCode", "xx-new-1")));
+        assert!(qs[15].filters.contains(&f("regionCode", "xx-new-1")));
+        let rds_storage: Vec<&Query> = qs[..15]
+            .iter()
+            .filter(|q| q.kind == Kind::RdsStorage)
+            .collect();
+        assert_eq!(rds_storage.len(), 2);
+        assert!(
+            rds_storage
+                .iter()
+                .all(|q| q.filters.contains(&f("databaseEngine", "PostgreSQL")))
+        );
     }
 
     #[test]
@@ -884,6 +1288,293 @@ mod tests {
         let r = c.finish("d");
         assert!(r.rows.is_empty());
         assert!(r.skipped[0].contains("disagree"), "{:?}", r.skipped);
+    }
+
+    /// A product as GetProducts returns it for query `q` (carrying the attributes the query
+    /// filters on), with one on-demand price dimension.
+    fn product(q: &Query, usage: &str, unit: &str, usd: &str) -> String {
+        let mut doc = serde_json::json!({
+            "product": {"sku": "SKU1", "attributes": {"usagetype": usage, "servicecode": q.service_code}},
+            "serviceCode": q.service_code,
+            "terms": {"OnDemand": {"T": {"priceDimensions": {"D": {
+                "unit": unit, "beginRange": "0", "endRange": "Inf",
+                "pricePerUnit": {"USD": usd}}}}}}
+        });
+        for (field, value) in &q.filters {
+            if field == "productFamily" {
+                doc["product"]["productFamily"] = Value::String(value.clone());
+            } else {
+                doc["product"]["attributes"][field] = Value::String(value.clone());
+            }
+        }
+        doc.to_string()
+    }
+
+    #[test]
+    fn pricing_refresh_usage_types_become_rows_in_book_units() {
+        // Usage types and units as AWS's offer files and GetProducts responses spell them.
+        let cases = [
+            // kind, service code, region, usagetype, AWS unit, AWS USD, book key, book USD
+            (
+                Kind::Fargate,
+                "AmazonECS",
+                "ap-southeast-1",
+                "APS1-Fargate-ARM-vCPU-Hours:perCPU",
+                "hours",
+                "0.0404500000",
+                "vcpu-hour:arm64",
+                "0.04045",
+            ),
+            (
+                Kind::Fargate,
+                "AmazonECS",
+                "ap-southeast-1",
+                "APS1-Fargate-ARM-GB-Hours",
+                "hours",
+                "0.0044200000",
+                "gb-hour:arm64",
+                "0.00442",
+            ),
+            (
+                Kind::Fargate,
+                "AmazonECS",
+                "us-east-2",
+                "USE2-Fargate-vCPU-Hours:perCPU",
+                "hours",
+                "0.0404800000",
+                "vcpu-hour:x86_64",
+                "0.04048",
+            ),
+            (
+                Kind::S3Storage,
+                "AmazonS3",
+                "us-east-2",
+                "USE2-TimedStorage-ByteHrs",
+                "GB-Mo",
+                "0.0230000000",
+                "standard:storage",
+                "0.023",
+            ),
+            (
+                Kind::S3Requests,
+                "AmazonS3",
+                "us-west-2",
+                "USW2-Requests-Tier1",
+                "Requests",
+                "0.0000050000",
+                "standard:put-requests",
+                "0.005",
+            ),
+            (
+                Kind::S3Requests,
+                "AmazonS3",
+                "us-west-2",
+                "USW2-Requests-Tier2",
+                "Requests",
+                "0.0000004000",
+                "standard:get-requests",
+                "0.0004",
+            ),
+            (
+                Kind::CloudWatch,
+                "AmazonCloudWatch",
+                "ap-southeast-1",
+                "APS1-DataProcessing-Bytes",
+                "GB",
+                "0.7000000000",
+                "logs-ingestion",
+                "0.7",
+            ),
+            (
+                Kind::CloudWatch,
+                "AmazonCloudWatch",
+                "ap-southeast-1",
+                "APS1-TimedStorage-ByteHrs",
+                "GB-Mo",
+                "0.0300000000",
+                "logs-storage",
+                "0.03",
+            ),
+            (
+                Kind::CloudWatch,
+                "AmazonCloudWatch",
+                "us-west-2",
+                "USW2-CW:MetricMonitorUsage",
+                "Metrics",
+                "0.3000000000",
+                "metric",
+                "0.3",
+            ),
+            (
+                Kind::RdsStorage,
+                "AmazonRDS",
+                "ap-southeast-1",
+                "APS1-RDS:GP3-Storage",
+                "GB-Mo",
+                "0.1380000000",
+                "storage:gp3",
+                "0.138",
+            ),
+            (
+                Kind::RdsStorage,
+                "AmazonRDS",
+                "us-east-1",
+                "RDS:GP2-Storage",
+                "GB-Mo",
+                "0.1150000000",
+                "storage:gp2",
+                "0.115",
+            ),
+            (
+                Kind::Kms,
+                "awskms",
+                "us-west-2",
+                "us-west-2-KMS-Keys",
+                "Keys",
+                "1.0000000000",
+                "key",
+                "1",
+            ),
+            (
+                Kind::Kms,
+                "awskms",
+                "us-west-2",
+                "us-west-2-KMS-Requests",
+                "Requests",
+                "0.0000030000",
+                "requests",
+                "0.03",
+            ),
+            (
+                Kind::SecretsManager,
+                "AWSSecretsManager",
+                "ap-southeast-1",
+                "APS1-AWSSecretsManager-Secret",
+                "Secrets",
+                "0.4000000000",
+                "secret",
+                "0.4",
+            ),
+            (
+                Kind::SecretsManager,
+                "AWSSecretsManager",
+                "us-west-2",
+                "USW2-AWSSecretsManager-Secrets",
+                "Secrets",
+                "0.4000000000",
+                "secret",
+                "0.4",
+            ),
+            (
+                Kind::Vpc,
+                "AmazonVPC",
+                "ap-southeast-1",
+                "APS1-VpcEndpoint-Hours",
+                "Hrs",
+                "0.0130000000",
+                "endpoint-interface:hour",
+                "0.013",
+            ),
+            (
+                Kind::Vpc,
+                "AmazonVPC",
+                "ap-southeast-1",
+                "APS1-PublicIPv4:InUseAddress",
+                "Hrs",
+                "0.0050000000",
+                "public-ipv4:hour",
+                "0.005",
+            ),
+            (
+                Kind::Alb,
+                "AWSELB",
+                "ap-southeast-1",
+                "APS1-LCUUsage",
+                "LCU-Hrs",
+                "0.0080000000",
+                "alb:capacity-unit",
+                "0.008",
+            ),
+        ];
+        for (kind, service_code, region, usage, unit, usd, key, book_usd) in cases {
+            let q = query(kind, region, service_code);
+            let rows = rows_from_product(&q, &product(&q, usage, unit, usd), "2026-11-25").unwrap();
+            assert_eq!(rows.len(), 1, "{usage}: {rows:?}");
+            assert_eq!(
+                (rows[0].region.as_str(), rows[0].key.as_str()),
+                (region, key),
+                "{usage}"
+            );
+            assert_eq!(rows[0].usd, book_usd.parse::<Decimal>().unwrap(), "{usage}");
+        }
+    }
+
+    #[test]
+    fn pricing_refresh_lookalike_usage_types_are_not_taken() {
+        for (kind, service_code, region, usage, unit) in [
+            // The ALB trust-store hour is not the load balancer hour.
+            (
+                Kind::Alb,
+                "AWSELB",
+                "us-east-2",
+                "USE2-TS-LoadBalancerUsage",
+                "Hrs",
+            ),
+            // Ephemeral storage and Windows are other Fargate meters.
+            (
+                Kind::Fargate,
+                "AmazonECS",
+                "us-west-2",
+                "USW2-Fargate-EphemeralStorage-GB-Hours",
+                "hours",
+            ),
+            (
+                Kind::Fargate,
+                "AmazonECS",
+                "us-west-2",
+                "USW2-Fargate-Windows-vCPU-Hours:perCPU",
+                "hours",
+            ),
+            // Intelligent-Tiering requests and Multi-AZ storage are priced differently.
+            (
+                Kind::S3Requests,
+                "AmazonS3",
+                "us-east-2",
+                "USE2-Requests-INT-Tier1",
+                "Requests",
+            ),
+            (
+                Kind::RdsStorage,
+                "AmazonRDS",
+                "ap-southeast-1",
+                "APS1-RDS:Multi-AZ-GP3-Storage",
+                "GB-Mo",
+            ),
+            (
+                Kind::Vpc,
+                "AmazonVPC",
+                "us-east-1",
+                "USE1-VpcEndpoint-GWLBE-Hours",
+                "Hrs",
+            ),
+        ] {
+            let q = query(kind, region, service_code);
+            let rows = rows_from_product(&q, &product(&q, usage, unit, "0.5"), "d").unwrap();
+            assert!(rows.is_empty(), "{usage}: {rows:?}");
+        }
+        assert_eq!(usage_without_region("EU-LCUUsage", "eu-west-1"), "LCUUsage");
+        assert_eq!(
+            usage_without_region("NatGateway-Hours", "us-east-1"),
+            "NatGateway-Hours"
+        );
+        assert_eq!(
+            usage_without_region("eu-central-1-KMS-Keys", "eu-central-1"),
+            "KMS-Keys"
+        );
+        assert_eq!(
+            usage_without_region("RDS:GP3-Storage", "us-east-1"),
+            "RDS:GP3-Storage"
+        );
     }
 
     #[test]
