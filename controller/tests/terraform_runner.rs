@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tollgate::plan::{Actions, ReplaceOrder, SavedPlan};
+use tollgate::plan::{Actions, ReplaceOrder, SENSITIVE_PLACEHOLDER, SavedPlan};
 use tollgate::terraform::{
     CancelToken, ErrorKind, Flavour, InitOptions, InitRun, PlanRequest, PlanStatus, RunnerConfig,
     Termination, TerraformError, TerraformRunner, Timeouts, Workspace,
@@ -667,4 +667,114 @@ async fn init_runs_only_when_the_configuration_needs_it() {
         runner.init_if_needed(&ws, &opts).await.unwrap(),
         InitRun::Skipped
     );
+}
+
+/// The CLI config that installs the test-only `tollgate/tgtest` provider
+/// (`bash tests/tools/install-test-provider.sh` prints it; `tests/run.sh` exports it). In CI
+/// its absence is a failure, elsewhere the test says why it is skipped.
+fn test_provider_config() -> Option<String> {
+    match std::env::var("TOLLGATE_TEST_PROVIDER_CONFIG") {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("TOLLGATE_TEST_PROVIDER_CONFIG is not set; tests/run.sh installs the provider")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED: set TOLLGATE_TEST_PROVIDER_CONFIG to the path `bash tests/tools/install-test-provider.sh` prints"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn real_drift_reaches_the_plan_model_redacted() {
+    let (Some(bin), Some(cli_config)) = (terraform_binary(), test_provider_config()) else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.tf"),
+        r#"
+terraform {
+  required_providers {
+    tgtest = { source = "tollgate/tgtest" }
+  }
+}
+variable "token" {
+  type      = string
+  sensitive = true
+}
+resource "tgtest_file" "config" {
+  path    = "${path.module}/config.txt"
+  content = "v1"
+}
+resource "tgtest_file" "token" {
+  path    = "${path.module}/token.txt"
+  content = var.token
+}
+resource "tgtest_file" "gone" {
+  path    = "${path.module}/gone.txt"
+  content = "keep"
+}
+"#,
+    )
+    .unwrap();
+    let ws = Workspace::new(dir.path())
+        .with_env("TF_CLI_CONFIG_FILE", &cli_config)
+        .with_secret_env("TF_VAR_token", SECRET_TOKEN);
+    runner.init(&ws, &InitOptions::default()).await.unwrap();
+    let first = runner
+        .plan(&ws, &PlanRequest::new("first.tfplan"))
+        .await
+        .unwrap();
+    runner.apply(&ws, &first.saved).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("token.txt")).unwrap(),
+        SECRET_TOKEN
+    );
+
+    // Someone changes two files and deletes the third outside Terraform.
+    std::fs::write(dir.path().join("config.txt"), "edited by hand").unwrap();
+    std::fs::write(dir.path().join("token.txt"), "rotated by hand").unwrap();
+    std::fs::remove_file(dir.path().join("gone.txt")).unwrap();
+    let second = runner
+        .plan(&ws, &PlanRequest::new("second.tfplan"))
+        .await
+        .unwrap();
+    assert_eq!(second.status, PlanStatus::Changes);
+    let plan = runner.show_plan(&ws, &second.saved).await.unwrap();
+
+    let drift: Vec<(&str, Actions)> = plan
+        .resource_drift
+        .iter()
+        .map(|rc| (rc.address.as_str(), rc.change.actions))
+        .collect();
+    assert_eq!(
+        drift,
+        [
+            ("tgtest_file.config", Actions::Update),
+            ("tgtest_file.gone", Actions::Delete),
+            ("tgtest_file.token", Actions::Update),
+        ]
+    );
+    let config = &plan.resource_drift[0].change;
+    assert_eq!(config.before["content"], "v1");
+    assert_eq!(config.after["content"], "edited by hand");
+    let summary = plan.summary();
+    assert_eq!(summary.drifted, 3, "{summary:?}");
+    // Terraform puts things back: two updates and a re-create.
+    assert_eq!((summary.add, summary.change), (1, 2), "{summary:?}");
+
+    // The drifted secret (the state's value) never leaves the model unredacted.
+    let redacted = plan.redacted(Some(ws.redactor())).as_value().to_string();
+    assert!(!redacted.contains(SECRET_TOKEN), "{redacted}");
+    assert!(
+        redacted.contains("edited by hand"),
+        "non-secret drift stays readable"
+    );
+    let masked = plan.redacted(None);
+    let token = &masked.as_value()["resource_drift"][2]["change"];
+    assert_eq!(token["before"]["content"], SENSITIVE_PLACEHOLDER, "{token}");
 }
