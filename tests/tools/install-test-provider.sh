@@ -18,7 +18,8 @@ if [ ! -x "$target" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$source_sum" ]; the
   mkdir -p "$(dirname "$target")"
   (
     cd "$here/test-provider"
-    GOPATH="$cache/go" GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$target.tmp" . >&2
+    GOPATH="$cache/go" GOMODCACHE="$cache/go/pkg/mod" GOCACHE="$cache/go/cache" \
+      GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$target.tmp" . >&2
   )
   mv "$target.tmp" "$target"
   echo "$source_sum" > "$stamp"
