@@ -30,6 +30,8 @@ step "Format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 terraform fmt -check -recursive modules/
+unformatted_go="$(gofmt -l tests/tools/test-provider)"
+[ -z "$unformatted_go" ] || { echo "gofmt: $unformatted_go"; exit 1; }
 
 if [ -x tests/e2e/control-plane.sh ]; then
   step "Real control plane (kube-apiserver + etcd with RBAC)"

@@ -14,6 +14,7 @@ import (
 	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	providerschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
@@ -21,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
@@ -83,22 +85,23 @@ func (r *file) Schema(_ context.Context, _ resource.SchemaRequest, resp *resourc
 	}
 }
 
-func (r *file) write(m *fileModel) error {
+// save writes the planned content and records it as the new state (create and update).
+func (r *file) save(ctx context.Context, plan tfsdk.Plan, state *tfsdk.State, diags *diag.Diagnostics) {
+	var m fileModel
+	diags.Append(plan.Get(ctx, &m)...)
+	if diags.HasError() {
+		return
+	}
 	m.ID = m.Path
-	return os.WriteFile(m.Path.ValueString(), []byte(m.Content.ValueString()), 0o600)
+	if err := os.WriteFile(m.Path.ValueString(), []byte(m.Content.ValueString()), 0o600); err != nil {
+		diags.AddError("cannot write the file", err.Error())
+		return
+	}
+	diags.Append(state.Set(ctx, &m)...)
 }
 
 func (r *file) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var m fileModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.write(&m); err != nil {
-		resp.Diagnostics.AddError("cannot write the file", err.Error())
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	r.save(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
 // Read reports the file as it is on disk: that is what makes drift.
@@ -122,16 +125,7 @@ func (r *file) Read(ctx context.Context, req resource.ReadRequest, resp *resourc
 }
 
 func (r *file) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var m fileModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.write(&m); err != nil {
-		resp.Diagnostics.AddError("cannot write the file", err.Error())
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	r.save(ctx, req.Plan, &resp.State, &resp.Diagnostics)
 }
 
 func (r *file) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
