@@ -159,11 +159,33 @@ pub(crate) fn table(e: &Estimate) -> String {
         for u in &e.unpriced {
             let _ = writeln!(out, "  {} ({}): {}", u.address, u.action, u.reason);
         }
+        if let Some(hint) = refresh_hint(e) {
+            let _ = writeln!(out, "{hint}");
+        }
     }
     if !e.free.is_empty() {
         let _ = writeln!(out, "\nFree: {} resource(s)", e.free.len());
     }
     out
+}
+
+/// What to do when the price book lacks rows for the plan's region (an operator with AWS
+/// access can fill them; nobody should type prices in by hand).
+fn refresh_hint(e: &Estimate) -> Option<String> {
+    let regions: std::collections::BTreeSet<&str> = e
+        .unpriced
+        .iter()
+        .filter(|u| u.reason.contains("no price for "))
+        .filter_map(|u| u.reason.rsplit_once(" in ").map(|(_, region)| region))
+        .collect();
+    if regions.is_empty() {
+        return None;
+    }
+    let flags: Vec<String> = regions.iter().map(|r| format!("--region {r}")).collect();
+    Some(format!(
+        "Missing prices can be fetched where the AWS Price List API is reachable: `tollgate pricebook refresh {} --out prices.csv`, then pass `--price-cache prices.csv`.",
+        flags.join(" ")
+    ))
 }
 
 fn md_escape(s: &str) -> String {
@@ -249,6 +271,9 @@ pub(crate) fn markdown(e: &Estimate) -> String {
                 u.action,
                 md_escape(&u.reason)
             );
+        }
+        if let Some(hint) = refresh_hint(e) {
+            let _ = writeln!(out, "\n{hint}");
         }
         out.push('\n');
     }
