@@ -262,6 +262,19 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
         "{}",
         text(&out.stdout)
     );
+    // What was looked for and not found is said, not silently missing (no S3 page recorded).
+    assert!(
+        text(&out.stderr).contains(
+            "skipped: s3 standard:storage in us-east-1: no product with usage type TimedStorage-ByteHrs"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains("fargate vcpu-hour:arm64 in ap-southeast-1"),
+        "found rows are not reported missing: {}",
+        text(&out.stderr)
+    );
 
     // Every request was a GetProducts call with the documented filters, and both
     // NextTokens were followed.
@@ -271,9 +284,9 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
             .all(|s| s.target == "AWSPriceListService.GetProducts"),
         "{seen:?}"
     );
-    // per region: ec2, ebs, nat, alb, s3 ×3, fargate, cloudwatch, kms, secrets manager, vpc,
-    // rds instances/storage/IOPS ×3 engines = 21 queries; +2 second pages
-    assert_eq!(seen.len(), 44, "{seen:#?}");
+    // per region: ec2, ebs ×3, nat, alb, nlb, s3 ×3, fargate, cloudwatch, kms, secrets
+    // manager, vpc, rds instances/storage/IOPS ×3 engines = 24 queries; +2 second pages
+    assert_eq!(seen.len(), 50, "{seen:#?}");
     let ec2 = seen
         .iter()
         .find(|s| s.body["ServiceCode"] == "AmazonEC2" && s.filter("operatingSystem").is_some())

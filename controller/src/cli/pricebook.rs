@@ -15,7 +15,7 @@ pub struct PricebookArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum PricebookCommand {
-    /// Fetch EC2, EBS, NAT gateway, ALB, RDS, S3, Fargate, CloudWatch, KMS, Secrets Manager
+    /// Fetch EC2, EBS, NAT gateway, ALB/NLB, RDS, S3, Fargate, CloudWatch, KMS, Secrets Manager
     /// and VPC endpoint prices with GetProducts into a cache file (same columns as the
     /// embedded price book; see docs/cost.md).
     Refresh(RefreshArgs),

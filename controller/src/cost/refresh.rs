@@ -13,6 +13,8 @@
 //! | `ebs <type>:storage` | `AmazonEC2`: location, productFamily=Storage |
 //! | `vpc nat-gateway:hour`, `nat-gateway:gb` | `AmazonEC2`: location, productFamily=NAT Gateway |
 //! | `elb alb:hour`, `alb:capacity-unit` | `AWSELB`: location, productFamily=Load Balancer-Application |
+//! | `elb nlb:hour`, `nlb:capacity-unit` | `AWSELB`: location, productFamily=Load Balancer-Network |
+//! | `ebs <type>:iops`, `gp3:throughput` | `AmazonEC2`: location, productFamily=System Operation / Provisioned Throughput |
 //! | `rds instance:<engine>:<class>` | `AmazonRDS`: location, productFamily=Database Instance, databaseEngine, deploymentOption=Single-AZ |
 //! | `rds storage:<type>`, `iops:<type>` | `AmazonRDS`: location, productFamily=Database Storage / Provisioned IOPS, databaseEngine |
 //! | `s3 standard:storage`, `standard:put-requests`, `standard:get-requests` | `AmazonS3`: location + Standard storage attributes / request group |
@@ -181,6 +183,10 @@ pub enum Kind {
     NatGateway,
     /// Application Load Balancer hours and LCU-hours.
     Alb,
+    /// Network Load Balancer hours and NLCU-hours.
+    Nlb,
+    /// EBS provisioned IOPS (gp3, io1, io2 first tier) and gp3 throughput.
+    EbsProvisioned,
     /// RDS instance hours (Single-AZ).
     RdsInstance,
     /// RDS storage and provisioned IOPS (Single-AZ).
@@ -201,279 +207,114 @@ pub enum Kind {
     Vpc,
 }
 
-/// A product the book takes by its usage type: the usage type without its region prefix,
-/// the row it becomes, the units AWS may state its price in, and how many AWS units make
-/// one book unit (requests are priced per 1,000 or 10,000 in the book, per request by AWS).
-struct UsageRow {
-    usage: &'static str,
-    service: &'static str,
-    key: &'static str,
-    unit: &'static str,
-    aws_units: &'static [&'static str],
-    per: u32,
+/// How many AWS units make one book unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    /// The same unit.
+    One,
+    /// The book prices per this many of AWS's units (requests per 1,000, say).
+    Times(u32),
+    /// AWS prices per this many of the book's units (GiBps-month vs MiBps-month).
+    Over(u32),
 }
 
-const fn usage_row(
+impl Scale {
+    fn apply(self, usd: Decimal) -> Decimal {
+        match self {
+            Scale::One => usd,
+            Scale::Times(n) => usd * Decimal::from(n),
+            Scale::Over(n) => usd / Decimal::from(n),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Scale::One => String::new(),
+            Scale::Times(n) => format!(", AWS unit price x {n}"),
+            Scale::Over(n) => format!(", AWS unit price / {n}"),
+        }
+    }
+}
+
+/// A product the book takes by its usage type (compared without its region prefix): the
+/// row it becomes, the units AWS may state its price in, and how the units convert.
+struct UsageRow {
+    kind: Kind,
     usage: &'static str,
     service: &'static str,
     key: &'static str,
     unit: &'static str,
     aws_units: &'static [&'static str],
-    per: u32,
-) -> UsageRow {
-    UsageRow {
-        usage,
-        service,
-        key,
-        unit,
-        aws_units,
-        per,
-    }
+    scale: Scale,
 }
 
 const HOURS: &[&str] = &["Hrs"];
 const GB: &[&str] = &["GB"];
 const GB_MONTH: &[&str] = &["GB-Mo"];
 const REQUESTS: &[&str] = &["Requests"];
+const IOPS_MONTH: &[&str] = &["IOPS-Mo"];
+const FARGATE_HOURS: &[&str] = &["hours", "Hrs"];
+const LCU_HOURS: &[&str] = &["LCU-Hrs", "NLCU-Hrs"];
 
-/// Usage types the book takes, by kind (kinds read by other attributes have none).
-fn usage_rows(kind: Kind) -> &'static [UsageRow] {
-    const NAT: &[UsageRow] = &[
-        usage_row(
-            "NatGateway-Hours",
-            "vpc",
-            "nat-gateway:hour",
-            "hour",
-            HOURS,
-            1,
-        ),
-        usage_row("NatGateway-Bytes", "vpc", "nat-gateway:gb", "GB", GB, 1),
-    ];
-    const ALB: &[UsageRow] = &[
-        usage_row("LoadBalancerUsage", "elb", "alb:hour", "hour", HOURS, 1),
-        usage_row(
-            "LCUUsage",
-            "elb",
-            "alb:capacity-unit",
-            "LCU-hour",
-            &["LCU-Hrs"],
-            1,
-        ),
-    ];
-    const RDS_STORAGE: &[UsageRow] = &[
-        usage_row(
-            "RDS:GP2-Storage",
-            "rds",
-            "storage:gp2",
-            "GB-month",
-            GB_MONTH,
-            1,
-        ),
-        usage_row(
-            "RDS:GP3-Storage",
-            "rds",
-            "storage:gp3",
-            "GB-month",
-            GB_MONTH,
-            1,
-        ),
-        usage_row(
-            "RDS:PIOPS-Storage",
-            "rds",
-            "storage:io1",
-            "GB-month",
-            GB_MONTH,
-            1,
-        ),
-        usage_row(
-            "RDS:StorageUsage",
-            "rds",
-            "storage:standard",
-            "GB-month",
-            GB_MONTH,
-            1,
-        ),
-        usage_row(
-            "RDS:PIOPS",
-            "rds",
-            "iops:io1",
-            "IOPS-month",
-            &["IOPS-Mo"],
-            1,
-        ),
-        usage_row(
-            "RDS:GP3-PIOPS",
-            "rds",
-            "iops:gp3",
-            "IOPS-month",
-            &["IOPS-Mo"],
-            1,
-        ),
-    ];
-    const S3_STORAGE: &[UsageRow] = &[usage_row(
-        "TimedStorage-ByteHrs",
-        "s3",
-        "standard:storage",
-        "GB-month",
-        GB_MONTH,
-        1,
-    )];
-    const S3_REQUESTS: &[UsageRow] = &[
-        usage_row(
-            "Requests-Tier1",
-            "s3",
-            "standard:put-requests",
-            "1k requests",
-            REQUESTS,
-            1000,
-        ),
-        usage_row(
-            "Requests-Tier2",
-            "s3",
-            "standard:get-requests",
-            "1k requests",
-            REQUESTS,
-            1000,
-        ),
-    ];
-    const FARGATE_UNITS: &[&str] = &["hours", "Hrs"];
-    const FARGATE: &[UsageRow] = &[
-        usage_row(
-            "Fargate-vCPU-Hours:perCPU",
-            "fargate",
-            "vcpu-hour:x86_64",
-            "vCPU-hour",
-            FARGATE_UNITS,
-            1,
-        ),
-        usage_row(
-            "Fargate-GB-Hours",
-            "fargate",
-            "gb-hour:x86_64",
-            "GB-hour",
-            FARGATE_UNITS,
-            1,
-        ),
-        usage_row(
-            "Fargate-ARM-vCPU-Hours:perCPU",
-            "fargate",
-            "vcpu-hour:arm64",
-            "vCPU-hour",
-            FARGATE_UNITS,
-            1,
-        ),
-        usage_row(
-            "Fargate-ARM-GB-Hours",
-            "fargate",
-            "gb-hour:arm64",
-            "GB-hour",
-            FARGATE_UNITS,
-            1,
-        ),
-    ];
-    const CLOUDWATCH: &[UsageRow] = &[
-        usage_row(
-            "DataProcessing-Bytes",
-            "cloudwatch",
-            "logs-ingestion",
-            "GB",
-            GB,
-            1,
-        ),
-        usage_row(
-            "TimedStorage-ByteHrs",
-            "cloudwatch",
-            "logs-storage",
-            "GB-month",
-            GB_MONTH,
-            1,
-        ),
-        usage_row(
-            "CW:MetricMonitorUsage",
-            "cloudwatch",
-            "metric",
-            "metric-month",
-            &["Metrics"],
-            1,
-        ),
-    ];
-    const KMS: &[UsageRow] = &[
-        usage_row("KMS-Keys", "kms", "key", "key-month", &["Keys"], 1),
-        usage_row(
-            "KMS-Requests",
-            "kms",
-            "requests",
-            "10k requests",
-            REQUESTS,
-            10_000,
-        ),
-    ];
-    const SECRETS: &[UsageRow] = &[
-        usage_row(
-            "AWSSecretsManager-Secrets",
-            "secretsmanager",
-            "secret",
-            "secret-month",
-            &["Secrets"],
-            1,
-        ),
-        usage_row(
-            "AWSSecretsManager-Secret",
-            "secretsmanager",
-            "secret",
-            "secret-month",
-            &["Secrets"],
-            1,
-        ),
-        usage_row(
-            "AWSSecretsManagerAPIRequest",
-            "secretsmanager",
-            "api-requests",
-            "10k requests",
-            &["API Requests", "Requests"],
-            10_000,
-        ),
-    ];
-    const VPC: &[UsageRow] = &[
-        usage_row(
-            "VpcEndpoint-Hours",
-            "vpc",
-            "endpoint-interface:hour",
-            "hour",
-            HOURS,
-            1,
-        ),
-        usage_row(
-            "VpcEndpoint-Bytes",
-            "vpc",
-            "endpoint-interface:gb",
-            "GB",
-            GB,
-            1,
-        ),
-        usage_row(
-            "PublicIPv4:InUseAddress",
-            "vpc",
-            "public-ipv4:hour",
-            "hour",
-            HOURS,
-            1,
-        ),
-    ];
-    match kind {
-        Kind::Ec2Instance | Kind::EbsStorage | Kind::RdsInstance => &[],
-        Kind::NatGateway => NAT,
-        Kind::Alb => ALB,
-        Kind::RdsStorage => RDS_STORAGE,
-        Kind::S3Storage => S3_STORAGE,
-        Kind::S3Requests => S3_REQUESTS,
-        Kind::Fargate => FARGATE,
-        Kind::CloudWatch => CLOUDWATCH,
-        Kind::Kms => KMS,
-        Kind::SecretsManager => SECRETS,
-        Kind::Vpc => VPC,
+const fn row(
+    kind: Kind,
+    usage: &'static str,
+    service: &'static str,
+    key: &'static str,
+    unit: &'static str,
+    aws_units: &'static [&'static str],
+    scale: Scale,
+) -> UsageRow {
+    UsageRow {
+        kind,
+        usage,
+        service,
+        key,
+        unit,
+        aws_units,
+        scale,
     }
 }
+
+/// Every product the book takes by usage type. Names and units as AWS's offer files and
+/// GetProducts responses spell them (see docs/cost.md for which have been seen in one).
+#[rustfmt::skip]
+const USAGE_ROWS: &[UsageRow] = &[
+    row(Kind::EbsProvisioned, "EBS:VolumeP-IOPS.gp3", "ebs", "gp3:iops", "IOPS-month", IOPS_MONTH, Scale::One),
+    row(Kind::EbsProvisioned, "EBS:VolumeP-IOPS.piops", "ebs", "io1:iops", "IOPS-month", IOPS_MONTH, Scale::One),
+    row(Kind::EbsProvisioned, "EBS:VolumeP-IOPS.io2", "ebs", "io2:iops-tier1", "IOPS-month", IOPS_MONTH, Scale::One),
+    row(Kind::EbsProvisioned, "EBS:VolumeP-Throughput.gp3", "ebs", "gp3:throughput", "MiBps-month", &["GiBps-mo"], Scale::Over(1024)),
+    row(Kind::NatGateway, "NatGateway-Hours", "vpc", "nat-gateway:hour", "hour", HOURS, Scale::One),
+    row(Kind::NatGateway, "NatGateway-Bytes", "vpc", "nat-gateway:gb", "GB", GB, Scale::One),
+    row(Kind::Alb, "LoadBalancerUsage", "elb", "alb:hour", "hour", HOURS, Scale::One),
+    row(Kind::Alb, "LCUUsage", "elb", "alb:capacity-unit", "LCU-hour", LCU_HOURS, Scale::One),
+    row(Kind::Nlb, "LoadBalancerUsage", "elb", "nlb:hour", "hour", HOURS, Scale::One),
+    row(Kind::Nlb, "LCUUsage", "elb", "nlb:capacity-unit", "NLCU-hour", LCU_HOURS, Scale::One),
+    row(Kind::RdsStorage, "RDS:GP2-Storage", "rds", "storage:gp2", "GB-month", GB_MONTH, Scale::One),
+    row(Kind::RdsStorage, "RDS:GP3-Storage", "rds", "storage:gp3", "GB-month", GB_MONTH, Scale::One),
+    row(Kind::RdsStorage, "RDS:PIOPS-Storage", "rds", "storage:io1", "GB-month", GB_MONTH, Scale::One),
+    row(Kind::RdsStorage, "RDS:StorageUsage", "rds", "storage:standard", "GB-month", GB_MONTH, Scale::One),
+    row(Kind::RdsStorage, "RDS:PIOPS", "rds", "iops:io1", "IOPS-month", IOPS_MONTH, Scale::One),
+    row(Kind::RdsStorage, "RDS:GP3-PIOPS", "rds", "iops:gp3", "IOPS-month", IOPS_MONTH, Scale::One),
+    row(Kind::S3Storage, "TimedStorage-ByteHrs", "s3", "standard:storage", "GB-month", GB_MONTH, Scale::One),
+    row(Kind::S3Requests, "Requests-Tier1", "s3", "standard:put-requests", "1k requests", REQUESTS, Scale::Times(1_000)),
+    row(Kind::S3Requests, "Requests-Tier2", "s3", "standard:get-requests", "1k requests", REQUESTS, Scale::Times(1_000)),
+    row(Kind::Fargate, "Fargate-vCPU-Hours:perCPU", "fargate", "vcpu-hour:x86_64", "vCPU-hour", FARGATE_HOURS, Scale::One),
+    row(Kind::Fargate, "Fargate-GB-Hours", "fargate", "gb-hour:x86_64", "GB-hour", FARGATE_HOURS, Scale::One),
+    row(Kind::Fargate, "Fargate-ARM-vCPU-Hours:perCPU", "fargate", "vcpu-hour:arm64", "vCPU-hour", FARGATE_HOURS, Scale::One),
+    row(Kind::Fargate, "Fargate-ARM-GB-Hours", "fargate", "gb-hour:arm64", "GB-hour", FARGATE_HOURS, Scale::One),
+    row(Kind::CloudWatch, "DataProcessing-Bytes", "cloudwatch", "logs-ingestion", "GB", GB, Scale::One),
+    row(Kind::CloudWatch, "TimedStorage-ByteHrs", "cloudwatch", "logs-storage", "GB-month", GB_MONTH, Scale::One),
+    row(Kind::CloudWatch, "CW:MetricMonitorUsage", "cloudwatch", "metric", "metric-month", &["Metrics"], Scale::One),
+    row(Kind::Kms, "KMS-Keys", "kms", "key", "key-month", &["Keys"], Scale::One),
+    row(Kind::Kms, "KMS-Requests", "kms", "requests", "10k requests", REQUESTS, Scale::Times(10_000)),
+    row(Kind::SecretsManager, "AWSSecretsManager-Secrets", "secretsmanager", "secret", "secret-month", &["Secrets"], Scale::One),
+    row(Kind::SecretsManager, "AWSSecretsManager-Secret", "secretsmanager", "secret", "secret-month", &["Secrets"], Scale::One),
+    row(Kind::SecretsManager, "AWSSecretsManagerAPIRequest", "secretsmanager", "api-requests", "10k requests", &["API Requests", "Requests"], Scale::Times(10_000)),
+    row(Kind::Vpc, "VpcEndpoint-Hours", "vpc", "endpoint-interface:hour", "hour", HOURS, Scale::One),
+    row(Kind::Vpc, "VpcEndpoint-Bytes", "vpc", "endpoint-interface:gb", "GB", GB, Scale::One),
+    row(Kind::Vpc, "PublicIPv4:InUseAddress", "vpc", "public-ipv4:hour", "hour", HOURS, Scale::One),
+];
 
 /// A usage type without its region prefix: `USE2-LCUUsage`, `EU-LCUUsage` and
 /// `us-west-2-KMS-Keys` name the same thing as `LCUUsage` and `KMS-Keys` (us-east-1 often has
@@ -556,6 +397,27 @@ fn f(field: &str, value: &str) -> (String, String) {
 /// `TERM_MATCH` filters that narrow a query beyond its region (field, value).
 type Narrowing = &'static [(&'static str, &'static str)];
 
+/// Queries made once per region besides EC2 instances and RDS: services small enough per
+/// region to take whole (the usage type picks the rows), or narrowed by attributes AWS sets
+/// on every product of the kind.
+#[rustfmt::skip]
+const REGION_QUERIES: &[(Kind, &str, Narrowing)] = &[
+    (Kind::EbsStorage, "AmazonEC2", &[("productFamily", "Storage")]),
+    (Kind::EbsProvisioned, "AmazonEC2", &[("productFamily", "System Operation")]),
+    (Kind::EbsProvisioned, "AmazonEC2", &[("productFamily", "Provisioned Throughput")]),
+    (Kind::NatGateway, "AmazonEC2", &[("productFamily", "NAT Gateway")]),
+    (Kind::Alb, "AWSELB", &[("productFamily", "Load Balancer-Application")]),
+    (Kind::Nlb, "AWSELB", &[("productFamily", "Load Balancer-Network")]),
+    (Kind::S3Storage, "AmazonS3", &[("productFamily", "Storage"), ("storageClass", "General Purpose"), ("volumeType", "Standard")]),
+    (Kind::S3Requests, "AmazonS3", &[("group", "S3-API-Tier1")]),
+    (Kind::S3Requests, "AmazonS3", &[("group", "S3-API-Tier2")]),
+    (Kind::Fargate, "AmazonECS", &[]),
+    (Kind::CloudWatch, "AmazonCloudWatch", &[]),
+    (Kind::Kms, "awskms", &[]),
+    (Kind::SecretsManager, "AWSSecretsManager", &[]),
+    (Kind::Vpc, "AmazonVPC", &[]),
+];
+
 /// The queries a refresh makes, in order.
 pub fn queries(options: &RefreshOptions) -> Vec<Query> {
     let mut out = Vec::new();
@@ -587,42 +449,7 @@ pub fn queries(options: &RefreshOptions) -> Vec<Query> {
                 });
             }
         }
-        // Services small enough per region to take whole (the usage type picks the rows),
-        // or narrowed by attributes AWS sets on every product of the kind.
-        let by_attributes: [(Kind, &'static str, Narrowing); 11] = [
-            (
-                Kind::EbsStorage,
-                "AmazonEC2",
-                &[("productFamily", "Storage")],
-            ),
-            (
-                Kind::NatGateway,
-                "AmazonEC2",
-                &[("productFamily", "NAT Gateway")],
-            ),
-            (
-                Kind::Alb,
-                "AWSELB",
-                &[("productFamily", "Load Balancer-Application")],
-            ),
-            (
-                Kind::S3Storage,
-                "AmazonS3",
-                &[
-                    ("productFamily", "Storage"),
-                    ("storageClass", "General Purpose"),
-                    ("volumeType", "Standard"),
-                ],
-            ),
-            (Kind::S3Requests, "AmazonS3", &[("group", "S3-API-Tier1")]),
-            (Kind::S3Requests, "AmazonS3", &[("group", "S3-API-Tier2")]),
-            (Kind::Fargate, "AmazonECS", &[]),
-            (Kind::CloudWatch, "AmazonCloudWatch", &[]),
-            (Kind::Kms, "awskms", &[]),
-            (Kind::SecretsManager, "AWSSecretsManager", &[]),
-            (Kind::Vpc, "AmazonVPC", &[]),
-        ];
-        for (kind, service_code, narrowing) in by_attributes {
+        for &(kind, service_code, narrowing) in REGION_QUERIES {
             let mut filters = vec![loc.clone()];
             filters.extend(narrowing.iter().map(|(field, value)| f(field, value)));
             out.push(Query {
@@ -744,12 +571,38 @@ pub async fn fetch(
     }
     let mut refreshed = collector.finish(&options.observed);
     refreshed.requests = requests;
+    let not_found = not_found(&refreshed.rows, &options.regions);
+    refreshed.skipped.extend(not_found);
     if refreshed.rows.is_empty() {
         return Err(RefreshError::Empty {
             regions: options.regions.join(", "),
         });
     }
     Ok(refreshed)
+}
+
+/// The usage-type rows a refresh looked for but no product gave, per region: a region
+/// without the service, or a usage type AWS names differently (worth a look either way).
+fn not_found(rows: &[CacheRow], regions: &[String]) -> Vec<String> {
+    let found: std::collections::HashSet<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r.service.as_str(), r.region.as_str(), r.key.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for region in regions {
+        let mut reported = std::collections::HashSet::new();
+        for row in USAGE_ROWS {
+            if !found.contains(&(row.service, region.as_str(), row.key))
+                && reported.insert((row.service, row.key))
+            {
+                out.push(format!(
+                    "{} {} in {region}: no product with usage type {} (not offered there, or named differently)",
+                    row.service, row.key, row.usage
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Collects rows, dropping keys that two products price differently.
@@ -914,7 +767,7 @@ pub fn rows_from_product(
                     key: format!("{name}:storage"),
                     unit: "GB-month",
                     aws_units: GB_MONTH,
-                    per: 1,
+                    scale: Scale::One,
                 }],
                 None => return Ok(Vec::new()),
             }
@@ -943,15 +796,15 @@ pub fn rows_from_product(
                 return Ok(Vec::new());
             }
             let name = usage_without_region(usage, &query.region);
-            usage_rows(kind)
+            USAGE_ROWS
                 .iter()
-                .filter(|row| row.usage == name)
+                .filter(|row| row.kind == kind && row.usage == name)
                 .map(|row| Wanted {
                     service: row.service,
                     key: row.key.to_string(),
                     unit: row.unit,
                     aws_units: row.aws_units,
-                    per: row.per,
+                    scale: row.scale,
                 })
                 .collect()
         }
@@ -967,7 +820,7 @@ pub fn rows_from_product(
             .collect();
         let aws_unit = w.aws_units.join(" or ");
         let usd = match matching.as_slice() {
-            [usd] => (**usd * Decimal::from(w.per)).normalize(),
+            [usd] => w.scale.apply(**usd).normalize(),
             [] => {
                 return Err(format!(
                     "{} {sku} ({service} {key} in {}): no on-demand USD price per {aws_unit}",
@@ -987,11 +840,7 @@ pub fn rows_from_product(
                 query.service_code, query.region
             ));
         }
-        let per = if w.per == 1 {
-            String::new()
-        } else {
-            format!(", price per request x {}", w.per)
-        };
+        let scale = w.scale.describe();
         rows.push(CacheRow {
             service: service.to_string(),
             region: query.region.clone(),
@@ -999,7 +848,7 @@ pub fn rows_from_product(
             unit: w.unit.to_string(),
             usd,
             source: format!(
-                "AWS Price List API GetProducts ({}, {sku}{per})",
+                "AWS Price List API GetProducts ({}, {sku}{scale})",
                 query.service_code
             ),
             observed: observed.to_string(),
@@ -1014,7 +863,7 @@ struct Wanted {
     key: String,
     unit: &'static str,
     aws_units: &'static [&'static str],
-    per: u32,
+    scale: Scale,
 }
 
 impl Wanted {
@@ -1024,7 +873,7 @@ impl Wanted {
             key,
             unit: "hour",
             aws_units: HOURS,
-            per: 1,
+            scale: Scale::One,
         }
     }
 }
@@ -1239,9 +1088,9 @@ mod tests {
             observed: "2026-11-25".into(),
         };
         let qs = queries(&opts);
-        // per region: ec2 (one type); ebs, nat, alb, s3 storage, s3 requests (2), fargate,
-        // cloudwatch, kms, secrets manager, vpc; rds instances, storage and IOPS (postgres only)
-        assert_eq!(qs.len(), 30);
+        // per region: ec2 (one type); the 14 REGION_QUERIES; rds instances, storage and
+        // IOPS (postgres only)
+        assert_eq!(qs.len(), 36);
         let ec2 = &qs[0];
         for filter in [
             ("instanceType", "t3.micro"),
@@ -1253,8 +1102,8 @@ mod tests {
         ] {
             assert!(ec2.filters.contains(&f(filter.0, filter.1)), "{filter:?}");
         }
-        assert!(qs[15].filters.contains(&f("regionCode", "xx-new-1")));
-        let rds_storage: Vec<&Query> = qs[..15]
+        assert!(qs[18].filters.contains(&f("regionCode", "xx-new-1")));
+        let rds_storage: Vec<&Query> = qs[..18]
             .iter()
             .filter(|q| q.kind == Kind::RdsStorage)
             .collect();
@@ -1484,6 +1333,36 @@ mod tests {
                 "0.0050000000",
                 "public-ipv4:hour",
                 "0.005",
+            ),
+            (
+                Kind::EbsProvisioned,
+                "AmazonEC2",
+                "us-west-2",
+                "USW2-EBS:VolumeP-Throughput.gp3",
+                "GiBps-mo",
+                "40.9600000000",
+                "gp3:throughput",
+                "0.04",
+            ),
+            (
+                Kind::EbsProvisioned,
+                "AmazonEC2",
+                "us-west-2",
+                "USW2-EBS:VolumeP-IOPS.gp3",
+                "IOPS-Mo",
+                "0.0050000000",
+                "gp3:iops",
+                "0.005",
+            ),
+            (
+                Kind::Nlb,
+                "AWSELB",
+                "us-east-2",
+                "USE2-LoadBalancerUsage",
+                "Hrs",
+                "0.0225000000",
+                "nlb:hour",
+                "0.0225",
             ),
             (
                 Kind::Alb,
