@@ -732,21 +732,46 @@ impl TerraformRunner {
         Ok(InitRun::Ran(Box::new(output)))
     }
 
-    /// [`TerraformRunner::init_if_needed`], then `plan`. If `init` was skipped and Terraform
-    /// still says the directory needs initialising, runs `init` and plans once more.
+    /// [`TerraformRunner::init_if_needed`], then `plan`.
     pub async fn init_and_plan(
         &self,
         ws: &Workspace,
         init: &InitOptions,
         req: &PlanRequest,
     ) -> Result<PlanOutcome, TerraformError> {
+        self.initialised(ws, init, || self.plan(ws, req)).await
+    }
+
+    /// [`TerraformRunner::init_if_needed`], then `apply` of the saved plan.
+    pub async fn init_and_apply(
+        &self,
+        ws: &Workspace,
+        init: &InitOptions,
+        plan: &SavedPlan,
+    ) -> Result<CommandOutput, TerraformError> {
+        self.initialised(ws, init, || self.apply(ws, plan)).await
+    }
+
+    /// Runs `command` after [`TerraformRunner::init_if_needed`]. If init was skipped and
+    /// Terraform still refuses because the directory needs initialising (it says so before
+    /// doing anything), initialises and runs `command` once more.
+    async fn initialised<T, F, Fut>(
+        &self,
+        ws: &Workspace,
+        init: &InitOptions,
+        command: F,
+    ) -> Result<T, TerraformError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, TerraformError>>,
+    {
         let run = self.init_if_needed(ws, init).await?;
-        match self.plan(ws, req).await {
+        match command().await {
             Err(err) if run == InitRun::Skipped && err.needs_init() => {
                 tracing::warn!(dir = %ws.dir.display(), error = %err, "Terraform asked for init although the configuration looked unchanged; initialising");
                 self.forget_init(ws)?;
                 self.init_if_needed(ws, init).await?;
-                self.plan(ws, req).await
+                command().await
             }
             other => other,
         }
@@ -754,7 +779,7 @@ impl TerraformRunner {
 
     /// Forgets that this workspace was initialised: the next
     /// [`TerraformRunner::init_if_needed`] runs `init`.
-    pub fn forget_init(&self, ws: &Workspace) -> Result<(), TerraformError> {
+    fn forget_init(&self, ws: &Workspace) -> Result<(), TerraformError> {
         init_state::forget(&ws.dir).map_err(|source| TerraformError::Io {
             context: format!("removing {}", ws.dir.join(init_state::RECORD).display()),
             source,

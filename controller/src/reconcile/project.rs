@@ -380,12 +380,11 @@ impl<'a> Run<'a> {
         Ok(hex::encode(hasher.finalize()))
     }
 
-    /// Writes the rendered configuration and initialises it if it needs it.
-    async fn prepare_workspace(&self) -> Result<Workspace, ReconcileError> {
+    /// Writes the rendered configuration into the working directory (initialising it is
+    /// the runner's `init_and_*`).
+    fn write_workspace(&self) -> Result<Workspace, ReconcileError> {
         self.rendered()?.write_to(&self.work_dir())?;
-        let ws = self.workspace();
-        self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
-        Ok(ws)
+        Ok(self.workspace())
     }
 
     /// Makes a new plan (a destroy plan when `destroy`), prices it, and lets the gate decide.
@@ -406,26 +405,20 @@ impl<'a> Run<'a> {
         } else {
             PlanRequest::new(PLAN_FILE)
         };
-        let planned = match self.rendered()?.write_to(&self.work_dir()) {
-            Ok(()) => {
-                let ws = self.workspace();
-                self.ctx
-                    .runner
-                    .init_and_plan(&ws, &INIT_OPTIONS, &request)
-                    .await
-                    .map(|outcome| (ws, outcome))
-                    .map_err(ReconcileError::from)
-            }
-            Err(err) => Err(err.into()),
-        };
-        let (ws, outcome) = match planned {
-            Ok(planned) => {
+        let ws = self.write_workspace()?;
+        let planned = self
+            .ctx
+            .runner
+            .init_and_plan(&ws, &INIT_OPTIONS, &request)
+            .await;
+        let outcome = match planned {
+            Ok(outcome) => {
                 self.status.plan_failed_for = None;
-                planned
+                outcome
             }
             // A configuration Terraform rejects (a module's variable validation, say) will
             // not fix itself: say so and wait for a spec change instead of retrying.
-            Err(ReconcileError::Terraform(err)) if !err.is_retryable() => {
+            Err(err) if !err.is_retryable() => {
                 self.status.plan_failed_for = Some(plan_key.to_owned());
                 self.transition(
                     ProjectPhase::Failed,
@@ -435,7 +428,7 @@ impl<'a> Run<'a> {
                 .await?;
                 return Ok(Action::await_change());
             }
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         };
         let json = self.ctx.runner.show_plan_json(&ws, &outcome.saved).await?;
         let summary = Plan::from_json(&json)?.summary();
@@ -757,7 +750,7 @@ impl<'a> Run<'a> {
         let Some(plan) = self.status.plan.clone() else {
             return Ok(Action::await_change());
         };
-        let ws = self.prepare_workspace().await?;
+        let ws = self.write_workspace()?;
         let saved = match saved {
             Some(s) if s.verify().is_ok() => s,
             _ => {
@@ -772,16 +765,12 @@ impl<'a> Run<'a> {
             }
         };
         let decided_by = self.decided_by().await;
-        let applied = match self.ctx.runner.apply(&ws, &saved).await {
-            // Terraform refuses before it changes anything; initialise and apply once more.
-            Err(err) if err.needs_init() => {
-                self.ctx.runner.forget_init(&ws)?;
-                self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
-                self.ctx.runner.apply(&ws, &saved).await
-            }
-            other => other,
-        };
-        match applied {
+        match self
+            .ctx
+            .runner
+            .init_and_apply(&ws, &INIT_OPTIONS, &saved)
+            .await
+        {
             Ok(_) => {}
             Err(TerraformError::PlanFile(PlanError::DigestMismatch { .. })) => {
                 // The stored bytes are not the approved ones: never apply, never guess.
