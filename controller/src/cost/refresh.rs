@@ -24,7 +24,7 @@
 //! filter), only on-demand prices with a `beginRange` of 0 are taken, and a key that two
 //! products price differently is dropped and reported, never guessed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -528,7 +528,8 @@ pub async fn fetch(
     }
     let mut collector = Collector::default();
     let mut requests = 0usize;
-    for query in queries(options) {
+    let queries = queries(options);
+    for query in &queries {
         let filters = query
             .filters
             .iter()
@@ -559,7 +560,7 @@ pub async fn fetch(
                 })?;
             requests += 1;
             for item in response.price_list() {
-                collector.add(&query, item, &options.observed);
+                collector.add(query, item, &options.observed);
             }
             match response.next_token() {
                 Some(token) if !token.is_empty() && Some(token) != next_token.as_deref() => {
@@ -571,7 +572,7 @@ pub async fn fetch(
     }
     let mut refreshed = collector.finish(&options.observed);
     refreshed.requests = requests;
-    let not_found = not_found(&refreshed.rows, &options.regions);
+    let not_found = not_found(&refreshed.rows, &queries);
     refreshed.skipped.extend(not_found);
     if refreshed.rows.is_empty() {
         return Err(RefreshError::Empty {
@@ -581,19 +582,20 @@ pub async fn fetch(
     Ok(refreshed)
 }
 
-/// The usage-type rows a refresh looked for but no product gave, per region: a region
+/// The usage-type rows the queries looked for but no product gave, per region: a region
 /// without the service, or a usage type AWS names differently (worth a look either way).
-fn not_found(rows: &[CacheRow], regions: &[String]) -> Vec<String> {
-    let found: std::collections::HashSet<(&str, &str, &str)> = rows
+fn not_found(rows: &[CacheRow], queries: &[Query]) -> Vec<String> {
+    let found: HashSet<(&str, &str, &str)> = rows
         .iter()
         .map(|r| (r.service.as_str(), r.region.as_str(), r.key.as_str()))
         .collect();
+    let mut reported = HashSet::new();
     let mut out = Vec::new();
-    for region in regions {
-        let mut reported = std::collections::HashSet::new();
-        for row in USAGE_ROWS {
-            if !found.contains(&(row.service, region.as_str(), row.key))
-                && reported.insert((row.service, row.key))
+    for query in queries {
+        for row in USAGE_ROWS.iter().filter(|row| row.kind == query.kind) {
+            let region = query.region.as_str();
+            if !found.contains(&(row.service, region, row.key))
+                && reported.insert((row.service, region, row.key))
             {
                 out.push(format!(
                     "{} {} in {region}: no product with usage type {} (not offered there, or named differently)",
@@ -1453,6 +1455,24 @@ mod tests {
         assert_eq!(
             usage_without_region("RDS:GP3-Storage", "us-east-1"),
             "RDS:GP3-Storage"
+        );
+    }
+
+    #[test]
+    fn pricing_refresh_reports_only_what_its_queries_looked_for() {
+        let kms = query(Kind::Kms, "us-west-2", "awskms");
+        let found = rows_from_product(
+            &kms,
+            &product(&kms, "us-west-2-KMS-Keys", "Keys", "1.0"),
+            "d",
+        )
+        .unwrap();
+        let missing = not_found(&found, &[kms.clone(), kms]);
+        assert_eq!(
+            missing,
+            [
+                "kms requests in us-west-2: no product with usage type KMS-Requests (not offered there, or named differently)"
+            ]
         );
     }
 
