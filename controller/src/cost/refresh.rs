@@ -14,6 +14,7 @@
 //! | `vpc nat-gateway:hour`, `nat-gateway:gb` | `AmazonEC2`: location, productFamily=NAT Gateway |
 //! | `elb alb:hour`, `alb:capacity-unit` | `AWSELB`: location, productFamily=Load Balancer-Application |
 //! | `elb nlb:hour`, `nlb:capacity-unit` | `AWSELB`: location, productFamily=Load Balancer-Network |
+//! | `elb gwlb:hour`, `gwlb:capacity-unit` | `AWSELB`: location, productFamily=Load Balancer-Gateway |
 //! | `ebs <type>:iops`, `gp3:throughput` | `AmazonEC2`: location, productFamily=System Operation / Provisioned Throughput |
 //! | `rds instance:<engine>:<class>` | `AmazonRDS`: location, productFamily=Database Instance, databaseEngine, deploymentOption=Single-AZ |
 //! | `rds storage:<type>`, `iops:<type>` | `AmazonRDS`: location, productFamily=Database Storage / Provisioned IOPS, databaseEngine |
@@ -185,6 +186,8 @@ pub enum Kind {
     Alb,
     /// Network Load Balancer hours and NLCU-hours.
     Nlb,
+    /// Gateway Load Balancer hours and GLCU-hours.
+    Gwlb,
     /// EBS provisioned IOPS (gp3, io1, io2 first tier) and gp3 throughput.
     EbsProvisioned,
     /// RDS instance hours (Single-AZ).
@@ -254,7 +257,7 @@ const GB_MONTH: &[&str] = &["GB-Mo"];
 const REQUESTS: &[&str] = &["Requests"];
 const IOPS_MONTH: &[&str] = &["IOPS-Mo"];
 const FARGATE_HOURS: &[&str] = &["hours", "Hrs"];
-const LCU_HOURS: &[&str] = &["LCU-Hrs", "NLCU-Hrs"];
+const LCU_HOURS: &[&str] = &["LCU-Hrs", "NLCU-Hrs", "GLCU-Hrs"];
 
 const fn row(
     kind: Kind,
@@ -290,6 +293,8 @@ const USAGE_ROWS: &[UsageRow] = &[
     row(Kind::Alb, "LCUUsage", "elb", "alb:capacity-unit", "LCU-hour", LCU_HOURS, Scale::One),
     row(Kind::Nlb, "LoadBalancerUsage", "elb", "nlb:hour", "hour", HOURS, Scale::One),
     row(Kind::Nlb, "LCUUsage", "elb", "nlb:capacity-unit", "NLCU-hour", LCU_HOURS, Scale::One),
+    row(Kind::Gwlb, "LoadBalancerUsage", "elb", "gwlb:hour", "hour", HOURS, Scale::One),
+    row(Kind::Gwlb, "LCUUsage", "elb", "gwlb:capacity-unit", "GLCU-hour", LCU_HOURS, Scale::One),
     row(Kind::RdsStorage, "RDS:GP2-Storage", "rds", "storage:gp2", "GB-month", GB_MONTH, Scale::One),
     row(Kind::RdsStorage, "RDS:GP3-Storage", "rds", "storage:gp3", "GB-month", GB_MONTH, Scale::One),
     row(Kind::RdsStorage, "RDS:PIOPS-Storage", "rds", "storage:io1", "GB-month", GB_MONTH, Scale::One),
@@ -408,6 +413,7 @@ const REGION_QUERIES: &[(Kind, &str, Narrowing)] = &[
     (Kind::NatGateway, "AmazonEC2", &[("productFamily", "NAT Gateway")]),
     (Kind::Alb, "AWSELB", &[("productFamily", "Load Balancer-Application")]),
     (Kind::Nlb, "AWSELB", &[("productFamily", "Load Balancer-Network")]),
+    (Kind::Gwlb, "AWSELB", &[("productFamily", "Load Balancer-Gateway")]),
     (Kind::S3Storage, "AmazonS3", &[("productFamily", "Storage"), ("storageClass", "General Purpose"), ("volumeType", "Standard")]),
     (Kind::S3Requests, "AmazonS3", &[("group", "S3-API-Tier1")]),
     (Kind::S3Requests, "AmazonS3", &[("group", "S3-API-Tier2")]),
@@ -1090,9 +1096,9 @@ mod tests {
             observed: "2026-11-25".into(),
         };
         let qs = queries(&opts);
-        // per region: ec2 (one type); the 14 REGION_QUERIES; rds instances, storage and
+        // per region: ec2 (one type); the 15 REGION_QUERIES; rds instances, storage and
         // IOPS (postgres only)
-        assert_eq!(qs.len(), 36);
+        assert_eq!(qs.len(), 38);
         let ec2 = &qs[0];
         for filter in [
             ("instanceType", "t3.micro"),
@@ -1104,8 +1110,8 @@ mod tests {
         ] {
             assert!(ec2.filters.contains(&f(filter.0, filter.1)), "{filter:?}");
         }
-        assert!(qs[18].filters.contains(&f("regionCode", "xx-new-1")));
-        let rds_storage: Vec<&Query> = qs[..18]
+        assert!(qs[19].filters.contains(&f("regionCode", "xx-new-1")));
+        let rds_storage: Vec<&Query> = qs[..19]
             .iter()
             .filter(|q| q.kind == Kind::RdsStorage)
             .collect();
@@ -1490,12 +1496,12 @@ mod tests {
                     observed: "2026-11-25".into(),
                 },
                 CacheRow {
-                    service: "ebs".into(),
+                    service: "ec2".into(),
                     region: "ap-southeast-1".into(),
-                    key: "io1:storage".into(),
-                    unit: "GB-month".into(),
-                    usd: "0.138".parse().unwrap(),
-                    source: "AWS Price List API GetProducts (AmazonEC2, 3MKHN58N7RDDVGKJ)".into(),
+                    key: "instance:p5.48xlarge".into(),
+                    unit: "hour".into(),
+                    usd: "98.32".parse().unwrap(),
+                    source: "AWS Price List API GetProducts (AmazonEC2, SKU2)".into(),
                     observed: "2026-11-25".into(),
                 },
             ],
@@ -1518,7 +1524,15 @@ mod tests {
         assert_eq!(book.len(), embedded.len() + 1);
         let t3 = book.get("ec2", "us-east-1", "instance:t3.micro").unwrap();
         assert_eq!(t3.usd, "0.02".parse::<Decimal>().unwrap());
-        assert!(book.get("ebs", "ap-southeast-1", "io1:storage").is_some());
+        assert!(
+            embedded
+                .get("ec2", "ap-southeast-1", "instance:p5.48xlarge")
+                .is_none()
+        );
+        assert!(
+            book.get("ec2", "ap-southeast-1", "instance:p5.48xlarge")
+                .is_some()
+        );
         // untouched rows keep their source
         let gp2 = book.get("ebs", "us-east-1", "gp2:storage").unwrap();
         assert_eq!(

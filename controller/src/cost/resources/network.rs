@@ -170,11 +170,14 @@ mod tests {
         ));
         assert_eq!(total(&c), d("16.425"));
         assert_eq!(find(&c, "NLCU").unit_price, d("0.006"));
-        // No sourced GWLB price yet: unpriced with the missing dimension.
-        assert_eq!(
-            price_after("aws_lb", json!({"load_balancer_type": "gateway"})).unwrap_err(),
-            "no price for elb gwlb:hour in us-east-1"
-        );
+        // us-east-1 GWLB $0.0125/h → 9.125; GLCU $0.004 per GLCU-hour (AWS Pricing
+        // Calculator elb.json, rate codes 4XCKHVEY2F7FVHE3 / EBFBY6XVZMVA2MJP).
+        let c = components(price_after(
+            "aws_lb",
+            json!({"load_balancer_type": "gateway"}),
+        ));
+        assert_eq!(total(&c), d("9.125"));
+        assert_eq!(find(&c, "GLCU").unit_price, d("0.004"));
     }
 
     #[test]
