@@ -21,6 +21,10 @@ export PATH="$(dirname "$terraform_bin"):$PATH"
 export TOLLGATE_TERRAFORM="$terraform_bin"
 terraform version | head -1
 
+step "OpenTofu (built from its source on the Go module proxy; the runner must work with it too)"
+tofu_bin="$(bash tests/tools/install-opentofu.sh)"
+"$tofu_bin" version | head -1
+
 step "Test-only Terraform provider (tgtest_file: real drift; built with Go from the module proxy)"
 TF_CLI_CONFIG_FILE="$(bash tests/tools/install-test-provider.sh)"
 export TF_CLI_CONFIG_FILE
@@ -50,3 +54,8 @@ TERRAFORM=terraform sh modules/test-variables.sh
 step "Tests"
 # Benchmarks are built (clippy --all-targets) but not run here: they print ratios, see README.
 cargo test --workspace --lib --bins --tests --locked -- --test-threads=2
+
+step "The tests that run Terraform, again against OpenTofu"
+TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate --locked \
+  --test terraform_runner --test terraform_logs --test cli --test render_terraform \
+  -- --test-threads=2
