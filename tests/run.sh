@@ -21,14 +21,14 @@ export PATH="$(dirname "$terraform_bin"):$PATH"
 export TOLLGATE_TERRAFORM="$terraform_bin"
 terraform version | head -1
 
-step "OpenTofu (built from its source on the Go module proxy; the runner must work with it too)"
-tofu_bin="$(bash tests/tools/install-opentofu.sh)"
-"$tofu_bin" version | head -1
-
 step "Test-only Terraform provider (tgtest_file: real drift; built with Go from the module proxy)"
 TF_CLI_CONFIG_FILE="$(bash tests/tools/install-test-provider.sh)"
 export TF_CLI_CONFIG_FILE
 export TOLLGATE_TEST_PROVIDER_CONFIG="$TF_CLI_CONFIG_FILE"
+
+step "OpenTofu (built from its source on the Go module proxy; the runner must work with it too)"
+tofu_bin="$(bash tests/tools/install-opentofu.sh)"
+"$tofu_bin" version | sed -n 1p   # sed reads it all: `head` would SIGPIPE tofu under pipefail
 
 step "Format and lints"
 cargo fmt --all --check
