@@ -66,6 +66,27 @@ fn route(seen: &Seen) -> String {
         ("AmazonECS", "Asia Pacific (Singapore)", None, None) => {
             fixture("fargate-ap-southeast-1.json")
         }
+        ("AmazonEC2", "US West (Oregon)", Some("Storage"), None) => {
+            fixture("ebs-storage-us-west-2.json")
+        }
+        ("AmazonEC2", "US West (Oregon)", Some("System Operation"), None) => {
+            fixture("ebs-iops-us-west-2.json")
+        }
+        ("AmazonEC2", "US West (Oregon)", Some("Provisioned Throughput"), None) => {
+            fixture("ebs-throughput-us-west-2.json")
+        }
+        ("awskms", "US West (Oregon)", None, None) => fixture("kms-us-west-2.json"),
+        ("AWSSecretsManager", "US West (Oregon)", None, None) => {
+            fixture("secretsmanager-us-west-2.json")
+        }
+        ("AmazonCloudWatch", "US West (Oregon)", None, None) => {
+            fixture("cloudwatch-us-west-2.json")
+        }
+        ("AmazonS3", "US West (Oregon)", None, None) => match seen.filter("group").as_deref() {
+            Some("S3-API-Tier1") => fixture("s3-requests-tier1-us-west-2.json"),
+            Some("S3-API-Tier2") => fixture("s3-requests-tier2-us-west-2.json"),
+            _ => empty,
+        },
         ("AmazonRDS", "US East (N. Virginia)", Some("Database Instance"), None)
             if seen.filter("databaseEngine").as_deref() == Some("MySQL") =>
         {
@@ -244,6 +265,8 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
             "us-east-1",
             "--region",
             "ap-southeast-1",
+            "--region",
+            "us-west-2",
             "--out",
             "prices.csv",
             "--endpoint-url",
@@ -258,7 +281,7 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("wrote 18 prices"),
+        text(&out.stdout).contains("wrote 30 prices"),
         "{}",
         text(&out.stdout)
     );
@@ -285,9 +308,9 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
         "{seen:?}"
     );
     // per region: ec2, ebs ×3, nat, alb, nlb, gwlb, s3 ×3, fargate, cloudwatch, kms,
-    // secrets manager, vpc, rds instances/storage/IOPS ×3 engines = 25 queries; +2 second
-    // pages
-    assert_eq!(seen.len(), 52, "{seen:#?}");
+    // secrets manager, vpc, rds instances/storage/IOPS ×3 engines = 25 queries, 3 regions;
+    // +2 second pages
+    assert_eq!(seen.len(), 77, "{seen:#?}");
     let ec2 = seen
         .iter()
         .find(|s| s.body["ServiceCode"] == "AmazonEC2" && s.filter("operatingSystem").is_some())
@@ -319,7 +342,7 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
     );
     assert!(csv.contains("# version: cache:"), "{csv}");
     let rows = rows(&csv);
-    assert_eq!(rows.len(), 18, "{rows:#?}");
+    assert_eq!(rows.len(), 30, "{rows:#?}");
     let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
     for (service, region, key, unit, usd, sku_source) in [
         (
@@ -344,7 +367,7 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
             "instance:m5.large",
             "hour",
             "0.096",
-            "AmazonEC2, 6QSF8TAJ8FN4FRNE",
+            "AmazonEC2, 6C86BEPQVG73ZGGR",
         ),
         (
             "ebs",
@@ -449,6 +472,105 @@ fn pricing_refresh_writes_a_cache_from_recorded_pages_and_cost_uses_it() {
             "GB-hour",
             "0.00553",
             "AmazonECS, TGFARGATEAPS1MEM",
+        ),
+        // us-west-2: verbatim AWS products (offer-file excerpts and a GetProducts receipt
+        // recorded in sirerun/serenity), beside a CPU-credit product and KMS's free-tier
+        // bundle that must not become rows.
+        (
+            "ebs",
+            "us-west-2",
+            "gp3:storage",
+            "GB-month",
+            "0.08",
+            "AmazonEC2, BB8UJWJ4XPFJB95G",
+        ),
+        (
+            "ebs",
+            "us-west-2",
+            "gp3:iops",
+            "IOPS-month",
+            "0.005",
+            "AmazonEC2, XBTB827YUJSN6SSV",
+        ),
+        (
+            "ebs",
+            "us-west-2",
+            "gp3:throughput",
+            "MiBps-month",
+            "0.04",
+            "AmazonEC2, 3MQHJKUUZSKTF82F, AWS unit price / 1024",
+        ),
+        (
+            "kms",
+            "us-west-2",
+            "key",
+            "key-month",
+            "1",
+            "awskms, S8HBXBVJKWKDP9AS",
+        ),
+        (
+            "kms",
+            "us-west-2",
+            "requests",
+            "10k requests",
+            "0.03",
+            "awskms, SE9KXT6M6JTP7E4W, AWS unit price x 10000",
+        ),
+        (
+            "secretsmanager",
+            "us-west-2",
+            "secret",
+            "secret-month",
+            "0.4",
+            "AWSSecretsManager, DWJP9S4V3HP98UNC",
+        ),
+        (
+            "secretsmanager",
+            "us-west-2",
+            "api-requests",
+            "10k requests",
+            "0.05",
+            "AWSSecretsManager, AEBQHWFEG8Q4Y7AT, AWS unit price x 10000",
+        ),
+        (
+            "cloudwatch",
+            "us-west-2",
+            "metric",
+            "metric-month",
+            "0.3",
+            "AmazonCloudWatch, CN6TP6ZEVS58RK7M",
+        ),
+        (
+            "cloudwatch",
+            "us-west-2",
+            "logs-ingestion",
+            "GB",
+            "0.5",
+            "AmazonCloudWatch, CWY7X4MZ4F3MP5SD",
+        ),
+        (
+            "cloudwatch",
+            "us-west-2",
+            "logs-storage",
+            "GB-month",
+            "0.03",
+            "AmazonCloudWatch, MN45SJANDTCPR9QA",
+        ),
+        (
+            "s3",
+            "us-west-2",
+            "standard:put-requests",
+            "1k requests",
+            "0.005",
+            "AmazonS3, D4PMUVH6F64HK2D6, AWS unit price x 1000",
+        ),
+        (
+            "s3",
+            "us-west-2",
+            "standard:get-requests",
+            "1k requests",
+            "0.0004",
+            "AmazonS3, E77AQEM2DC4VV3FC, AWS unit price x 1000",
         ),
     ] {
         let row = find(&rows, service, region, key);
