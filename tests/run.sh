@@ -59,3 +59,8 @@ step "The tests that run Terraform, again against OpenTofu"
 TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate --locked \
   --test terraform_runner --test terraform_logs --test cli --test render_terraform \
   -- --test-threads=2
+if [ -x tests/e2e/control-plane.sh ]; then
+  # The controller (a process per test) inherits TOLLGATE_TERRAFORM: the whole loop, state
+  # in the cluster through OpenTofu's kubernetes backend, kill during apply included.
+  TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate-e2e --locked --test loop -- --test-threads=2
+fi

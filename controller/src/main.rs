@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -7,9 +8,11 @@ use tollgate::cli::{Cli, run};
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
         .unwrap_or_else(|_| "warn".into());
-    // Structured JSON for log pipelines (TOLLGATE_LOG_FORMAT=json); text for people.
+    // Structured JSON for log pipelines (TOLLGATE_LOG_FORMAT=json); text for people, coloured
+    // only on a terminal (escape codes in `kubectl logs` or a file are noise).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if std::env::var("TOLLGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();

@@ -109,7 +109,7 @@ pub async fn run(
     let runner = TerraformRunner::new(runner_config)?;
     let version = runner.ensure_supported().await?;
     let catalog = Catalog::load(&Catalog::locate(catalog))?;
-    tracing::info!(terraform = %version.version, modules = catalog.modules().len(), "starting controller");
+    tracing::info!(terraform = %version, modules = catalog.modules().len(), "starting controller");
     let metrics = Arc::new(Metrics::default());
     let config = ControllerConfig {
         work_root: args.work_dir.clone(),

@@ -37,6 +37,22 @@ pub fn tollgate_binary() -> PathBuf {
     bin
 }
 
+/// The first line of `version` of the Terraform binary the controller will find
+/// (`TOLLGATE_TERRAFORM`, else `terraform` on `PATH`), e.g. "OpenTofu v1.12.6".
+fn terraform_banner() -> String {
+    let binary = tollgate::terraform::RunnerConfig::from_env().binary;
+    let out = std::process::Command::new(&binary)
+        .arg("version")
+        .stderr(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {} version: {e}", binary.display()));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -131,6 +147,14 @@ impl ControllerProcess {
                 .is_some_and(|(code, _)| code == 200)
         })
         .await;
+        // The suite runs once with Terraform and once with OpenTofu: make sure the controller
+        // runs the binary this run is about ("Terraform v1.15.5", "OpenTofu v1.12.6").
+        let banner = terraform_banner();
+        assert!(
+            process.log().contains(&format!("terraform={banner}")),
+            "the controller does not run {banner}:\n{}",
+            process.log()
+        );
         process
     }
 
