@@ -305,7 +305,7 @@ impl<'a> PlanView<'a> {
             .enumerate()
             .map(|(i, c)| (c.address, i))
             .collect();
-        let mut config = HashMap::new();
+        let mut config = HashMap::with_capacity(changes.len());
         let configuration = obj.get("configuration");
         if let Some(root) = configuration.and_then(|c| c.get("root_module")) {
             index_module(root, String::new(), &mut config);
@@ -395,6 +395,11 @@ impl<'a> PlanView<'a> {
 
     /// The region of the aws provider configuration a resource uses, if constant.
     pub fn region_of(&self, change: &Change<'a>) -> Option<&'a str> {
+        // With at most one constant-region aws configuration, every resource falls back to
+        // it: no need to look up which configuration the resource uses.
+        if self.provider_regions.len() <= 1 {
+            return self.default_region();
+        }
         let key = self
             .config_of(change)
             .and_then(|c| c.get("provider_config_key"))
@@ -557,6 +562,43 @@ mod tests {
         let empty = json!({"format_version": "1.2"});
         let ok = PlanView::new(&empty).unwrap();
         assert!(ok.changes.is_empty());
+    }
+
+    #[test]
+    fn region_follows_the_resources_provider_configuration() {
+        let resource = |name: &str, provider: &str| {
+            (
+                json!({"address": format!("aws_eip.{name}"), "mode": "managed", "type": "aws_eip", "name": name,
+                       "change": {"actions": ["create"], "before": null, "after": {}}}),
+                json!({"address": format!("aws_eip.{name}"), "mode": "managed", "type": "aws_eip", "name": name,
+                       "provider_config_key": provider, "expressions": {}}),
+            )
+        };
+        let (changes, config): (Vec<Value>, Vec<Value>) = [
+            resource("east", "aws"),
+            resource("west", "aws.west"),
+            resource("somewhere", "aws.computed"),
+        ]
+        .into_iter()
+        .unzip();
+        let plan = json!({
+            "format_version": "1.2",
+            "resource_changes": changes,
+            "configuration": {
+                "provider_config": {
+                    "aws": {"name": "aws", "expressions": {"region": {"constant_value": "us-east-1"}}},
+                    "aws.west": {"name": "aws", "alias": "west", "expressions": {"region": {"constant_value": "us-west-2"}}},
+                    "aws.computed": {"name": "aws", "alias": "computed", "expressions": {"region": {"references": ["data.x.y"]}}}
+                },
+                "root_module": {"resources": config}
+            }
+        });
+        let view = PlanView::new(&plan).unwrap();
+        let region = |address: &str| view.region_of(view.change(address).unwrap());
+        assert_eq!(region("aws_eip.east"), Some("us-east-1"));
+        assert_eq!(region("aws_eip.west"), Some("us-west-2"));
+        // A region only known at apply time: the default configuration's.
+        assert_eq!(region("aws_eip.somewhere"), Some("us-east-1"));
     }
 
     #[test]
