@@ -92,6 +92,12 @@ pub fn estimate_with_book(
     let mut unpriced = Vec::new();
     for change in &view.changes {
         let action = change.action.as_str();
+        let not_priced = |reason: String| Unpriced {
+            address: change.address.to_string(),
+            resource_type: change.resource_type.to_string(),
+            action: action.to_string(),
+            reason,
+        };
         if resources::is_free(change.resource_type) {
             free.push(FreeResource {
                 address: change.address.to_string(),
@@ -100,7 +106,13 @@ pub fn estimate_with_book(
             });
             continue;
         }
-        let region = view.region_of(change).unwrap_or(default_region);
+        let region = match view.region_of(change) {
+            Ok(region) => region.unwrap_or(default_region),
+            Err(reason) => {
+                unpriced.push(not_priced(reason));
+                continue;
+            }
+        };
         let side = |side: Side| -> Option<Result<Outcome, String>> {
             let ctx = Ctx {
                 book,
@@ -123,27 +135,14 @@ pub fn estimate_with_book(
             Some(Ok(Outcome::Free))
         };
         let (Some(after), Some(before)) = (after, before) else {
-            unpriced.push(Unpriced {
-                address: change.address.to_string(),
-                resource_type: change.resource_type.to_string(),
-                action: action.to_string(),
-                reason: resources::unsupported_reason(change.resource_type),
-            });
+            unpriced.push(not_priced(resources::unsupported_reason(
+                change.resource_type,
+            )));
             continue;
         };
         match (after, before) {
-            (Err(reason), _) => unpriced.push(Unpriced {
-                address: change.address.to_string(),
-                resource_type: change.resource_type.to_string(),
-                action: action.to_string(),
-                reason,
-            }),
-            (Ok(_), Err(reason)) => unpriced.push(Unpriced {
-                address: change.address.to_string(),
-                resource_type: change.resource_type.to_string(),
-                action: action.to_string(),
-                reason: format!("previous state: {reason}"),
-            }),
+            (Err(reason), _) => unpriced.push(not_priced(reason)),
+            (Ok(_), Err(reason)) => unpriced.push(not_priced(format!("previous state: {reason}"))),
             (Ok(Outcome::Free), Ok(Outcome::Free)) => free.push(FreeResource {
                 address: change.address.to_string(),
                 resource_type: change.resource_type.to_string(),

@@ -239,7 +239,8 @@ pub struct PlanView<'a> {
     /// `(module path without indexes, "type.name")` → configuration resource.
     config: HashMap<(String, &'a str), &'a Value>,
     /// provider config key → region constant.
-    provider_regions: HashMap<&'a str, &'a str>,
+    /// Every aws provider configuration by key, with its region when that is constant.
+    provider_regions: HashMap<&'a str, Option<&'a str>>,
 }
 
 impl<'a> PlanView<'a> {
@@ -333,9 +334,7 @@ impl<'a> PlanView<'a> {
                     let var = refs.first()?.as_str()?.strip_prefix("var.")?;
                     variables?.get(var)?.get("value")?.as_str()
                 };
-                if let Some(r) = constant.or_else(from_var) {
-                    provider_regions.insert(key.as_str(), r);
-                }
+                provider_regions.insert(key.as_str(), constant.or_else(from_var));
             }
         }
         Ok(PlanView {
@@ -393,27 +392,33 @@ impl<'a> PlanView<'a> {
             .unwrap_or_default()
     }
 
-    /// The region of the aws provider configuration a resource uses, if constant.
-    pub fn region_of(&self, change: &Change<'a>) -> Option<&'a str> {
-        // With at most one constant-region aws configuration, every resource falls back to
-        // it: no need to look up which configuration the resource uses.
+    /// The region of the aws provider configuration a resource uses: `Ok(None)` when the
+    /// default configuration's region is not constant (the caller supplies one), `Err` with
+    /// the reason when the resource uses an aliased configuration whose region is known
+    /// only at apply (pricing it in another region would be a wrong price).
+    pub fn region_of(&self, change: &Change<'a>) -> Result<Option<&'a str>, String> {
+        // With one aws configuration at most, every resource uses it: no need to look up
+        // which configuration the resource names.
         if self.provider_regions.len() <= 1 {
-            return self.default_region();
+            return Ok(self.default_region());
         }
         let key = self
             .config_of(change)
             .and_then(|c| c.get("provider_config_key"))
             .and_then(Value::as_str)
             .unwrap_or("aws");
-        self.provider_regions
-            .get(key)
-            .or_else(|| self.provider_regions.get("aws"))
-            .copied()
+        match self.provider_regions.get(key) {
+            Some(Some(region)) => Ok(Some(region)),
+            Some(None) if key != "aws" => Err(format!(
+                "the region of provider configuration `{key}` is known only at apply"
+            )),
+            _ => Ok(self.default_region()),
+        }
     }
 
     /// The default aws provider's region, if constant.
     pub fn default_region(&self) -> Option<&'a str> {
-        self.provider_regions.get("aws").copied()
+        self.provider_regions.get("aws").copied().flatten()
     }
 }
 
@@ -595,10 +600,15 @@ mod tests {
         });
         let view = PlanView::new(&plan).unwrap();
         let region = |address: &str| view.region_of(view.change(address).unwrap());
-        assert_eq!(region("aws_eip.east"), Some("us-east-1"));
-        assert_eq!(region("aws_eip.west"), Some("us-west-2"));
-        // A region only known at apply time: the default configuration's.
-        assert_eq!(region("aws_eip.somewhere"), Some("us-east-1"));
+        assert_eq!(region("aws_eip.east"), Ok(Some("us-east-1")));
+        assert_eq!(region("aws_eip.west"), Ok(Some("us-west-2")));
+        // A region known only at apply: not priced in some other region.
+        assert_eq!(
+            region("aws_eip.somewhere"),
+            Err(
+                "the region of provider configuration `aws.computed` is known only at apply".into()
+            )
+        );
     }
 
     #[test]

@@ -213,6 +213,43 @@ fn region_argument_is_the_fallback() {
 }
 
 #[test]
+fn a_resource_on_an_aliased_provider_is_priced_in_that_providers_region() {
+    let mut plan: Value = serde_json::from_str(&fixture("create.json")).unwrap();
+    let providers = |west_region: Value| {
+        json!({
+            "aws": {"name": "aws", "expressions": {"region": {"constant_value": "us-east-1"}}},
+            "aws.west": {"name": "aws", "alias": "west", "expressions": {"region": west_region}}
+        })
+    };
+    let resources = plan["configuration"]["root_module"]["resources"]
+        .as_array_mut()
+        .unwrap();
+    for r in resources.iter_mut() {
+        if r["address"] == "aws_instance.web" {
+            r["provider_config_key"] = json!("aws.west");
+        }
+    }
+    plan["configuration"]["provider_config"] = providers(json!({"constant_value": "eu-west-1"}));
+    let e = estimate(&plan, "", &Usage::none()).unwrap();
+    let web = resource(&e, "aws_instance.web");
+    let hours = web.components.iter().find(|c| c.unit == "hour").unwrap();
+    // t3.micro in eu-west-1 ($0.0114/h), not us-east-1 ($0.0104/h).
+    assert_eq!(hours.unit_price, d("0.0114"));
+    plan["configuration"]["provider_config"] =
+        providers(json!({"references": ["data.aws_region.other.name"]}));
+    let e = estimate(&plan, "", &Usage::none()).unwrap();
+    let web = e
+        .unpriced
+        .iter()
+        .find(|u| u.address == "aws_instance.web")
+        .unwrap();
+    assert_eq!(
+        web.reason,
+        "the region of provider configuration `aws.west` is known only at apply"
+    );
+}
+
+#[test]
 fn bad_input_errors_say_what_to_do() {
     let err = estimate_str(
         "Terraform will perform the following actions",
