@@ -397,9 +397,9 @@ impl<'a> PlanView<'a> {
     /// the reason when the resource uses an aliased configuration whose region is known
     /// only at apply (pricing it in another region would be a wrong price).
     pub fn region_of(&self, change: &Change<'a>) -> Result<Option<&'a str>, String> {
-        // With one aws configuration at most, every resource uses it: no need to look up
-        // which configuration the resource names.
-        if self.provider_regions.len() <= 1 {
+        // When the default configuration is the only one, every resource uses it: no need to
+        // look up which configuration the resource names.
+        if self.provider_regions.keys().all(|key| *key == "aws") {
             return Ok(self.default_region());
         }
         let key = self
@@ -608,6 +608,17 @@ mod tests {
             Err(
                 "the region of provider configuration `aws.computed` is known only at apply".into()
             )
+        );
+
+        // Only an aliased configuration, no default one: still that configuration's region.
+        let mut alias_only = plan.clone();
+        alias_only["configuration"]["provider_config"] = json!({
+            "aws.west": {"name": "aws", "alias": "west", "expressions": {"region": {"constant_value": "us-west-2"}}}
+        });
+        let view = PlanView::new(&alias_only).unwrap();
+        assert_eq!(
+            view.region_of(view.change("aws_eip.west").unwrap()),
+            Ok(Some("us-west-2"))
         );
     }
 
