@@ -98,12 +98,13 @@ pub fn estimate_with_book(
             action: action.to_string(),
             reason,
         };
+        let free_entry = || FreeResource {
+            address: change.address.to_string(),
+            resource_type: change.resource_type.to_string(),
+            action: action.to_string(),
+        };
         if resources::is_free(change.resource_type) {
-            free.push(FreeResource {
-                address: change.address.to_string(),
-                resource_type: change.resource_type.to_string(),
-                action: action.to_string(),
-            });
+            free.push(free_entry());
             continue;
         }
         let region = match view.region_of(change) {
@@ -143,11 +144,7 @@ pub fn estimate_with_book(
         match (after, before) {
             (Err(reason), _) => unpriced.push(not_priced(reason)),
             (Ok(_), Err(reason)) => unpriced.push(not_priced(format!("previous state: {reason}"))),
-            (Ok(Outcome::Free), Ok(Outcome::Free)) => free.push(FreeResource {
-                address: change.address.to_string(),
-                resource_type: change.resource_type.to_string(),
-                action: action.to_string(),
-            }),
+            (Ok(Outcome::Free), Ok(Outcome::Free)) => free.push(free_entry()),
             (Ok(a), Ok(b)) => priced.push(ResourceCost::new(
                 change.address,
                 change.resource_type,

@@ -40,7 +40,7 @@ pub fn config(binary: PathBuf) -> RunnerConfig {
     cfg
 }
 
-pub fn fixture(name: &str) -> PathBuf {
+fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tf")
         .join(name)
