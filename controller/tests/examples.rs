@@ -1,5 +1,5 @@
 //! Every example validates against the schema and the shipped catalog, and renders to the
-//! HCL recorded in its golden snapshot.
+//! HCL and variables recorded in its golden snapshots.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -43,6 +43,10 @@ fn every_example_validates_and_renders_to_its_golden_hcl() {
         validate_project(&project, &catalog).unwrap_or_else(|e| panic!("{e}"));
         let rendered = render(&project, &catalog, &RenderOptions::default()).unwrap();
         insta::assert_snapshot!(format!("{name}.main.tf"), rendered.root);
+        insta::assert_snapshot!(
+            format!("{name}.tollgate.auto.tfvars.json"),
+            rendered.variables
+        );
         // The CLI default for Projects without a backend: local.
         let local = render(
             &project,
