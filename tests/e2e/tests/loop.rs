@@ -916,3 +916,90 @@ async fn the_controller_needs_only_its_cluster_role() {
         env.controller.log()
     );
 }
+
+/// The attack of the security issue, through the whole loop: a platform user's Project
+/// tries to read a canary file next to the controller through template markers in its
+/// inputs. The output equals the literal input, and the canary's content is nowhere: not
+/// in outputs, state, any Secret, status, Checkpoints, Events or the controller's log.
+#[tokio::test]
+async fn a_project_input_cannot_read_a_file_on_the_controllers_host() {
+    let env = Env::new("inject").await;
+    let canary_content = format!("canary-{}", std::process::id());
+    let canary = env.dir.path().join("canary");
+    std::fs::write(&canary, &canary_content).unwrap();
+    let canary_path = canary.to_str().unwrap();
+    // `%%{%${…}` is the form hcl-rs's escaper left live; the second needs no quotes.
+    let greeting = format!("%%{{%${{file(\"{canary_path}\")}}");
+    let tag = "%%{%${file(join(substr(path.cwd,0,1),concat([substr(path.cwd,0,0)],keys({etc=1}),keys({hostname=1}))))}";
+    let directive = "$${$%{ if false }HIDDEN%{ endif }";
+    env.create_as_carol(&demo(
+        &env.ns,
+        &env.markers(),
+        json!({"greeting": greeting, "tags": {"read": tag, "directive": directive}}),
+        serde_json::Value::Null,
+    ))
+    .await;
+    env.approve_pending(User::Alice).await;
+    let project = env.wait_phase(ProjectPhase::Ready).await;
+
+    let admin = env.plane.client(User::Admin).await;
+    let outputs = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), &env.ns)
+        .get(&project.status.unwrap().outputs_secret_ref.unwrap().name)
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(outputs["app_greeting"].0, greeting.as_bytes());
+    let tags: serde_json::Value = serde_json::from_slice(&outputs["app_tags"].0).unwrap();
+    assert_eq!(tags, json!({"read": tag, "directive": directive}));
+    let marker = env.markers().join(&markers_in(&env.markers())[0]);
+    assert_eq!(std::fs::read_to_string(marker).unwrap(), greeting);
+
+    // Every Secret in the cluster (state included, wherever it lives), gzip-decoded
+    // where it is gzip, and everything tollgate wrote or logged.
+    let mut written = vec![
+        serde_json::to_string(&env.project().await.status).unwrap(),
+        serde_json::to_string(
+            &env.checkpoints
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items,
+        )
+        .unwrap(),
+        env.kubectl(&["get", "events", "-o", "json"]),
+        env.controller.log(),
+    ];
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::all(admin)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let mut state_seen = false;
+    for secret in secrets.items {
+        state_seen |= secret.name_any().starts_with("tfstate-");
+        for value in secret.data.unwrap_or_default().into_values() {
+            let mut text = String::from_utf8_lossy(&value.0).into_owned();
+            let mut gunzipped = String::new();
+            if std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(&value.0[..]),
+                &mut gunzipped,
+            )
+            .is_ok()
+            {
+                text.push_str(&gunzipped);
+            }
+            written.push(text);
+        }
+    }
+    assert!(
+        state_seen,
+        "the Terraform state is among the Secrets checked"
+    );
+    for text in written {
+        assert!(
+            !text.contains(&canary_content),
+            "the canary leaked into: {}",
+            &text[..text.len().min(2000)]
+        );
+    }
+}
