@@ -30,6 +30,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse};
 pub mod checkpoint;
 pub mod project;
 pub mod registration;
+pub mod seal_key;
 pub mod server;
 
 pub use checkpoint::{
@@ -50,6 +51,16 @@ pub type Request = AdmissionRequest<DynamicObject>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The decision seal key could not be loaded or created.
+    #[error(
+        "cannot load the decision seal key from Secret {secret}: {message}; the controller needs get and create on that Secret (deploy/controller-rbac.yaml) and its namespace must exist, or point --decision-key-secret elsewhere"
+    )]
+    SealKey {
+        /// `namespace/name` of the Secret.
+        secret: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The serving certificate or key could not be read.
     #[error(
         "cannot read the webhook's TLS {what} from {path}: {source}; point --webhook-cert/--webhook-key at PEM files the process can read"
@@ -92,11 +103,13 @@ pub enum Error {
     LocalAddr(#[source] std::io::Error),
 }
 
-/// Who the tollgate controller is: requests from these usernames are the controller's own
-/// writes (phase, conditions, notifications), never a person's decision.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Who the tollgate controller is (requests from these usernames are the controller's own
+/// writes: phase, conditions, notifications, never a person's decision), and the key that
+/// seals the decisions admission records.
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
     controller_users: BTreeSet<String>,
+    seal_key: Option<std::sync::Arc<crate::seal::SealKey>>,
 }
 
 impl Policy {
@@ -109,7 +122,20 @@ impl Policy {
                 .map(Into::into)
                 .filter(|u: &String| !u.is_empty())
                 .collect(),
+            seal_key: None,
         }
+    }
+
+    /// This policy, sealing decisions with `key` (see [`crate::seal`]). Without a key
+    /// decisions are recorded unsealed, and the controller will not act on them.
+    pub fn with_seal_key(mut self, key: std::sync::Arc<crate::seal::SealKey>) -> Self {
+        self.seal_key = Some(key);
+        self
+    }
+
+    /// The key decisions are sealed with.
+    pub fn seal_key(&self) -> Option<&crate::seal::SealKey> {
+        self.seal_key.as_deref()
     }
 
     /// Whether `username` is the controller.

@@ -15,5 +15,6 @@ pub mod manifest;
 pub mod plan;
 pub mod reconcile;
 pub mod render;
+pub mod seal;
 pub mod telemetry;
 pub mod terraform;

@@ -30,6 +30,7 @@ use serde_json::{Map, Value};
 
 use super::{Policy, Request, Verdict, object_ref};
 use crate::api::{ApproverSet, Decision, GROUP};
+use crate::seal::SealedDecision;
 
 /// The RBAC verb on `checkpoints.tollgate.dev` that deciding needs.
 pub const APPROVE_VERB: &str = "approve";
@@ -40,9 +41,10 @@ const DECISION: &str = "decision";
 const REASON: &str = "reason";
 const DECIDED_BY: &str = "decidedBy";
 const DECIDED_AT: &str = "decidedAt";
+const DECISION_SEAL: &str = "decisionSeal";
 /// Status fields that make up a decision: people write the first two, admission the rest,
 /// the controller none.
-const DECISION_FIELDS: [&str; 4] = [DECISION, REASON, DECIDED_BY, DECIDED_AT];
+const DECISION_FIELDS: [&str; 5] = [DECISION, REASON, DECIDED_BY, DECIDED_AT, DECISION_SEAL];
 
 /// How far the stamped `decidedAt` may be from the validating webhook's clock: the two
 /// webhooks may run in different replicas, and a slow apiserver call sits in between.
@@ -78,13 +80,21 @@ pub fn mutate_checkpoint_status(policy: &Policy, req: &Request, now: Timestamp) 
                     update.user
                 ));
             }
-            Verdict::Allow {
-                patch: vec![
-                    set_status_field(DECIDED_BY, Value::String(update.user.to_owned())),
-                    set_status_field(DECIDED_AT, decided_at),
-                ],
-                warnings,
+            let mut patch = vec![
+                set_status_field(DECIDED_BY, Value::String(update.user.to_owned())),
+                set_status_field(DECIDED_AT, decided_at.clone()),
+            ];
+            if let Some(key) = policy.seal_key() {
+                let seal =
+                    update.sealed(update.user, decided_at.as_str().unwrap_or_default(), |d| {
+                        key.seal(d)
+                    });
+                match seal {
+                    Ok(seal) => patch.push(set_status_field(DECISION_SEAL, Value::String(seal))),
+                    Err(denial) => return Verdict::Deny(denial),
+                }
             }
+            Verdict::Allow { patch, warnings }
         }
     }
 }
@@ -106,7 +116,8 @@ pub fn validate_checkpoint_status(
         Intent::Controller | Intent::Unchanged => Ok(()),
         Intent::Decide => {
             update.check_decider(Some(may_approve))?;
-            update.check_stamp(now)
+            update.check_stamp(now)?;
+            update.check_seal(policy)
         }
     });
     match outcome {
@@ -393,6 +404,72 @@ impl<'a> StatusUpdate<'a> {
     }
 }
 
+impl StatusUpdate<'_> {
+    /// Applies `f` to what a seal of this decision covers, with `decided_by`/`decided_at`
+    /// as given (the mutating path passes the values it is about to stamp).
+    fn sealed<T>(
+        &self,
+        decided_by: &str,
+        decided_at: &str,
+        f: impl FnOnce(&SealedDecision<'_>) -> T,
+    ) -> Result<T, String> {
+        let checkpoint = &self.checkpoint;
+        let old = self.req.old_object.as_ref();
+        let uid = old.and_then(|o| o.metadata.uid.as_deref()).ok_or_else(|| {
+            format!(
+                "checkpoint {checkpoint} has no metadata.uid; tollgate cannot seal a decision on it"
+            )
+        })?;
+        let plan_digest = old
+            .and_then(|o| o.data.get("spec"))
+            .and_then(|spec| spec.get("planRef"))
+            .and_then(|plan| plan.get("digest"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Ok(f(&SealedDecision {
+            checkpoint_uid: uid,
+            plan_digest,
+            decision: self
+                .new
+                .get(DECISION)
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            decided_by,
+            decided_at,
+            reason: self
+                .new
+                .get(REASON)
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        }))
+    }
+
+    /// The seal the mutating path wrote matches the decision as it is now stored.
+    fn check_seal(&self, policy: &Policy) -> Result<(), String> {
+        let Some(key) = policy.seal_key() else {
+            return Ok(());
+        };
+        let decided_by = self
+            .new
+            .get(DECIDED_BY)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let decided_at = self
+            .new
+            .get(DECIDED_AT)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let seal = self.new.get(DECISION_SEAL).and_then(Value::as_str);
+        self.sealed(decided_by, decided_at, |d| key.verify(d, seal))?
+            .map_err(|e| {
+                format!(
+                    "the decision on checkpoint {} was altered after tollgate's mutating webhook sealed it: {e}; check that no other webhook rewrites checkpoint status",
+                    self.checkpoint
+                )
+            })
+    }
+}
+
 /// The status of `object` as a map, without `null` members (a merge patch that removes a
 /// field may leave one behind in the admission request).
 fn status_of(object: &kube::core::DynamicObject) -> Map<String, Value> {
@@ -463,7 +540,7 @@ mod tests {
             .extend(spec_extra.as_object().unwrap().clone());
         json!({
             "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
-            "metadata": {"name": "demo-plan-1", "namespace": "team-a"},
+            "metadata": {"name": "demo-plan-1", "namespace": "team-a", "uid": "cp-uid-1"},
             "spec": spec,
             "status": status,
         })
@@ -915,6 +992,72 @@ mod tests {
             let validated = validate_checkpoint_status(&policy(), &after, case.may_approve, now());
             check(case.name, "validate", &validated, &case.validate);
         }
+    }
+
+    fn sealing_policy() -> (std::sync::Arc<crate::seal::SealKey>, Policy) {
+        let key = std::sync::Arc::new(
+            crate::seal::SealKey::from_bytes(&[3u8; crate::seal::KEY_LEN]).unwrap(),
+        );
+        (key.clone(), policy().with_seal_key(key))
+    }
+
+    #[test]
+    fn mutation_seals_the_decision_and_validation_refuses_any_change_after_it() {
+        let (key, policy) = sealing_policy();
+        let old = json!({"phase": "Pending"});
+        let typed = json!({"phase": "Pending", "decision": "Approved", "reason": "ok", "decidedBy": "bob", "decisionSeal": "v1.00"});
+        let req = update("alice", &[APPROVERS], json!({}), old.clone(), typed);
+        let Verdict::Allow { patch, .. } = mutate_checkpoint_status(&policy, &req, now()) else {
+            panic!("denied")
+        };
+        let mut object = serde_json::to_value(req.object.as_ref().unwrap()).unwrap();
+        json_patch::patch(&mut object, &patch).unwrap();
+        let status = object["status"].clone();
+        let digest = "a".repeat(64);
+        let sealed = SealedDecision {
+            checkpoint_uid: "cp-uid-1",
+            plan_digest: &digest,
+            decision: "Approved",
+            decided_by: "alice",
+            decided_at: "2026-11-25T10:30:00Z",
+            reason: "ok",
+        };
+        assert_eq!(key.verify(&sealed, status["decisionSeal"].as_str()), Ok(()));
+
+        let validate = |status: Value| {
+            let req = update("alice", &[APPROVERS], json!({}), old.clone(), status);
+            validate_checkpoint_status(&policy, &req, true, now())
+        };
+        assert_eq!(validate(status.clone()), Verdict::allow());
+        let mut altered = status.clone();
+        altered["reason"] = json!("something else");
+        let mut unsealed = status.clone();
+        unsealed.as_object_mut().unwrap().remove("decisionSeal");
+        for (what, status) in [("altered reason", altered), ("no seal", unsealed)] {
+            match validate(status) {
+                Verdict::Deny(message) => assert!(
+                    message.contains("altered after tollgate's mutating webhook sealed it"),
+                    "{what}: {message}"
+                ),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_controller_may_not_write_a_seal() {
+        let (_, policy) = sealing_policy();
+        let req = update(
+            CONTROLLER,
+            &[],
+            json!({}),
+            json!({"phase": "Pending"}),
+            json!({"phase": "Pending", "decisionSeal": "v1.00"}),
+        );
+        let Verdict::Deny(message) = mutate_checkpoint_status(&policy, &req, now()) else {
+            panic!("allowed")
+        };
+        assert!(message.contains("status.decisionSeal"), "{message}");
     }
 
     #[test]

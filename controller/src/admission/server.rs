@@ -34,6 +34,8 @@ use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 
+use crate::seal::SealKey;
+
 use super::registration::{
     MUTATE_CHECKPOINT_STATUS_PATH, MUTATE_PROJECT_PATH, VALIDATE_CHECKPOINT_STATUS_PATH,
 };
@@ -116,9 +118,13 @@ impl WebhookConfig {
 pub async fn serve(
     config: WebhookConfig,
     client: kube::Client,
+    seal_key: Arc<SealKey>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    Webhook::bind(config, client).await?.run(shutdown).await;
+    Webhook::bind(config, client, seal_key)
+        .await?
+        .run(shutdown)
+        .await;
     Ok(())
 }
 
@@ -161,15 +167,21 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Loads the certificate and binds `config.listen`; SubjectAccessReviews go to `client`.
-    pub async fn bind(config: WebhookConfig, client: kube::Client) -> Result<Self, Error> {
-        Self::bind_with(config, Arc::new(KubeAccessReviewer(client))).await
+    /// Loads the certificate and binds `config.listen`; SubjectAccessReviews go to `client`;
+    /// decisions are sealed with `seal_key` (the controller's, see [`crate::seal`]).
+    pub async fn bind(
+        config: WebhookConfig,
+        client: kube::Client,
+        seal_key: Arc<SealKey>,
+    ) -> Result<Self, Error> {
+        Self::bind_with(config, Arc::new(KubeAccessReviewer(client)), seal_key).await
     }
 
     /// As [`Webhook::bind`], with another [`AccessReviewer`].
     pub async fn bind_with(
         config: WebhookConfig,
         reviewer: Arc<dyn AccessReviewer>,
+        seal_key: Arc<SealKey>,
     ) -> Result<Self, Error> {
         let tls = tls_config(&config.cert_file, &config.key_file)?;
         let listener = TcpListener::bind(config.listen)
@@ -182,7 +194,7 @@ impl Webhook {
             listener,
             acceptor: TlsAcceptor::from(Arc::new(tls)),
             handler: Arc::new(Handler {
-                policy: Policy::new(config.controller_users),
+                policy: Policy::new(config.controller_users).with_seal_key(seal_key),
                 reviewer,
                 max_body_bytes: config.max_body_bytes,
                 review_timeout: ACCESS_REVIEW_TIMEOUT,
@@ -659,6 +671,10 @@ mod tests {
         }
     }
 
+    fn test_key() -> Arc<SealKey> {
+        Arc::new(SealKey::from_bytes(&[9u8; crate::seal::KEY_LEN]).unwrap())
+    }
+
     fn handler(reviewer: Arc<dyn AccessReviewer>) -> Handler {
         Handler {
             policy: Policy::new(["admin"]),
@@ -671,7 +687,7 @@ mod tests {
     fn checkpoint(status: Value) -> Value {
         json!({
             "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
-            "metadata": {"name": "demo-plan-1", "namespace": "team-a"},
+            "metadata": {"name": "demo-plan-1", "namespace": "team-a", "uid": "cp-uid"},
             "spec": {"type": "PlanApproval", "projectRef": {"name": "demo"}},
             "status": status,
         })
@@ -987,7 +1003,7 @@ mod tests {
     async fn serves_https_and_shuts_down() {
         let dir = tempfile::tempdir().unwrap();
         install(dir.path(), "a");
-        let webhook = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)))
+        let webhook = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)), test_key())
             .await
             .unwrap();
         let addr = webhook.local_addr().unwrap();
@@ -1002,13 +1018,17 @@ mod tests {
         let (status, body, _) = https(
             addr,
             "POST",
-            VALIDATE_CHECKPOINT_STATUS_PATH,
-            &review_body("alice", stamped("alice")),
+            MUTATE_CHECKPOINT_STATUS_PATH,
+            &review_body("alice", json!({"phase": "Pending", "decision": "Approved"})),
         )
         .await;
         assert!(status.ends_with("200 OK"), "{status}");
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["response"]["allowed"], true);
+        // The served webhook seals decisions with its key: the patch carries the seal.
+        let patch: Vec<u8> = serde_json::from_value(body["response"]["patch"].clone()).unwrap();
+        let patch = String::from_utf8(patch).unwrap();
+        assert!(patch.contains("/status/decisionSeal"), "{patch}");
 
         // Plain HTTP gets no answer: TLS is required.
         let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -1032,7 +1052,7 @@ mod tests {
     async fn picks_up_a_rotated_certificate() {
         let dir = tempfile::tempdir().unwrap();
         install(dir.path(), "a");
-        let webhook = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)))
+        let webhook = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)), test_key())
             .await
             .unwrap();
         let addr = webhook.local_addr().unwrap();
@@ -1059,7 +1079,7 @@ mod tests {
     #[tokio::test]
     async fn bind_explains_missing_or_mismatched_files() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)))
+        let err = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)), test_key())
             .await
             .err()
             .unwrap();
@@ -1070,7 +1090,7 @@ mod tests {
         );
         std::fs::write(dir.path().join("tls.crt"), "").unwrap();
         std::fs::copy(testdata("test-only-a.key"), dir.path().join("tls.key")).unwrap();
-        let err = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)))
+        let err = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)), test_key())
             .await
             .err()
             .unwrap();
@@ -1079,7 +1099,7 @@ mod tests {
             "{err}"
         );
         std::fs::copy(testdata("test-only-b.crt"), dir.path().join("tls.crt")).unwrap();
-        let err = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)))
+        let err = Webhook::bind_with(config(dir.path()), Fixed::new(Ok(true)), test_key())
             .await
             .err()
             .unwrap();

@@ -212,6 +212,12 @@ pub struct CheckpointStatus {
     /// When the decision was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<Time>,
+    /// Written by tollgate's admission webhook with the decision: an HMAC under a key only
+    /// the controller holds, over the checkpoint, its plan digest, the decision, decidedBy,
+    /// decidedAt and reason. The controller acts only on a decision whose seal verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub decision_seal: Option<String>,
     /// Notifications sent about this checkpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]

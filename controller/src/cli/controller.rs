@@ -75,6 +75,15 @@ pub struct ControllerArgs {
         default_value = "system:serviceaccount:tollgate-system:tollgate"
     )]
     controller_users: Vec<String>,
+    /// `NAMESPACE/NAME` of the Secret holding the key that seals decisions (created with a
+    /// random key when missing). The controller and every webhook serving it must share it.
+    #[arg(
+        long,
+        env = "TOLLGATE_DECISION_KEY_SECRET",
+        default_value = crate::admission::seal_key::DEFAULT_SEAL_KEY_SECRET,
+        value_name = "NAMESPACE/NAME"
+    )]
+    decision_key_secret: String,
     /// Environments where every change needs a person (repeat the flag for several).
     #[arg(long = "protected-environment", default_values_t = GateDefaults::default().protected_environments)]
     protected_environments: Vec<String>,
@@ -124,6 +133,9 @@ pub async fn run(
         namespace: args.namespace.clone(),
     };
     let price_book = crate::cost::refresh::load_price_book(args.price_cache.as_deref())?;
+    let seal_key = Arc::new(
+        crate::admission::seal_key::load_or_create(&client, &args.decision_key_secret).await?,
+    );
     let ctx = Arc::new(Context::new(
         client,
         runner.clone(),
@@ -131,6 +143,7 @@ pub async fn run(
         config,
         metrics.clone(),
         price_book,
+        seal_key.clone(),
     ));
     let scrape_runner = runner.clone();
     let scrape_metrics = metrics.clone();
@@ -146,7 +159,8 @@ pub async fn run(
                 key,
                 args.controller_users.clone(),
             );
-            let webhook = crate::admission::Webhook::bind(config, ctx.client.clone()).await?;
+            let webhook =
+                crate::admission::Webhook::bind(config, ctx.client.clone(), seal_key).await?;
             tracing::info!(addr = %args.webhook_listen, "serving the admission webhook");
             Some(tokio::spawn(webhook.run(std::future::pending::<()>())))
         }

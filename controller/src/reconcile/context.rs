@@ -7,6 +7,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use crate::catalog::Catalog;
 use crate::cost::PriceBook;
 use crate::gate::GateDefaults;
+use crate::seal::SealKey;
 use crate::telemetry::Metrics;
 use crate::terraform::TerraformRunner;
 
@@ -42,6 +43,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Prices: the embedded book, with a refreshed cache's rows over it when configured.
     pub price_book: &'static PriceBook,
+    /// Checks that a decision went through tollgate's admission (see [`crate::seal`]).
+    pub seal_key: Arc<SealKey>,
 }
 
 impl Context {
@@ -53,6 +56,7 @@ impl Context {
         config: ControllerConfig,
         metrics: Arc<Metrics>,
         price_book: &'static PriceBook,
+        seal_key: Arc<SealKey>,
     ) -> Self {
         let recorder = Recorder::new(
             client.clone(),
@@ -69,6 +73,7 @@ impl Context {
             metrics,
             recorder,
             price_book,
+            seal_key,
         }
     }
 }

@@ -697,6 +697,11 @@ impl<'a> Run<'a> {
             return Ok(Action::requeue(std::time::Duration::from_secs(1)));
         };
         let status = checkpoint.status.clone().unwrap_or_default();
+        if status.decision.is_some()
+            && let Err(why) = super::checkpoint::verify_decision(&checkpoint, &self.ctx.seal_key)
+        {
+            return self.refuse_unverified(&reference.name, &why, destroy).await;
+        }
         match status.decision {
             None => Ok(Action::await_change()),
             Some(Decision::Rejected) => {
@@ -742,6 +747,32 @@ impl<'a> Run<'a> {
                 self.apply_saved(None).await
             }
         }
+    }
+
+    /// A decision admission never verified changes nothing: the Project keeps waiting and
+    /// says why (once as a Warning Event) and what to do.
+    async fn refuse_unverified(
+        &mut self,
+        checkpoint: &str,
+        why: &crate::seal::SealError,
+        destroy: bool,
+    ) -> Result<Action, ReconcileError> {
+        const REASON: &str = "DecisionUnverified";
+        let message = super::checkpoint::unverified_message(checkpoint, why);
+        let already =
+            self.status.conditions.iter().any(|c| {
+                c.type_ == "AwaitingApproval" && c.reason == REASON && c.message == message
+            });
+        if !already {
+            self.event(EventType::Warning, REASON, &message).await;
+        }
+        let phase = if destroy {
+            ProjectPhase::Destroying
+        } else {
+            ProjectPhase::AwaitingApproval
+        };
+        self.transition(phase, REASON, &message).await?;
+        Ok(Action::await_change())
     }
 
     /// Applies the saved plan recorded in status (restoring the file from its Secret when

@@ -108,7 +108,23 @@ impl ControlPlane {
             plane.var("TOLLGATE_E2E_SERVER")
         );
         plane.install_crds().await;
+        plane.ensure_controller_namespace().await;
         plane
+    }
+
+    /// The controller's namespace (as deploy/controller-rbac.yaml makes it): the decision
+    /// seal key lives there.
+    async fn ensure_controller_namespace(&self) {
+        let api: Api<Namespace> = Api::all(self.client(User::Admin).await);
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tollgate-system"}
+        }))
+        .expect("namespace object");
+        match api.create(&PostParams::default(), &namespace).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => panic!("create namespace tollgate-system: {e}"),
+        }
     }
 
     /// A value from the env file.

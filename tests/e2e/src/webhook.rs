@@ -321,7 +321,14 @@ async fn serve_in_background(
                         CONTROLLER_SERVICE_ACCOUNT.to_owned(),
                     ],
                 );
-                let webhook = Webhook::bind(config, client)
+                // The same key the controllers of the tests load (their default Secret).
+                let seal_key = tollgate::admission::seal_key::load_or_create(
+                    &client,
+                    tollgate::admission::seal_key::DEFAULT_SEAL_KEY_SECRET,
+                )
+                .await
+                .expect("load the decision seal key");
+                let webhook = Webhook::bind(config, client, std::sync::Arc::new(seal_key))
                     .await
                     .expect("bind the webhook");
                 let addr = webhook.local_addr().expect("webhook address");

@@ -108,6 +108,51 @@ impl Env {
         }
     }
 
+    /// A namespace whose requests go through no admission webhook at all: what a cluster
+    /// where the webhook was never installed (or was removed) looks like.
+    async fn without_admission(prefix: &str) -> Env {
+        let plane = ControlPlane::get().await;
+        let ns = plane.namespace(prefix).await;
+        let dir = tempfile::tempdir().unwrap();
+        let controller = ControllerProcess::start(plane, &ns, dir.path()).await;
+        let admin = plane.client(User::Admin).await;
+        Env {
+            plane,
+            projects: Api::namespaced(admin.clone(), &ns),
+            checkpoints: Api::namespaced(admin, &ns),
+            ns,
+            dir,
+            controller,
+        }
+    }
+
+    /// Waits for the Project to say, in its AwaitingApproval condition, that `checkpoint`'s
+    /// decision is not verified.
+    async fn wait_unverified(&self, checkpoint: &str) -> Project {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let p = self.project().await;
+            let says_so = p.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == "AwaitingApproval"
+                        && c.status == "True"
+                        && c.reason == "DecisionUnverified"
+                        && c.message.contains(checkpoint)
+                })
+            });
+            if says_so {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Project does not say the decision is unverified: {:?}\n{}",
+                p.status,
+                self.controller.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     fn markers(&self) -> std::path::PathBuf {
         self.dir.path().join("markers")
     }
@@ -1002,4 +1047,100 @@ async fn a_project_input_cannot_read_a_file_on_the_controllers_host() {
             &text[..text.len().min(2000)]
         );
     }
+}
+
+/// Without admission anyone who may write checkpoints/status can type any decidedBy. Such a
+/// decision carries no seal from tollgate's webhook, so the controller applies nothing and
+/// says why; a typed seal does not pass either.
+#[tokio::test]
+async fn without_admission_a_decision_is_not_applied_and_says_why() {
+    let env = Env::without_admission("no-admission").await;
+    env.create_as_carol(&demo(
+        &env.ns,
+        &env.markers(),
+        json!({}),
+        serde_json::Value::Null,
+    ))
+    .await;
+    let checkpoint = env.pending_checkpoint(None).await;
+    let name = checkpoint.metadata.name.clone().unwrap();
+    // alice approves, typing bob's name; nothing in the apiserver stops her.
+    let alice: Api<Checkpoint> = Api::namespaced(env.plane.client(User::Alice).await, &env.ns);
+    alice
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"decision": "Approved", "reason": "lgtm", "decidedBy": "bob"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let project = env.wait_unverified(&name).await;
+    let status = project.status.unwrap();
+    assert_eq!(status.phase, Some(ProjectPhase::AwaitingApproval));
+    assert!(
+        status.history.is_empty(),
+        "no decision is recorded: {:?}",
+        status.history
+    );
+    assert!(status.last_applied.is_none());
+    let message = &status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "AwaitingApproval")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("carries no decisionSeal") && message.contains("admission webhook"),
+        "{message}"
+    );
+    wait_for(
+        "the checkpoint's DecisionVerified=False condition",
+        DEADLINE,
+        || async {
+            let cp = env.checkpoints.get(&name).await.unwrap();
+            let status = cp.status.unwrap_or_default();
+            status.phase == Some(CheckpointPhase::Pending)
+                && status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "DecisionVerified" && c.status == "False")
+        },
+    )
+    .await;
+    let events = env.kubectl(&["get", "events", "-o", "json"]);
+    assert!(events.contains("DecisionUnverified"), "{events}");
+    assert!(markers_in(&env.markers()).is_empty(), "nothing was applied");
+
+    // A new checkpoint (re-plan on request), decided with a typed seal: still nothing.
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"tollgate.dev/replan": "1"}}})),
+        )
+        .await
+        .unwrap();
+    let second = env.pending_checkpoint(Some(&name)).await;
+    let second = second.metadata.name.unwrap();
+    let forged = format!("v1.{}", "ab".repeat(32));
+    alice
+        .patch_status(
+            &second,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"decision": "Approved", "decidedBy": "alice", "decidedAt": "2026-12-03T08:00:00Z", "decisionSeal": forged}})),
+        )
+        .await
+        .unwrap();
+    let project = env.wait_unverified(&second).await;
+    assert!(
+        project
+            .status
+            .unwrap()
+            .conditions
+            .iter()
+            .any(|c| c.message.contains("does not match the decision")),
+    );
+    assert!(markers_in(&env.markers()).is_empty(), "nothing was applied");
 }
