@@ -1,0 +1,353 @@
+//! The in-apiserver ValidatingAdmissionPolicy for Checkpoint decisions
+//! (`deploy/admission/checkpoint-decision-policy.yaml`) on the real 1.37 apiserver, with no
+//! admission webhook at all: the apiserver itself refuses what CEL can check.
+//!
+//! The shipped policy is applied as it is, its binding narrowed to this test's namespaces.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use tollgate::api::Checkpoint;
+use tollgate_e2e::webhook::grant_status_patch;
+use tollgate_e2e::{ControlPlane, User, wait_for};
+
+const POLICY_FILE: &str = "deploy/admission/checkpoint-decision-policy.yaml";
+const LABEL: &str = "tollgate.dev/e2e-decision-policy";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn kubectl(plane: &ControlPlane, user: User, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(plane.var("TOLLGATE_E2E_KUBECTL"))
+        .arg("--kubeconfig")
+        .arg(plane.kubeconfig(user))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The shipped policy, and the shipped binding narrowed to the namespaces this test labels
+/// (applied as is, it would reach the other tests' namespaces on the shared apiserver,
+/// whose controllers run as admin rather than as the controller's service account).
+fn install_policy(plane: &ControlPlane) {
+    let text = std::fs::read_to_string(tollgate_e2e::repo_root().join(POLICY_FILE)).unwrap();
+    let (policy, binding) = text.split_once("\n---\n").unwrap();
+    kubectl(plane, User::Admin, &["apply", "-f", "-"], Some(policy));
+    let binding = kubectl(
+        plane,
+        User::Admin,
+        &["create", "--dry-run=client", "-o", "json", "-f", "-"],
+        Some(binding),
+    );
+    let mut binding: Value = serde_json::from_str(&binding).unwrap();
+    assert_eq!(binding["kind"], "ValidatingAdmissionPolicyBinding");
+    binding["spec"]["matchResources"] =
+        json!({"namespaceSelector": {"matchLabels": {LABEL: "on"}}});
+    kubectl(
+        plane,
+        User::Admin,
+        &["apply", "-f", "-"],
+        Some(&binding.to_string()),
+    );
+}
+
+fn checkpoint(ns: &str, name: &str, spec_extra: Value) -> Checkpoint {
+    let mut spec = json!({
+        "type": "PlanApproval", "projectRef": {"name": "demo"},
+        "planRef": {"id": "p1", "digest": "a".repeat(64)},
+        "summary": {"text": "1 to add", "add": 1, "change": 0, "destroy": 0},
+        "requestedAt": "2026-12-03T10:00:00Z",
+    });
+    spec.as_object_mut()
+        .unwrap()
+        .extend(spec_extra.as_object().unwrap().clone());
+    serde_json::from_value(json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
+        "metadata": {"name": name, "namespace": ns}, "spec": spec,
+    }))
+    .unwrap()
+}
+
+async fn patch_status(
+    plane: &ControlPlane,
+    user: User,
+    ns: &str,
+    name: &str,
+    status: Value,
+) -> Result<Checkpoint, kube::Error> {
+    Api::<Checkpoint>::namespaced(plane.client(user).await, ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+}
+
+/// The message of a request the policy refused.
+fn refused(result: Result<Checkpoint, kube::Error>) -> String {
+    match result {
+        Err(kube::Error::Api(status)) => {
+            assert!(
+                status
+                    .message
+                    .contains("ValidatingAdmissionPolicy 'tollgate-checkpoint-decisions'"),
+                "not refused by the policy: {}",
+                status.message
+            );
+            status.message
+        }
+        other => panic!("expected a refusal by the policy, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
+    let plane = ControlPlane::get().await;
+    install_policy(plane);
+    let ns = plane.namespace("vap").await;
+    kubectl(
+        plane,
+        User::Admin,
+        &["label", "namespace", &ns, &format!("{LABEL}=on")],
+        None,
+    );
+    let admin: Api<Checkpoint> = Api::namespaced(plane.client(User::Admin).await, &ns);
+    for (name, extra) in [
+        ("plain", json!({})),
+        ("named", json!({"approvers": {"users": ["bob"]}})),
+        (
+            "four-eyes",
+            json!({"requestedBy": "alice", "approvers": {"forbidSelfApproval": true}}),
+        ),
+    ] {
+        admin
+            .create(&PostParams::default(), &checkpoint(&ns, name, extra))
+            .await
+            .unwrap();
+    }
+    // The policy reaches the apiserver's admission a moment after it is written.
+    wait_for("the policy in effect", DEADLINE, || async {
+        patch_status(
+            plane,
+            User::Alice,
+            &ns,
+            "plain",
+            json!({"phase": "Approved"}),
+        )
+        .await
+        .is_err()
+    })
+    .await;
+
+    // Carol may write checkpoints/status here, but holds no `approve`.
+    grant_status_patch(plane, &ns, User::Carol).await;
+    let message = refused(
+        patch_status(
+            plane,
+            User::Carol,
+            &ns,
+            "plain",
+            json!({"decision": "Approved", "decidedBy": "carol"}),
+        )
+        .await,
+    );
+    assert!(message.contains("needs the RBAC verb approve"), "{message}");
+    // alice typing bob's name.
+    let message = refused(
+        patch_status(
+            plane,
+            User::Alice,
+            &ns,
+            "plain",
+            json!({"decision": "Approved", "decidedBy": "bob"}),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("must be your own username (alice)"),
+        "{message}"
+    );
+    // A person writing the controller's fields.
+    let message = refused(
+        patch_status(
+            plane,
+            User::Alice,
+            &ns,
+            "plain",
+            json!({"phase": "Approved"}),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("may only set status.decision and status.reason"),
+        "{message}"
+    );
+    // Not a named approver; four eyes.
+    let message = refused(
+        patch_status(
+            plane,
+            User::Alice,
+            &ns,
+            "named",
+            json!({"decision": "Approved", "decidedBy": "alice"}),
+        )
+        .await,
+    );
+    assert!(message.contains("only its approvers may"), "{message}");
+    let message = refused(
+        patch_status(
+            plane,
+            User::Alice,
+            &ns,
+            "four-eyes",
+            json!({"decision": "Approved", "decidedBy": "alice"}),
+        )
+        .await,
+    );
+    assert!(message.contains("four eyes"), "{message}");
+    patch_status(
+        plane,
+        User::Bob,
+        &ns,
+        "four-eyes",
+        json!({"decision": "Approved", "decidedBy": "bob"}),
+    )
+    .await
+    .unwrap();
+
+    // alice deciding as herself is admitted; the decision is then final.
+    let decided = patch_status(
+        plane,
+        User::Alice,
+        &ns,
+        "plain",
+        json!({"decision": "Approved", "reason": "ok", "decidedBy": "alice"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(decided.status.unwrap().decided_by.as_deref(), Some("alice"));
+    // Changing the decision itself the CRD's own rule refuses before admission runs; the
+    // policy also keeps what only admission writes.
+    let result = patch_status(
+        plane,
+        User::Bob,
+        &ns,
+        "plain",
+        json!({"decision": "Rejected", "decidedBy": "bob"}),
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(kube::Error::Api(s)) if s.message.contains("a decision cannot be changed once made")),
+        "{result:?}"
+    );
+    let message = refused(
+        patch_status(
+            plane,
+            User::Bob,
+            &ns,
+            "plain",
+            json!({"decisionSeal": "v1.00"}),
+        )
+        .await,
+    );
+    assert!(message.contains("is final (Approved)"), "{message}");
+
+    // The controller's identity writes phase but never a decision.
+    kubectl(
+        plane,
+        User::Admin,
+        &[
+            "apply",
+            "-f",
+            &tollgate_e2e::repo_root()
+                .join("deploy/controller-rbac.yaml")
+                .to_string_lossy(),
+        ],
+        None,
+    );
+    let token = kubectl(
+        plane,
+        User::Admin,
+        &[
+            "create",
+            "token",
+            "tollgate",
+            "-n",
+            "tollgate-system",
+            "--duration=1h",
+        ],
+        None,
+    );
+    let controller_kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        controller_kubeconfig.path(),
+        json!({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "e2e", "cluster": {"server": plane.var("TOLLGATE_E2E_SERVER"), "certificate-authority": plane.var("TOLLGATE_E2E_CA_CERT")}}],
+            "users": [{"name": "c", "user": {"token": token.trim()}}],
+            "contexts": [{"name": "c", "context": {"cluster": "e2e", "user": "c"}}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(controller_kubeconfig.path()).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let controller: Api<Checkpoint> = Api::namespaced(kube::Client::try_from(config).unwrap(), &ns);
+    let merge = |status: Value| Patch::Merge(json!({ "status": status }));
+    controller
+        .patch_status(
+            "named",
+            &PatchParams::default(),
+            &merge(json!({"phase": "Superseded"})),
+        )
+        .await
+        .unwrap();
+    let message = refused(
+        controller
+            .patch_status(
+                "named",
+                &PatchParams::default(),
+                &merge(json!({"decision": "Approved"})),
+            )
+            .await,
+    );
+    assert!(
+        message.contains("is the tollgate controller and may not write the decision"),
+        "{message}"
+    );
+    // Nobody decides a superseded checkpoint.
+    let message = refused(
+        patch_status(
+            plane,
+            User::Bob,
+            &ns,
+            "named",
+            json!({"decision": "Approved", "decidedBy": "bob"}),
+        )
+        .await,
+    );
+    assert!(message.contains("is Superseded"), "{message}");
+    plane.delete_namespace(&ns).await;
+}
