@@ -44,6 +44,23 @@ fn tf(bin: &Path, dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `apply tfplan`, then the root outputs.
+fn apply_outputs(bin: &Path, dir: &Path) -> serde_json::Value {
+    tf(bin, dir, &["apply", "-input=false", "-no-color", "tfplan"]);
+    serde_json::from_str(&tf(bin, dir, &["output", "-json"])).unwrap()
+}
+
+/// `init`, `plan -out=tfplan`, `apply tfplan`, then the root outputs.
+fn init_plan_apply_outputs(bin: &Path, dir: &Path) -> serde_json::Value {
+    tf(bin, dir, &["init", "-input=false", "-no-color"]);
+    tf(
+        bin,
+        dir,
+        &["plan", "-input=false", "-no-color", "-out=tfplan"],
+    );
+    apply_outputs(bin, dir)
+}
+
 #[test]
 fn hostile_inputs_reach_terraform_and_the_shell_as_literals() {
     let bin = terraform();
@@ -93,13 +110,7 @@ fn hostile_inputs_reach_terraform_and_the_shell_as_literals() {
         serde_json::json!({"${path.module}": "%{ for x in [1] }${x}%{ endfor }"})
     );
 
-    tf(
-        &bin,
-        &dir,
-        &["apply", "-input=false", "-no-color", "tfplan"],
-    );
-    let outputs: serde_json::Value =
-        serde_json::from_str(&tf(&bin, &dir, &["output", "-json"])).unwrap();
+    let outputs = apply_outputs(&bin, &dir);
     assert_eq!(outputs["app_greeting"]["value"], HOSTILE);
     let marker = outputs["app_marker_file"]["value"].as_str().unwrap();
     assert_eq!(
@@ -220,19 +231,7 @@ fn every_marker_string_reaches_terraform_exactly_as_written() {
     // By construction: no input string is part of the HCL Terraform parses.
     assert!(!rendered.root.contains("HIDDEN") && !rendered.root.contains("hostname"));
 
-    tf(&bin, &dir, &["init", "-input=false", "-no-color"]);
-    tf(
-        &bin,
-        &dir,
-        &["plan", "-input=false", "-no-color", "-out=tfplan"],
-    );
-    tf(
-        &bin,
-        &dir,
-        &["apply", "-input=false", "-no-color", "tfplan"],
-    );
-    let outputs: serde_json::Value =
-        serde_json::from_str(&tf(&bin, &dir, &["output", "-json"])).unwrap();
+    let outputs = init_plan_apply_outputs(&bin, &dir);
     assert_eq!(outputs["app_greeting"]["value"], greeting);
     assert_eq!(
         outputs["app_tags"]["value"],

@@ -269,3 +269,23 @@ where
         delay = (delay * 2).min(Duration::from_secs(1));
     }
 }
+
+/// A Checkpoint as the controller opens it (a PlanApproval of a one-resource plan), with
+/// `spec_extra` merged into its spec.
+pub fn checkpoint_object(namespace: &str, name: &str, spec_extra: serde_json::Value) -> Checkpoint {
+    let mut spec = serde_json::json!({
+        "type": "PlanApproval", "projectRef": {"name": "demo"},
+        "planRef": {"id": "p1", "digest": "a".repeat(64)},
+        "summary": {"text": "1 to add, 0 to change, 0 to destroy", "add": 1, "change": 0, "destroy": 0},
+        "requestedAt": "2026-11-25T10:00:00Z",
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }))
+    .expect("a valid Checkpoint")
+}

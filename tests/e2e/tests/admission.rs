@@ -12,7 +12,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tollgate::api::{Checkpoint, CheckpointPhase, Decision, LAST_CHANGED_BY_ANNOTATION, Project};
 use tollgate_e2e::webhook::{TestWebhook, grant_status_patch, start_webhook};
-use tollgate_e2e::{ControlPlane, User};
+use tollgate_e2e::{ControlPlane, User, checkpoint_object};
 
 struct Env {
     plane: &'static ControlPlane,
@@ -37,24 +37,12 @@ impl Env {
 
     /// A checkpoint created by the controller's identity, with extra spec fields.
     async fn checkpoint(&self, name: &str, spec_extra: Value) -> Checkpoint {
-        let mut spec = json!({
-            "type": "PlanApproval", "projectRef": {"name": "demo"},
-            "planRef": {"id": "p1", "digest": "a".repeat(64)},
-            "summary": {"text": "1 to add, 0 to change, 0 to destroy", "add": 1, "change": 0, "destroy": 0},
-            "requestedAt": "2026-11-25T10:00:00Z",
-        });
-        spec.as_object_mut()
-            .unwrap()
-            .extend(spec_extra.as_object().unwrap().clone());
-        let checkpoint: Checkpoint = serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
-            "metadata": {"name": name, "namespace": self.ns},
-            "spec": spec,
-        }))
-        .unwrap();
         self.checkpoints(User::Admin)
             .await
-            .create(&PostParams::default(), &checkpoint)
+            .create(
+                &PostParams::default(),
+                &checkpoint_object(&self.ns, name, spec_extra),
+            )
             .await
             .unwrap()
     }

@@ -153,6 +153,18 @@ impl Env {
         }
     }
 
+    /// The Project's status, its Checkpoints, the namespace's Events and the controller's
+    /// log: everything tollgate wrote or logged about the test, as text.
+    async fn everything_written(&self) -> Vec<String> {
+        let checkpoints = self.checkpoints.list(&Default::default()).await.unwrap();
+        vec![
+            serde_json::to_string(&self.project().await.status).unwrap(),
+            serde_json::to_string(&checkpoints.items).unwrap(),
+            self.kubectl(&["get", "events", "-o", "json"]),
+            self.controller.log(),
+        ]
+    }
+
     fn markers(&self) -> std::path::PathBuf {
         self.dir.path().join("markers")
     }
@@ -400,20 +412,7 @@ async fn approve_applies_exactly_the_reviewed_plan_and_reject_changes_nothing() 
         "the sensitive output is in the outputs Secret"
     );
     // The sensitive input never shows up in anything tollgate wrote or logged.
-    let written = [
-        serde_json::to_string(&env.project().await.status).unwrap(),
-        serde_json::to_string(
-            &env.checkpoints
-                .list(&Default::default())
-                .await
-                .unwrap()
-                .items,
-        )
-        .unwrap(),
-        env.kubectl(&["get", "events", "-o", "json"]),
-        env.controller.log(),
-    ];
-    for text in written {
+    for text in env.everything_written().await {
         assert!(
             !text.contains(SECRET),
             "secret leaked into: {}",
@@ -1002,19 +1001,7 @@ async fn a_project_input_cannot_read_a_file_on_the_controllers_host() {
 
     // Every Secret in the cluster (state included, wherever it lives), gzip-decoded
     // where it is gzip, and everything tollgate wrote or logged.
-    let mut written = vec![
-        serde_json::to_string(&env.project().await.status).unwrap(),
-        serde_json::to_string(
-            &env.checkpoints
-                .list(&Default::default())
-                .await
-                .unwrap()
-                .items,
-        )
-        .unwrap(),
-        env.kubectl(&["get", "events", "-o", "json"]),
-        env.controller.log(),
-    ];
+    let mut written = env.everything_written().await;
     let secrets = Api::<k8s_openapi::api::core::v1::Secret>::all(admin)
         .list(&Default::default())
         .await

@@ -11,7 +11,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tollgate::api::Checkpoint;
 use tollgate_e2e::webhook::grant_status_patch;
-use tollgate_e2e::{ControlPlane, User, wait_for};
+use tollgate_e2e::{ControlPlane, User, checkpoint_object, wait_for};
 
 const POLICY_FILE: &str = "deploy/admission/checkpoint-decision-policy.yaml";
 const LABEL: &str = "tollgate.dev/e2e-decision-policy";
@@ -68,23 +68,6 @@ fn install_policy(plane: &ControlPlane) {
     );
 }
 
-fn checkpoint(ns: &str, name: &str, spec_extra: Value) -> Checkpoint {
-    let mut spec = json!({
-        "type": "PlanApproval", "projectRef": {"name": "demo"},
-        "planRef": {"id": "p1", "digest": "a".repeat(64)},
-        "summary": {"text": "1 to add", "add": 1, "change": 0, "destroy": 0},
-        "requestedAt": "2026-12-03T10:00:00Z",
-    });
-    spec.as_object_mut()
-        .unwrap()
-        .extend(spec_extra.as_object().unwrap().clone());
-    serde_json::from_value(json!({
-        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
-        "metadata": {"name": name, "namespace": ns}, "spec": spec,
-    }))
-    .unwrap()
-}
-
 async fn patch_status(
     plane: &ControlPlane,
     user: User,
@@ -139,99 +122,83 @@ async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
         ),
     ] {
         admin
-            .create(&PostParams::default(), &checkpoint(&ns, name, extra))
+            .create(&PostParams::default(), &checkpoint_object(&ns, name, extra))
             .await
             .unwrap();
     }
-    // The policy reaches the apiserver's admission a moment after it is written.
-    wait_for("the policy in effect", DEADLINE, || async {
-        patch_status(
-            plane,
-            User::Alice,
-            &ns,
-            "plain",
-            json!({"phase": "Approved"}),
+    // The policy reaches the apiserver's admission a moment after it is written: probe with
+    // a phase change (a person may not write phase), a different value every time.
+    admin
+        .create(
+            &PostParams::default(),
+            &checkpoint_object(&ns, "probe", json!({})),
         )
         .await
-        .is_err()
+        .unwrap();
+    let mut attempt = 0u32;
+    let probe_ns = ns.as_str();
+    wait_for("the policy in effect", DEADLINE, || {
+        attempt += 1;
+        let phase = if attempt.is_multiple_of(2) {
+            "Pending"
+        } else {
+            "Rejected"
+        };
+        async move {
+            patch_status(
+                plane,
+                User::Alice,
+                probe_ns,
+                "probe",
+                json!({"phase": phase}),
+            )
+            .await
+            .is_err()
+        }
     })
     .await;
 
     // Carol may write checkpoints/status here, but holds no `approve`.
     grant_status_patch(plane, &ns, User::Carol).await;
-    let message = refused(
-        patch_status(
-            plane,
+    let approve_as = |user: &str| json!({"decision": "Approved", "decidedBy": user});
+    for (user, checkpoint, status, expected) in [
+        (
             User::Carol,
-            &ns,
             "plain",
-            json!({"decision": "Approved", "decidedBy": "carol"}),
-        )
-        .await,
-    );
-    assert!(message.contains("needs the RBAC verb approve"), "{message}");
-    // alice typing bob's name.
-    let message = refused(
-        patch_status(
-            plane,
+            approve_as("carol"),
+            "needs the RBAC verb approve",
+        ),
+        // alice typing bob's name
+        (
             User::Alice,
-            &ns,
             "plain",
-            json!({"decision": "Approved", "decidedBy": "bob"}),
-        )
-        .await,
-    );
-    assert!(
-        message.contains("must be your own username (alice)"),
-        "{message}"
-    );
-    // A person writing the controller's fields.
-    let message = refused(
-        patch_status(
-            plane,
+            approve_as("bob"),
+            "must be your own username (alice)",
+        ),
+        // a person writing the controller's fields
+        (
             User::Alice,
-            &ns,
             "plain",
             json!({"phase": "Approved"}),
-        )
-        .await,
-    );
-    assert!(
-        message.contains("may only set status.decision and status.reason"),
-        "{message}"
-    );
-    // Not a named approver; four eyes.
-    let message = refused(
-        patch_status(
-            plane,
+            "may only set status.decision and status.reason",
+        ),
+        (
             User::Alice,
-            &ns,
             "named",
-            json!({"decision": "Approved", "decidedBy": "alice"}),
-        )
-        .await,
-    );
-    assert!(message.contains("only its approvers may"), "{message}");
-    let message = refused(
-        patch_status(
-            plane,
-            User::Alice,
-            &ns,
-            "four-eyes",
-            json!({"decision": "Approved", "decidedBy": "alice"}),
-        )
-        .await,
-    );
-    assert!(message.contains("four eyes"), "{message}");
-    patch_status(
-        plane,
-        User::Bob,
-        &ns,
-        "four-eyes",
-        json!({"decision": "Approved", "decidedBy": "bob"}),
-    )
-    .await
-    .unwrap();
+            approve_as("alice"),
+            "only its approvers may",
+        ),
+        (User::Alice, "four-eyes", approve_as("alice"), "four eyes"),
+    ] {
+        let message = refused(patch_status(plane, user, &ns, checkpoint, status).await);
+        assert!(
+            message.contains(expected),
+            "{user:?} on {checkpoint}: {message}"
+        );
+    }
+    patch_status(plane, User::Bob, &ns, "four-eyes", approve_as("bob"))
+        .await
+        .unwrap();
 
     // alice deciding as herself is admitted; the decision is then final.
     let decided = patch_status(
