@@ -95,17 +95,7 @@ impl Env {
     async fn new(prefix: &str) -> Env {
         let plane = ControlPlane::get().await;
         let ns = start_webhook().await.namespace(plane, prefix).await;
-        let dir = tempfile::tempdir().unwrap();
-        let controller = ControllerProcess::start(plane, &ns, dir.path()).await;
-        let admin = plane.client(User::Admin).await;
-        Env {
-            plane,
-            projects: Api::namespaced(admin.clone(), &ns),
-            checkpoints: Api::namespaced(admin, &ns),
-            ns,
-            dir,
-            controller,
-        }
+        Env::with_controller(plane, ns).await
     }
 
     /// A namespace whose requests go through no admission webhook at all: what a cluster
@@ -113,6 +103,11 @@ impl Env {
     async fn without_admission(prefix: &str) -> Env {
         let plane = ControlPlane::get().await;
         let ns = plane.namespace(prefix).await;
+        Env::with_controller(plane, ns).await
+    }
+
+    /// Starts a controller process for `ns`.
+    async fn with_controller(plane: &'static ControlPlane, ns: String) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let controller = ControllerProcess::start(plane, &ns, dir.path()).await;
         let admin = plane.client(User::Admin).await;
