@@ -5,6 +5,7 @@
 
 mod checkpoint;
 mod common;
+mod policy;
 mod project;
 mod validation;
 
@@ -13,12 +14,14 @@ pub use checkpoint::{
     CheckpointSummary, CheckpointType, Decision, NotificationRecord, PlanRef, ProjectRef, Sla,
 };
 pub use common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
+pub use policy::{ApprovalPolicy, ApprovalPolicySpec};
 pub use project::{
-    ApprovalPolicy, ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType,
-    Budget, CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
-    DriftDetection, EscalationPolicy, HistoryEntry, KubernetesBackend, LastApplied, LocalBackend,
-    NotificationChannel, PlanStatus, PlanSummaryStatus, Project, ProjectPhase, ProjectSpec,
-    ProjectStatus, ResourceCost, S3Backend, SecretKeyRef, SlaPolicy,
+    ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType, Budget,
+    CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
+    DriftDetection, EffectivePolicyStatus, EscalationPolicy, HistoryEntry, KubernetesBackend,
+    LastApplied, LocalBackend, NotificationChannel, PlanStatus, PlanSummaryStatus, Project,
+    ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, ResourceCost, S3Backend,
+    SecretKeyRef, SlaPolicy,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 

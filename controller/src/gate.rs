@@ -4,10 +4,13 @@
 //! Deliberately fail-safe: anything the gate cannot prove harmless (an unpriced resource, a
 //! destroy, a budget it cannot check) needs a person.
 
+pub mod effective;
+
 use rust_decimal::Decimal;
 
-use crate::api::{ApprovalPolicy, ApprovalTrigger, CheckpointType};
+use crate::api::{ApprovalTrigger, CheckpointType};
 use crate::plan::{PlanSummary, RiskKind};
+use effective::{BudgetCheck, EffectivePolicy};
 
 /// Cluster-wide defaults from the controller's configuration; a Project cannot relax them.
 #[derive(Clone, Debug)]
@@ -48,10 +51,10 @@ pub struct GateInput<'a> {
     pub summary: &'a PlanSummary,
     /// What it costs; `None` when pricing failed.
     pub cost: Option<&'a CostFacts>,
-    /// The Project's hard monthly budget in USD.
-    pub budget: Option<Decimal>,
-    /// The Project's approval policy (the default policy when absent).
-    pub policy: Option<&'a ApprovalPolicy>,
+    /// The Project's hard monthly budget in USD, as the effective policy allows it.
+    pub budget: BudgetCheck,
+    /// What the ApprovalPolicies that select the Project allow, tightened by the Project.
+    pub policy: &'a EffectivePolicy,
     /// Cluster defaults.
     pub defaults: &'a GateDefaults,
 }
@@ -87,18 +90,30 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
             )],
         };
     }
-    if !summary.has_changes {
+    // A budget raise needs a person even when the plan changes nothing else.
+    if !summary.has_changes && input.budget.raise.is_none() {
         return GateDecision::NoChanges;
     }
-    let pre_approved = |trigger: ApprovalTrigger| {
-        input
-            .policy
-            .is_some_and(|p| p.auto_approve.contains(&trigger))
-    };
+    let pre_approved = |trigger: ApprovalTrigger| input.policy.auto_approve.contains(&trigger);
     let mut reasons = Vec::new();
     let mut checkpoint_type = CheckpointType::PlanApproval;
 
-    match (input.budget, input.cost) {
+    if let Some((requested, allowed)) = input.budget.raise {
+        checkpoint_type = CheckpointType::BudgetIncrease;
+        reasons.push(format!(
+            "spec.budget.monthlyLimit ${requested} is above the ${allowed} allowed without approval; approving this plan accepts the new budget"
+        ));
+    }
+    if let Some(refused) = &input.policy.environment_refused {
+        reasons.push(refused.clone());
+    }
+    if input.policy.policies.is_empty() {
+        reasons.push(
+            "no ApprovalPolicy selects this Project's namespace and environment, so nothing is pre-approved"
+                .into(),
+        );
+    }
+    match (input.budget.limit, input.cost) {
         (Some(budget), Some(cost)) if cost.monthly > budget => {
             checkpoint_type = CheckpointType::BudgetIncrease;
             reasons.push(format!(
@@ -135,11 +150,7 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
         reasons.push(format!("{} {why}", risk.address));
     }
     if let Some(cost) = input.cost {
-        let threshold = input
-            .policy
-            .and_then(|p| p.cost_increase_threshold.as_deref())
-            .and_then(|t| t.parse::<Decimal>().ok())
-            .unwrap_or(Decimal::ZERO);
+        let threshold = input.policy.cost_increase_threshold;
         if cost.delta > threshold {
             reasons.push(format!(
                 "monthly cost rises by ${} (more than the ${threshold} allowed without approval)",
@@ -152,7 +163,7 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
                 cost.unpriced
             ));
         }
-    } else if input.budget.is_none() {
+    } else if input.budget.limit.is_none() {
         reasons.push("the plan could not be priced".into());
     }
     for (count, trigger, what) in [
@@ -169,10 +180,10 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
     }
     if reasons.is_empty() {
         GateDecision::AutoApprove {
-            reasons: vec![
-                "every change is pre-approved by the Project's policy and within cost limits"
-                    .into(),
-            ],
+            reasons: vec![format!(
+                "every change is pre-approved by ApprovalPolicy {} and within cost limits",
+                input.policy.policies.join(", ")
+            )],
         }
     } else {
         GateDecision::RequireCheckpoint {
@@ -199,10 +210,11 @@ mod tests {
         }
     }
 
-    fn policy(auto: &[ApprovalTrigger], threshold: Option<&str>) -> ApprovalPolicy {
-        ApprovalPolicy {
-            auto_approve: auto.to_vec(),
-            cost_increase_threshold: threshold.map(Into::into),
+    fn policy(auto: &[ApprovalTrigger], threshold: Option<&str>) -> EffectivePolicy {
+        EffectivePolicy {
+            policies: vec!["test-policy".into()],
+            auto_approve: auto.iter().copied().collect(),
+            cost_increase_threshold: threshold.map(|t| t.parse().unwrap()).unwrap_or_default(),
             ..Default::default()
         }
     }
@@ -215,7 +227,7 @@ mod tests {
         summary: PlanSummary,
         cost: Option<CostFacts>,
         budget: Option<&'static str>,
-        policy: Option<ApprovalPolicy>,
+        policy: Option<EffectivePolicy>,
         expect: Expect,
     }
 
@@ -419,7 +431,11 @@ mod tests {
         ];
         for case in cases {
             let defaults = GateDefaults::default();
-            let budget = case.budget.map(|b| b.parse().unwrap());
+            let budget = BudgetCheck {
+                limit: case.budget.map(|b| b.parse().unwrap()),
+                raise: None,
+            };
+            let policy = case.policy.clone().unwrap_or_default();
             let decision = evaluate(&GateInput {
                 environment: case.environment,
                 first_apply: case.first_apply,
@@ -427,7 +443,7 @@ mod tests {
                 summary: &case.summary,
                 cost: case.cost.as_ref(),
                 budget,
-                policy: case.policy.as_ref(),
+                policy: &policy,
                 defaults: &defaults,
             });
             let ok = match (&case.expect, &decision) {

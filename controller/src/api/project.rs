@@ -78,8 +78,11 @@ pub const ROLE_ARN_PATTERN: &str =
 #[serde(rename_all = "camelCase")]
 pub struct ProjectSpec {
     /// Environment this Project deploys, e.g. `dev`, `staging` or `production`. Approval
-    /// policy treats production environments more strictly.
+    /// policy treats production environments more strictly, and ApprovalPolicies may
+    /// constrain which environments a namespace may declare. Fixed once created: declaring a
+    /// production Project `dev` would loosen its gate.
     #[schemars(pattern(ENVIRONMENT_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.environment cannot be changed: it decides how strictly changes are gated; create a new Project for another environment"))]
     pub environment: String,
 
     /// Cloud account the components are deployed into. Omit it for Projects whose modules
@@ -99,7 +102,7 @@ pub struct ProjectSpec {
 
     /// Which changes need a person's approval, how fast, and who is told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval: Option<ApprovalPolicy>,
+    pub approval: Option<ProjectApproval>,
 
     /// Where Terraform keeps state. Defaults to the `kubernetes` backend in the Project's
     /// namespace.
@@ -225,7 +228,7 @@ pub struct Budget {
 /// Which changes need a person, how fast they must decide, and who is told.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct ApprovalPolicy {
+pub struct ProjectApproval {
     /// Kinds of change that apply without a checkpoint. Anything not listed, and anything
     /// the controller's configuration always gates (destroy of stateful resources, budget
     /// overruns, production), still needs a person.
@@ -251,7 +254,9 @@ pub struct ApprovalPolicy {
 }
 
 /// A kind of change the gate recognises.
-#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(
+    JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum ApprovalTrigger {
     /// The first apply of a Project.
     FirstApply,
@@ -456,10 +461,39 @@ pub struct ProjectStatus {
     /// validation): not retried until the Project changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_failed_for: Option<String>,
+    /// The approval policy in force for this Project: the ApprovalPolicies that select it,
+    /// tightened by its own spec, and what it asked for that they do not allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_policy: Option<EffectivePolicyStatus>,
+    /// A monthly budget above the ApprovalPolicy's that a person approved (through a
+    /// BudgetIncrease checkpoint); plans are gated under it until the spec asks for more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_budget: Option<String>,
     /// Recent applies and decisions, newest first, bounded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub history: Vec<HistoryEntry>,
+}
+
+/// The approval policy in force for a Project, and where it came from.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectivePolicyStatus {
+    /// Names of the ApprovalPolicies that select this Project (none: nothing is
+    /// pre-approved).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// Kinds of change that apply without a person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_approve: Vec<ApprovalTrigger>,
+    /// Monthly cost increase in USD that applies without a person.
+    pub cost_increase_threshold: String,
+    /// The monthly budget plans are gated under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
+    /// What the Project's spec asks for that the policies do not allow (not applied).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_allowed: Vec<String>,
 }
 
 /// Phases of a Project.

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Api, Resource, ResourceExt};
@@ -28,6 +28,7 @@ use crate::api::{
     ResourceCost, SecretKeyRef,
 };
 use crate::cost::{self, Estimate, Usage};
+use crate::gate::effective::{EffectivePolicy, ProjectFacts};
 use crate::gate::{self, CostFacts, GateDecision, GateInput};
 use crate::plan::{Plan, PlanError, PlanSummary, SavedPlan};
 use crate::render::{RenderOptions, Rendered, render};
@@ -373,6 +374,12 @@ impl<'a> Run<'a> {
         let mut hasher = Sha256::new();
         hasher.update(rendered.inputs_digest.as_bytes());
         hasher.update(format!("\0{:?}\0{}", version.flavour, version.version).as_bytes());
+        // What the gate reads from the spec: a budget or approval change is gated anew (a
+        // raised budget must open a BudgetIncrease checkpoint even when nothing else moved).
+        let gating =
+            serde_json::to_string(&(&self.project.spec.budget, &self.project.spec.approval))
+                .map_err(|e| ReconcileError::Encode(e.to_string()))?;
+        hasher.update(format!("\0gate\0{gating}").as_bytes());
         // A new value of the re-plan annotation is a new key: plan again on request.
         if let Some(token) = self.project.annotations().get(api::REPLAN_ANNOTATION) {
             hasher.update(format!("\0replan\0{token}").as_bytes());
@@ -454,23 +461,38 @@ impl<'a> Run<'a> {
             delta: e.delta_monthly_cost,
             unpriced: e.unpriced.len(),
         });
-        let budget = self
-            .project
-            .spec
-            .budget
-            .as_ref()
-            .and_then(|b| b.monthly_limit.parse::<Decimal>().ok());
+        let policy = self.effective_policy().await?;
+        let budget_check = policy.budget(
+            self.project
+                .spec
+                .budget
+                .as_ref()
+                .and_then(|b| b.monthly_limit.parse::<Decimal>().ok()),
+            self.status
+                .approved_budget
+                .as_deref()
+                .and_then(|b| b.parse().ok()),
+        );
+        let budget = budget_check.limit;
         let decision = gate::evaluate(&GateInput {
             environment: &self.project.spec.environment,
             first_apply: self.status.last_applied.is_none(),
             destroy_project: destroy,
             summary: &summary,
             cost: facts.as_ref(),
-            budget,
-            policy: self.project.spec.approval.as_ref(),
+            budget: budget_check,
+            policy: &policy,
             defaults: &self.ctx.config.gate,
         });
-        if outcome.status == TfPlanStatus::NoChanges && !destroy {
+        self.status.effective_policy = Some(api::EffectivePolicyStatus {
+            policies: policy.policies.clone(),
+            auto_approve: policy.auto_approve.iter().copied().collect(),
+            cost_increase_threshold: money(policy.cost_increase_threshold),
+            budget: budget.map(money),
+            not_allowed: policy.not_allowed.clone(),
+        });
+        let needs_person = matches!(decision, GateDecision::RequireCheckpoint { .. });
+        if outcome.status == TfPlanStatus::NoChanges && !destroy && !needs_person {
             plans::delete_except(&self.secrets(), self.project, None).await?;
             self.status.plan = Some(plan_status(&outcome.saved, plan_key, &summary));
             self.status.cost = estimate.as_ref().map(cost_status);
@@ -506,15 +528,13 @@ impl<'a> Run<'a> {
                 checkpoint_type,
                 reasons,
             } => {
+                let ask = Ask {
+                    checkpoint_type,
+                    reasons,
+                    approvers: policy.approvers.clone(),
+                };
                 let name = self
-                    .open_checkpoint(
-                        checkpoint_type,
-                        &outcome.saved,
-                        &summary,
-                        estimate.as_ref(),
-                        budget,
-                        reasons,
-                    )
+                    .open_checkpoint(ask, &outcome.saved, &summary, estimate.as_ref(), budget)
                     .await?;
                 self.status.checkpoint_ref = Some(CheckpointRefStatus { name: name.clone() });
                 let phase = if destroy {
@@ -536,15 +556,69 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// After a BudgetIncrease checkpoint was approved and its plan applied, the budget the
+    /// spec asks for is the approved one.
+    async fn accept_approved_budget(&mut self) {
+        let Some(reference) = &self.status.checkpoint_ref else {
+            return;
+        };
+        let approved_increase = self
+            .checkpoints()
+            .get_opt(&reference.name)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|c| {
+                c.spec.checkpoint_type == CheckpointType::BudgetIncrease
+                    && c.status.and_then(|s| s.decision) == Some(Decision::Approved)
+            });
+        if approved_increase {
+            self.status.approved_budget = self
+                .project
+                .spec
+                .budget
+                .as_ref()
+                .map(|b| b.monthly_limit.clone());
+        }
+    }
+
+    /// The ApprovalPolicies that select this Project, tightened by its spec.
+    async fn effective_policy(&self) -> Result<EffectivePolicy, ReconcileError> {
+        let namespace = Api::<Namespace>::all(self.ctx.client.clone())
+            .get(&self.namespace)
+            .await?;
+        let labels = namespace.metadata.labels.unwrap_or_default();
+        let policies = Api::<api::ApprovalPolicy>::all(self.ctx.client.clone())
+            .list(&ListParams::default())
+            .await?;
+        let named: Vec<(&str, &api::ApprovalPolicySpec)> = policies
+            .items
+            .iter()
+            .map(|p| (p.metadata.name.as_deref().unwrap_or_default(), &p.spec))
+            .collect();
+        Ok(EffectivePolicy::resolve(
+            ProjectFacts {
+                namespace_labels: &labels,
+                environment: &self.project.spec.environment,
+                approval: self.project.spec.approval.as_ref(),
+            },
+            &named,
+        ))
+    }
+
     async fn open_checkpoint(
         &self,
-        checkpoint_type: CheckpointType,
+        ask: Ask,
         saved: &SavedPlan,
         summary: &PlanSummary,
         estimate: Option<&Estimate>,
         budget: Option<Decimal>,
-        reasons: Vec<String>,
     ) -> Result<String, ReconcileError> {
+        let Ask {
+            checkpoint_type,
+            reasons,
+            approvers,
+        } = ask;
         let short: String = saved.digest.chars().take(12).collect();
         let prefix = if checkpoint_type == CheckpointType::Destroy {
             "destroy-"
@@ -603,12 +677,7 @@ impl<'a> Run<'a> {
                 .collect(),
             requested_at: Time(jiff::Timestamp::now()),
             sla: None,
-            approvers: self
-                .project
-                .spec
-                .approval
-                .as_ref()
-                .and_then(|a| a.approvers.clone()),
+            approvers,
             requested_by: self
                 .project
                 .annotations()
@@ -850,6 +919,7 @@ impl<'a> Run<'a> {
             }
         }
         self.ctx.metrics.applied("succeeded");
+        self.accept_approved_budget().await;
         self.write_outputs(&ws).await?;
         plans::delete_except(&self.secrets(), self.project, None).await?;
         self.push_history(&plan.id, "Applied", decided_by);
@@ -991,6 +1061,13 @@ impl<'a> Run<'a> {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// What a checkpoint asks a person, and who may answer.
+struct Ask {
+    checkpoint_type: CheckpointType,
+    reasons: Vec<String>,
+    approvers: Option<api::ApproverSet>,
 }
 
 fn plan_status(saved: &SavedPlan, plan_key: &str, summary: &PlanSummary) -> PlanStatus {

@@ -352,7 +352,7 @@ async fn the_project_records_who_last_changed_its_spec() {
         .patch(
             "demo",
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {LAST_CHANGED_BY_ANNOTATION: "carol"}}, "spec": {"environment": "staging"}})),
+            &Patch::Merge(json!({"metadata": {"annotations": {LAST_CHANGED_BY_ANNOTATION: "carol"}}, "spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": "changed"}}]}})),
         )
         .await
         .unwrap();
@@ -369,19 +369,20 @@ async fn the_project_records_who_last_changed_its_spec() {
         .unwrap();
     assert_eq!(last_changed_by(&labelled).as_deref(), Some("admin"));
 
-    // Server-side apply by carol changing the spec is recorded too.
+    // Server-side apply by carol changing the spec (the greeting back to "hello") is
+    // recorded too.
     let applied = carol
         .patch(
             "demo",
             &PatchParams::apply("carol-gitops").force(),
-            &Patch::Apply(project(&env.ns, "production", None)),
+            &Patch::Apply(project(&env.ns, "dev", None)),
         )
         .await
         .unwrap();
     assert_eq!(last_changed_by(&applied).as_deref(), Some("carol"));
     assert_eq!(
-        carol.get("demo").await.unwrap().spec.environment,
-        "production"
+        carol.get("demo").await.unwrap().spec.components[0].inputs["greeting"],
+        "hello"
     );
     env.done().await;
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use tollgate::api::{Checkpoint, CheckpointPhase, Project, ProjectPhase};
+use tollgate::api::{ApprovalPolicy, Checkpoint, CheckpointPhase, Project, ProjectPhase};
 use tollgate_e2e::controller::ControllerProcess;
 use tollgate_e2e::webhook::{TestWebhook, serving_certificate, start_webhook};
 use tollgate_e2e::{ControlPlane, User, wait_for};
@@ -146,6 +146,30 @@ impl Env {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// An ApprovalPolicy (as a cluster admin writes it) selecting only this test's namespace;
+    /// `spec` is merged into its spec. Returns its name.
+    async fn allow(&self, spec: serde_json::Value) -> String {
+        let mut full =
+            json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ns}}});
+        for (k, v) in spec.as_object().unwrap() {
+            full[k] = v.clone();
+        }
+        let policy: ApprovalPolicy = serde_json::from_value(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "ApprovalPolicy",
+            "metadata": {"name": self.ns}, "spec": full
+        }))
+        .unwrap();
+        Api::<ApprovalPolicy>::all(self.plane.client(User::Admin).await)
+            .patch(
+                &self.ns,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&policy),
+            )
+            .await
+            .unwrap();
+        self.ns.clone()
     }
 
     /// The Project's status, its Checkpoints, the namespace's Events and the controller's
@@ -533,8 +557,10 @@ async fn a_spec_change_supersedes_the_pending_checkpoint_and_its_approval_change
 #[tokio::test]
 async fn pre_approved_changes_apply_without_a_checkpoint_and_resyncs_run_no_terraform() {
     let env = Env::new("preapproved").await;
-    let policy = json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]});
-    env.create_as_carol(&demo(&env.ns, &env.markers(), json!({}), policy))
+    let everything =
+        json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]});
+    env.allow(everything.clone()).await;
+    env.create_as_carol(&demo(&env.ns, &env.markers(), json!({}), everything))
         .await;
     let ready = env.wait_phase(ProjectPhase::Ready).await;
     assert!(ready.status.as_ref().unwrap().last_applied.is_some());
@@ -641,6 +667,7 @@ async fn a_controller_killed_during_apply_finishes_with_exactly_one_apply() {
 async fn deleting_a_project_destroys_through_a_destroy_checkpoint() {
     let env = Env::new("destroy").await;
     let policy = json!({"autoApprove": ["FirstApply", "Create"]});
+    env.allow(policy.clone()).await;
     env.create_as_carol(&demo(&env.ns, &env.markers(), json!({}), policy))
         .await;
     env.wait_phase(ProjectPhase::Ready).await;
@@ -770,6 +797,7 @@ async fn the_controller_binary_serves_the_admission_webhook() {
 async fn suspend_stops_terraform_invalid_specs_stall_and_orphan_keeps_infrastructure() {
     let env = Env::new("suspend").await;
     let policy = json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]});
+    env.allow(policy.clone()).await;
     let mut project = demo(&env.ns, &env.markers(), json!({}), policy);
     project.spec.deletion_policy = tollgate::api::DeletionPolicy::Orphan;
     env.create_as_carol(&project).await;
@@ -1125,4 +1153,153 @@ async fn without_admission_a_decision_is_not_applied_and_says_why() {
             .any(|c| c.message.contains("does not match the decision")),
     );
     assert!(markers_in(&env.markers()).is_empty(), "nothing was applied");
+}
+
+/// Only the people who approve may loosen the gate: a Project's own auto-approval counts only
+/// where a TO-owned ApprovalPolicy allows it; platform users cannot write policies; a raised
+/// budget waits for a BudgetIncrease approval; the environment cannot be changed.
+#[tokio::test]
+async fn only_an_approval_policy_owned_by_approvers_lets_changes_skip_a_person() {
+    let env = Env::new("policy").await;
+    let everything = json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"], "costIncreaseThreshold": "100000"});
+    env.create_as_carol(&demo(&env.ns, &env.markers(), json!({}), everything))
+        .await;
+    let gated = env.pending_checkpoint(None).await;
+    assert!(
+        gated
+            .spec
+            .reasons
+            .iter()
+            .any(|r| r.contains("no ApprovalPolicy selects")),
+        "{:?}",
+        gated.spec.reasons
+    );
+    let status = env.project().await.status.unwrap();
+    let effective = status.effective_policy.unwrap();
+    assert!(effective.auto_approve.is_empty() && effective.policies.is_empty());
+    assert_eq!(
+        effective.not_allowed.len(),
+        6,
+        "{:?}",
+        effective.not_allowed
+    );
+    assert!(markers_in(&env.markers()).is_empty());
+
+    // carol cannot write a policy.
+    let can_i = std::process::Command::new(env.plane.var("TOLLGATE_E2E_KUBECTL"))
+        .arg("--kubeconfig")
+        .arg(env.plane.kubeconfig(User::Carol))
+        .args(["auth", "can-i", "create", "approvalpolicies.tollgate.dev"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&can_i.stdout).trim(), "no");
+    let refused = Api::<ApprovalPolicy>::all(env.plane.client(User::Carol).await)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"apiVersion": "tollgate.dev/v1alpha1", "kind": "ApprovalPolicy",
+                "metadata": {"name": format!("{}-carol", env.ns)}, "spec": {"autoApprove": ["Create"]}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 403),
+        "{refused:?}"
+    );
+
+    // A TO-owned policy allows creates under $50 in dev (and a $10 budget): a re-plan now
+    // applies without a person, and says which policy allowed it.
+    let name = env
+        .allow(json!({"environments": ["dev"], "autoApprove": ["FirstApply", "Create"], "costIncreaseThreshold": "50", "projectMonthlyBudget": "10"}))
+        .await;
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {tollgate::api::REPLAN_ANNOTATION: "policy"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let ready = env.wait_phase(ProjectPhase::Ready).await;
+    let status = ready.status.unwrap();
+    let effective = status.effective_policy.unwrap();
+    assert_eq!(effective.policies, std::slice::from_ref(&name));
+    assert_eq!(effective.cost_increase_threshold, "50");
+    assert_eq!(markers_in(&env.markers()).len(), 1);
+    let events = env.kubectl(&["get", "events", "-o", "json"]);
+    assert!(
+        events.contains(&format!("pre-approved by ApprovalPolicy {name}")),
+        "{events}"
+    );
+
+    // Raising the budget above the policy's $10 waits for a person, even with nothing else
+    // changing; the new budget counts only once approved.
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"budget": {"monthlyLimit": "500"}}})),
+        )
+        .await
+        .unwrap();
+    let raise = env
+        .pending_checkpoint(Some(gated.metadata.name.as_deref().unwrap()))
+        .await;
+    assert_eq!(
+        raise.spec.checkpoint_type,
+        tollgate::api::CheckpointType::BudgetIncrease
+    );
+    assert!(
+        raise
+            .spec
+            .reasons
+            .iter()
+            .any(|r| r.contains("$500 is above the $10")),
+        "{:?}",
+        raise.spec.reasons
+    );
+    let pending = env.project().await.status.unwrap();
+    assert_eq!(
+        pending.effective_policy.unwrap().budget.as_deref(),
+        Some("10")
+    );
+    assert_eq!(pending.approved_budget, None);
+    env.decide(
+        User::Alice,
+        raise.metadata.name.as_deref().unwrap(),
+        "Approved",
+    )
+    .await
+    .unwrap();
+    wait_for("the approved budget", DEADLINE, || async {
+        env.project()
+            .await
+            .status
+            .and_then(|s| s.approved_budget)
+            .as_deref()
+            == Some("500")
+    })
+    .await;
+    assert_eq!(
+        markers_in(&env.markers()).len(),
+        1,
+        "the budget change applied nothing else"
+    );
+
+    // The environment is fixed: production cannot become dev, nor dev production.
+    let refused = env
+        .projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"environment": "production"}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.message.contains("spec.environment cannot be changed")),
+        "{refused:?}"
+    );
 }
