@@ -810,6 +810,27 @@ async fn the_controller_binary_serves_the_admission_webhook() {
             == Some(ProjectPhase::Ready)
     })
     .await;
+    // The configurations select only this namespace; remove them with it.
+    for kind in [
+        "mutatingwebhookconfiguration",
+        "validatingwebhookconfiguration",
+    ] {
+        let api: Api<kube::api::DynamicObject> = Api::all_with(
+            admin.clone(),
+            &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+                "admissionregistration.k8s.io",
+                "v1",
+                if kind.starts_with("mutating") {
+                    "MutatingWebhookConfiguration"
+                } else {
+                    "ValidatingWebhookConfiguration"
+                },
+            )),
+        );
+        api.delete(&configuration, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]
