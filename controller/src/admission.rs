@@ -27,6 +27,7 @@ use json_patch::PatchOperation;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse};
 
+pub mod certs;
 pub mod checkpoint;
 pub mod project;
 pub mod registration;
@@ -39,7 +40,7 @@ pub use checkpoint::{
 pub use project::mutate_project;
 pub use registration::{
     MUTATE_CHECKPOINT_STATUS_PATH, MUTATE_PROJECT_PATH, Registration,
-    VALIDATE_CHECKPOINT_STATUS_PATH, webhook_configurations,
+    VALIDATE_CHECKPOINT_STATUS_PATH, WebhookTarget, verify_registration, webhook_configurations,
 };
 pub use server::{HEALTHZ_PATH, Webhook, WebhookConfig, serve};
 

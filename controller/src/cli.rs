@@ -6,6 +6,7 @@ mod crd;
 mod plan;
 mod pricebook;
 mod render;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -105,6 +106,8 @@ pub enum Command {
     Cost(plan::CostArgs),
     /// Refresh prices from the AWS Price List API into a local price cache.
     Pricebook(pricebook::PricebookArgs),
+    /// Set up the admission webhook: its certificate and its registration.
+    Webhook(webhook::WebhookArgs),
 }
 
 /// Runs a parsed command line.
@@ -118,5 +121,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Plan(args) => plan::run_plan(&args, cli.catalog.as_deref()).await,
         Command::Cost(args) => plan::run_cost(&args),
         Command::Pricebook(args) => pricebook::run(&args).await,
+        Command::Webhook(args) => webhook::run(&args).await,
     }
 }

@@ -49,6 +49,8 @@ pub struct Metrics {
     checkpoints_opened: Counter,
     applies: Family<OutcomeLabel, Counter>,
     ready: AtomicBool,
+    /// Why the webhook registration blocks readiness (`None`: it does not).
+    webhook_blocker: std::sync::Mutex<Option<String>>,
 }
 
 impl Default for Metrics {
@@ -92,6 +94,7 @@ impl Default for Metrics {
             checkpoints_opened,
             applies,
             ready: AtomicBool::new(false),
+            webhook_blocker: std::sync::Mutex::new(None),
         }
     }
 }
@@ -136,6 +139,28 @@ impl Metrics {
         self.ready.store(true, Ordering::SeqCst);
     }
 
+    /// Records whether the webhook configurations match the certificate this controller
+    /// serves; while they do not, /readyz answers 503 with the reason.
+    pub fn set_webhook_registered(&self, verdict: Result<(), String>) {
+        if let Ok(mut blocker) = self.webhook_blocker.lock() {
+            *blocker = verdict.err();
+        }
+    }
+
+    /// `Ok` when ready, else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        if !self.ready.load(Ordering::SeqCst) {
+            return Err("the API has not answered yet".to_owned());
+        }
+        match self.webhook_blocker.lock() {
+            Ok(blocker) => match blocker.as_ref() {
+                Some(reason) => Err(format!("admission webhook: {reason}")),
+                None => Ok(()),
+            },
+            Err(_) => Err("readiness state poisoned".to_owned()),
+        }
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -178,10 +203,13 @@ pub async fn serve(
                             (StatusCode::OK, metrics.encode())
                         }
                         "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
-                        "/readyz" if metrics.ready.load(Ordering::SeqCst) => {
-                            (StatusCode::OK, "ok\n".to_owned())
-                        }
-                        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned()),
+                        "/readyz" => match metrics.readiness() {
+                            Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+                            Err(reason) => (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!("not ready: {reason}\n"),
+                            ),
+                        },
                         _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
                     };
                     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -203,6 +231,24 @@ pub async fn serve(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_waits_for_the_api_and_the_webhook_registration() {
+        let m = Metrics::default();
+        assert!(m.readiness().is_err());
+        m.set_ready();
+        assert_eq!(m.readiness(), Ok(()));
+        m.set_webhook_registered(Err(
+            "MutatingWebhookConfiguration tollgate is missing".into()
+        ));
+        let reason = m.readiness().unwrap_err();
+        assert!(
+            reason.contains("admission webhook: MutatingWebhookConfiguration tollgate is missing"),
+            "{reason}"
+        );
+        m.set_webhook_registered(Ok(()));
+        assert_eq!(m.readiness(), Ok(()));
+    }
 
     #[test]
     fn metrics_are_prefixed_and_labelled() {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhook,
-    ValidatingWebhookConfiguration, WebhookClientConfig,
+    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
+    ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::ObjectMeta;
@@ -57,6 +57,77 @@ pub fn webhook_configurations(
     Registration::default().configurations(url_base, ca_bundle_pem)
 }
 
+/// Where the apiserver reaches the webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookTarget {
+    /// A base URL the apiserver itself resolves, e.g. `https://127.0.0.1:9443` (a controller
+    /// out of the cluster).
+    Url(String),
+    /// A Service in the cluster (the controller's Deployment).
+    Service {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Its port (443 by default in the chart).
+        port: i32,
+    },
+}
+
+impl WebhookTarget {
+    /// The names a serving certificate for this target must carry: the URL's host, or the
+    /// Service's DNS names.
+    pub fn certificate_names(&self) -> Vec<String> {
+        match self {
+            Self::Url(url) => {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let authority = rest.split('/').next().unwrap_or_default();
+                let host = if let Some(bracketed) = authority.strip_prefix('[') {
+                    bracketed.split(']').next().unwrap_or_default()
+                } else {
+                    authority
+                        .rsplit_once(':')
+                        .map_or(authority, |(host, _)| host)
+                };
+                vec![host.to_owned()]
+            }
+            Self::Service {
+                namespace, name, ..
+            } => vec![
+                format!("{name}.{namespace}.svc"),
+                format!("{name}.{namespace}.svc.cluster.local"),
+                format!("{name}.{namespace}"),
+                name.clone(),
+            ],
+        }
+    }
+
+    fn client_config(&self, path: &str, ca_bundle_pem: &[u8]) -> WebhookClientConfig {
+        let ca_bundle = Some(ByteString(ca_bundle_pem.to_vec()));
+        match self {
+            Self::Url(url_base) => WebhookClientConfig {
+                url: Some(format!("{}{path}", url_base.trim_end_matches('/'))),
+                ca_bundle,
+                service: None,
+            },
+            Self::Service {
+                namespace,
+                name,
+                port,
+            } => WebhookClientConfig {
+                url: None,
+                ca_bundle,
+                service: Some(ServiceReference {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    path: Some(path.to_owned()),
+                    port: Some(*port),
+                }),
+            },
+        }
+    }
+}
+
 impl Registration {
     /// The configurations for a webhook served at `url_base`, trusted through
     /// `ca_bundle_pem`. Both fail closed (`failurePolicy: Fail`): if tollgate cannot answer,
@@ -66,11 +137,17 @@ impl Registration {
         url_base: &str,
         ca_bundle_pem: &[u8],
     ) -> (MutatingWebhookConfiguration, ValidatingWebhookConfiguration) {
-        let client = |path: &str| WebhookClientConfig {
-            url: Some(format!("{}{path}", url_base.trim_end_matches('/'))),
-            ca_bundle: Some(ByteString(ca_bundle_pem.to_vec())),
-            service: None,
-        };
+        self.configurations_for(&WebhookTarget::Url(url_base.to_owned()), ca_bundle_pem)
+    }
+
+    /// The configurations for a webhook at `target` (URL or Service), trusted through
+    /// `ca_bundle_pem`.
+    pub fn configurations_for(
+        &self,
+        target: &WebhookTarget,
+        ca_bundle_pem: &[u8],
+    ) -> (MutatingWebhookConfiguration, ValidatingWebhookConfiguration) {
+        let client = |path: &str| target.client_config(path, ca_bundle_pem);
         let metadata = ObjectMeta {
             name: Some(self.name.clone()),
             labels: (!self.labels.is_empty()).then(|| self.labels.clone()),
@@ -135,6 +212,69 @@ impl Registration {
     }
 }
 
+/// Whether the configurations named for this controller are in place and trust the
+/// certificate it serves: both exist, every webhook in them carries a caBundle, and
+/// `serving_cert_pem`'s first certificate chains to a CA in each bundle. The error is the
+/// reason, for `/readyz` and the log.
+pub fn verify_registration(
+    name: &str,
+    mutating: Option<&MutatingWebhookConfiguration>,
+    validating: Option<&ValidatingWebhookConfiguration>,
+    serving_cert_pem: &[u8],
+    now: std::time::SystemTime,
+) -> Result<(), String> {
+    let leaf = super::certs::first_cert(serving_cert_pem)
+        .ok_or_else(|| "the serving certificate file holds no PEM certificate".to_owned())?;
+    let mutating = mutating.ok_or_else(|| {
+        format!("MutatingWebhookConfiguration {name} is missing; run `tollgate webhook configure`")
+    })?;
+    let validating = validating.ok_or_else(|| {
+        format!(
+            "ValidatingWebhookConfiguration {name} is missing; run `tollgate webhook configure`"
+        )
+    })?;
+    let bundles = mutating
+        .webhooks
+        .iter()
+        .flatten()
+        .map(|w| {
+            (
+                format!("MutatingWebhookConfiguration {name}"),
+                &w.name,
+                &w.client_config,
+            )
+        })
+        .chain(validating.webhooks.iter().flatten().map(|w| {
+            (
+                format!("ValidatingWebhookConfiguration {name}"),
+                &w.name,
+                &w.client_config,
+            )
+        }))
+        .collect::<Vec<_>>();
+    if bundles.is_empty() {
+        return Err(format!(
+            "the webhook configurations {name} hold no webhooks"
+        ));
+    }
+    for (kind, webhook, client) in bundles {
+        let bundle = client
+            .ca_bundle
+            .as_ref()
+            .map(|b| b.0.as_slice())
+            .unwrap_or_default();
+        if bundle.is_empty() {
+            return Err(format!("{kind}, webhook {webhook}: no caBundle set yet"));
+        }
+        super::certs::verifies(&leaf, bundle, now).map_err(|e| {
+            format!(
+                "{kind}, webhook {webhook}: its caBundle does not verify the certificate this controller serves ({e}); run `tollgate webhook configure` again"
+            )
+        })?;
+    }
+    Ok(())
+}
+
 fn rule(resource: &str, operations: &[&str]) -> RuleWithOperations {
     RuleWithOperations {
         api_groups: Some(vec![GROUP.to_owned()]),
@@ -194,6 +334,67 @@ mod tests {
             );
             assert!(hook.get("namespaceSelector").is_none());
         }
+    }
+
+    #[test]
+    fn service_targets_and_their_certificate_names() {
+        let target = WebhookTarget::Service {
+            namespace: "tollgate-system".into(),
+            name: "tollgate-webhook".into(),
+            port: 443,
+        };
+        let (mutating, _) = Registration::default().configurations_for(&target, b"CA");
+        let hook = serde_json::to_value(&mutating.webhooks.unwrap()[1]).unwrap();
+        assert_eq!(
+            hook["clientConfig"],
+            json!({"caBundle": "Q0E=", "service": {"namespace": "tollgate-system", "name": "tollgate-webhook", "path": "/mutate-project", "port": 443}})
+        );
+        assert_eq!(
+            target.certificate_names()[0],
+            "tollgate-webhook.tollgate-system.svc"
+        );
+        for (url, host) in [
+            ("https://127.0.0.1:9443", "127.0.0.1"),
+            ("https://[::1]:9443/", "::1"),
+            ("https://tollgate.example", "tollgate.example"),
+        ] {
+            assert_eq!(
+                WebhookTarget::Url(url.into()).certificate_names(),
+                vec![host.to_owned()]
+            );
+        }
+    }
+
+    #[test]
+    fn verify_registration_names_what_is_wrong() {
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::now();
+        let names = vec!["127.0.0.1".to_owned()];
+        let year = Duration::from_secs(365 * 86_400);
+        let good = crate::admission::certs::issue(&names, year, None, now).unwrap();
+        let other = crate::admission::certs::issue(&names, year, None, now).unwrap();
+        let (m, v) = webhook_configurations("https://127.0.0.1:9443", good.ca_pem.as_bytes());
+        let serving = good.cert_pem.as_bytes();
+        verify_registration("tollgate", Some(&m), Some(&v), serving, now).unwrap();
+        let err = verify_registration("tollgate", None, Some(&v), serving, now).unwrap_err();
+        assert!(
+            err.contains("MutatingWebhookConfiguration tollgate is missing"),
+            "{err}"
+        );
+        let err = verify_registration("tollgate", Some(&m), None, serving, now).unwrap_err();
+        assert!(
+            err.contains("ValidatingWebhookConfiguration tollgate is missing"),
+            "{err}"
+        );
+        let (_, v_other) =
+            webhook_configurations("https://127.0.0.1:9443", other.ca_pem.as_bytes());
+        let err =
+            verify_registration("tollgate", Some(&m), Some(&v_other), serving, now).unwrap_err();
+        assert!(err.contains("does not verify the certificate"), "{err}");
+        let (m_empty, _) = webhook_configurations("https://127.0.0.1:9443", b"");
+        let err =
+            verify_registration("tollgate", Some(&m_empty), Some(&v), serving, now).unwrap_err();
+        assert!(err.contains("no caBundle set yet"), "{err}");
     }
 
     #[test]

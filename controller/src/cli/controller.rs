@@ -67,6 +67,16 @@ pub struct ControllerArgs {
     /// Address the admission webhook listens on (HTTPS).
     #[arg(long, env = "TOLLGATE_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
     webhook_listen: SocketAddr,
+    /// Name of the webhook configurations that send requests to this controller: /readyz
+    /// is not ready while they are missing or their caBundle does not verify
+    /// --webhook-cert.
+    #[arg(
+        long,
+        env = "TOLLGATE_WEBHOOK_CONFIGURATION",
+        default_value = "tollgate",
+        value_name = "NAME"
+    )]
+    webhook_configuration: String,
     /// Usernames of this controller, which the webhook lets write status (never decide).
     #[arg(
         long = "controller-user",
@@ -89,7 +99,7 @@ pub struct ControllerArgs {
     protected_environments: Vec<String>,
 }
 
-async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, CliError> {
+pub(super) async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, CliError> {
     let config = match kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
@@ -162,7 +172,17 @@ pub async fn run(
             let webhook =
                 crate::admission::Webhook::bind(config, ctx.client.clone(), seal_key).await?;
             tracing::info!(addr = %args.webhook_listen, "serving the admission webhook");
-            Some(tokio::spawn(webhook.run(std::future::pending::<()>())))
+            metrics.set_webhook_registered(Err("not checked yet".to_owned()));
+            let checker = tokio::spawn(watch_registration(
+                ctx.client.clone(),
+                args.webhook_configuration.clone(),
+                cert.clone(),
+                metrics.clone(),
+            ));
+            Some((
+                tokio::spawn(webhook.run(std::future::pending::<()>())),
+                checker,
+            ))
         }
         _ => None,
     };
@@ -177,11 +197,67 @@ pub async fn run(
         .map_err(|e| CliError::Kube(format!("cannot list Projects ({e}); check the CRDs are installed and the controller's RBAC (deploy/controller-rbac.yaml)")))?;
     metrics.set_ready();
     reconcile::run(ctx, shutdown_signal()).await;
-    if let Some(webhook) = webhook {
+    if let Some((webhook, checker)) = webhook {
         webhook.abort();
+        checker.abort();
     }
     server.abort();
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the webhook registration is checked for /readyz.
+const REGISTRATION_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Keeps /readyz honest about the webhook: not ready while the configurations named `name`
+/// are missing or their caBundle does not verify the certificate in `cert_file` (re-read
+/// on every check, as the server does after a rotation). Logs each change with its reason.
+async fn watch_registration(
+    client: Client,
+    name: String,
+    cert_file: PathBuf,
+    metrics: Arc<Metrics>,
+) {
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    };
+    let mutating: kube::Api<MutatingWebhookConfiguration> = kube::Api::all(client.clone());
+    let validating: kube::Api<ValidatingWebhookConfiguration> = kube::Api::all(client);
+    let mut last: Option<Result<(), String>> = None;
+    loop {
+        let verdict = async {
+            let cert = std::fs::read(&cert_file)
+                .map_err(|e| format!("cannot read {}: {e}", cert_file.display()))?;
+            let m = mutating
+                .get_opt(&name)
+                .await
+                .map_err(|e| format!("cannot read MutatingWebhookConfiguration {name}: {e}"))?;
+            let v = validating
+                .get_opt(&name)
+                .await
+                .map_err(|e| format!("cannot read ValidatingWebhookConfiguration {name}: {e}"))?;
+            crate::admission::verify_registration(
+                &name,
+                m.as_ref(),
+                v.as_ref(),
+                &cert,
+                std::time::SystemTime::now(),
+            )
+        }
+        .await;
+        if last.as_ref() != Some(&verdict) {
+            match &verdict {
+                Ok(()) => {
+                    tracing::info!(configuration = %name, "admission webhook registered with a CA that verifies the serving certificate: ready")
+                }
+                Err(reason) => {
+                    tracing::warn!(configuration = %name, %reason, "not ready: the admission webhook registration does not match this controller")
+                }
+            }
+        }
+        metrics.set_webhook_registered(verdict.clone());
+        last = Some(verdict);
+        tokio::time::sleep(REGISTRATION_CHECK_INTERVAL).await;
+    }
 }
 
 /// Resolves on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.

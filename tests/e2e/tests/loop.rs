@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tollgate::api::{ApprovalPolicy, Checkpoint, CheckpointPhase, Project, ProjectPhase};
 use tollgate_e2e::controller::ControllerProcess;
-use tollgate_e2e::webhook::{TestWebhook, serving_certificate, start_webhook};
+use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{ControlPlane, User, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -702,21 +702,67 @@ async fn the_controller_binary_serves_the_admission_webhook() {
     let plane = ControlPlane::get().await;
     let ns = plane.namespace("own-webhook").await;
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = serving_certificate(plane, dir.path()).await;
     let port = tollgate_e2e::controller::free_port();
+    // Registered as a user would: `tollgate webhook configure` issues the certificate,
+    // writes it for this out-of-cluster controller and registers both configurations
+    // (for this namespace only: the control plane is shared).
+    let configuration = format!("tollgate-e2e-own-{ns}");
+    let tls = dir.path().join("tls");
+    let configured = std::process::Command::new(tollgate_e2e::controller::tollgate_binary())
+        .args(["webhook", "configure", "--kubeconfig"])
+        .arg(plane.kubeconfig(User::Admin))
+        .args(["--namespace", &ns, "--name", &configuration])
+        .args(["--url", &format!("https://127.0.0.1:{port}")])
+        .args([
+            "--namespace-selector",
+            &format!("tollgate.dev/e2e-own-webhook={ns}"),
+        ])
+        .arg("--write-files")
+        .arg(&tls)
+        .status()
+        .unwrap();
+    assert!(configured.success());
     let args = vec![
         "--webhook-cert".into(),
-        cert.to_string_lossy().into_owned(),
+        tls.join("tls.crt").to_string_lossy().into_owned(),
         "--webhook-key".into(),
-        key.to_string_lossy().into_owned(),
+        tls.join("tls.key").to_string_lossy().into_owned(),
         "--webhook-listen".into(),
         format!("127.0.0.1:{port}"),
+        "--webhook-configuration".into(),
+        configuration.clone(),
         "--controller-user".into(),
         plane.username(User::Admin),
     ];
+    // Ready only once the configurations carry the CA of the certificate it serves.
     let controller = ControllerProcess::start_with(plane, &ns, dir.path(), args).await;
-    let hook = TestWebhook::register_at(plane, ([127, 0, 0, 1], port).into()).await;
-    hook.route(plane, &ns).await;
+    let admin = plane.client(User::Admin).await;
+    Api::<k8s_openapi::api::core::v1::Namespace>::all(admin.clone())
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tollgate.dev/e2e-own-webhook": &ns}}})),
+        )
+        .await
+        .unwrap();
+    let probes: Api<Project> = Api::namespaced(plane.client(User::Carol).await, &ns);
+    wait_for("the apiserver calling the controller's webhook", DEADLINE, || async {
+        let probe: Project = serde_json::from_value(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Project",
+            "metadata": {"name": "probe", "namespace": &ns},
+            "spec": {"environment": "dev", "components": [{"name": "app", "module": "demo", "inputs": {}}]}
+        }))
+        .unwrap();
+        let dry_run = PostParams { dry_run: true, ..Default::default() };
+        probes
+            .create(&dry_run, &probe)
+            .await
+            .ok()
+            .and_then(|p| p.metadata.annotations)
+            .and_then(|a| a.get(tollgate::api::LAST_CHANGED_BY_ANNOTATION).cloned())
+            == Some("carol".to_owned())
+    })
+    .await;
     let projects: Api<Project> = Api::namespaced(plane.client(User::Carol).await, &ns);
     projects
         .create(
@@ -791,6 +837,27 @@ async fn the_controller_binary_serves_the_admission_webhook() {
             == Some(ProjectPhase::Ready)
     })
     .await;
+    // The configurations select only this namespace; remove them with it.
+    for kind in [
+        "mutatingwebhookconfiguration",
+        "validatingwebhookconfiguration",
+    ] {
+        let api: Api<kube::api::DynamicObject> = Api::all_with(
+            admin.clone(),
+            &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+                "admissionregistration.k8s.io",
+                "v1",
+                if kind.starts_with("mutating") {
+                    "MutatingWebhookConfiguration"
+                } else {
+                    "ValidatingWebhookConfiguration"
+                },
+            )),
+        );
+        api.delete(&configuration, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]
