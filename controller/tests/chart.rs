@@ -116,6 +116,25 @@ fn chart_rbac_is_the_shipped_rbac() {
 }
 
 #[test]
+fn chart_admission_policy_is_the_shipped_policy() {
+    let docs = render(&[]);
+    for shipped in file_docs("deploy/admission/checkpoint-decision-policy.yaml") {
+        let kind = shipped["kind"].as_str().unwrap();
+        let name = shipped["metadata"]["name"].as_str().unwrap();
+        assert_eq!(find(&docs, kind, name)["spec"], shipped["spec"], "{kind} {name}");
+    }
+    // Another release namespace or service account is named as the controller.
+    let docs = render(&["--set", "serviceAccount.name=tg"]);
+    let policy = find(&docs, "ValidatingAdmissionPolicy", "tollgate-checkpoint-decisions");
+    assert!(
+        policy["spec"]["variables"][0]["expression"]
+            .as_str()
+            .unwrap()
+            .contains("'system:serviceaccount:tollgate-system:tg'")
+    );
+}
+
+#[test]
 fn chart_webhook_configurations_are_the_generated_ones() {
     let target = WebhookTarget::Service {
         namespace: "tollgate-system".into(),

@@ -33,7 +33,8 @@ render() {
   "$HELM" template "$id" deploy/helm/tollgate --namespace "$ns" \
     --set rbac.userRoles=false \
     --set "webhook.configurationName=$id" \
-    --set "webhook.namespaceSelector.matchLabels.tollgate\.dev/chart-test=$id" "$@"
+    --set "webhook.namespaceSelector.matchLabels.tollgate\.dev/chart-test=$id" \
+    --set "admissionPolicy.namespaceSelector.matchLabels.tollgate\.dev/chart-test=$id" "$@"
 }
 
 "${kubectl[@]}" create namespace "$ns" >/dev/null
