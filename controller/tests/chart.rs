@@ -121,11 +121,19 @@ fn chart_admission_policy_is_the_shipped_policy() {
     for shipped in file_docs("deploy/admission/checkpoint-decision-policy.yaml") {
         let kind = shipped["kind"].as_str().unwrap();
         let name = shipped["metadata"]["name"].as_str().unwrap();
-        assert_eq!(find(&docs, kind, name)["spec"], shipped["spec"], "{kind} {name}");
+        assert_eq!(
+            find(&docs, kind, name)["spec"],
+            shipped["spec"],
+            "{kind} {name}"
+        );
     }
     // Another release namespace or service account is named as the controller.
     let docs = render(&["--set", "serviceAccount.name=tg"]);
-    let policy = find(&docs, "ValidatingAdmissionPolicy", "tollgate-checkpoint-decisions");
+    let policy = find(
+        &docs,
+        "ValidatingAdmissionPolicy",
+        "tollgate-checkpoint-decisions",
+    );
     assert!(
         policy["spec"]["variables"][0]["expression"]
             .as_str()
