@@ -59,3 +59,25 @@ fn every_example_validates_and_renders_to_its_golden_hcl() {
         assert!(local.root.contains("backend \"local\""));
     }
 }
+
+#[test]
+fn every_example_approval_policy_parses_and_is_strict_where_it_says() {
+    let dir = repo().join("examples/policies");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let policy: tollgate::api::ApprovalPolicy =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            policy.spec.namespace_selector.is_some(),
+            "{}: selects every namespace",
+            path.display()
+        );
+        found += 1;
+    }
+    assert!(
+        found >= 3,
+        "self-service dev, cost-thresholded staging, always-approved production"
+    );
+}
