@@ -1,8 +1,9 @@
 //! tollgate's admission webhook, served in-process and registered with the e2e apiserver.
 //!
-//! [`start_webhook`] runs the real server (`tollgate::admission::Webhook`) on a free
-//! loopback port with a serving certificate signed by the control plane's CA, and registers
-//! the configurations from `tollgate::admission::Registration`, once per test process.
+//! [`start_webhook`] registers the webhook the way a user does, with `tollgate webhook
+//! configure --url` (self-signed certificate, both configurations), and runs the real server
+//! (`tollgate::admission::Webhook`) on that loopback port with the certificate it wrote, once
+//! per test process.
 //!
 //! Webhook configurations are cluster-wide and other e2e tests (and other test processes)
 //! share the apiserver, so each process registers its own `tollgate-e2e-<token>`
@@ -10,7 +11,6 @@
 //! only namespaces made by [`TestWebhook::namespace`] go through this process's webhook.
 //! Configurations of processes that no longer run are deleted on start.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,11 +23,10 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tokio::sync::OnceCell;
-use tollgate::admission::{Registration, Webhook, WebhookConfig};
+use tollgate::admission::{Webhook, WebhookConfig};
 use tollgate::api::{Checkpoint, LAST_CHANGED_BY_ANNOTATION, Project};
 
 use crate::{ControlPlane, User, wait_for};
@@ -69,60 +68,58 @@ pub async fn start_webhook() -> &'static TestWebhook {
 impl TestWebhook {
     async fn start() -> TestWebhook {
         let plane = ControlPlane::get().await;
-        let dir = std::env::temp_dir().join(format!("tollgate-e2e-webhook-{}", new_token()));
-        std::fs::create_dir_all(&dir).expect("webhook temp dir");
-        let (cert, key) = serving_certificate(plane, &dir).await;
-        let addr = serve_in_background(plane, cert, key).await;
-        Self::register_at(plane, addr).await
-    }
-
-    /// Registers configurations that send the requests of namespaces routed with
-    /// [`TestWebhook::route`] to the webhook at `addr` (e.g. one served by a `tollgate
-    /// controller` process, with a certificate from [`serving_certificate`]), and waits until
-    /// they are in effect.
-    pub async fn register_at(plane: &ControlPlane, addr: SocketAddr) -> TestWebhook {
         let token = new_token();
         let name = format!("tollgate-e2e-{token}");
-        let webhook = TestWebhook { addr, token, name };
-        webhook.register(plane).await;
-        webhook.wait_until_effective(plane).await;
-        eprintln!("e2e: admission webhook {} at https://{addr}", webhook.name);
-        webhook
-    }
-
-    async fn register(&self, plane: &ControlPlane) {
+        let dir = std::env::temp_dir().join(format!("tollgate-e2e-webhook-{token}"));
+        std::fs::create_dir_all(&dir).expect("webhook temp dir");
         let admin = plane.client(User::Admin).await;
         let mutating_api: Api<MutatingWebhookConfiguration> = Api::all(admin.clone());
         let validating_api: Api<ValidatingWebhookConfiguration> = Api::all(admin);
         delete_stale(&mutating_api).await;
         delete_stale(&validating_api).await;
-
-        let registration = Registration {
-            name: self.name.clone(),
-            labels: BTreeMap::from([(CONFIG_LABEL.to_owned(), "true".to_owned())]),
-            namespace_selector: Some(LabelSelector {
-                match_labels: Some(BTreeMap::from([(
-                    NAMESPACE_LABEL.to_owned(),
-                    self.token.clone(),
-                )])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let ca = std::fs::read(plane.var("TOLLGATE_E2E_CA_CERT")).expect("read the e2e CA");
-        let (mut mutating, mut validating) =
-            registration.configurations(&format!("https://{}", self.addr), &ca);
-        let pid = BTreeMap::from([(PID_ANNOTATION.to_owned(), std::process::id().to_string())]);
-        mutating.metadata.annotations = Some(pid.clone());
-        validating.metadata.annotations = Some(pid);
+        // Registered as a user registers it: `tollgate webhook configure` issues the
+        // certificate, writes it here and registers both configurations, scoped to the
+        // namespaces labelled with this process's token.
+        let port = crate::controller::free_port();
+        let configured = tokio::process::Command::new(crate::controller::tollgate_binary())
+            .args(["webhook", "configure", "--kubeconfig"])
+            .arg(plane.kubeconfig(User::Admin))
+            .args(["--namespace", "tollgate-system", "--name", &name])
+            .args(["--secret", &format!("{name}-tls")])
+            .args(["--url", &format!("https://127.0.0.1:{port}")])
+            .args([
+                "--namespace-selector",
+                &format!("{NAMESPACE_LABEL}={token}"),
+            ])
+            .arg("--write-files")
+            .arg(&dir)
+            .status()
+            .await
+            .expect("run tollgate webhook configure");
+        assert!(configured.success(), "tollgate webhook configure failed");
+        // Mark the configurations as this process's, so a later run deletes them once this
+        // process is gone.
+        let mark = json!({"metadata": {
+            "labels": {CONFIG_LABEL: "true"},
+            "annotations": {PID_ANNOTATION: std::process::id().to_string()}
+        }});
         mutating_api
-            .create(&PostParams::default(), &mutating)
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
             .await
-            .expect("register the MutatingWebhookConfiguration");
+            .expect("label the MutatingWebhookConfiguration");
         validating_api
-            .create(&PostParams::default(), &validating)
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
             .await
-            .expect("register the ValidatingWebhookConfiguration");
+            .expect("label the ValidatingWebhookConfiguration");
+        let listen: SocketAddr = format!("127.0.0.1:{port}")
+            .parse()
+            .expect("loopback address");
+        let addr =
+            serve_in_background(plane, listen, dir.join("tls.crt"), dir.join("tls.key")).await;
+        let webhook = TestWebhook { addr, token, name };
+        webhook.wait_until_effective(plane).await;
+        eprintln!("e2e: admission webhook {} at https://{addr}", webhook.name);
+        webhook
     }
 
     /// Waits until the apiserver calls both webhooks: the mutating one stamps a dry-run
@@ -296,6 +293,7 @@ pub async fn grant_status_patch(plane: &ControlPlane, namespace: &str, user: Use
 /// runtime of its own that ends with the test, and the server must outlive them all.
 async fn serve_in_background(
     plane: &'static ControlPlane,
+    listen: SocketAddr,
     cert: PathBuf,
     key: PathBuf,
 ) -> SocketAddr {
@@ -311,7 +309,7 @@ async fn serve_in_background(
             runtime.block_on(async move {
                 let client = plane.client(User::Admin).await;
                 let config = WebhookConfig::new(
-                    "127.0.0.1:0".parse().expect("loopback address"),
+                    listen,
                     cert,
                     key,
                     // The controller runs as admin in most tests, and as the service account
@@ -340,76 +338,6 @@ async fn serve_in_background(
     bound_rx
         .await
         .expect("the webhook thread reports its address")
-}
-
-/// A serving certificate for 127.0.0.1 signed by the control plane's CA, which the
-/// apiserver trusts through the configurations' caBundle.
-/// A serving certificate for 127.0.0.1 signed by the control plane's CA, written to `dir`.
-pub async fn serving_certificate(plane: &ControlPlane, dir: &Path) -> (PathBuf, PathBuf) {
-    let key = dir.join("tls.key");
-    let csr = dir.join("tls.csr");
-    let cert = dir.join("tls.crt");
-    let ext = dir.join("ext.cnf");
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\n",
-    )
-    .expect("write the certificate extensions");
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-subj",
-        "/CN=tollgate-e2e-webhook",
-        "-keyout",
-        path(&key),
-        "-out",
-        path(&csr),
-    ])
-    .await;
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        path(&csr),
-        "-CA",
-        plane.var("TOLLGATE_E2E_CA_CERT"),
-        "-CAkey",
-        plane.var("TOLLGATE_E2E_CA_KEY"),
-        "-CAcreateserial",
-        "-CAserial",
-        path(&dir.join("ca.srl")),
-        "-days",
-        "7",
-        "-extfile",
-        path(&ext),
-        "-out",
-        path(&cert),
-    ])
-    .await;
-    (cert, key)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
-async fn openssl(args: &[&str]) {
-    let output = tokio::process::Command::new("openssl")
-        .args(args)
-        .output()
-        .await
-        .expect("run openssl (the e2e tests need the openssl CLI)");
-    assert!(
-        output.status.success(),
-        "openssl {} failed: {}",
-        args.first().copied().unwrap_or_default(),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Deletes configurations registered by test processes that no longer run.
