@@ -53,6 +53,11 @@ pub struct ControlPlane {
     env: HashMap<String, String>,
 }
 
+/// The shipped in-apiserver admission policy for decisions.
+const DECISION_POLICY_FILE: &str = "deploy/admission/checkpoint-decision-policy.yaml";
+/// Namespaces labelled with this (value `on`) are checked by the decision policy.
+pub const DECISION_POLICY_LABEL: &str = "tollgate.dev/e2e-decision-policy";
+
 static CONTROL_PLANE: OnceCell<ControlPlane> = OnceCell::const_new();
 static NAMESPACE_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -125,6 +130,62 @@ impl ControlPlane {
             Err(kube::Error::Api(status)) if status.code == 409 => {}
             Err(e) => panic!("create namespace tollgate-system: {e}"),
         }
+    }
+
+    /// kubectl as `user`, with `stdin`; fails the test when kubectl fails.
+    pub fn kubectl(&self, user: User, args: &[&str], stdin: Option<&str>) -> String {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(self.var("TOLLGATE_E2E_KUBECTL"))
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig(user))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        child
+            .stdin
+            .take()
+            .expect("kubectl's stdin")
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .expect("write kubectl's stdin");
+        let out = child.wait_with_output().expect("kubectl output");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Installs the shipped decision policy (deploy/admission/), its binding narrowed to
+    /// namespaces labelled [`DECISION_POLICY_LABEL`]`=on`: applied as is it would reach the
+    /// other tests' namespaces on this shared apiserver, whose controllers run as admin
+    /// rather than as the controller's service account the policy names.
+    pub fn install_decision_policy(&self) {
+        let text = std::fs::read_to_string(repo_root().join(DECISION_POLICY_FILE))
+            .expect("read the decision policy");
+        let (policy, binding) = text
+            .split_once("\n---\n")
+            .expect("the policy file holds the policy, then its binding");
+        self.kubectl(User::Admin, &["apply", "-f", "-"], Some(policy));
+        let binding = self.kubectl(
+            User::Admin,
+            &["create", "--dry-run=client", "-o", "json", "-f", "-"],
+            Some(binding),
+        );
+        let mut binding: serde_json::Value =
+            serde_json::from_str(&binding).expect("the binding as JSON");
+        assert_eq!(binding["kind"], "ValidatingAdmissionPolicyBinding");
+        binding["spec"]["matchResources"] = serde_json::json!({
+            "namespaceSelector": {"matchLabels": {DECISION_POLICY_LABEL: "on"}}
+        });
+        self.kubectl(
+            User::Admin,
+            &["apply", "-f", "-"],
+            Some(&binding.to_string()),
+        );
     }
 
     /// A value from the env file.

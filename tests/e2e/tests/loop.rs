@@ -994,6 +994,52 @@ async fn the_controller_needs_only_its_cluster_role() {
     let mut env = Env::new("least-privilege").await;
     let kubeconfig = service_account_kubeconfig(&env);
     env.controller.kill_hard().await;
+    // Everything on: the webhook, and the in-apiserver decision policy, which knows the
+    // controller by its service account.
+    env.plane.install_decision_policy();
+    env.plane.kubectl(
+        User::Admin,
+        &[
+            "label",
+            "namespace",
+            &env.ns,
+            &format!("{}=on", tollgate_e2e::DECISION_POLICY_LABEL),
+        ],
+        None,
+    );
+    // In effect once admin (a controller for the webhook here, a person for the policy,
+    // which knows only the service account) can no longer write a checkpoint's phase.
+    env.checkpoints
+        .create(
+            &PostParams::default(),
+            &tollgate_e2e::checkpoint_object(&env.ns, "policy-probe", json!({})),
+        )
+        .await
+        .unwrap();
+    let mut attempt = 0u32;
+    wait_for("the decision policy in effect", DEADLINE, || {
+        attempt += 1;
+        let phase = if attempt.is_multiple_of(2) {
+            "Pending"
+        } else {
+            "Rejected"
+        };
+        let patch = json!({"status": {"phase": phase}});
+        let checkpoints = env.checkpoints.clone();
+        async move {
+            matches!(
+                checkpoints
+                    .patch_status("policy-probe", &PatchParams::default(), &Patch::Merge(&patch))
+                    .await,
+                Err(kube::Error::Api(s)) if s.message.contains("ValidatingAdmissionPolicy")
+            )
+        }
+    })
+    .await;
+    env.checkpoints
+        .delete("policy-probe", &DeleteParams::default())
+        .await
+        .unwrap();
     env.controller = ControllerProcess::start_as(
         &kubeconfig,
         &env.ns,

@@ -11,62 +11,9 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tollgate::api::Checkpoint;
 use tollgate_e2e::webhook::grant_status_patch;
-use tollgate_e2e::{ControlPlane, User, checkpoint_object, wait_for};
+use tollgate_e2e::{ControlPlane, DECISION_POLICY_LABEL, User, checkpoint_object, wait_for};
 
-const POLICY_FILE: &str = "deploy/admission/checkpoint-decision-policy.yaml";
-const LABEL: &str = "tollgate.dev/e2e-decision-policy";
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn kubectl(plane: &ControlPlane, user: User, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(plane.var("TOLLGATE_E2E_KUBECTL"))
-        .arg("--kubeconfig")
-        .arg(plane.kubeconfig(user))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.unwrap_or_default().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The shipped policy, and the shipped binding narrowed to the namespaces this test labels
-/// (applied as is, it would reach the other tests' namespaces on the shared apiserver,
-/// whose controllers run as admin rather than as the controller's service account).
-fn install_policy(plane: &ControlPlane) {
-    let text = std::fs::read_to_string(tollgate_e2e::repo_root().join(POLICY_FILE)).unwrap();
-    let (policy, binding) = text.split_once("\n---\n").unwrap();
-    kubectl(plane, User::Admin, &["apply", "-f", "-"], Some(policy));
-    let binding = kubectl(
-        plane,
-        User::Admin,
-        &["create", "--dry-run=client", "-o", "json", "-f", "-"],
-        Some(binding),
-    );
-    let mut binding: Value = serde_json::from_str(&binding).unwrap();
-    assert_eq!(binding["kind"], "ValidatingAdmissionPolicyBinding");
-    binding["spec"]["matchResources"] =
-        json!({"namespaceSelector": {"matchLabels": {LABEL: "on"}}});
-    kubectl(
-        plane,
-        User::Admin,
-        &["apply", "-f", "-"],
-        Some(&binding.to_string()),
-    );
-}
 
 async fn patch_status(
     plane: &ControlPlane,
@@ -104,12 +51,16 @@ fn refused(result: Result<Checkpoint, kube::Error>) -> String {
 #[tokio::test]
 async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
     let plane = ControlPlane::get().await;
-    install_policy(plane);
+    plane.install_decision_policy();
     let ns = plane.namespace("vap").await;
-    kubectl(
-        plane,
+    plane.kubectl(
         User::Admin,
-        &["label", "namespace", &ns, &format!("{LABEL}=on")],
+        &[
+            "label",
+            "namespace",
+            &ns,
+            &format!("{DECISION_POLICY_LABEL}=on"),
+        ],
         None,
     );
     let admin: Api<Checkpoint> = Api::namespaced(plane.client(User::Admin).await, &ns);
@@ -238,8 +189,7 @@ async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
     assert!(message.contains("is final (Approved)"), "{message}");
 
     // The controller's identity writes phase but never a decision.
-    kubectl(
-        plane,
+    plane.kubectl(
         User::Admin,
         &[
             "apply",
@@ -250,8 +200,7 @@ async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
         ],
         None,
     );
-    let token = kubectl(
-        plane,
+    let token = plane.kubectl(
         User::Admin,
         &[
             "create",
