@@ -35,6 +35,9 @@ TOLLGATE_HELM="$(bash tests/tools/install-helm.sh)"
 export TOLLGATE_HELM
 hadolint_bin="$(bash tests/tools/install-hadolint.sh)"
 
+step "Lua 5.1 (Argo CD health checks; Debian lua5.1)"
+bash tests/tools/install-lua.sh >/dev/null
+
 step "Format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
@@ -43,7 +46,7 @@ terraform fmt -check -recursive modules/
 "$TOLLGATE_HELM" lint deploy/helm/tollgate --set webhook.certificates=certManager --set metrics.serviceMonitor.enabled=true
 HELM="$TOLLGATE_HELM" deploy/render-bundle.sh --check
 "$hadolint_bin" Dockerfile
-for script in tests/run.sh tests/tools/*.sh tests/deploy/*.sh deploy/*.sh; do bash -n "$script"; done
+for script in tests/run.sh tests/tools/*.sh tests/deploy/*.sh deploy/*.sh deploy/argocd/*.sh deploy/argocd/testdata/*.sh; do bash -n "$script"; done
 unformatted_go="$(gofmt -l tests/tools/test-provider)"
 [ -z "$unformatted_go" ] || { echo "gofmt: $unformatted_go"; exit 1; }
 
@@ -64,6 +67,9 @@ TERRAFORM=terraform sh modules/test-variables.sh
 step "Tests"
 # Benchmarks are built (clippy --all-targets) but not run here: they print ratios, see README.
 cargo test --workspace --lib --bins --tests --locked -- --test-threads=2
+
+step "Argo CD health checks (real Lua 5.1 on objects captured from the real controller)"
+bash deploy/argocd/test.sh
 
 if [ -x tests/e2e/control-plane.sh ]; then
   step "The chart on the real apiserver (server dry-run, real apply, controller out of cluster)"
