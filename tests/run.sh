@@ -35,8 +35,10 @@ TOLLGATE_HELM="$(bash tests/tools/install-helm.sh)"
 export TOLLGATE_HELM
 hadolint_bin="$(bash tests/tools/install-hadolint.sh)"
 
-step "Lua 5.1 (Argo CD health checks; Debian lua5.1)"
+step "Lua 5.1 (Debian lua5.1) and gopher-lua as Argo CD runs it (Go module proxy), for the Argo CD health checks"
 bash tests/tools/install-lua.sh >/dev/null
+ARGOCD_LUA="$(bash tests/tools/install-argocd-lua.sh)"
+export ARGOCD_LUA
 
 step "Format and lints"
 cargo fmt --all --check
@@ -47,7 +49,7 @@ terraform fmt -check -recursive modules/
 HELM="$TOLLGATE_HELM" deploy/render-bundle.sh --check
 "$hadolint_bin" Dockerfile
 for script in tests/run.sh tests/tools/*.sh tests/deploy/*.sh deploy/*.sh deploy/argocd/*.sh deploy/argocd/testdata/*.sh; do bash -n "$script"; done
-unformatted_go="$(gofmt -l tests/tools/test-provider)"
+unformatted_go="$(gofmt -l tests/tools/test-provider tests/tools/argocd-lua)"
 [ -z "$unformatted_go" ] || { echo "gofmt: $unformatted_go"; exit 1; }
 
 if [ -x tests/e2e/control-plane.sh ]; then
@@ -68,7 +70,7 @@ step "Tests"
 # Benchmarks are built (clippy --all-targets) but not run here: they print ratios, see README.
 cargo test --workspace --lib --bins --tests --locked -- --test-threads=2
 
-step "Argo CD health checks (real Lua 5.1 on objects captured from the real controller)"
+step "Argo CD health checks (Lua 5.1 and gopher-lua on objects captured from the real controller)"
 bash deploy/argocd/test.sh
 
 if [ -x tests/e2e/control-plane.sh ]; then

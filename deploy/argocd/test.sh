@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# Tests the Argo CD health checks with a real Lua 5.1 (Debian lua5.1; Argo CD runs gopher-lua,
-# which follows 5.1), in the sandbox Argo CD gives them (testdata/harness.lua):
+# Tests the Argo CD health checks in two interpreters: a real Lua 5.1 (Debian lua5.1) in the
+# sandbox Argo CD gives them (testdata/harness.lua), and gopher-lua itself, which is what Argo
+# CD runs, called the way Argo CD calls it (tests/tools/argocd-lua):
 #  1. every fixture captured from the real controller (testdata/*.json, see testdata/README.md)
-#     gets the health status, and a message with the texts, that testdata/expected.tsv says;
+#     gets the health status, and a message with the texts, that testdata/expected.tsv says,
+#     in both;
 #  2. the tests can fail: broken copies of the scripts must fail step 1;
 #  3. argocd-cm.yaml embeds exactly the two .lua files (render-cm.sh --check, and a real YAML
 #     parser when python3 has PyYAML).
 #
-#   bash deploy/argocd/test.sh        (needs lua5.1: bash tests/tools/install-lua.sh; and jq)
+#   bash deploy/argocd/test.sh
+# Needs lua5.1 (bash tests/tools/install-lua.sh), jq, and ARGOCD_LUA=the argocd-lua binary
+# (bash tests/tools/install-argocd-lua.sh, needs Go; built here when ARGOCD_LUA is unset).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 lua="${LUA:-$(command -v lua5.1 || true)}"
 [ -n "$lua" ] || { echo "no lua5.1: run bash tests/tools/install-lua.sh" >&2; exit 1; }
 command -v jq >/dev/null || { echo "no jq" >&2; exit 1; }
+argocd_lua="${ARGOCD_LUA:-$(bash ../../tests/tools/install-argocd-lua.sh)}"
 
 # Checks every row of expected.tsv with the given scripts; prints failures, returns their count.
-check_fixtures() { # PROJECT_SCRIPT CHECKPOINT_SCRIPT [quiet]
-  local project_script="$1" checkpoint_script="$2" quiet="${3:-}" failures=0 rows=0
+# RUNNER: lua5.1 (the harness) or gopher (argocd-lua).
+check_fixtures() { # RUNNER PROJECT_SCRIPT CHECKPOINT_SCRIPT [quiet]
+  local runner="$1" project_script="$2" checkpoint_script="$3" quiet="${4:-}" failures=0 rows=0
+  local run=("$lua" testdata/harness.lua)
+  [ "$runner" = gopher ] && run=("$argocd_lua")
   local fixture expected texts script got status message ref text
   while IFS=$'\t' read -r fixture expected texts; do
     case "$fixture" in '' | '#'*) continue ;; esac
@@ -26,15 +34,15 @@ check_fixtures() { # PROJECT_SCRIPT CHECKPOINT_SCRIPT [quiet]
       project-*) script="$project_script" ;;
       *) script="$checkpoint_script" ;;
     esac
-    if ! got="$("$lua" testdata/harness.lua "$script" "testdata/$fixture" 2>&1)"; then
-      [ -n "$quiet" ] || echo "FAIL $fixture: $got"
+    if ! got="$("${run[@]}" "$script" "testdata/$fixture" 2>&1)"; then
+      [ -n "$quiet" ] || echo "FAIL $runner $fixture: $got"
       failures=$((failures + 1))
       continue
     fi
     status="${got%%$'\t'*}"
     message="${got#*$'\t'}"
     if [ "$status" != "$expected" ]; then
-      [ -n "$quiet" ] || echo "FAIL $fixture: $status, expected $expected ($message)"
+      [ -n "$quiet" ] || echo "FAIL $runner $fixture: $status, expected $expected ($message)"
       failures=$((failures + 1))
       continue
     fi
@@ -43,11 +51,11 @@ check_fixtures() { # PROJECT_SCRIPT CHECKPOINT_SCRIPT [quiet]
       [ -n "$text" ] || continue
       text="${text//\{checkpointRef\}/$ref}"
       if [[ "$message" != *"$text"* ]]; then
-        [ -n "$quiet" ] || echo "FAIL $fixture: $status, but the message lacks \"$text\": $message"
+        [ -n "$quiet" ] || echo "FAIL $runner $fixture: $status, but the message lacks \"$text\": $message"
         failures=$((failures + 1))
       fi
     done < <(tr '\t' '\n' <<<"$texts")
-    [ -n "$quiet" ] || printf 'ok   %-42s %-11s %s\n' "$fixture" "$status" "${message:0:90}"
+    [ -n "$quiet" ] || printf 'ok   %-6s %-40s %-11s %s\n' "$runner" "$fixture" "$status" "${message:0:80}"
   done <testdata/expected.tsv
   [ "$rows" -gt 0 ] || { echo "FAIL: expected.tsv has no rows"; failures=$((failures + 1)); }
   return "$failures"
@@ -63,9 +71,11 @@ for fixture in testdata/*.json; do
 done
 while IFS=$'\t' read -r fixture _; do
   case "$fixture" in '' | '#'*) continue ;; esac
-  [ -f "testdata/$fixture" ] || { echo "FAIL $fixture: in expected.tsv, but no such fixture"; failed=1; }
+  [ -f "testdata/$fixture" ] || { echo "FAIL $runner $fixture: in expected.tsv, but no such fixture"; failed=1; }
 done <testdata/expected.tsv
-check_fixtures health-project.lua health-checkpoint.lua || failed=1
+check_fixtures lua5.1 health-project.lua health-checkpoint.lua || failed=1
+echo "--- the same in gopher-lua, as Argo CD runs them"
+check_fixtures gopher health-project.lua health-checkpoint.lua || failed=1
 
 echo "--- broken copies of the scripts must fail"
 tmp="$(mktemp -d)"
@@ -81,7 +91,7 @@ mutant() { # NAME SCRIPT SED-EXPRESSION
   fi
   local p=health-project.lua c=health-checkpoint.lua
   case "$2" in health-project.lua) p="$broken" ;; *) c="$broken" ;; esac
-  if check_fixtures "$p" "$c" quiet; then
+  if check_fixtures lua5.1 "$p" "$c" quiet; then
     echo "FAIL mutant $1: the fixtures still pass"
     failed=1
   else
