@@ -59,6 +59,7 @@ fn render_into(project: &Project, catalog: &Catalog, dir: &Path) {
         catalog,
         &RenderOptions {
             backend_override: Some(BackendType::Local),
+            ..Default::default()
         },
     )
     .expect("render")

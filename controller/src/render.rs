@@ -98,6 +98,9 @@ pub enum RenderError {
 pub struct RenderOptions {
     /// Use this backend instead of the Project's (e.g. `local` for offline CLI use).
     pub backend_override: Option<BackendType>,
+    /// Namespace of the `kubernetes` backend's state (default
+    /// [`crate::state::DEFAULT_STATE_NAMESPACE`]).
+    pub state_namespace: Option<String>,
 }
 
 /// A rendered working directory, in memory.
@@ -476,17 +479,17 @@ fn backend_block(ctx: &Ctx<'_>, options: &RenderOptions) -> Result<Block, Render
                 .add_attribute(("path", quoted(&path)))
                 .build()
         }
-        BackendType::Kubernetes => {
-            let suffix = spec
-                .and_then(|b| b.kubernetes.as_ref())
-                .and_then(|k| k.secret_suffix.clone())
-                .unwrap_or_else(|| ctx.name.to_owned());
-            Block::builder("backend")
-                .add_label("kubernetes")
-                .add_attribute(("secret_suffix", quoted(&suffix)))
-                .add_attribute(("namespace", quoted(ctx.namespace)))
-                .build()
-        }
+        // In the state namespace, named after the Project alone: nothing in the spec
+        // chooses where state lives (see the `state` module).
+        BackendType::Kubernetes => crate::state::StateLocation::new(
+            options
+                .state_namespace
+                .as_deref()
+                .unwrap_or(crate::state::DEFAULT_STATE_NAMESPACE),
+            ctx.namespace,
+            ctx.name,
+        )
+        .backend_block(),
         BackendType::S3 => {
             let s3 = spec
                 .and_then(|b| b.s3.as_ref())
@@ -850,23 +853,36 @@ mod tests {
     }
 
     #[test]
-    fn backend_defaults_to_kubernetes_in_the_namespace_and_can_be_overridden() {
+    fn backend_defaults_to_kubernetes_in_the_state_namespace_and_can_be_overridden() {
         let (_dir, catalog) = catalog();
-        let p = echo_project(&Value::Null);
-        let k8s = render(&p, &catalog, &RenderOptions::default())
+        let mut p = echo_project(&Value::Null);
+        // A legacy secretSuffix never chooses the location: it could name another's state.
+        p.spec.backend = Some(serde_json::from_value(serde_json::json!({"type": "kubernetes", "kubernetes": {"secretSuffix": "team-b.shop"}})).unwrap());
+        let options = RenderOptions {
+            state_namespace: Some("tollgate-state".into()),
+            ..RenderOptions::default()
+        };
+        let k8s = render(&p, &catalog, &options).unwrap().root;
+        assert!(
+            k8s.contains("backend \"kubernetes\"")
+                && k8s.contains("namespace = \"tollgate-state\"")
+                && k8s.contains("secret_suffix = \"team-a.shop\"")
+                && k8s.contains("\"tollgate.dev/project-namespace\" = \"team-a\""),
+            "{k8s}"
+        );
+        let default = render(&p, &catalog, &RenderOptions::default())
             .unwrap()
             .root;
         assert!(
-            k8s.contains("backend \"kubernetes\"")
-                && k8s.contains("namespace = \"team-a\"")
-                && k8s.contains("secret_suffix = \"shop\""),
-            "{k8s}"
+            default.contains("namespace = \"tollgate-system\""),
+            "{default}"
         );
         let local = render(
             &p,
             &catalog,
             &RenderOptions {
                 backend_override: Some(BackendType::Local),
+                ..RenderOptions::default()
             },
         )
         .unwrap()

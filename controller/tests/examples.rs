@@ -53,6 +53,7 @@ fn every_example_validates_and_renders_to_its_golden_hcl() {
             &catalog,
             &RenderOptions {
                 backend_override: Some(BackendType::Local),
+                ..Default::default()
             },
         )
         .unwrap();

@@ -84,6 +84,7 @@ fn hostile_inputs_reach_terraform_and_the_shell_as_literals() {
         &catalog,
         &RenderOptions {
             backend_override: Some(BackendType::Local),
+            ..Default::default()
         },
     )
     .unwrap()

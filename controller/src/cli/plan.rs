@@ -144,6 +144,7 @@ pub async fn plan_project_with_book(
         catalog,
         &RenderOptions {
             backend_override: Some(backend),
+            ..Default::default()
         },
     )?;
     rendered.write_to(dir)?;

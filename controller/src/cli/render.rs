@@ -67,6 +67,7 @@ pub fn run_render(args: &RenderArgs, catalog: Option<&Path>) -> Result<ExitCode,
         &catalog,
         &RenderOptions {
             backend_override: backend,
+            ..Default::default()
         },
     )?;
     rendered.write_to(&args.out)?;

@@ -45,6 +45,7 @@ fn raw_terraform_plan(env: &Env) -> Duration {
     let dir = env.dir.path().join("raw");
     let options = tollgate::render::RenderOptions {
         backend_override: Some(tollgate::api::BackendType::Local),
+        ..Default::default()
     };
     tollgate::render::render(&project, &catalog, &options)
         .unwrap()
