@@ -5,6 +5,7 @@
 //! and Terraform itself refuses to apply a saved plan twice (a second apply of a plan whose
 //! state has moved on fails as stale).
 
+mod backoff;
 mod checkpoint;
 mod conditions;
 mod context;
@@ -12,24 +13,27 @@ mod plans;
 mod project;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 
+pub use backoff::{Backoff, delay as backoff_delay};
 pub use context::{Context, ControllerConfig};
 
 use crate::api::{Checkpoint, Project};
+use crate::state::PROJECT_NAMESPACE_LABEL;
 
 /// Field manager for everything the controller writes (server-side apply).
 pub const FIELD_MANAGER: &str = "tollgate-controller";
 /// Finalizer that lets the controller destroy (or orphan) infrastructure before deletion.
 pub const FINALIZER: &str = "tollgate.dev/cleanup";
 /// Label on every object tollgate creates for a Project.
-pub const PROJECT_LABEL: &str = "tollgate.dev/project";
+pub const PROJECT_LABEL: &str = crate::state::PROJECT_LABEL;
 
 /// Errors of one reconcile.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,14 @@ pub enum ReconcileError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The Terraform state could not be moved or checked.
+    #[error("Terraform state of {project}: {message}")]
+    State {
+        /// `namespace/name` of the Project.
+        project: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The finalizer machinery failed.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<ReconcileError>>),
@@ -86,15 +98,46 @@ impl ReconcileError {
             Self::PlanStore { .. } => "plan_store",
             Self::Io { .. } => "io",
             Self::Encode(_) => "encode",
+            Self::State { .. } => "state",
             Self::Finalizer(_) => "finalizer",
         }
     }
 }
 
-fn error_policy<K>(_obj: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %error, category = error.category(), "reconcile failed; retrying");
+/// Retries a failed reconcile after an exponential, capped, per-object delay
+/// ([`backoff::delay`]); the Project reconciler has already recorded the error in status
+/// and as a Warning Event.
+fn error_policy<K>(obj: Arc<K>, error: &ReconcileError, ctx: Arc<Context>) -> Action
+where
+    K: Resource<DynamicType = ()> + ResourceExt,
+{
+    let wait = ctx.backoff.failed(
+        &backoff_key(obj.as_ref()),
+        &fingerprint(obj.as_ref()),
+        Instant::now(),
+    );
+    tracing::warn!(object = %key(obj.as_ref()), error = %error, category = error.category(), retry_in_s = wait.as_secs(), "reconcile failed; retrying");
     ctx.metrics.reconcile_failed(error.category());
-    Action::requeue(Duration::from_secs(15))
+    Action::requeue(wait)
+}
+
+/// The key of an object in [`Backoff`]: `kind/namespace/name`.
+fn backoff_key<K: Resource<DynamicType = ()> + ResourceExt>(obj: &K) -> String {
+    format!("{}/{}", K::kind(&()), key(obj))
+}
+
+/// What of an object, when changed, ends its backoff at once: a person's change (spec via
+/// the generation, annotations such as the re-plan request), finalizers and deletion. Status
+/// writes (the controller's own) do not.
+fn fingerprint<K: ResourceExt>(obj: &K) -> String {
+    let meta = obj.meta();
+    format!(
+        "{:?}\0{:?}\0{:?}\0{:?}",
+        meta.generation,
+        meta.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
+        meta.annotations,
+        meta.finalizers
+    )
 }
 
 /// Runs the Project and Checkpoint controllers until `shutdown` resolves.
@@ -108,23 +151,42 @@ pub async fn run(
             Some(ns) => (
                 Api::namespaced(client.clone(), ns),
                 Api::namespaced(client.clone(), ns),
-                Api::namespaced(client, ns),
+                Api::namespaced(client.clone(), ns),
             ),
             None => (
                 Api::all(client.clone()),
                 Api::all(client.clone()),
-                Api::all(client),
+                Api::all(client.clone()),
             ),
         };
+    // Checkpoints opened in the state namespace (a Destroy of a Project whose namespace is
+    // being deleted) have no owner reference (it cannot cross namespaces): their labels name
+    // the Project. A controller scoped to one namespace watches only that namespace's.
+    let state_checkpoints: Api<Checkpoint> = Api::namespaced(client, &ctx.config.state_namespace);
+    let state_selector = match &ctx.config.namespace {
+        Some(ns) => format!("{PROJECT_NAMESPACE_LABEL}={ns}"),
+        None => PROJECT_NAMESPACE_LABEL.to_owned(),
+    };
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut project_stop = shutdown_tx.subscribe();
     let mut checkpoint_stop = shutdown_tx.subscribe();
+    let mut state_checkpoint_stop = shutdown_tx.subscribe();
     let config = kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency);
 
     let project_controller = Controller::new(projects, watcher::Config::default())
         .with_config(config.clone())
         .owns(checkpoints.clone(), watcher::Config::default())
         .owns(secrets, watcher::Config::default().labels(PROJECT_LABEL))
+        .watches(
+            state_checkpoints.clone(),
+            watcher::Config::default().labels(&state_selector),
+            |cp: Checkpoint| {
+                let labels = cp.labels();
+                let ns = labels.get(PROJECT_NAMESPACE_LABEL)?;
+                let name = cp.spec.project_ref.name.clone();
+                Some(ObjectRef::<Project>::new(&name).within(ns))
+            },
+        )
         .graceful_shutdown_on(async move {
             let _ = project_stop.recv().await;
         })
@@ -136,7 +198,7 @@ pub async fn run(
             }
         });
     let checkpoint_controller = Controller::new(checkpoints, watcher::Config::default())
-        .with_config(config)
+        .with_config(config.clone())
         .graceful_shutdown_on(async move {
             let _ = checkpoint_stop.recv().await;
         })
@@ -146,11 +208,41 @@ pub async fn run(
                 tracing::debug!(error = %err, "checkpoint reconcile error");
             }
         });
+    // Watching all namespaces already covers the state namespace.
+    let watch_state_namespace = ctx
+        .config
+        .namespace
+        .as_ref()
+        .is_some_and(|ns| *ns != ctx.config.state_namespace);
+    let state_checkpoint_controller = async move {
+        if !watch_state_namespace {
+            return;
+        }
+        Controller::new(
+            state_checkpoints,
+            watcher::Config::default().labels(&state_selector),
+        )
+        .with_config(config)
+        .graceful_shutdown_on(async move {
+            let _ = state_checkpoint_stop.recv().await;
+        })
+        .run(checkpoint::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "checkpoint reconcile error");
+            }
+        })
+        .await;
+    };
     tokio::spawn(async move {
         shutdown.await;
         let _ = shutdown_tx.send(());
     });
-    tokio::join!(project_controller, checkpoint_controller);
+    tokio::join!(
+        project_controller,
+        checkpoint_controller,
+        state_checkpoint_controller
+    );
 }
 
 /// `namespace/name` of an object, for messages.

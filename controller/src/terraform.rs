@@ -272,6 +272,9 @@ pub struct InitOptions {
     pub reconfigure: bool,
     /// `-upgrade`.
     pub upgrade: bool,
+    /// `-migrate-state -force-copy`: copy the state from the backend the directory was
+    /// initialised with to the one configured now, without asking.
+    pub migrate_state: bool,
 }
 
 /// What [`TerraformRunner::init_if_needed`] did.
@@ -698,6 +701,10 @@ impl TerraformRunner {
         }
         if opts.upgrade {
             args.push("-upgrade".into());
+        }
+        if opts.migrate_state {
+            args.push("-migrate-state".into());
+            args.push("-force-copy".into());
         }
         let _serial = if self.inner.config.plugin_cache_dir.is_some() {
             Some(self.inner.init_lock.lock().await)

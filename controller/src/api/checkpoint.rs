@@ -28,6 +28,12 @@ use super::common::conditions_schema;
         type_ = "string",
         json_path = ".spec.projectRef.name"
     ),
+    printcolumn(
+        name = "Project-NS",
+        type_ = "string",
+        priority = 1,
+        json_path = ".spec.projectRef.namespace"
+    ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(
         name = "Cost Δ",
@@ -48,7 +54,8 @@ pub struct CheckpointSpec {
     /// What kind of decision this is.
     #[serde(rename = "type")]
     pub checkpoint_type: CheckpointType,
-    /// The Project this checkpoint belongs to (same namespace).
+    /// The Project this checkpoint belongs to (in the same namespace unless
+    /// `projectRef.namespace` says otherwise).
     pub project_ref: ProjectRef,
     /// The exact saved plan an approval applies. Any other plan is never applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,12 +97,17 @@ pub enum CheckpointType {
     FailureEscalation,
 }
 
-/// Reference to a Project in the same namespace.
+/// Reference to the Project a checkpoint belongs to.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectRef {
     /// Name of the Project.
     pub name: String,
+    /// Namespace of the Project, set when the checkpoint lives elsewhere: a Destroy
+    /// checkpoint of a Project whose namespace is being deleted is opened in the
+    /// controller's state namespace (`kubectl get cp -A` finds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// Reference to a saved plan.

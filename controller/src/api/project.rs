@@ -323,8 +323,10 @@ pub struct NotificationChannel {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Backend {
-    /// Backend type. `kubernetes` keeps state in a Secret in the Project's namespace and
-    /// locks with a Lease; `s3` uses a bucket (and optional DynamoDB lock table); `local`
+    /// Backend type. `kubernetes` keeps state in a Secret `tfstate-default-<namespace>.<name>`
+    /// in the controller's state namespace (`tollgate-system` unless configured; never the
+    /// Project's namespace, whose deletion would delete the state) and locks with a Lease
+    /// there; `status.state` names it. `s3` uses a bucket (and optional DynamoDB lock table); `local`
     /// is for development only.
     #[serde(rename = "type", default)]
     pub backend_type: BackendType,
@@ -343,7 +345,7 @@ pub struct Backend {
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendType {
-    /// State in a Secret in the Project's namespace.
+    /// State in a Secret in the controller's state namespace.
     #[default]
     Kubernetes,
     /// State in an S3 bucket.
@@ -356,8 +358,10 @@ pub enum BackendType {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesBackend {
-    /// Suffix of the state Secret's name (`tfstate-default-<secretSuffix>`). Default: the
-    /// Project's name.
+    /// Legacy: where state was kept before it moved to the controller's state namespace
+    /// (`tfstate-default-<secretSuffix>` in the Project's own namespace; default the
+    /// Project's name). Read only to migrate that state once; it never chooses where state
+    /// lives now, which is derived from the Project's namespace and name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(SECRET_SUFFIX_PATTERN))]
     pub secret_suffix: Option<String>,
@@ -454,6 +458,10 @@ pub struct ProjectStatus {
     /// Secret holding the Terraform outputs of the last apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs_secret_ref: Option<SecretKeyRef>,
+    /// Where the Terraform state is (the `kubernetes` backend): it outlives the Project's
+    /// namespace, and stays there after a deletion with `deletionPolicy: Orphan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateStatus>,
     /// The last successful apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied: Option<LastApplied>,
@@ -581,8 +589,22 @@ pub struct ResourceCost {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointRefStatus {
-    /// Name of the Checkpoint in the Project's namespace.
+    /// Name of the Checkpoint.
     pub name: String,
+    /// Namespace of the Checkpoint when it is not the Project's: a Destroy checkpoint of a
+    /// Project whose namespace is being deleted lives in the controller's state namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Where a Project's Terraform state is kept.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StateStatus {
+    /// Namespace of the state Secret and its lock Lease.
+    pub namespace: String,
+    /// Name of the state Secret (Terraform's `kubernetes` backend).
+    pub secret_name: String,
 }
 
 /// The last successful apply.

@@ -45,6 +45,16 @@ pub struct ControllerArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "TOLLGATE_NAMESPACE")]
     namespace: Option<String>,
+    /// Namespace of Terraform state (the default `kubernetes` backend), saved plans, and
+    /// Destroy checkpoints of Projects whose namespace is being deleted. Only the controller
+    /// (and cluster administrators) should have rights there. Default: the pod's namespace
+    /// ($POD_NAMESPACE), else tollgate-system.
+    #[arg(long, env = "TOLLGATE_STATE_NAMESPACE", value_name = "NAMESPACE")]
+    state_namespace: Option<String>,
+    /// How long Terraform waits for a held state lock before the reconcile fails and is
+    /// retried with backoff (seconds).
+    #[arg(long, env = "TOLLGATE_LOCK_TIMEOUT", value_name = "SECONDS")]
+    lock_timeout: Option<u64>,
     /// Terraform processes at once (across all Projects).
     #[arg(long, default_value_t = 4)]
     max_terraform: usize,
@@ -125,6 +135,9 @@ pub async fn run(
     let client = client(args.kubeconfig.as_ref()).await?;
     let mut runner_config = RunnerConfig::from_env();
     runner_config.max_concurrent = args.max_terraform;
+    if let Some(seconds) = args.lock_timeout {
+        runner_config.lock_timeout = std::time::Duration::from_secs(seconds);
+    }
     let runner = TerraformRunner::new(runner_config)?;
     let version = runner.ensure_supported().await?;
     let catalog = Catalog::load(&Catalog::locate(catalog))?;
@@ -141,6 +154,7 @@ pub async fn run(
         },
         concurrency: args.concurrency,
         namespace: args.namespace.clone(),
+        state_namespace: state_namespace(args.state_namespace.as_deref()),
     };
     let price_book = crate::cost::refresh::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(
@@ -195,6 +209,7 @@ pub async fn run(
         .list(&kube::api::ListParams::default().limit(1))
         .await
         .map_err(|e| CliError::Kube(format!("cannot list Projects ({e}); check the CRDs are installed and the controller's RBAC (deploy/controller-rbac.yaml)")))?;
+    check_state_namespace(&ctx).await?;
     metrics.set_ready();
     reconcile::run(ctx, shutdown_signal()).await;
     if let Some((webhook, checker)) = webhook {
@@ -257,6 +272,35 @@ async fn watch_registration(
         metrics.set_webhook_registered(verdict.clone());
         last = Some(verdict);
         tokio::time::sleep(REGISTRATION_CHECK_INTERVAL).await;
+    }
+}
+
+/// `--state-namespace`, else the pod's namespace, else the default.
+fn state_namespace(flag: Option<&str>) -> String {
+    flag.map(str::to_owned)
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| crate::state::DEFAULT_STATE_NAMESPACE.to_owned())
+}
+
+/// The state namespace must exist: without it no state can be written, and a Destroy of a
+/// Project whose namespace is being deleted could not be decided.
+async fn check_state_namespace(ctx: &Context) -> Result<(), CliError> {
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(ctx.client.clone());
+    let name = &ctx.config.state_namespace;
+    match namespaces.get_opt(name).await {
+        Ok(Some(_)) => {
+            tracing::info!(state_namespace = %name, "Terraform state and saved plans are kept in the state namespace");
+            Ok(())
+        }
+        Ok(None) => Err(CliError::Kube(format!(
+            "the state namespace {name} does not exist; create it (deploy/controller-rbac.yaml creates tollgate-system) or pass --state-namespace"
+        ))),
+        Err(err) => {
+            tracing::warn!(state_namespace = %name, error = %err, "cannot check that the state namespace exists");
+            Ok(())
+        }
     }
 }
 

@@ -86,6 +86,18 @@ pub async fn reconcile(
     checkpoint: Arc<Checkpoint>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let result = reflect_decision(&checkpoint, &ctx).await;
+    if result.is_ok() {
+        ctx.backoff
+            .succeeded(&super::backoff_key(checkpoint.as_ref()));
+    }
+    result
+}
+
+async fn reflect_decision(
+    checkpoint: &Checkpoint,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
     let api: Api<Checkpoint> = Api::namespaced(
         ctx.client.clone(),
         &checkpoint.namespace().unwrap_or_default(),

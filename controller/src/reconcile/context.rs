@@ -4,6 +4,7 @@ use std::sync::Arc;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use super::Backoff;
 use crate::catalog::Catalog;
 use crate::cost::PriceBook;
 use crate::gate::GateDefaults;
@@ -25,6 +26,9 @@ pub struct ControllerConfig {
     pub concurrency: u16,
     /// Watch only this namespace (default: all namespaces).
     pub namespace: Option<String>,
+    /// Namespace of Terraform state (the `kubernetes` backend), saved plans, and Destroy
+    /// checkpoints of Projects whose namespace is being deleted.
+    pub state_namespace: String,
 }
 
 /// Shared state of all reconciles.
@@ -45,6 +49,8 @@ pub struct Context {
     pub price_book: &'static PriceBook,
     /// Checks that a decision went through tollgate's admission (see [`crate::seal`]).
     pub seal_key: Arc<SealKey>,
+    /// Retry delays of failing objects.
+    pub backoff: Backoff,
 }
 
 impl Context {
@@ -74,6 +80,7 @@ impl Context {
             recorder,
             price_book,
             seal_key,
+            backoff: Backoff::default(),
         }
     }
 }

@@ -1,5 +1,10 @@
-//! Saved plans kept in Secrets owned by their Project, so a restarted controller (or a new
-//! pod with an empty disk) applies exactly the bytes that were approved.
+//! Saved plans kept in Secrets, so a restarted controller (or a new pod with an empty disk)
+//! applies exactly the bytes that were approved.
+//!
+//! They live in the controller's state namespace, next to the state, labelled with the
+//! Project's namespace and name: a namespace being deleted takes its Secrets with it, and a
+//! destroy plan must survive until it is decided and applied. Plans of older versions, in
+//! the Project's namespace, are still found ([`PlanStore::legacy`]).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -11,11 +16,11 @@ use flate2::write::GzEncoder;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use super::{PROJECT_LABEL, ReconcileError};
-use crate::api::Project;
 use crate::plan::{SavedPlan, digest_bytes};
+use crate::state::{project_labels, secret_suffix};
 
 /// Label naming the plan a Secret holds (part of).
 pub const PLAN_ID_LABEL: &str = "tollgate.dev/plan-id";
@@ -27,145 +32,171 @@ pub const PLAN_CHUNKS_ANNOTATION: &str = "tollgate.dev/plan-chunks";
 const CHUNK_BYTES: usize = 900 * 1024;
 const DATA_KEY: &str = "plan.gz";
 
+/// Where one Project's saved plans are kept.
+pub struct PlanStore {
+    secrets: Api<Secret>,
+    /// Secret names are `<prefix>-<plan id>-<chunk>`.
+    prefix: String,
+    /// Labels of every plan Secret of the Project (and a selector for them).
+    labels: BTreeMap<String, String>,
+}
+
+impl PlanStore {
+    /// The store in the state namespace (`secrets` is that namespace's API).
+    pub fn new(secrets: Api<Secret>, project_namespace: &str, project_name: &str) -> Self {
+        Self {
+            secrets,
+            prefix: format!("tfplan-{}", secret_suffix(project_namespace, project_name)),
+            labels: project_labels(project_namespace, project_name),
+        }
+    }
+
+    /// Where tollgate kept plans before they moved to the state namespace: the Project's
+    /// own namespace (`secrets`), named after the Project.
+    pub fn legacy(secrets: Api<Secret>, project_name: &str) -> Self {
+        Self {
+            secrets,
+            prefix: project_name.to_owned(),
+            labels: BTreeMap::from([(PROJECT_LABEL.to_owned(), project_name.to_owned())]),
+        }
+    }
+
+    fn selector(&self, extra: &str) -> String {
+        let mut parts: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        parts.push(extra.to_owned());
+        parts.join(",")
+    }
+
+    fn secret_name(&self, plan_id: &str, index: usize) -> String {
+        format!("{}-{plan_id}-{index}", self.prefix)
+    }
+
+    /// Stores the saved plan (gzip, split across Secrets when large). Idempotent.
+    pub async fn store(&self, saved: &SavedPlan) -> Result<(), ReconcileError> {
+        let bytes = saved.read_verified()?;
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder
+            .write_all(&bytes)
+            .and_then(|()| encoder.try_finish())
+            .map_err(|e| store_error(&saved.id, format!("cannot compress: {e}")))?;
+        let compressed = encoder.get_ref().clone();
+        let chunks: Vec<&[u8]> = compressed.chunks(CHUNK_BYTES).collect();
+        for (index, chunk) in chunks.iter().enumerate() {
+            let mut labels = self.labels.clone();
+            labels.insert(PLAN_ID_LABEL.to_owned(), saved.id.clone());
+            let secret = Secret {
+                metadata: ObjectMeta {
+                    name: Some(self.secret_name(&saved.id, index)),
+                    labels: Some(labels),
+                    annotations: Some(BTreeMap::from([
+                        (PLAN_DIGEST_ANNOTATION.to_owned(), saved.digest.clone()),
+                        (PLAN_CHUNKS_ANNOTATION.to_owned(), chunks.len().to_string()),
+                    ])),
+                    ..Default::default()
+                },
+                data: Some(BTreeMap::from([(
+                    DATA_KEY.to_owned(),
+                    ByteString(chunk.to_vec()),
+                )])),
+                type_: Some("tollgate.dev/plan".into()),
+                ..Default::default()
+            };
+            match self.secrets.create(&PostParams::default(), &secret).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the plan `plan_id` back to `path` from its Secrets, checking its digest.
+    pub async fn restore(
+        &self,
+        plan_id: &str,
+        digest: &str,
+        path: &Path,
+    ) -> Result<SavedPlan, ReconcileError> {
+        let list = self
+            .secrets
+            .list(
+                &ListParams::default()
+                    .labels(&self.selector(&format!("{PLAN_ID_LABEL}={plan_id}"))),
+            )
+            .await?;
+        let chunks: usize = list
+            .items
+            .first()
+            .and_then(|s| s.annotations().get(PLAN_CHUNKS_ANNOTATION))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| store_error(plan_id, NOT_STORED))?;
+        let mut compressed = Vec::new();
+        for index in 0..chunks {
+            let name = self.secret_name(plan_id, index);
+            let part = list
+                .items
+                .iter()
+                .find(|s| s.name_any() == name)
+                .and_then(|s| s.data.as_ref())
+                .and_then(|d| d.get(DATA_KEY))
+                .ok_or_else(|| store_error(plan_id, format!("Secret {name} is missing")))?;
+            compressed.extend_from_slice(&part.0);
+        }
+        let mut bytes = Vec::new();
+        GzDecoder::new(compressed.as_slice())
+            .read_to_end(&mut bytes)
+            .map_err(|e| store_error(plan_id, format!("cannot decompress: {e}")))?;
+        if digest_bytes(&bytes) != digest {
+            return Err(store_error(
+                plan_id,
+                "stored plan does not match its approved digest; it will not be applied",
+            ));
+        }
+        std::fs::write(path, &bytes).map_err(|source| ReconcileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(SavedPlan {
+            id: plan_id.to_owned(),
+            digest: digest.to_owned(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Deletes the Project's plan Secrets except those of `keep`.
+    pub async fn delete_except(&self, keep: Option<&str>) -> Result<(), ReconcileError> {
+        let list = self
+            .secrets
+            .list(&ListParams::default().labels(&self.selector(PLAN_ID_LABEL)))
+            .await?;
+        for secret in list.items {
+            if keep.is_some_and(|k| secret.labels().get(PLAN_ID_LABEL).is_some_and(|id| id == k)) {
+                continue;
+            }
+            match self
+                .secrets
+                .delete(&secret.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message of a plan that no Secret holds.
+pub const NOT_STORED: &str = "no Secret holds this plan; a new plan will be made";
+
 fn store_error(plan_id: &str, message: impl Into<String>) -> ReconcileError {
     ReconcileError::PlanStore {
         plan_id: plan_id.to_owned(),
         message: message.into(),
     }
-}
-
-fn secret_name(project: &Project, plan_id: &str, index: usize) -> String {
-    format!("{}-{plan_id}-{index}", project.name_any())
-}
-
-/// Stores the saved plan (gzip, split across Secrets when large). Idempotent.
-pub async fn store(
-    secrets: &Api<Secret>,
-    project: &Project,
-    saved: &SavedPlan,
-) -> Result<(), ReconcileError> {
-    let bytes = saved.read_verified()?;
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    encoder
-        .write_all(&bytes)
-        .and_then(|()| encoder.try_finish())
-        .map_err(|e| store_error(&saved.id, format!("cannot compress: {e}")))?;
-    let compressed = encoder.get_ref().clone();
-    let chunks: Vec<&[u8]> = compressed.chunks(CHUNK_BYTES).collect();
-    for (index, chunk) in chunks.iter().enumerate() {
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(secret_name(project, &saved.id, index)),
-                namespace: project.namespace(),
-                labels: Some(BTreeMap::from([
-                    (PROJECT_LABEL.to_owned(), project.name_any()),
-                    (PLAN_ID_LABEL.to_owned(), saved.id.clone()),
-                ])),
-                annotations: Some(BTreeMap::from([
-                    (PLAN_DIGEST_ANNOTATION.to_owned(), saved.digest.clone()),
-                    (PLAN_CHUNKS_ANNOTATION.to_owned(), chunks.len().to_string()),
-                ])),
-                owner_references: project.controller_owner_ref(&()).map(|o| vec![o]),
-                ..Default::default()
-            },
-            data: Some(BTreeMap::from([(
-                DATA_KEY.to_owned(),
-                ByteString(chunk.to_vec()),
-            )])),
-            type_: Some("tollgate.dev/plan".into()),
-            ..Default::default()
-        };
-        match secrets.create(&PostParams::default(), &secret).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Writes the plan `plan_id` back to `path` from its Secrets, checking its digest.
-pub async fn restore(
-    secrets: &Api<Secret>,
-    project: &Project,
-    plan_id: &str,
-    digest: &str,
-    path: &Path,
-) -> Result<SavedPlan, ReconcileError> {
-    let list = secrets
-        .list(&ListParams::default().labels(&format!(
-            "{PROJECT_LABEL}={},{PLAN_ID_LABEL}={plan_id}",
-            project.name_any()
-        )))
-        .await?;
-    let chunks: usize = list
-        .items
-        .first()
-        .and_then(|s| s.annotations().get(PLAN_CHUNKS_ANNOTATION))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| {
-            store_error(
-                plan_id,
-                "no Secret holds this plan; a new plan will be made",
-            )
-        })?;
-    let mut compressed = Vec::new();
-    for index in 0..chunks {
-        let name = secret_name(project, plan_id, index);
-        let part = list
-            .items
-            .iter()
-            .find(|s| s.name_any() == name)
-            .and_then(|s| s.data.as_ref())
-            .and_then(|d| d.get(DATA_KEY))
-            .ok_or_else(|| store_error(plan_id, format!("Secret {name} is missing")))?;
-        compressed.extend_from_slice(&part.0);
-    }
-    let mut bytes = Vec::new();
-    GzDecoder::new(compressed.as_slice())
-        .read_to_end(&mut bytes)
-        .map_err(|e| store_error(plan_id, format!("cannot decompress: {e}")))?;
-    if digest_bytes(&bytes) != digest {
-        return Err(store_error(
-            plan_id,
-            "stored plan does not match its approved digest; it will not be applied",
-        ));
-    }
-    std::fs::write(path, &bytes).map_err(|source| ReconcileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(SavedPlan {
-        id: plan_id.to_owned(),
-        digest: digest.to_owned(),
-        path: path.to_path_buf(),
-    })
-}
-
-/// Deletes the Project's plan Secrets except those of `keep`.
-pub async fn delete_except(
-    secrets: &Api<Secret>,
-    project: &Project,
-    keep: Option<&str>,
-) -> Result<(), ReconcileError> {
-    let list = secrets
-        .list(&ListParams::default().labels(&format!(
-            "{PROJECT_LABEL}={},{PLAN_ID_LABEL}",
-            project.name_any()
-        )))
-        .await?;
-    for secret in list.items {
-        if keep.is_some_and(|k| secret.labels().get(PLAN_ID_LABEL).is_some_and(|id| id == k)) {
-            continue;
-        }
-        match secrets
-            .delete(&secret.name_any(), &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(())
 }

@@ -2,10 +2,13 @@
 //! apply exactly the saved plan → outputs → Ready; and destroy (or orphan) on deletion.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -19,19 +22,22 @@ use tracing::Instrument;
 
 use super::checkpoint::set_phase;
 use super::conditions;
-use super::plans;
+use super::plans::{self, PlanStore};
 use super::{Context, FIELD_MANAGER, FINALIZER, PROJECT_LABEL, ReconcileError, key};
 use crate::api::{
     self, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointRefStatus, CheckpointSpec,
     CheckpointSummary, CheckpointType, Decision, DeletionPolicy, HistoryEntry, LastApplied,
     PlanRef, PlanStatus, PlanSummaryStatus, Project, ProjectPhase, ProjectRef, ProjectStatus,
-    ResourceCost, SecretKeyRef,
+    ResourceCost, SecretKeyRef, StateStatus,
 };
 use crate::cost::{self, Estimate, Usage};
 use crate::gate::effective::{EffectivePolicy, ProjectFacts};
 use crate::gate::{self, CostFacts, GateDecision, GateInput};
 use crate::plan::{Plan, PlanError, PlanSummary, SavedPlan};
 use crate::render::{RenderOptions, Rendered, render};
+use crate::state::{
+    PROJECT_NAMESPACE_LABEL, StateLocation, legacy_secret_name, project_labels, secret_suffix,
+};
 use crate::terraform::{
     ErrorKind, InitOptions, PlanRequest, PlanStatus as TfPlanStatus, Redactor, TerraformError,
     Workspace,
@@ -45,7 +51,12 @@ const INIT_OPTIONS: InitOptions = InitOptions {
     backend_config_files: Vec::new(),
     reconfigure: true,
     upgrade: false,
+    migrate_state: false,
 };
+/// Condition set while the state Secret is missing although something was applied.
+const STATE_MISSING: &str = "StateMissing";
+/// How often a Project whose state is missing looks for it again (a restored Secret).
+const STATE_MISSING_RECHECK: Duration = Duration::from_secs(60);
 const HISTORY_LIMIT: usize = 20;
 const LISTED_ADDRESSES: usize = 50;
 
@@ -61,6 +72,15 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
         let Some(project) = api.get_opt(&project.name_any()).await? else {
             return Ok(Action::await_change());
         };
+        // Backing off after a failure, and woken only by our own status write (or a
+        // checkpoint, a Secret): wait out the delay instead of failing again at once.
+        let backoff_key = super::backoff_key(&project);
+        if let Some(wait) =
+            ctx.backoff
+                .waiting(&backoff_key, &super::fingerprint(&project), Instant::now())
+        {
+            return Ok(Action::requeue(wait));
+        }
         let mut run = Run::new(&project, &ctx);
         let result = if project.meta().deletion_timestamp.is_some() {
             run.cleanup().await
@@ -69,8 +89,12 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
         } else {
             run.apply().await
         };
-        if let Err(err) = &result {
-            run.note_retry(err).await;
+        match &result {
+            Ok(_) => ctx.backoff.succeeded(&backoff_key),
+            Err(err) => {
+                run.note_retry(err, ctx.backoff.next_delay(&backoff_key))
+                    .await
+            }
         }
         result
     }
@@ -88,6 +112,21 @@ struct Run<'a> {
     /// The Project rendered once per reconcile: the plan key and the working directory
     /// come from the same render.
     rendered: OnceLock<Rendered>,
+    /// Where its state lives (the `kubernetes` backend only).
+    state: Option<StateLocation>,
+}
+
+/// What [`Run::check_state`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StateCheck {
+    /// The state Secret exists.
+    Present,
+    /// No state, and nothing was ever applied: a new Project.
+    Empty,
+    /// Not the `kubernetes` backend: tollgate does not look after the state.
+    NotKept,
+    /// No state although something was applied: stop, a person decides.
+    Missing,
 }
 
 impl<'a> Run<'a> {
@@ -99,6 +138,19 @@ impl<'a> Run<'a> {
             namespace: project.namespace().unwrap_or_default(),
             status: project.status.clone().unwrap_or_default(),
             rendered: OnceLock::new(),
+            state: (project
+                .spec
+                .backend
+                .as_ref()
+                .map_or(api::BackendType::Kubernetes, |b| b.backend_type)
+                == api::BackendType::Kubernetes)
+                .then(|| {
+                    StateLocation::new(
+                        &ctx.config.state_namespace,
+                        &project.namespace().unwrap_or_default(),
+                        &project.name_any(),
+                    )
+                }),
         }
     }
 
@@ -106,7 +158,11 @@ impl<'a> Run<'a> {
         if let Some(rendered) = self.rendered.get() {
             return Ok(rendered);
         }
-        let rendered = render(self.project, &self.ctx.catalog, &RenderOptions::default())?;
+        let options = RenderOptions {
+            state_namespace: Some(self.ctx.config.state_namespace.clone()),
+            ..RenderOptions::default()
+        };
+        let rendered = render(self.project, &self.ctx.catalog, &options)?;
         Ok(self.rendered.get_or_init(|| rendered))
     }
 
@@ -118,8 +174,34 @@ impl<'a> Run<'a> {
         Api::namespaced(self.ctx.client.clone(), &self.namespace)
     }
 
+    /// Checkpoints in `namespace` (`None`: the Project's).
+    fn checkpoints_in(&self, namespace: Option<&str>) -> Api<Checkpoint> {
+        Api::namespaced(
+            self.ctx.client.clone(),
+            namespace.unwrap_or(&self.namespace),
+        )
+    }
+
     fn secrets(&self) -> Api<Secret> {
         Api::namespaced(self.ctx.client.clone(), &self.namespace)
+    }
+
+    fn state_secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.ctx.client.clone(), &self.ctx.config.state_namespace)
+    }
+
+    /// Saved plans, in the state namespace.
+    fn plans(&self) -> PlanStore {
+        PlanStore::new(self.state_secrets(), &self.namespace, &self.name)
+    }
+
+    /// Deletes the Project's saved plans except `keep`, here and where older versions kept
+    /// them (the Project's namespace).
+    async fn delete_plans_except(&self, keep: Option<&str>) -> Result<(), ReconcileError> {
+        self.plans().delete_except(keep).await?;
+        PlanStore::legacy(self.secrets(), &self.name)
+            .delete_except(keep)
+            .await
     }
 
     fn generation(&self) -> Option<i64> {
@@ -135,7 +217,11 @@ impl<'a> Run<'a> {
     }
 
     fn workspace(&self) -> Workspace {
-        let ws = Workspace::new(self.work_dir()).with_redactor(&self.sensitive_inputs());
+        self.workspace_in(&self.work_dir())
+    }
+
+    fn workspace_in(&self, dir: &std::path::Path) -> Workspace {
+        let ws = Workspace::new(dir).with_redactor(&self.sensitive_inputs());
         match &self.ctx.config.backend_kubeconfig {
             Some(path) => ws.with_env("KUBE_CONFIG_PATH", path.to_string_lossy()),
             None => ws.with_env("KUBE_IN_CLUSTER_CONFIG", "true"),
@@ -143,15 +229,15 @@ impl<'a> Run<'a> {
     }
 
     /// Records in status why the reconcile will be retried (a held state lock, a network
-    /// error), so `kubectl describe` shows it and not only the controller's log. Best
-    /// effort: the error itself is what the caller acts on.
-    async fn note_retry(&mut self, err: &ReconcileError) {
-        if matches!(err, ReconcileError::Kube(_)) {
-            return;
-        }
-        let message = self
-            .sensitive_inputs()
-            .redact(&format!("retrying in 15s after: {err}"));
+    /// error) and publishes it as a Warning Event, so `kubectl describe` shows it and not
+    /// only the controller's log. Best effort: the error itself is what the caller acts on.
+    async fn note_retry(&mut self, err: &ReconcileError, wait: Duration) {
+        let message = self.sensitive_inputs().redact(&format!(
+            "retrying in {}s (attempt {}) after: {err}",
+            wait.as_secs(),
+            self.ctx.backoff.failures(&super::backoff_key(self.project)) + 1
+        ));
+        self.event(EventType::Warning, "Retrying", &message).await;
         let generation = self.generation();
         conditions::set(
             &mut self.status.conditions,
@@ -329,6 +415,9 @@ impl<'a> Run<'a> {
                 .await?;
             return Ok(Action::await_change());
         }
+        if let Some(action) = self.guard_state().await? {
+            return Ok(action);
+        }
         let plan_key = self.plan_key().await?;
         let current = self
             .status
@@ -493,7 +582,7 @@ impl<'a> Run<'a> {
         });
         let needs_person = matches!(decision, GateDecision::RequireCheckpoint { .. });
         if outcome.status == TfPlanStatus::NoChanges && !destroy && !needs_person {
-            plans::delete_except(&self.secrets(), self.project, None).await?;
+            self.delete_plans_except(None).await?;
             self.status.plan = Some(plan_status(&outcome.saved, plan_key, &summary));
             self.status.cost = estimate.as_ref().map(cost_status);
             self.status.checkpoint_ref = None;
@@ -505,8 +594,8 @@ impl<'a> Run<'a> {
             .await?;
             return Ok(Action::await_change());
         }
-        plans::store(&self.secrets(), self.project, &outcome.saved).await?;
-        plans::delete_except(&self.secrets(), self.project, Some(&outcome.saved.id)).await?;
+        self.plans().store(&outcome.saved).await?;
+        self.delete_plans_except(Some(&outcome.saved.id)).await?;
         self.status.plan = Some(plan_status(&outcome.saved, plan_key, &summary));
         self.status.cost = estimate.as_ref().map(cost_status);
         match decision {
@@ -533,10 +622,11 @@ impl<'a> Run<'a> {
                     reasons,
                     approvers: policy.approvers.clone(),
                 };
-                let name = self
+                let reference = self
                     .open_checkpoint(ask, &outcome.saved, &summary, estimate.as_ref(), budget)
                     .await?;
-                self.status.checkpoint_ref = Some(CheckpointRefStatus { name: name.clone() });
+                let name = reference.name.clone();
+                self.status.checkpoint_ref = Some(reference);
                 let phase = if destroy {
                     ProjectPhase::Destroying
                 } else {
@@ -613,7 +703,7 @@ impl<'a> Run<'a> {
         summary: &PlanSummary,
         estimate: Option<&Estimate>,
         budget: Option<Decimal>,
-    ) -> Result<String, ReconcileError> {
+    ) -> Result<CheckpointRefStatus, ReconcileError> {
         let Ask {
             checkpoint_type,
             reasons,
@@ -625,7 +715,7 @@ impl<'a> Run<'a> {
         } else {
             ""
         };
-        let name = format!("{}-{prefix}{short}", self.name);
+        let tail = format!("{prefix}{short}");
         let (add, change, destroy) = wide(summary.terraform_counts());
         let a = &summary.addresses;
         let changes: Vec<String> = [
@@ -646,6 +736,7 @@ impl<'a> Run<'a> {
             checkpoint_type,
             project_ref: ProjectRef {
                 name: self.name.clone(),
+                namespace: None,
             },
             plan_ref: Some(PlanRef {
                 id: saved.id.clone(),
@@ -684,58 +775,162 @@ impl<'a> Run<'a> {
                 .get(api::LAST_CHANGED_BY_ANNOTATION)
                 .cloned(),
         };
-        let mut checkpoint = Checkpoint::new(&name, spec);
-        checkpoint.metadata.namespace = Some(self.namespace.clone());
-        checkpoint.metadata.labels = Some(BTreeMap::from([(
+        self.create_checkpoint(&tail, spec).await
+    }
+
+    /// Whether the Project's namespace is being deleted (then nothing new can be created in
+    /// it). Unknown (no permission, an error) counts as no: creating refuses it anyway.
+    async fn namespace_terminating(&self) -> bool {
+        let namespaces: Api<Namespace> = Api::all(self.ctx.client.clone());
+        match namespaces.get_opt(&self.namespace).await {
+            Ok(Some(ns)) => ns
+                .status
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p == "Terminating"),
+            Ok(None) => true,
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot read the Project's namespace");
+                false
+            }
+        }
+    }
+
+    /// Creates a checkpoint named `<project>-<tail>` in the Project's namespace, owned by
+    /// the Project; when that namespace is being deleted, in the state namespace instead,
+    /// named `<namespace>.<project>-<tail>`, with labels and `spec.projectRef.namespace`
+    /// naming the Project, so the decision (and the destroy after it) outlive the namespace.
+    async fn create_checkpoint(
+        &self,
+        tail: &str,
+        spec: CheckpointSpec,
+    ) -> Result<CheckpointRefStatus, ReconcileError> {
+        let checkpoint_type = spec.checkpoint_type;
+        let reasons = spec.reasons.join("; ");
+        let mut local = Checkpoint::new(&format!("{}-{tail}", self.name), spec.clone());
+        local.metadata.namespace = Some(self.namespace.clone());
+        local.metadata.labels = Some(BTreeMap::from([(
             PROJECT_LABEL.to_owned(),
             self.name.clone(),
         )]));
-        checkpoint.metadata.owner_references =
-            self.project.controller_owner_ref(&()).map(|o| vec![o]);
+        local.metadata.owner_references = self.project.controller_owner_ref(&()).map(|o| vec![o]);
+        let terminating = self.namespace_terminating().await;
+        let refused = if terminating {
+            None
+        } else {
+            match self
+                .checkpoints()
+                .create(&PostParams::default(), &local)
+                .await
+            {
+                Ok(_) => {
+                    self.checkpoint_opened(checkpoint_type, &local.name_any(), None, &reasons)
+                        .await;
+                    return Ok(CheckpointRefStatus {
+                        name: local.name_any(),
+                        namespace: None,
+                    });
+                }
+                // Opened by an earlier run that died before recording it in status.
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    return Ok(CheckpointRefStatus {
+                        name: local.name_any(),
+                        namespace: None,
+                    });
+                }
+                // "unable to create new content in namespace X because it is being
+                // terminated": the namespace went away between the check and the create.
+                Err(kube::Error::Api(status))
+                    if status.code == 403 && status.message.contains("being terminated") =>
+                {
+                    Some(status.message)
+                }
+                Err(err) => return Err(err.into()),
+            }
+        };
+        let state_namespace = self.ctx.config.state_namespace.clone();
+        let mut spec = spec;
+        spec.project_ref.namespace = Some(self.namespace.clone());
+        let name = format!("{}-{tail}", secret_suffix(&self.namespace, &self.name));
+        let mut remote = Checkpoint::new(&name, spec);
+        remote.metadata.namespace = Some(state_namespace.clone());
+        remote.metadata.labels = Some(project_labels(&self.namespace, &self.name));
+        remote.metadata.annotations = Some(BTreeMap::from([(
+            "tollgate.dev/project".to_owned(),
+            format!("{}/{}", self.namespace, self.name),
+        )]));
+        tracing::info!(checkpoint = %name, state_namespace = %state_namespace, refused = ?refused, "the Project's namespace is being deleted: opening the checkpoint in the state namespace");
         match self
-            .checkpoints()
-            .create(&PostParams::default(), &checkpoint)
+            .checkpoints_in(Some(&state_namespace))
+            .create(&PostParams::default(), &remote)
             .await
         {
             Ok(_) => {
-                self.ctx.metrics.checkpoint_opened();
-                self.event(
-                    EventType::Normal,
-                    "CheckpointOpened",
-                    &format!(
-                        "{checkpoint_type:?} checkpoint {name} opened: {}",
-                        checkpoint.spec.reasons.join("; ")
-                    ),
-                )
-                .await;
+                self.checkpoint_opened(checkpoint_type, &name, Some(&state_namespace), &reasons)
+                    .await;
             }
-            // Opened by an earlier run that died before recording it in status.
             Err(kube::Error::Api(status)) if status.code == 409 => {}
             Err(err) => return Err(err.into()),
         }
         // The Checkpoint reconciler marks it Pending; recording it in our status comes first,
         // so a failure from here on can never leave an unreferenced checkpoint behind.
-        Ok(name)
+        Ok(CheckpointRefStatus {
+            name,
+            namespace: Some(state_namespace),
+        })
+    }
+
+    async fn checkpoint_opened(
+        &self,
+        checkpoint_type: CheckpointType,
+        name: &str,
+        namespace: Option<&str>,
+        reasons: &str,
+    ) {
+        self.ctx.metrics.checkpoint_opened();
+        let place = namespace.map_or_else(String::new, |ns| {
+            format!(" in namespace {ns} (this namespace is being deleted)")
+        });
+        self.event(
+            EventType::Normal,
+            "CheckpointOpened",
+            &format!("{checkpoint_type:?} checkpoint {name} opened{place}: {reasons}"),
+        )
+        .await;
     }
 
     /// Marks every undecided checkpoint of this Project Superseded: their plans will never
     /// be applied. Covers the referenced one and any a failed run opened without recording.
     async fn supersede_pending(&mut self) -> Result<(), ReconcileError> {
         self.status.checkpoint_ref = None;
-        let params =
+        let state_namespace = self.ctx.config.state_namespace.clone();
+        let here =
             kube::api::ListParams::default().labels(&format!("{PROJECT_LABEL}={}", self.name));
-        for cp in self.checkpoints().list(&params).await?.items {
-            let status = cp.status.clone().unwrap_or_default();
-            let open = status.decision.is_none()
-                && !matches!(
-                    status.phase,
-                    Some(CheckpointPhase::Superseded | CheckpointPhase::Expired)
-                );
-            if !open {
-                continue;
+        let there = kube::api::ListParams::default().labels(&format!(
+            "{PROJECT_NAMESPACE_LABEL}={},{PROJECT_LABEL}={}",
+            self.namespace, self.name
+        ));
+        let mut open = Vec::new();
+        for (namespace, params) in [(None, here), (Some(state_namespace.as_str()), there)] {
+            for cp in self.checkpoints_in(namespace).list(&params).await?.items {
+                let status = cp.status.clone().unwrap_or_default();
+                if status.decision.is_none()
+                    && !matches!(
+                        status.phase,
+                        Some(CheckpointPhase::Superseded | CheckpointPhase::Expired)
+                    )
+                {
+                    open.push((namespace, cp));
+                }
             }
+        }
+        for (namespace, cp) in open {
             let name = cp.name_any();
-            set_phase(&self.checkpoints(), &name, CheckpointPhase::Superseded).await?;
+            set_phase(
+                &self.checkpoints_in(namespace),
+                &name,
+                CheckpointPhase::Superseded,
+            )
+            .await?;
             self.push_history(
                 cp.spec.plan_ref.as_ref().map_or("", |p| p.id.as_str()),
                 "Superseded",
@@ -758,7 +953,11 @@ impl<'a> Run<'a> {
         else {
             return Ok(Action::await_change());
         };
-        let Some(checkpoint) = self.checkpoints().get_opt(&reference.name).await? else {
+        let Some(checkpoint) = self
+            .checkpoints_in(reference.namespace.as_deref())
+            .get_opt(&reference.name)
+            .await?
+        else {
             // Someone deleted the checkpoint: ask again with a fresh plan.
             self.status.checkpoint_ref = None;
             self.status.plan = None;
@@ -854,14 +1053,18 @@ impl<'a> Run<'a> {
         let saved = match saved {
             Some(s) if s.verify().is_ok() => s,
             _ => {
-                plans::restore(
-                    &self.secrets(),
-                    self.project,
-                    &plan.id,
-                    &plan.digest,
-                    &self.work_dir().join(PLAN_FILE),
-                )
-                .await?
+                let path = self.work_dir().join(PLAN_FILE);
+                match self.plans().restore(&plan.id, &plan.digest, &path).await {
+                    // Saved by an older version, in the Project's namespace.
+                    Err(ReconcileError::PlanStore { message, .. })
+                        if message == plans::NOT_STORED =>
+                    {
+                        PlanStore::legacy(self.secrets(), &self.name)
+                            .restore(&plan.id, &plan.digest, &path)
+                            .await?
+                    }
+                    other => other?,
+                }
             }
         };
         let decided_by = self.decided_by().await;
@@ -920,8 +1123,12 @@ impl<'a> Run<'a> {
         }
         self.ctx.metrics.applied("succeeded");
         self.accept_approved_budget().await;
-        self.write_outputs(&ws).await?;
-        plans::delete_except(&self.secrets(), self.project, None).await?;
+        // A destroy leaves no outputs, and the Project's namespace may be being deleted
+        // (nothing can be created there).
+        if self.project.meta().deletion_timestamp.is_none() {
+            self.write_outputs(&ws).await?;
+        }
+        self.delete_plans_except(None).await?;
         self.push_history(&plan.id, "Applied", decided_by);
         self.status.last_applied = Some(LastApplied {
             plan_id: plan.id.clone(),
@@ -940,9 +1147,9 @@ impl<'a> Run<'a> {
     }
 
     async fn decided_by(&self) -> Option<String> {
-        let name = self.status.checkpoint_ref.as_ref()?.name.clone();
-        self.checkpoints()
-            .get_opt(&name)
+        let reference = self.status.checkpoint_ref.as_ref()?;
+        self.checkpoints_in(reference.namespace.as_deref())
+            .get_opt(&reference.name)
             .await
             .ok()
             .flatten()?
@@ -1013,13 +1220,45 @@ impl<'a> Run<'a> {
         if !self.project.finalizers().iter().any(|f| f == FINALIZER) {
             return Ok(Action::await_change());
         }
+        // Never plan a destroy against vanished state: it would destroy nothing and let the
+        // Project go while its infrastructure stays.
+        let state = self.check_state().await?;
+        if state == StateCheck::Missing {
+            if let Some(action) = self.state_missing().await? {
+                return Ok(action);
+            }
+        } else {
+            self.clear_state_missing();
+        }
         // A failed first apply may have created resources: only a Project that never ran
-        // an apply at all has nothing to destroy.
+        // an apply at all, and has no state, has nothing to destroy.
         let nothing_applied = self.status.last_applied.is_none()
-            && !self.status.history.iter().any(|h| h.outcome == "Failed");
+            && !self.status.history.iter().any(|h| h.outcome == "Failed")
+            && state != StateCheck::Present;
         if self.project.spec.deletion_policy == DeletionPolicy::Orphan || nothing_applied {
             self.supersede_pending().await?;
-            plans::delete_except(&self.secrets(), self.project, None).await?;
+            self.delete_plans_except(None).await?;
+            if self.project.spec.deletion_policy == DeletionPolicy::Orphan
+                && state == StateCheck::Present
+                && let Some(kept) = self.status.state.clone()
+            {
+                let message = format!(
+                    "deletionPolicy Orphan: the infrastructure is left in place and its Terraform state is kept in Secret {} in namespace {}; a Project created again as {}/{} adopts it",
+                    kept.secret_name, kept.namespace, self.namespace, self.name
+                );
+                let generation = self.generation();
+                conditions::set(
+                    &mut self.status.conditions,
+                    "Ready",
+                    false,
+                    "Orphaned",
+                    &message,
+                    generation,
+                );
+                self.save().await?;
+                self.event(EventType::Normal, "StateKept", &message).await;
+            }
+            self.forget_state_namespace_checkpoints().await?;
             self.remove_finalizer().await?;
             return Ok(Action::await_change());
         }
@@ -1033,7 +1272,11 @@ impl<'a> Run<'a> {
             let action = self.follow_decision(true).await?;
             // An applied destroy plan clears the checkpoint reference and lands in Ready.
             if self.status.phase == Some(ProjectPhase::Ready) {
+                // Recorded first: a retry after this point finds nothing applied and no state.
+                self.status.last_applied = None;
+                self.save().await?;
                 self.remove_state().await?;
+                self.forget_state_namespace_checkpoints().await?;
                 self.remove_finalizer().await?;
             }
             return Ok(action);
@@ -1041,19 +1284,360 @@ impl<'a> Run<'a> {
         Ok(Action::await_change())
     }
 
-    /// Removes the Terraform state Secret of the `kubernetes` backend after a destroy.
-    async fn remove_state(&self) -> Result<(), ReconcileError> {
-        let backend = self.project.spec.backend.clone().unwrap_or_default();
-        if backend.backend_type != api::BackendType::Kubernetes {
-            return Ok(());
+    /// Checks the state before anything is planned: moves state from its legacy location,
+    /// records where it is, and stops everything while it is missing.
+    async fn guard_state(&mut self) -> Result<Option<Action>, ReconcileError> {
+        let before = self.status.state.clone();
+        match self.check_state().await? {
+            StateCheck::Missing => self.state_missing().await,
+            _ => {
+                let cleared = self.clear_state_missing();
+                if cleared || self.status.state != before {
+                    self.save().await?;
+                }
+                Ok(None)
+            }
         }
-        let suffix = backend
-            .kubernetes
-            .and_then(|k| k.secret_suffix)
+    }
+
+    /// Whether the state Secret exists, after moving it from the legacy location (the
+    /// Project's namespace) when it is still there.
+    async fn check_state(&mut self) -> Result<StateCheck, ReconcileError> {
+        let Some(location) = self.state.clone() else {
+            return Ok(StateCheck::NotKept);
+        };
+        self.status.state = Some(StateStatus {
+            namespace: location.namespace.clone(),
+            secret_name: location.secret_name(),
+        });
+        if self
+            .state_secrets()
+            .get_opt(&location.secret_name())
+            .await?
+            .is_some()
+        {
+            return Ok(StateCheck::Present);
+        }
+        let legacy_suffix = self
+            .project
+            .spec
+            .backend
+            .as_ref()
+            .and_then(|b| b.kubernetes.as_ref())
+            .and_then(|k| k.secret_suffix.clone())
             .unwrap_or_else(|| self.name.clone());
-        match self
+        if let Some(legacy) = self
             .secrets()
-            .delete(&format!("tfstate-default-{suffix}"), &Default::default())
+            .get_opt(&legacy_secret_name(&legacy_suffix))
+            .await?
+            && legacy.labels().get("tfstate").is_some_and(|v| v == "true")
+        {
+            self.migrate_state(&location, &legacy, &legacy_suffix)
+                .await?;
+            return Ok(StateCheck::Present);
+        }
+        Ok(if self.status.last_applied.is_some() {
+            StateCheck::Missing
+        } else {
+            StateCheck::Empty
+        })
+    }
+
+    /// Moves the state from `tfstate-default-<legacy_suffix>` in the Project's namespace to
+    /// `location` with Terraform itself (`init -migrate-state -force-copy`, which locks both
+    /// sides), checks the copy, and only then deletes the old Secret (if unchanged since it
+    /// was read) and its lock Lease.
+    async fn migrate_state(
+        &mut self,
+        location: &StateLocation,
+        legacy: &Secret,
+        legacy_suffix: &str,
+    ) -> Result<(), ReconcileError> {
+        let legacy_name = legacy.name_any();
+        let dir = self
+            .ctx
+            .config
+            .work_root
+            .join(".migrate")
+            .join(&self.namespace)
+            .join(&self.name);
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| ReconcileError::Io { path, source }
+        };
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let root = dir.join(crate::render::ROOT_FILE);
+        let write_backend = |backend: hcl::Block| {
+            let body = hcl::Body::builder()
+                .add_block(hcl::Block::builder("terraform").add_block(backend).build())
+                .build();
+            hcl::to_string(&body)
+                .map_err(|e| ReconcileError::Encode(format!("backend configuration: {e}")))
+                .and_then(|text| std::fs::write(&root, text).map_err(io(&root)))
+        };
+        write_backend(
+            hcl::Block::builder("backend")
+                .add_label("kubernetes")
+                .add_attribute(("secret_suffix", legacy_suffix))
+                .add_attribute(("namespace", self.namespace.as_str()))
+                .build(),
+        )?;
+        let ws = self.workspace_in(&dir);
+        let from_legacy = InitOptions {
+            reconfigure: true,
+            ..InitOptions::default()
+        };
+        self.ctx.runner.init(&ws, &from_legacy).await?;
+        write_backend(location.backend_block())?;
+        let migrate = InitOptions {
+            migrate_state: true,
+            ..InitOptions::default()
+        };
+        self.ctx.runner.init(&ws, &migrate).await?;
+        let project = key(self.project);
+        let state_error = |message: String| ReconcileError::State {
+            project: project.clone(),
+            message,
+        };
+        let copied = self
+            .state_secrets()
+            .get_opt(&location.secret_name())
+            .await?
+            .ok_or_else(|| {
+                state_error(format!(
+                    "terraform init -migrate-state did not create Secret {} in namespace {}; the state stays in Secret {legacy_name} in namespace {}",
+                    location.secret_name(),
+                    location.namespace,
+                    self.namespace
+                ))
+            })?;
+        let old = state_identity(legacy).map_err(&state_error)?;
+        let new = state_identity(&copied).map_err(&state_error)?;
+        if old != new {
+            return Err(state_error(format!(
+                "the copy in Secret {} (lineage {}, serial {}) differs from Secret {legacy_name} (lineage {}, serial {}); the old Secret is kept",
+                location.secret_name(),
+                new.0,
+                new.1,
+                old.0,
+                old.1
+            )));
+        }
+        let unchanged = kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                resource_version: legacy.resource_version(),
+                uid: legacy.uid(),
+            }),
+            ..kube::api::DeleteParams::default()
+        };
+        self.secrets().delete(&legacy_name, &unchanged).await?;
+        let leases: Api<Lease> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        match leases
+            .delete(&format!("lock-{legacy_name}"), &Default::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(err) => return Err(err.into()),
+        }
+        if let Err(err) = std::fs::remove_dir_all(&dir) {
+            tracing::debug!(error = %err, "cannot remove the migration directory");
+        }
+        self.event(
+            EventType::Normal,
+            "StateMigrated",
+            &format!(
+                "Terraform state moved from Secret {legacy_name} in namespace {} to Secret {} in namespace {} (lineage {}, serial {})",
+                self.namespace,
+                location.secret_name(),
+                location.namespace,
+                new.0,
+                new.1
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The state is missing although a plan was applied: planning against empty state
+    /// would create everything a second time. Stops every plan and apply, says so
+    /// (`StateMissing`, `Stalled`, a Warning Event) and asks a person through a
+    /// `ManualOperation` checkpoint: restore the Secret, or approve to accept empty state.
+    /// `None` once that approval is given (the caller goes on, from empty state).
+    async fn state_missing(&mut self) -> Result<Option<Action>, ReconcileError> {
+        let (secret, namespace) = self
+            .status
+            .state
+            .as_ref()
+            .map(|s| (s.secret_name.clone(), s.namespace.clone()))
+            .unwrap_or_default();
+        let applied = self
+            .status
+            .last_applied
+            .as_ref()
+            .map(|l| l.plan_id.clone())
+            .unwrap_or_default();
+        if let Some(reference) = self.status.checkpoint_ref.clone()
+            && let Some(checkpoint) = self
+                .checkpoints_in(reference.namespace.as_deref())
+                .get_opt(&reference.name)
+                .await?
+            && checkpoint.spec.checkpoint_type == CheckpointType::ManualOperation
+        {
+            let status = checkpoint.status.clone().unwrap_or_default();
+            if status.decision != Some(Decision::Approved) {
+                return Ok(Some(Action::requeue(STATE_MISSING_RECHECK)));
+            }
+            let by = status.decided_by.unwrap_or_else(|| "unknown".into());
+            let message = format!(
+                "{by} approved checkpoint {}: tollgate continues from empty state; Terraform will plan every resource as new",
+                reference.name
+            );
+            self.push_history(&applied, "StateReset", Some(by));
+            self.status.last_applied = None;
+            self.status.checkpoint_ref = None;
+            self.status.plan = None;
+            conditions::set(
+                &mut self.status.conditions,
+                STATE_MISSING,
+                false,
+                "EmptyStateAccepted",
+                &message,
+                self.project.meta().generation,
+            );
+            self.save().await?;
+            self.event(EventType::Warning, "EmptyStateAccepted", &message)
+                .await;
+            return Ok(None);
+        }
+        let message = format!(
+            "the Terraform state (Secret {secret} in namespace {namespace}) is missing, but plan {applied} was applied: nothing is planned or applied until a person acts. Restore the Secret from a backup (tollgate goes on by itself), or, only if the infrastructure is really gone, approve the ManualOperation checkpoint to continue from empty state"
+        );
+        // No plan of this Project may be applied now.
+        self.supersede_pending().await?;
+        self.status.plan = None;
+        let digest = hex::encode(Sha256::digest(applied.as_bytes()));
+        let spec = CheckpointSpec {
+            checkpoint_type: CheckpointType::ManualOperation,
+            project_ref: ProjectRef {
+                name: self.name.clone(),
+                namespace: None,
+            },
+            plan_ref: None,
+            summary: CheckpointSummary {
+                text: truncate(&message, 1000),
+                ..CheckpointSummary::default()
+            },
+            reasons: vec![format!(
+                "StateMissing: Secret {secret} in namespace {namespace}; approve to accept empty state"
+            )],
+            requested_at: Time(jiff::Timestamp::now()),
+            sla: None,
+            // Who may decide is the approval policies' business, as for any checkpoint.
+            approvers: self.effective_policy().await?.approvers,
+            requested_by: None,
+        };
+        let reference = self
+            .create_checkpoint(&format!("state-missing-{}", &digest[..12]), spec)
+            .await?;
+        self.status.checkpoint_ref = Some(reference);
+        conditions::set(
+            &mut self.status.conditions,
+            STATE_MISSING,
+            true,
+            STATE_MISSING,
+            &message,
+            self.project.meta().generation,
+        );
+        let already_failed = self.status.phase == Some(ProjectPhase::Failed);
+        self.transition(ProjectPhase::Failed, STATE_MISSING, &message)
+            .await?;
+        if already_failed {
+            self.event(EventType::Warning, STATE_MISSING, &message)
+                .await;
+        }
+        Ok(Some(Action::requeue(STATE_MISSING_RECHECK)))
+    }
+
+    /// The state is there (again): lifts `StateMissing`, supersedes the checkpoint that
+    /// asked about it and makes a fresh plan against the state. Returns whether it changed
+    /// anything.
+    fn clear_state_missing(&mut self) -> bool {
+        let missing = self
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == STATE_MISSING && c.status == "True");
+        if !missing {
+            return false;
+        }
+        conditions::set(
+            &mut self.status.conditions,
+            STATE_MISSING,
+            false,
+            "StateFound",
+            "the Terraform state Secret exists",
+            self.project.meta().generation,
+        );
+        // The ManualOperation checkpoint is superseded by the next plan; a fresh plan is
+        // made against the restored state.
+        self.status.plan = None;
+        self.status.plan_failed_for = None;
+        true
+    }
+
+    /// Deletes the checkpoints this Project has in the state namespace (no owner reference
+    /// can do it there): decided or superseded, they must not be reused by a Project created
+    /// again with the same name.
+    async fn forget_state_namespace_checkpoints(&self) -> Result<(), ReconcileError> {
+        let api = self.checkpoints_in(Some(&self.ctx.config.state_namespace));
+        let params = kube::api::ListParams::default().labels(&format!(
+            "{PROJECT_NAMESPACE_LABEL}={},{PROJECT_LABEL}={}",
+            self.namespace, self.name
+        ));
+        for cp in api.list(&params).await?.items {
+            match api.delete(&cp.name_any(), &Default::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the Terraform state of the `kubernetes` backend after a destroy: the state
+    /// Secret (and any chunks of it) and the lock Lease, in the state namespace.
+    async fn remove_state(&self) -> Result<(), ReconcileError> {
+        let Some(location) = &self.state else {
+            return Ok(());
+        };
+        let secrets = self.state_secrets();
+        let params = kube::api::ListParams::default().labels(&format!(
+            "tfstate=true,tfstateSecretSuffix={}",
+            location.secret_suffix
+        ));
+        let mut names: Vec<String> = secrets
+            .list(&params)
+            .await?
+            .items
+            .iter()
+            .map(ResourceExt::name_any)
+            .collect();
+        names.push(location.secret_name());
+        names.dedup();
+        for name in names {
+            match secrets.delete(&name, &Default::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let leases: Api<Lease> = Api::namespaced(self.ctx.client.clone(), &location.namespace);
+        match leases
+            .delete(&location.lease_name(), &Default::default())
             .await
         {
             Ok(_) => Ok(()),
@@ -1068,6 +1652,26 @@ struct Ask {
     checkpoint_type: CheckpointType,
     reasons: Vec<String>,
     approvers: Option<api::ApproverSet>,
+}
+
+/// `(lineage, serial)` of the Terraform state in a `kubernetes` backend Secret (gzip JSON
+/// under `tfstate`).
+fn state_identity(secret: &Secret) -> Result<(String, u64), String> {
+    let name = secret.name_any();
+    let data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("tfstate"))
+        .ok_or_else(|| format!("Secret {name} holds no tfstate"))?;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(data.0.as_slice())
+        .read_to_end(&mut json)
+        .map_err(|e| format!("Secret {name}: cannot decompress the state: {e}"))?;
+    let state: serde_json::Value = serde_json::from_slice(&json)
+        .map_err(|e| format!("Secret {name}: the state is not JSON: {e}"))?;
+    let lineage = state["lineage"].as_str().unwrap_or_default().to_owned();
+    let serial = state["serial"].as_u64().unwrap_or_default();
+    Ok((lineage, serial))
 }
 
 fn plan_status(saved: &SavedPlan, plan_key: &str, summary: &PlanSummary) -> PlanStatus {
