@@ -56,7 +56,7 @@ const INIT_OPTIONS: InitOptions = InitOptions {
 /// Condition set while the state Secret is missing although something was applied.
 const STATE_MISSING: &str = "StateMissing";
 /// How often a Project whose state is missing looks for it again (a restored Secret).
-const STATE_MISSING_RECHECK: Duration = Duration::from_secs(60);
+const STATE_MISSING_RECHECK: Duration = Duration::from_secs(30);
 const HISTORY_LIMIT: usize = 20;
 const LISTED_ADDRESSES: usize = 50;
 
