@@ -393,7 +393,13 @@ impl TerraformError {
     }
 }
 
-const LOCK_MARKERS: &[&str] = &["Error acquiring the state lock", "Error locking state"];
+const LOCK_MARKERS: &[&str] = &[
+    "Error acquiring the state lock",
+    "Error locking state",
+    // The kubernetes backend, when `init` creates the first (empty) state under a held lock:
+    // "Error loading state: the state is already locked by another terraform client".
+    "the state is already locked by another terraform client",
+];
 
 const STALE_MARKERS: &[&str] = &["Saved plan is stale", "Saved plan does not match"];
 
@@ -650,6 +656,23 @@ Terraform acquires a state lock to protect the state from being written\n";
             "{msg}"
         );
         assert!(msg.contains("held by root@vm"), "{msg}");
+    }
+
+    #[test]
+    fn a_lock_held_while_init_creates_the_first_state_is_a_lock() {
+        let text = "Error: Error loading state: the state is already locked by another terraform client\n\
+Lock Info:\n\
+  ID:        e2e-held\n\
+  Path:      \n\
+  Operation: OperationTypeApply\n\
+  Who:       someone@elsewhere\n";
+        let err = classify("init", out(text));
+        assert_eq!(err.kind(), ErrorKind::StateLocked);
+        assert!(err.is_retryable());
+        assert!(
+            err.to_string().contains("force-unlock lock id e2e-held"),
+            "{err}"
+        );
     }
 
     #[test]
