@@ -1310,14 +1310,10 @@ impl<'a> Run<'a> {
             namespace: location.namespace.clone(),
             secret_name: location.secret_name(),
         });
-        if self
+        let current = self
             .state_secrets()
             .get_opt(&location.secret_name())
-            .await?
-            .is_some()
-        {
-            return Ok(StateCheck::Present);
-        }
+            .await?;
         let legacy_suffix = self
             .project
             .spec
@@ -1326,15 +1322,24 @@ impl<'a> Run<'a> {
             .and_then(|b| b.kubernetes.as_ref())
             .and_then(|k| k.secret_suffix.clone())
             .unwrap_or_else(|| self.name.clone());
-        if let Some(legacy) = self
+        let legacy = self
             .secrets()
             .get_opt(&legacy_secret_name(&legacy_suffix))
             .await?
-            && legacy.labels().get("tfstate").is_some_and(|v| v == "true")
-        {
-            self.migrate_state(&location, &legacy, &legacy_suffix)
-                .await?;
-            return Ok(StateCheck::Present);
+            .filter(|l| l.labels().get("tfstate").is_some_and(|v| v == "true"));
+        match (current, legacy) {
+            // Moved by an earlier run that stopped before deleting the old copy.
+            (Some(current), Some(legacy)) => {
+                self.finish_migration(&location, &current, &legacy).await?;
+                return Ok(StateCheck::Present);
+            }
+            (Some(_), None) => return Ok(StateCheck::Present),
+            (None, Some(legacy)) => {
+                self.migrate_state(&location, &legacy, &legacy_suffix)
+                    .await?;
+                return Ok(StateCheck::Present);
+            }
+            (None, None) => {}
         }
         Ok(if self.status.last_applied.is_some() {
             StateCheck::Missing
@@ -1345,8 +1350,7 @@ impl<'a> Run<'a> {
 
     /// Moves the state from `tfstate-default-<legacy_suffix>` in the Project's namespace to
     /// `location` with Terraform itself (`init -migrate-state -force-copy`, which locks both
-    /// sides), checks the copy, and only then deletes the old Secret (if unchanged since it
-    /// was read) and its lock Lease.
+    /// sides), then [`Run::finish_migration`].
     async fn migrate_state(
         &mut self,
         location: &StateLocation,
@@ -1397,31 +1401,50 @@ impl<'a> Run<'a> {
             ..InitOptions::default()
         };
         self.ctx.runner.init(&ws, &migrate).await?;
+        let copied = self
+            .state_secrets()
+            .get_opt(&location.secret_name())
+            .await?
+            .ok_or_else(|| ReconcileError::State {
+                project: key(self.project),
+                message: format!(
+                    "terraform init -migrate-state did not create Secret {} in namespace {}; the state stays in Secret {legacy_name} in namespace {}",
+                    location.secret_name(),
+                    location.namespace,
+                    self.namespace
+                ),
+            })?;
+        if let Err(err) = std::fs::remove_dir_all(&dir) {
+            tracing::debug!(error = %err, "cannot remove the migration directory");
+        }
+        self.finish_migration(location, &copied, legacy).await
+    }
+
+    /// Deletes the legacy state Secret (if unchanged since it was read) and its Lease once
+    /// `copied` verifiably holds the same state: the same lineage and a serial not older
+    /// (Terraform's copy counts one more). Otherwise keeps both and fails: a person looks.
+    async fn finish_migration(
+        &self,
+        location: &StateLocation,
+        copied: &Secret,
+        legacy: &Secret,
+    ) -> Result<(), ReconcileError> {
+        let legacy_name = legacy.name_any();
         let project = key(self.project);
         let state_error = |message: String| ReconcileError::State {
             project: project.clone(),
             message,
         };
-        let copied = self
-            .state_secrets()
-            .get_opt(&location.secret_name())
-            .await?
-            .ok_or_else(|| {
-                state_error(format!(
-                    "terraform init -migrate-state did not create Secret {} in namespace {}; the state stays in Secret {legacy_name} in namespace {}",
-                    location.secret_name(),
-                    location.namespace,
-                    self.namespace
-                ))
-            })?;
         let old = state_identity(legacy).map_err(&state_error)?;
-        let new = state_identity(&copied).map_err(&state_error)?;
-        if old != new {
+        let new = state_identity(copied).map_err(&state_error)?;
+        if old.0 != new.0 || new.1 < old.1 {
             return Err(state_error(format!(
-                "the copy in Secret {} (lineage {}, serial {}) differs from Secret {legacy_name} (lineage {}, serial {}); the old Secret is kept",
+                "Secret {} in namespace {} (lineage {}, serial {}) is not a copy of the legacy state Secret {legacy_name} in namespace {} (lineage {}, serial {}); both are kept: decide which is right, then delete the other",
                 location.secret_name(),
+                location.namespace,
                 new.0,
                 new.1,
+                self.namespace,
                 old.0,
                 old.1
             )));
@@ -1443,18 +1466,16 @@ impl<'a> Run<'a> {
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(err) => return Err(err.into()),
         }
-        if let Err(err) = std::fs::remove_dir_all(&dir) {
-            tracing::debug!(error = %err, "cannot remove the migration directory");
-        }
         self.event(
             EventType::Normal,
             "StateMigrated",
             &format!(
-                "Terraform state moved from Secret {legacy_name} in namespace {} to Secret {} in namespace {} (lineage {}, serial {})",
+                "Terraform state moved from Secret {legacy_name} in namespace {} to Secret {} in namespace {} (lineage {}, serial {} -> {})",
                 self.namespace,
                 location.secret_name(),
                 location.namespace,
                 new.0,
+                old.1,
                 new.1
             ),
         )
