@@ -53,6 +53,12 @@ fn terraform_banner() -> String {
         .to_owned()
 }
 
+/// The state namespace [`ControllerProcess::start_with`] gives the controller of test
+/// namespace `namespace`.
+pub fn state_namespace_of(namespace: &str) -> String {
+    format!("{namespace}-state")
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -71,13 +77,19 @@ impl ControllerProcess {
         Self::start_with(plane, namespace, work_dir, Vec::new()).await
     }
 
-    /// Like [`ControllerProcess::start`], with extra command-line arguments.
+    /// Like [`ControllerProcess::start`], with extra command-line arguments. Without a
+    /// `--state-namespace` among them, the controller keeps state in its own
+    /// [`state_namespace_of`] `namespace`, created here.
     pub async fn start_with(
         plane: &ControlPlane,
         namespace: &str,
         work_dir: &Path,
-        extra_args: Vec<String>,
+        mut extra_args: Vec<String>,
     ) -> ControllerProcess {
+        if !extra_args.iter().any(|a| a == "--state-namespace") {
+            let state = plane.state_namespace(&state_namespace_of(namespace)).await;
+            extra_args.extend(["--state-namespace".to_owned(), state]);
+        }
         Self::start_as(
             &plane.kubeconfig(User::Admin),
             namespace,

@@ -300,6 +300,29 @@ impl ControlPlane {
         name
     }
 
+    /// A namespace for a controller's Terraform state, saved plans and the Destroy
+    /// checkpoints of terminating namespaces (`--state-namespace`): nobody but admin (and the
+    /// controller) has rights there, as in `tollgate-system`. Idempotent.
+    pub async fn state_namespace(&self, name: &str) -> String {
+        let admin = self.client(User::Admin).await;
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match Api::<Namespace>::all(admin)
+            .create(&PostParams::default(), &ns)
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(err) => panic!("create state namespace {name}: {err}"),
+        }
+        name.to_owned()
+    }
+
     /// Deletes a namespace made by [`ControlPlane::namespace`] (best effort: without
     /// kube-controller-manager, namespaces stay Terminating).
     pub async fn delete_namespace(&self, name: &str) {

@@ -1048,6 +1048,9 @@ async fn the_controller_needs_only_its_cluster_role() {
         vec![
             "--controller-user".into(),
             tollgate_e2e::webhook::CONTROLLER_SERVICE_ACCOUNT.into(),
+            // Where deploy/controller-rbac.yaml gives it rights to keep state.
+            "--state-namespace".into(),
+            "tollgate-system".into(),
         ],
     )
     .await;
