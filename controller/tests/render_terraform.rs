@@ -225,6 +225,7 @@ fn every_marker_string_reaches_terraform_exactly_as_written() {
         &catalog,
         &RenderOptions {
             backend_override: Some(BackendType::Local),
+            ..Default::default()
         },
     )
     .unwrap();

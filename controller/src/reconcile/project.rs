@@ -34,6 +34,7 @@ use crate::cost::{self, Estimate, Usage};
 use crate::gate::effective::{EffectivePolicy, ProjectFacts};
 use crate::gate::{self, CostFacts, GateDecision, GateInput};
 use crate::plan::{Plan, PlanError, PlanSummary, SavedPlan};
+use crate::render::quote::quoted;
 use crate::render::{RenderOptions, Rendered, render};
 use crate::state::{
     PROJECT_NAMESPACE_LABEL, StateLocation, legacy_secret_name, project_labels, secret_suffix,
@@ -1385,8 +1386,8 @@ impl<'a> Run<'a> {
         write_backend(
             hcl::Block::builder("backend")
                 .add_label("kubernetes")
-                .add_attribute(("secret_suffix", legacy_suffix))
-                .add_attribute(("namespace", self.namespace.as_str()))
+                .add_attribute(("secret_suffix", quoted(legacy_suffix)))
+                .add_attribute(("namespace", quoted(&self.namespace)))
                 .build(),
         )?;
         let ws = self.workspace_in(&dir);
