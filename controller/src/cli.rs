@@ -91,7 +91,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller: reconcile Projects and Checkpoints in the cluster.
-    Controller(controller::ControllerArgs),
+    Controller(Box<controller::ControllerArgs>),
     /// Print the CustomResourceDefinitions (or write one file per CRD with --out-dir).
     Crd(crd::CrdArgs),
     /// Print the API reference (Markdown) generated from the CRD schemas.

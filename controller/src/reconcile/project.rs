@@ -1510,7 +1510,21 @@ impl<'a> Run<'a> {
             && checkpoint.spec.checkpoint_type == CheckpointType::ManualOperation
         {
             let status = checkpoint.status.clone().unwrap_or_default();
-            if status.decision != Some(Decision::Approved) {
+            // Accepting empty state is a decision like any other: only a sealed one counts.
+            let verified = status.decision.is_some()
+                && match super::checkpoint::verify_decision(&checkpoint, &self.ctx.seal_key) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        self.event(
+                            EventType::Warning,
+                            "DecisionUnverified",
+                            &super::checkpoint::unverified_message(&reference.name, &why),
+                        )
+                        .await;
+                        false
+                    }
+                };
+            if !verified || status.decision != Some(Decision::Approved) {
                 return Ok(Some(Action::requeue(STATE_MISSING_RECHECK)));
             }
             let by = status.decided_by.unwrap_or_else(|| "unknown".into());
