@@ -397,8 +397,9 @@ const LOCK_MARKERS: &[&str] = &[
     "Error acquiring the state lock",
     "Error locking state",
     // The kubernetes backend, when `init` creates the first (empty) state under a held lock:
-    // "Error loading state: the state is already locked by another terraform client".
-    "the state is already locked by another terraform client",
+    // "Error loading state: the state is already locked by another terraform client"
+    // (OpenTofu: "… by another tofu client").
+    "the state is already locked by another",
 ];
 
 const STALE_MARKERS: &[&str] = &["Saved plan is stale", "Saved plan does not match"];
@@ -673,6 +674,8 @@ Lock Info:\n\
             err.to_string().contains("force-unlock lock id e2e-held"),
             "{err}"
         );
+        let tofu = text.replace("terraform client", "tofu client");
+        assert_eq!(classify("init", out(&tofu)).kind(), ErrorKind::StateLocked);
     }
 
     #[test]
