@@ -92,6 +92,11 @@ fn chart_rbac_is_the_shipped_rbac() {
         find(&docs, "ClusterRole", "tollgate-controller")["rules"],
         controller["rules"]
     );
+    let state = find(&shipped, "Role", "tollgate-state");
+    assert_eq!(
+        find(&docs, "Role", "tollgate-state")["rules"],
+        state["rules"]
+    );
     let binding = find(&docs, "ClusterRoleBinding", "tollgate-controller");
     assert_eq!(
         binding["subjects"],
