@@ -14,7 +14,7 @@ use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use tollgate::api::{Checkpoint, CheckpointType, Project, ProjectPhase};
+use tollgate::api::{ApprovalPolicy, Checkpoint, CheckpointType, Project, ProjectPhase};
 use tollgate_e2e::controller::{ControllerProcess, state_namespace_of};
 use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{ControlPlane, User, wait_for};
@@ -79,6 +79,29 @@ impl Env {
             dir,
             controller,
         }
+    }
+
+    /// Pre-approves `spec` (e.g. `{"autoApprove": [...]}`) for this test's namespace with an
+    /// ApprovalPolicy, as a cluster admin would (a Project's own `approval` only tightens).
+    async fn allow(&self, spec: serde_json::Value) {
+        let mut full =
+            json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ns}}});
+        for (k, v) in spec.as_object().unwrap() {
+            full[k] = v.clone();
+        }
+        let policy: ApprovalPolicy = serde_json::from_value(json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "ApprovalPolicy",
+            "metadata": {"name": self.ns}, "spec": full
+        }))
+        .unwrap();
+        Api::<ApprovalPolicy>::all(self.plane.client(User::Admin).await)
+            .patch(
+                &self.ns,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&policy),
+            )
+            .await
+            .unwrap();
     }
 
     fn markers(&self) -> std::path::PathBuf {
@@ -188,6 +211,8 @@ fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) {
 #[tokio::test]
 async fn deleting_the_namespace_destroys_through_a_destroy_checkpoint_in_the_state_namespace() {
     let env = Env::new("ns-delete", Vec::new()).await;
+    env.allow(json!({"autoApprove": ["FirstApply", "Create"]}))
+        .await;
     env.create_as_carol(&demo(
         &env.ns,
         &env.markers(),
@@ -347,6 +372,7 @@ async fn deleting_the_namespace_destroys_through_a_destroy_checkpoint_in_the_sta
 #[tokio::test]
 async fn a_vanished_state_stops_applies_and_platform_users_cannot_touch_state() {
     let env = Env::new("state-missing", Vec::new()).await;
+    env.allow(auto_approve_all()).await;
     env.bind_carol_edit().await;
     env.create_as_carol(&demo(&env.ns, &env.markers(), "hello", auto_approve_all()))
         .await;
@@ -485,6 +511,7 @@ async fn a_vanished_state_stops_applies_and_platform_users_cannot_touch_state() 
 #[tokio::test]
 async fn an_orphaned_projects_state_is_adopted_by_a_project_created_again() {
     let env = Env::new("orphan-adopt", Vec::new()).await;
+    env.allow(auto_approve_all()).await;
     let mut project = demo(&env.ns, &env.markers(), "hello", auto_approve_all());
     project.spec.deletion_policy = tollgate::api::DeletionPolicy::Orphan;
     env.create_as_carol(&project).await;
@@ -665,6 +692,7 @@ async fn legacy_state_in_the_projects_namespace_is_moved_to_the_state_namespace(
 #[tokio::test]
 async fn a_failing_reconcile_backs_off_exponentially() {
     let env = Env::new("backoff", vec!["--lock-timeout".into(), "1".into()]).await;
+    env.allow(auto_approve_all()).await;
     // Someone else holds the state lock: every plan fails after 1 s and is retried.
     let suffix = tollgate::state::secret_suffix(&env.ns, "demo");
     let lease: Lease = serde_json::from_value(json!({
