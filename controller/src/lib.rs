@@ -16,5 +16,6 @@ pub mod plan;
 pub mod reconcile;
 pub mod render;
 pub mod seal;
+pub mod sla;
 pub mod telemetry;
 pub mod terraform;
