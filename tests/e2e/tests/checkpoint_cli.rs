@@ -1,0 +1,421 @@
+//! `tollgate checkpoint …` as a real process on the real control plane, under each user's
+//! own kubeconfig: alice (a Technical Operator) lists, shows, approves two at once and
+//! bulk-rejects a Project's checkpoints; carol (a platform user) is refused, with the API's
+//! message and a non-zero exit code. Decisions go through tollgate's admission webhook
+//! (served by this test process), which records who decided.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tollgate::api::{Checkpoint, Decision};
+use tollgate_e2e::controller::tollgate_binary;
+use tollgate_e2e::webhook::{grant_status_patch, start_webhook};
+use tollgate_e2e::{ControlPlane, User, checkpoint_object};
+
+struct Env {
+    plane: &'static ControlPlane,
+    ns: String,
+}
+
+impl Env {
+    async fn new(prefix: &str) -> Env {
+        let plane = ControlPlane::get().await;
+        let ns = start_webhook().await.namespace(plane, prefix).await;
+        Env { plane, ns }
+    }
+
+    async fn api(&self, user: User) -> Api<Checkpoint> {
+        Api::namespaced(self.plane.client(user).await, &self.ns)
+    }
+
+    /// Checkpoints as the controller opens them (created by the admin identity).
+    async fn checkpoints(&self, specs: &[(&str, Value)]) {
+        let api = self.api(User::Admin).await;
+        for (name, spec) in specs {
+            api.create(
+                &PostParams::default(),
+                &checkpoint_object(&self.ns, name, spec.clone()),
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    fn command(&self, user: User, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(tollgate_binary());
+        command
+            .arg("checkpoint")
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.plane.kubeconfig(user))
+            .args(["-n", &self.ns])
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `tollgate checkpoint ARGS -n NS --kubeconfig USER's`.
+    async fn run(&self, user: User, args: &[&str]) -> Output {
+        self.command(user, args).output().await.unwrap()
+    }
+
+    async fn status(&self, name: &str) -> (Option<Decision>, Option<String>, Option<String>) {
+        let status = self
+            .api(User::Admin)
+            .await
+            .get(name)
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        (status.decision, status.decided_by, status.reason)
+    }
+
+    async fn done(self) {
+        self.plane.delete_namespace(&self.ns).await;
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn project(name: &str) -> Value {
+    json!({"projectRef": {"name": name}})
+}
+
+#[tokio::test]
+async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_project() {
+    let env = Env::new("cli-to").await;
+    env.checkpoints(&[
+        ("demo-aaaaaaaaaaaa", json!({"sla": {"respondBy": "2030-01-01T00:00:00Z"},
+            "summary": {"text": "1 to add, 0 to change, 0 to destroy", "add": 1, "change": 0, "destroy": 0,
+                        "changes": ["create module.app.terraform_data.this"],
+                        "cost": {"before": "0", "after": "3.50", "delta": "3.50", "budget": "50"}}})),
+        ("demo-bbbbbbbbbbbb", json!({})),
+        ("shop-cccccccccccc", project("shop")),
+        ("shop-dddddddddddd", project("shop")),
+    ])
+    .await;
+
+    let list = env.run(User::Alice, &["list"]).await;
+    assert_eq!(code(&list), 0, "{}", text(&list.stderr));
+    let out = text(&list.stdout);
+    assert!(out.starts_with("NAMESPACE "), "{out}");
+    assert!(out.contains("SLA LEFT") && out.contains("COST Δ"), "{out}");
+    for name in [
+        "demo-aaaaaaaaaaaa",
+        "demo-bbbbbbbbbbbb",
+        "shop-cccccccccccc",
+        "shop-dddddddddddd",
+    ] {
+        assert!(out.contains(name), "{name} missing from:\n{out}");
+    }
+    // Sorted by deadline: those without an SLA (requestedAt 2026) before the 2030 one.
+    assert!(
+        out.lines().last().unwrap().contains("demo-aaaaaaaaaaaa"),
+        "{out}"
+    );
+
+    let json_list = env
+        .run(
+            User::Alice,
+            &["list", "-o", "json", "--type", "PlanApproval"],
+        )
+        .await;
+    assert_eq!(code(&json_list), 0, "{}", text(&json_list.stderr));
+    let parsed: Value = serde_json::from_slice(&json_list.stdout).unwrap();
+    assert_eq!(parsed["items"].as_array().unwrap().len(), 4);
+
+    let show = env.run(User::Alice, &["show", "demo-aaaaaaaaaaaa"]).await;
+    assert_eq!(code(&show), 0, "{}", text(&show.stderr));
+    let out = text(&show.stdout);
+    assert!(
+        out.contains("create   module.app.terraform_data.this"),
+        "{out}"
+    );
+    assert!(out.contains("+$3.50") && out.contains("$50"), "{out}");
+    assert!(out.contains("Values: none shown"), "{out}");
+
+    // Two at once, no prompt.
+    let approve = env
+        .run(
+            User::Alice,
+            &[
+                "approve",
+                "demo-aaaaaaaaaaaa",
+                "demo-bbbbbbbbbbbb",
+                "--reason",
+                "reviewed both",
+                "--yes",
+            ],
+        )
+        .await;
+    assert_eq!(
+        code(&approve),
+        0,
+        "{}\n{}",
+        text(&approve.stdout),
+        text(&approve.stderr)
+    );
+    for name in ["demo-aaaaaaaaaaaa", "demo-bbbbbbbbbbbb"] {
+        assert_eq!(
+            env.status(name).await,
+            (
+                Some(Decision::Approved),
+                Some("alice".into()),
+                Some("reviewed both".into())
+            )
+        );
+        assert!(
+            text(&approve.stdout)
+                .contains(&format!("approved: {}/{name} (decided by alice)", env.ns)),
+            "{}",
+            text(&approve.stdout)
+        );
+    }
+
+    // Bulk: every pending checkpoint of Project shop.
+    let reject = env
+        .run(
+            User::Alice,
+            &[
+                "reject",
+                "--project",
+                "shop",
+                "--reason",
+                "too expensive",
+                "--yes",
+            ],
+        )
+        .await;
+    assert_eq!(
+        code(&reject),
+        0,
+        "{}\n{}",
+        text(&reject.stdout),
+        text(&reject.stderr)
+    );
+    for name in ["shop-cccccccccccc", "shop-dddddddddddd"] {
+        assert_eq!(
+            env.status(name).await,
+            (
+                Some(Decision::Rejected),
+                Some("alice".into()),
+                Some("too expensive".into())
+            )
+        );
+    }
+    // Nothing of shop is pending any more: nothing to decide, exit 3.
+    let again = env
+        .run(
+            User::Alice,
+            &["reject", "--project", "shop", "--reason", "again", "--yes"],
+        )
+        .await;
+    assert_eq!(code(&again), 3, "{}", text(&again.stderr));
+
+    // A decided checkpoint cannot be decided again: the webhook's words, exit 1.
+    let twice = env
+        .run(
+            User::Bob,
+            &["reject", "demo-aaaaaaaaaaaa", "--reason", "no", "--yes"],
+        )
+        .await;
+    assert_eq!(code(&twice), 1);
+    let err = text(&twice.stderr);
+    assert!(
+        err.contains("may not change the decision of checkpoint"),
+        "{err}"
+    );
+    assert!(
+        err.contains("refused by: tollgate's admission webhook"),
+        "{err}"
+    );
+    assert!(err.contains("rule: a decision is final"), "{err}");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn a_platform_user_is_refused_with_the_apis_message_and_exit_code_1() {
+    let env = Env::new("cli-carol").await;
+    env.checkpoints(&[("demo-eeeeeeeeeeee", json!({}))]).await;
+
+    // Carol reads checkpoints (tollgate-editor) …
+    let list = env.run(User::Carol, &["list", "--pending"]).await;
+    assert_eq!(code(&list), 0, "{}", text(&list.stderr));
+    assert!(text(&list.stdout).contains("demo-eeeeeeeeeeee"));
+
+    // … but RBAC does not let her write the status.
+    let approve = env
+        .run(
+            User::Carol,
+            &[
+                "approve",
+                "demo-eeeeeeeeeeee",
+                "--reason",
+                "looks fine",
+                "--yes",
+            ],
+        )
+        .await;
+    assert_eq!(code(&approve), 1);
+    let err = text(&approve.stderr);
+    assert!(
+        err.contains("User \"carol\" cannot patch resource \"checkpoints/status\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("refused by: permission: RBAC, you may not patch checkpoints/status"),
+        "{err}"
+    );
+
+    // With write access to the status but no verb approve, tollgate's webhook refuses.
+    grant_status_patch(env.plane, &env.ns, User::Carol).await;
+    let approve = env
+        .run(
+            User::Carol,
+            &[
+                "approve",
+                "demo-eeeeeeeeeeee",
+                "--reason",
+                "looks fine",
+                "--yes",
+            ],
+        )
+        .await;
+    assert_eq!(code(&approve), 1);
+    let err = text(&approve.stderr);
+    assert!(
+        err.contains(&format!(
+            "user carol may not approve checkpoints in {}: deciding checkpoint {}/demo-eeeeeeeeeeee needs the RBAC verb approve",
+            env.ns, env.ns
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("permission: the RBAC verb approve on checkpoints.tollgate.dev"),
+        "{err}"
+    );
+    assert_eq!(env.status("demo-eeeeeeeeeeee").await, (None, None, None));
+    env.done().await;
+}
+
+#[tokio::test]
+async fn usage_and_configuration_errors_exit_2_and_decide_nothing() {
+    let env = Env::new("cli-usage").await;
+    env.checkpoints(&[("demo-ffffffffffff", json!({}))]).await;
+    // No terminal to confirm on and no --yes.
+    let unconfirmed = env
+        .run(
+            User::Alice,
+            &["approve", "demo-ffffffffffff", "--reason", "ok"],
+        )
+        .await;
+    assert_eq!(code(&unconfirmed), 2);
+    assert!(
+        text(&unconfirmed.stderr).contains("pass --yes"),
+        "{}",
+        text(&unconfirmed.stderr)
+    );
+    // A missing kubeconfig.
+    let out = tokio::process::Command::new(tollgate_binary())
+        .args([
+            "checkpoint",
+            "list",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("cannot read kubeconfig /nonexistent/kubeconfig"));
+    // No target at all: clap's usage error.
+    let none = env
+        .run(User::Alice, &["approve", "--reason", "ok", "--yes"])
+        .await;
+    assert_eq!(code(&none), 2);
+    assert_eq!(env.status("demo-ffffffffffff").await, (None, None, None));
+    env.done().await;
+}
+
+#[tokio::test]
+async fn watch_streams_new_and_changed_checkpoints() {
+    let env = Env::new("cli-watch").await;
+    env.checkpoints(&[("demo-111111111111", json!({}))]).await;
+    let mut child = env
+        .command(User::Alice, &["watch"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a watch line within 30 s")
+            .unwrap()
+            .expect("watch still running")
+    };
+    let listed = next().await;
+    assert!(
+        listed.contains(" Listed ") && listed.contains("demo-111111111111"),
+        "{listed}"
+    );
+    env.checkpoints(&[("demo-222222222222", json!({}))]).await;
+    let added = next().await;
+    assert!(
+        added.contains(" Added ") && added.contains("demo-222222222222"),
+        "{added}"
+    );
+    let approve = env
+        .run(
+            User::Alice,
+            &["approve", "demo-222222222222", "--reason", "ok", "--yes"],
+        )
+        .await;
+    assert_eq!(code(&approve), 0, "{}", text(&approve.stderr));
+    let changed = next().await;
+    assert!(
+        changed.contains("Modified") && changed.contains("approved-by=alice"),
+        "{changed}"
+    );
+    child.kill().await.unwrap();
+    env.done().await;
+}
+
+#[tokio::test]
+async fn kubectl_runs_it_as_a_plugin() {
+    let env = Env::new("cli-kubectl").await;
+    env.checkpoints(&[("demo-333333333333", json!({}))]).await;
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(tollgate_binary(), bin.path().join("kubectl-tollgate")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = tokio::process::Command::new(env.plane.var("TOLLGATE_E2E_KUBECTL"))
+        .args(["tollgate", "checkpoint", "list", "-n", &env.ns])
+        .env("PATH", path)
+        .env("KUBECONFIG", env.plane.kubeconfig(User::Alice))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("demo-333333333333"),
+        "{}",
+        text(&out.stdout)
+    );
+    env.done().await;
+}
