@@ -64,6 +64,43 @@ impl Env {
         self.command(user, args).output().await.unwrap()
     }
 
+    /// Runs it, expects exit 0, returns stdout.
+    async fn ok(&self, user: User, args: &[&str]) -> String {
+        let out = self.run(user, args).await;
+        assert_eq!(
+            code(&out),
+            0,
+            "{args:?}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Runs it, expects exit `expected`, returns stderr.
+    async fn fails(&self, user: User, args: &[&str], expected: i32) -> String {
+        let out = self.run(user, args).await;
+        assert_eq!(
+            code(&out),
+            expected,
+            "{args:?}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stderr)
+    }
+
+    /// Asserts each checkpoint's decision, decider and reason.
+    async fn assert_decided(&self, names: &[&str], decision: Decision, by: &str, reason: &str) {
+        for name in names {
+            assert_eq!(
+                self.status(name).await,
+                (Some(decision), Some(by.to_owned()), Some(reason.to_owned())),
+                "{name}"
+            );
+        }
+    }
+
     async fn status(&self, name: &str) -> (Option<Decision>, Option<String>, Option<String>) {
         let status = self
             .api(User::Admin)
@@ -107,9 +144,7 @@ async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_projec
     ])
     .await;
 
-    let list = env.run(User::Alice, &["list"]).await;
-    assert_eq!(code(&list), 0, "{}", text(&list.stderr));
-    let out = text(&list.stdout);
+    let out = env.ok(User::Alice, &["list"]).await;
     assert!(out.starts_with("NAMESPACE "), "{out}");
     assert!(out.contains("SLA LEFT") && out.contains("COST Δ"), "{out}");
     for name in [
@@ -127,18 +162,15 @@ async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_projec
     );
 
     let json_list = env
-        .run(
+        .ok(
             User::Alice,
             &["list", "-o", "json", "--type", "PlanApproval"],
         )
         .await;
-    assert_eq!(code(&json_list), 0, "{}", text(&json_list.stderr));
-    let parsed: Value = serde_json::from_slice(&json_list.stdout).unwrap();
+    let parsed: Value = serde_json::from_str(&json_list).unwrap();
     assert_eq!(parsed["items"].as_array().unwrap().len(), 4);
 
-    let show = env.run(User::Alice, &["show", "demo-aaaaaaaaaaaa"]).await;
-    assert_eq!(code(&show), 0, "{}", text(&show.stderr));
-    let out = text(&show.stdout);
+    let out = env.ok(User::Alice, &["show", "demo-aaaaaaaaaaaa"]).await;
     assert!(
         out.contains("create   module.app.terraform_data.this"),
         "{out}"
@@ -147,92 +179,51 @@ async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_projec
     assert!(out.contains("Values: none shown"), "{out}");
 
     // Two at once, no prompt.
-    let approve = env
-        .run(
+    let both = ["demo-aaaaaaaaaaaa", "demo-bbbbbbbbbbbb"];
+    let out = env
+        .ok(
             User::Alice,
             &[
                 "approve",
-                "demo-aaaaaaaaaaaa",
-                "demo-bbbbbbbbbbbb",
+                both[0],
+                both[1],
                 "--reason",
                 "reviewed both",
                 "--yes",
             ],
         )
         .await;
-    assert_eq!(
-        code(&approve),
-        0,
-        "{}\n{}",
-        text(&approve.stdout),
-        text(&approve.stderr)
-    );
-    for name in ["demo-aaaaaaaaaaaa", "demo-bbbbbbbbbbbb"] {
-        assert_eq!(
-            env.status(name).await,
-            (
-                Some(Decision::Approved),
-                Some("alice".into()),
-                Some("reviewed both".into())
-            )
-        );
-        assert!(
-            text(&approve.stdout)
-                .contains(&format!("approved: {}/{name} (decided by alice)", env.ns)),
-            "{}",
-            text(&approve.stdout)
-        );
+    env.assert_decided(&both, Decision::Approved, "alice", "reviewed both")
+        .await;
+    for name in both {
+        let said = format!("approved: {}/{name} (decided by alice)", env.ns);
+        assert!(out.contains(&said), "{out}");
     }
 
     // Bulk: every pending checkpoint of Project shop.
-    let reject = env
-        .run(
-            User::Alice,
-            &[
-                "reject",
-                "--project",
-                "shop",
-                "--reason",
-                "too expensive",
-                "--yes",
-            ],
-        )
+    let bulk = [
+        "reject",
+        "--project",
+        "shop",
+        "--reason",
+        "too expensive",
+        "--yes",
+    ];
+    env.ok(User::Alice, &bulk).await;
+    let shop = ["shop-cccccccccccc", "shop-dddddddddddd"];
+    env.assert_decided(&shop, Decision::Rejected, "alice", "too expensive")
         .await;
-    assert_eq!(
-        code(&reject),
-        0,
-        "{}\n{}",
-        text(&reject.stdout),
-        text(&reject.stderr)
-    );
-    for name in ["shop-cccccccccccc", "shop-dddddddddddd"] {
-        assert_eq!(
-            env.status(name).await,
-            (
-                Some(Decision::Rejected),
-                Some("alice".into()),
-                Some("too expensive".into())
-            )
-        );
-    }
     // Nothing of shop is pending any more: nothing to decide, exit 3.
-    let again = env
-        .run(
-            User::Alice,
-            &["reject", "--project", "shop", "--reason", "again", "--yes"],
-        )
-        .await;
-    assert_eq!(code(&again), 3, "{}", text(&again.stderr));
+    env.fails(User::Alice, &bulk, 3).await;
 
     // A decided checkpoint cannot be decided again: the webhook's words, exit 1.
-    let twice = env
-        .run(
+    let err = env
+        .fails(
             User::Bob,
-            &["reject", "demo-aaaaaaaaaaaa", "--reason", "no", "--yes"],
+            &["reject", both[0], "--reason", "no", "--yes"],
+            1,
         )
         .await;
-    assert_eq!(code(&twice), 1);
-    let err = text(&twice.stderr);
     assert!(
         err.contains("may not change the decision of checkpoint"),
         "{err}"
@@ -248,28 +239,19 @@ async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_projec
 #[tokio::test]
 async fn a_platform_user_is_refused_with_the_apis_message_and_exit_code_1() {
     let env = Env::new("cli-carol").await;
-    env.checkpoints(&[("demo-eeeeeeeeeeee", json!({}))]).await;
+    let name = "demo-eeeeeeeeeeee";
+    env.checkpoints(&[(name, json!({}))]).await;
 
     // Carol reads checkpoints (tollgate-editor) …
-    let list = env.run(User::Carol, &["list", "--pending"]).await;
-    assert_eq!(code(&list), 0, "{}", text(&list.stderr));
-    assert!(text(&list.stdout).contains("demo-eeeeeeeeeeee"));
+    assert!(
+        env.ok(User::Carol, &["list", "--pending"])
+            .await
+            .contains(name)
+    );
 
     // … but RBAC does not let her write the status.
-    let approve = env
-        .run(
-            User::Carol,
-            &[
-                "approve",
-                "demo-eeeeeeeeeeee",
-                "--reason",
-                "looks fine",
-                "--yes",
-            ],
-        )
-        .await;
-    assert_eq!(code(&approve), 1);
-    let err = text(&approve.stderr);
+    let approve = ["approve", name, "--reason", "looks fine", "--yes"];
+    let err = env.fails(User::Carol, &approve, 1).await;
     assert!(
         err.contains("User \"carol\" cannot patch resource \"checkpoints/status\""),
         "{err}"
@@ -281,24 +263,11 @@ async fn a_platform_user_is_refused_with_the_apis_message_and_exit_code_1() {
 
     // With write access to the status but no verb approve, tollgate's webhook refuses.
     grant_status_patch(env.plane, &env.ns, User::Carol).await;
-    let approve = env
-        .run(
-            User::Carol,
-            &[
-                "approve",
-                "demo-eeeeeeeeeeee",
-                "--reason",
-                "looks fine",
-                "--yes",
-            ],
-        )
-        .await;
-    assert_eq!(code(&approve), 1);
-    let err = text(&approve.stderr);
+    let err = env.fails(User::Carol, &approve, 1).await;
+    let ns = &env.ns;
     assert!(
         err.contains(&format!(
-            "user carol may not approve checkpoints in {}: deciding checkpoint {}/demo-eeeeeeeeeeee needs the RBAC verb approve",
-            env.ns, env.ns
+            "user carol may not approve checkpoints in {ns}: deciding checkpoint {ns}/{name} needs the RBAC verb approve"
         )),
         "{err}"
     );
@@ -306,7 +275,7 @@ async fn a_platform_user_is_refused_with_the_apis_message_and_exit_code_1() {
         err.contains("permission: the RBAC verb approve on checkpoints.tollgate.dev"),
         "{err}"
     );
-    assert_eq!(env.status("demo-eeeeeeeeeeee").await, (None, None, None));
+    assert_eq!(env.status(name).await, (None, None, None));
     env.done().await;
 }
 
@@ -315,18 +284,14 @@ async fn usage_and_configuration_errors_exit_2_and_decide_nothing() {
     let env = Env::new("cli-usage").await;
     env.checkpoints(&[("demo-ffffffffffff", json!({}))]).await;
     // No terminal to confirm on and no --yes.
-    let unconfirmed = env
-        .run(
+    let err = env
+        .fails(
             User::Alice,
             &["approve", "demo-ffffffffffff", "--reason", "ok"],
+            2,
         )
         .await;
-    assert_eq!(code(&unconfirmed), 2);
-    assert!(
-        text(&unconfirmed.stderr).contains("pass --yes"),
-        "{}",
-        text(&unconfirmed.stderr)
-    );
+    assert!(err.contains("pass --yes"), "{err}");
     // A missing kubeconfig.
     let out = tokio::process::Command::new(tollgate_binary())
         .args([
@@ -341,10 +306,8 @@ async fn usage_and_configuration_errors_exit_2_and_decide_nothing() {
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("cannot read kubeconfig /nonexistent/kubeconfig"));
     // No target at all: clap's usage error.
-    let none = env
-        .run(User::Alice, &["approve", "--reason", "ok", "--yes"])
+    env.fails(User::Alice, &["approve", "--reason", "ok", "--yes"], 2)
         .await;
-    assert_eq!(code(&none), 2);
     assert_eq!(env.status("demo-ffffffffffff").await, (None, None, None));
     env.done().await;
 }
@@ -377,13 +340,11 @@ async fn watch_streams_new_and_changed_checkpoints() {
         added.contains(" Added ") && added.contains("demo-222222222222"),
         "{added}"
     );
-    let approve = env
-        .run(
-            User::Alice,
-            &["approve", "demo-222222222222", "--reason", "ok", "--yes"],
-        )
-        .await;
-    assert_eq!(code(&approve), 0, "{}", text(&approve.stderr));
+    env.ok(
+        User::Alice,
+        &["approve", "demo-222222222222", "--reason", "ok", "--yes"],
+    )
+    .await;
     let changed = next().await;
     assert!(
         changed.contains("Modified") && changed.contains("approved-by=alice"),
