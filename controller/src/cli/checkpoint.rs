@@ -411,12 +411,17 @@ async fn run_decide(
         Decision::Approved => "Approve",
         Decision::Rejected => "Reject",
     };
-    let confirm = |_: &Checkpoint| -> std::io::Result<bool> {
+    let confirm = |checkpoint: &Checkpoint| -> std::io::Result<bool> {
         if !interactive {
             return Ok(true);
         }
         let mut stdout = std::io::stdout();
-        write!(stdout, "{verb}? [y/N] ")?;
+        write!(
+            stdout,
+            "{verb} {}/{}? [y/N] ",
+            checkpoint.metadata.namespace.as_deref().unwrap_or_default(),
+            checkpoint.metadata.name.as_deref().unwrap_or_default()
+        )?;
         stdout.flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;

@@ -380,3 +380,55 @@ async fn kubectl_runs_it_as_a_plugin() {
     );
     env.done().await;
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`) each checkpoint is shown and
+/// only those answered `y` are decided.
+#[tokio::test]
+async fn on_a_terminal_each_is_confirmed() {
+    use tokio::io::AsyncWriteExt;
+
+    let env = Env::new("cli-tty").await;
+    env.checkpoints(&[
+        ("demo-444444444444", json!({})),
+        ("demo-555555555555", json!({})),
+    ])
+    .await;
+    let command = format!(
+        "{} checkpoint approve demo-444444444444 demo-555555555555 -n {} --kubeconfig {} --reason confirmed",
+        tollgate_binary().display(),
+        env.ns,
+        env.plane.kubeconfig(User::Alice).display()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("util-linux script");
+    // Typed ahead; stdin stays open until the command is done (script stops on its EOF).
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"y\nn\n").await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("finishes")
+        .unwrap();
+    drop(stdin);
+    let shown = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{shown}");
+    for name in ["demo-444444444444", "demo-555555555555"] {
+        let prompt = format!("Approve {}/{name}? [y/N]", env.ns);
+        assert!(shown.contains(&prompt), "{shown}");
+    }
+    assert!(shown.contains("skipped:"), "{shown}");
+    env.assert_decided(
+        &["demo-444444444444"],
+        Decision::Approved,
+        "alice",
+        "confirmed",
+    )
+    .await;
+    assert_eq!(env.status("demo-555555555555").await, (None, None, None));
+    env.done().await;
+}
