@@ -12,6 +12,7 @@ use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tollgate::api::{Checkpoint, Decision};
+use tollgate::reconcile::PROJECT_LABEL;
 use tollgate_e2e::controller::tollgate_binary;
 use tollgate_e2e::webhook::{grant_status_patch, start_webhook};
 use tollgate_e2e::{ControlPlane, User, checkpoint_object};
@@ -32,16 +33,22 @@ impl Env {
         Api::namespaced(self.plane.client(user).await, &self.ns)
     }
 
-    /// Checkpoints as the controller opens them (created by the admin identity).
+    /// Checkpoints as the controller opens them (created by the admin identity, labelled
+    /// with their Project).
     async fn checkpoints(&self, specs: &[(&str, Value)]) {
         let api = self.api(User::Admin).await;
         for (name, spec) in specs {
-            api.create(
-                &PostParams::default(),
-                &checkpoint_object(&self.ns, name, spec.clone()),
-            )
-            .await
-            .unwrap();
+            let mut checkpoint = checkpoint_object(&self.ns, name, spec.clone());
+            checkpoint.metadata.labels = Some(
+                [(
+                    PROJECT_LABEL.to_owned(),
+                    checkpoint.spec.project_ref.name.clone(),
+                )]
+                .into(),
+            );
+            api.create(&PostParams::default(), &checkpoint)
+                .await
+                .unwrap();
         }
     }
 
@@ -141,6 +148,7 @@ async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_projec
         ("demo-bbbbbbbbbbbb", json!({})),
         ("shop-cccccccccccc", project("shop")),
         ("shop-dddddddddddd", project("shop")),
+        ("web-999999999999", project("web")),
     ])
     .await;
 
@@ -152,6 +160,7 @@ async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_projec
         "demo-bbbbbbbbbbbb",
         "shop-cccccccccccc",
         "shop-dddddddddddd",
+        "web-999999999999",
     ] {
         assert!(out.contains(name), "{name} missing from:\n{out}");
     }
@@ -168,7 +177,7 @@ async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_projec
         )
         .await;
     let parsed: Value = serde_json::from_str(&json_list).unwrap();
-    assert_eq!(parsed["items"].as_array().unwrap().len(), 4);
+    assert_eq!(parsed["items"].as_array().unwrap().len(), 5);
 
     let out = env.ok(User::Alice, &["show", "demo-aaaaaaaaaaaa"]).await;
     assert!(
@@ -213,6 +222,20 @@ async fn a_technical_operator_lists_shows_approves_two_and_bulk_rejects_a_projec
     let shop = ["shop-cccccccccccc", "shop-dddddddddddd"];
     env.assert_decided(&shop, Decision::Rejected, "alice", "too expensive")
         .await;
+    // Bulk by label.
+    let selector = format!("{PROJECT_LABEL}=web");
+    env.ok(
+        User::Alice,
+        &["approve", "-l", &selector, "--reason", "by label", "--yes"],
+    )
+    .await;
+    env.assert_decided(
+        &["web-999999999999"],
+        Decision::Approved,
+        "alice",
+        "by label",
+    )
+    .await;
     // Nothing of shop is pending any more: nothing to decide, exit 3.
     env.fails(User::Alice, &bulk, 3).await;
 
