@@ -340,17 +340,24 @@ async fn run_show(scope: &Scope, name: &str) -> Result<u8, CheckpointCliError> {
     let project = scope
         .in_namespace::<Project>(namespace)
         .get_opt(&checkpoint.spec.project_ref.name)
-        .await
-        .ok()
-        .flatten();
-    let cost = project.and_then(|p| p.status).and_then(|s| {
+        .await;
+    let (readable, status) = match project {
+        Ok(Some(project)) => (true, project.status),
+        Ok(None) | Err(_) => (false, None),
+    };
+    let cost = status.as_ref().and_then(|s| {
         let same_plan = match (&s.plan, &checkpoint.spec.plan_ref) {
             (Some(plan), Some(reference)) => plan.id == reference.id,
             _ => false,
         };
-        s.cost.filter(|_| same_plan)
+        s.cost.as_ref().filter(|_| same_plan)
     });
-    let text = format::show(&checkpoint, cost.as_ref(), Timestamp::now());
+    let project_cost = match (cost, readable) {
+        (Some(cost), _) => format::ProjectCost::ThisPlan(cost),
+        (None, true) => format::ProjectCost::OtherPlan,
+        (None, false) => format::ProjectCost::Unreadable,
+    };
+    let text = format::show(&checkpoint, project_cost, Timestamp::now());
     std::io::stdout().write_all(text.as_bytes())?;
     Ok(0)
 }

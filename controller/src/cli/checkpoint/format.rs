@@ -242,9 +242,19 @@ pub fn json(checkpoints: &[Checkpoint]) -> Result<String, serde_json::Error> {
     serde_json::to_string_pretty(&list).map(|s| s + "\n")
 }
 
-/// `show NAME`: everything a TO needs to decide. `project_cost` is the Project's
-/// `status.cost` when its current plan is this checkpoint's plan (per-resource costs).
-pub fn show(checkpoint: &Checkpoint, project_cost: Option<&CostStatus>, now: Timestamp) -> String {
+/// Per-resource costs for `show`, from the checkpoint's Project.
+#[derive(Clone, Copy, Debug)]
+pub enum ProjectCost<'a> {
+    /// The Project's `status.cost`, its current plan being this checkpoint's.
+    ThisPlan(&'a CostStatus),
+    /// The Project's current plan is another one (or it has none priced).
+    OtherPlan,
+    /// The Project could not be read (deleted, or RBAC).
+    Unreadable,
+}
+
+/// `show NAME`: everything a TO needs to decide.
+pub fn show(checkpoint: &Checkpoint, project_cost: ProjectCost<'_>, now: Timestamp) -> String {
     let (namespace, name) = name(checkpoint);
     let spec = &checkpoint.spec;
     let status = checkpoint.status.clone().unwrap_or_default();
@@ -390,7 +400,9 @@ pub fn show(checkpoint: &Checkpoint, project_cost: Option<&CostStatus>, now: Tim
         }
     }
     match project_cost {
-        Some(cost) if !cost.top_resources.is_empty() || !cost.unpriced.is_empty() => {
+        ProjectCost::ThisPlan(cost)
+            if !cost.top_resources.is_empty() || !cost.unpriced.is_empty() =>
+        {
             out.push_str("\nMost expensive resources after the change (from the Project):\n");
             let mut rows = vec![vec!["monthly".to_owned(), "address".to_owned()]];
             rows.extend(
@@ -405,8 +417,12 @@ pub fn show(checkpoint: &Checkpoint, project_cost: Option<&CostStatus>, now: Tim
                 let _ = writeln!(out, "  unpriced: {unpriced}");
             }
         }
-        _ => out.push_str(
+        ProjectCost::ThisPlan(_) => out.push_str("  Per-resource costs: none recorded.\n"),
+        ProjectCost::OtherPlan => out.push_str(
             "  Per-resource costs: not available (the Project's current plan is not this checkpoint's).\n",
+        ),
+        ProjectCost::Unreadable => out.push_str(
+            "  Per-resource costs: not available (the Project could not be read).\n",
         ),
     }
 

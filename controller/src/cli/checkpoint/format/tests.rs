@@ -132,7 +132,7 @@ fn list_json_is_a_kubernetes_list() {
 #[test]
 fn show_a_risky_destroy() {
     let destroy = &queue()[1];
-    insta::assert_snapshot!("show_destroy", show(destroy, None, now()));
+    insta::assert_snapshot!("show_destroy", show(destroy, ProjectCost::OtherPlan, now()));
 }
 
 #[test]
@@ -168,12 +168,18 @@ fn show_with_the_projects_per_resource_costs() {
         ],
         unpriced: vec!["module.app.aws_ebs_volume.data: no price for volume type io2".into()],
     };
-    insta::assert_snapshot!("show_with_costs", show(&web, Some(&cost), now()));
+    insta::assert_snapshot!(
+        "show_with_costs",
+        show(&web, ProjectCost::ThisPlan(&cost), now())
+    );
 }
 
 #[test]
 fn show_a_decided_checkpoint() {
-    insta::assert_snapshot!("show_decided", show(&queue()[3], None, now()));
+    insta::assert_snapshot!(
+        "show_decided",
+        show(&queue()[3], ProjectCost::Unreadable, now())
+    );
 }
 
 #[test]
