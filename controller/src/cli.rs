@@ -1,6 +1,7 @@
 //! The `tollgate` command line: a thin shell over the library.
 
 mod api_docs;
+mod checkpoint;
 mod controller;
 mod crd;
 mod plan;
@@ -11,7 +12,7 @@ mod webhook;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use api_docs::api_reference;
 pub use crd::{crd_files, crds_yaml};
@@ -108,6 +109,42 @@ pub enum Command {
     Pricebook(pricebook::PricebookArgs),
     /// Set up the admission webhook: its certificate and its registration.
     Webhook(webhook::WebhookArgs),
+    /// Technical Operator commands: list, show, approve, reject and watch Checkpoints.
+    #[command(visible_alias = "cp")]
+    Checkpoint(checkpoint::CheckpointArgs),
+}
+
+/// The name under which kubectl runs tollgate as a plugin (`kubectl tollgate …`).
+pub const KUBECTL_PLUGIN: &str = "kubectl-tollgate";
+
+impl Cli {
+    /// Parses `args` (`args[0]` is the program): installed as [`KUBECTL_PLUGIN`] (a
+    /// symlink `ln -s tollgate kubectl-tollgate`) it behaves as `tollgate`, and its help
+    /// and usage say `kubectl tollgate`.
+    pub fn parse_from_program<I, T>(args: I) -> Cli
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let program = args
+            .first()
+            .map(std::path::Path::new)
+            .and_then(std::path::Path::file_name)
+            .and_then(std::ffi::OsStr::to_str)
+            .unwrap_or("tollgate");
+        let mut command = Cli::command();
+        if program == KUBECTL_PLUGIN {
+            command = command.bin_name("kubectl tollgate");
+        }
+        let parsed = command
+            .try_get_matches_from(args)
+            .and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+        match parsed {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        }
+    }
 }
 
 /// Runs a parsed command line.
@@ -122,5 +159,30 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Cost(args) => plan::run_cost(&args),
         Command::Pricebook(args) => pricebook::run(&args).await,
         Command::Webhook(args) => webhook::run(&args).await,
+        Command::Checkpoint(args) => Ok(checkpoint::run(&args).await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn installed_as_kubectl_tollgate_it_behaves_as_tollgate() {
+        for program in ["/usr/local/bin/kubectl-tollgate", "tollgate"] {
+            let cli = Cli::parse_from_program([program, "checkpoint", "list", "-A", "--pending"]);
+            assert!(matches!(cli.command, Command::Checkpoint(_)), "{program}");
+        }
+        let usage = Cli::command()
+            .bin_name("kubectl tollgate")
+            .try_get_matches_from([KUBECTL_PLUGIN, "checkpoint", "approve"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            usage.contains("Usage: kubectl tollgate checkpoint approve --reason <REASON>"),
+            "{usage}"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod render;
 pub mod seal;
+pub mod sla;
 pub mod state;
 pub mod telemetry;
 pub mod terraform;

@@ -1,7 +1,6 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use tollgate::cli::{Cli, run};
 
 #[tokio::main]
@@ -19,7 +18,7 @@ async fn main() -> ExitCode {
     } else {
         builder.init();
     }
-    match run(Cli::parse()).await {
+    match run(Cli::parse_from_program(std::env::args_os())).await {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err}");
