@@ -81,9 +81,6 @@ pub enum ReconcileError {
         /// What is wrong.
         message: String,
     },
-    /// The finalizer machinery failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<ReconcileError>>),
 }
 
 impl ReconcileError {
@@ -99,7 +96,6 @@ impl ReconcileError {
             Self::Io { .. } => "io",
             Self::Encode(_) => "encode",
             Self::State { .. } => "state",
-            Self::Finalizer(_) => "finalizer",
         }
     }
 }

@@ -1,0 +1,174 @@
+//! Applying exactly the saved, approved plan; outputs and history.
+
+use super::*;
+
+impl Run<'_> {
+    /// Applies the saved plan recorded in status (restoring the file from its Secret when
+    /// the working directory lost it), then records outputs and history.
+    pub(super) async fn apply_saved(
+        &mut self,
+        saved: Option<SavedPlan>,
+    ) -> Result<Action, ReconcileError> {
+        let Some(plan) = self.status.plan.clone() else {
+            return Ok(Action::await_change());
+        };
+        let ws = self.write_workspace()?;
+        let saved = match saved {
+            Some(s) if s.verify().is_ok() => s,
+            _ => {
+                let path = self.work_dir().join(PLAN_FILE);
+                match self.plans().restore(&plan.id, &plan.digest, &path).await {
+                    // Saved by an older version, in the Project's namespace.
+                    Err(ReconcileError::PlanStore { message, .. })
+                        if message == plans::NOT_STORED =>
+                    {
+                        PlanStore::legacy(self.secrets(), &self.name)
+                            .restore(&plan.id, &plan.digest, &path)
+                            .await?
+                    }
+                    other => other?,
+                }
+            }
+        };
+        let decided_by = self.decided_by().await;
+        match self
+            .ctx
+            .runner
+            .init_and_apply(&ws, &INIT_OPTIONS, &saved)
+            .await
+        {
+            Ok(_) => {}
+            Err(TerraformError::PlanFile(PlanError::DigestMismatch { .. })) => {
+                // The stored bytes are not the approved ones: never apply, never guess.
+                self.push_history(&plan.id, "Failed", decided_by);
+                self.transition(ProjectPhase::Failed, "PlanTampered", &format!("saved plan {} does not match its approved digest; it was not applied. Change the spec or set the tollgate.dev/replan annotation to plan again", plan.id)).await?;
+                return Ok(Action::await_change());
+            }
+            Err(err) if err.kind() == ErrorKind::StalePlan => {
+                // State moved since the plan: either this very apply finished in a run that
+                // died before recording it (a controller restart), or something else changed
+                // state. A fresh plan tells which; nothing is applied a second time.
+                let check = self
+                    .ctx
+                    .runner
+                    .plan(&ws, &PlanRequest::new("tfplan-check"))
+                    .await?;
+                if check.status != TfPlanStatus::NoChanges {
+                    self.event(EventType::Warning, "StalePlan", "the saved plan is stale (state changed since it was approved); planning again").await;
+                    self.status.plan = None;
+                    self.save().await?;
+                    return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+                }
+                self.event(
+                    EventType::Normal,
+                    "ApplyCompleted",
+                    &format!(
+                        "plan {} was applied by a run interrupted before it recorded the result",
+                        plan.id
+                    ),
+                )
+                .await;
+            }
+            // Someone (typically the Terraform of a controller that died mid-apply) holds
+            // the state lock: not a failure of this plan; try again shortly.
+            Err(err) if err.kind() == ErrorKind::StateLocked => return Err(err.into()),
+            Err(err) => {
+                self.ctx.metrics.applied("failed");
+                self.push_history(&plan.id, "Failed", decided_by);
+                self.transition(
+                    ProjectPhase::Failed,
+                    "ApplyFailed",
+                    &format!("apply of plan {} failed: {err}", plan.id),
+                )
+                .await?;
+                return Ok(Action::await_change());
+            }
+        }
+        self.ctx.metrics.applied("succeeded");
+        self.accept_approved_budget().await;
+        // A destroy leaves no outputs, and the Project's namespace may be being deleted
+        // (nothing can be created there).
+        if self.project.meta().deletion_timestamp.is_none() {
+            self.write_outputs(&ws).await?;
+        }
+        self.delete_plans_except(None).await?;
+        self.push_history(&plan.id, "Applied", decided_by);
+        self.status.last_applied = Some(LastApplied {
+            plan_id: plan.id.clone(),
+            at: Time(jiff::Timestamp::now()),
+            cost: self.status.cost.as_ref().map(|c| c.monthly.clone()),
+        });
+        self.status.checkpoint_ref = None;
+        // The applied plan's inputs are now the state: an unchanged Project needs no new plan.
+        self.transition(
+            ProjectPhase::Ready,
+            "Applied",
+            &format!("plan {} applied", plan.id),
+        )
+        .await?;
+        Ok(Action::await_change())
+    }
+
+    pub(super) async fn write_outputs(&mut self, ws: &Workspace) -> Result<(), ReconcileError> {
+        let outputs = self.ctx.runner.output(ws).await?;
+        let data: BTreeMap<String, ByteString> = outputs
+            .iter()
+            .map(|(name, output)| {
+                let text = match &output.value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (name.clone(), ByteString(text.into_bytes()))
+            })
+            .collect();
+        let name = format!("{}-outputs", self.name);
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(BTreeMap::from([(
+                    PROJECT_LABEL.to_owned(),
+                    self.name.clone(),
+                )])),
+                owner_references: self.project.controller_owner_ref(&()).map(|o| vec![o]),
+                ..Default::default()
+            },
+            data: Some(data),
+            type_: Some("tollgate.dev/outputs".into()),
+            ..Default::default()
+        };
+        let patch = serde_json::to_value(&secret).map(|mut v| {
+            v["apiVersion"] = json!("v1");
+            v["kind"] = json!("Secret");
+            v
+        });
+        let patch = patch.map_err(|e| ReconcileError::Encode(format!("outputs Secret: {e}")))?;
+        self.secrets()
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        self.status.outputs_secret_ref = Some(SecretKeyRef { name });
+        Ok(())
+    }
+
+    pub(super) fn push_history(
+        &mut self,
+        plan_id: &str,
+        outcome: &str,
+        decided_by: Option<String>,
+    ) {
+        self.status.history.insert(
+            0,
+            HistoryEntry {
+                plan_id: plan_id.to_owned(),
+                outcome: outcome.to_owned(),
+                at: Time(jiff::Timestamp::now()),
+                decided_by,
+            },
+        );
+        self.status.history.truncate(HISTORY_LIMIT);
+    }
+}

@@ -1,0 +1,368 @@
+//! Checkpoints: open one for a plan the gate will not pass alone, supersede stale ones,
+//! and act on a verified decision.
+
+use super::*;
+
+impl Run<'_> {
+    pub(super) async fn open_checkpoint(
+        &self,
+        ask: Ask,
+        saved: &SavedPlan,
+        summary: &PlanSummary,
+        estimate: Option<&Estimate>,
+        budget: Option<Decimal>,
+    ) -> Result<CheckpointRefStatus, ReconcileError> {
+        let Ask {
+            checkpoint_type,
+            reasons,
+            approvers,
+        } = ask;
+        let short: String = saved.digest.chars().take(12).collect();
+        let prefix = if checkpoint_type == CheckpointType::Destroy {
+            "destroy-"
+        } else {
+            ""
+        };
+        let tail = format!("{prefix}{short}");
+        let (add, change, destroy) = wide(summary.terraform_counts());
+        let a = &summary.addresses;
+        let changes: Vec<String> = [
+            ("create", &a.create),
+            ("update", &a.update),
+            ("replace", &a.replace),
+            ("delete", &a.delete),
+        ]
+        .iter()
+        .flat_map(|(action, addresses)| {
+            addresses
+                .iter()
+                .map(move |address| format!("{action} {address}"))
+        })
+        .take(LISTED_ADDRESSES)
+        .collect();
+        let spec = CheckpointSpec {
+            checkpoint_type,
+            project_ref: ProjectRef {
+                name: self.name.clone(),
+                namespace: None,
+            },
+            plan_ref: Some(PlanRef {
+                id: saved.id.clone(),
+                digest: saved.digest.clone(),
+            }),
+            summary: CheckpointSummary {
+                text: format!("{add} to add, {change} to change, {destroy} to destroy"),
+                add,
+                change,
+                destroy,
+                changes,
+                risks: summary
+                    .risks
+                    .iter()
+                    .take(LISTED_ADDRESSES)
+                    .map(|r| format!("{:?} {}: {}", r.kind, r.address, r.detail))
+                    .collect(),
+                cost: estimate.map(|e| CheckpointCost {
+                    before: money(e.previous_monthly_cost),
+                    after: money(e.total_monthly_cost),
+                    delta: money(e.delta_monthly_cost),
+                    budget: budget.map(money),
+                }),
+            },
+            reasons: reasons
+                .into_iter()
+                .take(20)
+                .map(|r| truncate(&r, 500))
+                .collect(),
+            requested_at: Time(jiff::Timestamp::now()),
+            sla: None,
+            approvers,
+            requested_by: self
+                .project
+                .annotations()
+                .get(api::LAST_CHANGED_BY_ANNOTATION)
+                .cloned(),
+        };
+        self.create_checkpoint(&tail, spec).await
+    }
+
+    /// Whether the Project's namespace is being deleted (then nothing new can be created in
+    /// it). Unknown (no permission, an error) counts as no: creating refuses it anyway.
+    pub(super) async fn namespace_terminating(&self) -> bool {
+        let namespaces: Api<Namespace> = Api::all(self.ctx.client.clone());
+        match namespaces.get_opt(&self.namespace).await {
+            Ok(Some(ns)) => ns
+                .status
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p == "Terminating"),
+            Ok(None) => true,
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot read the Project's namespace");
+                false
+            }
+        }
+    }
+
+    /// Creates a checkpoint named `<project>-<tail>` in the Project's namespace, owned by
+    /// the Project; when that namespace is being deleted, in the state namespace instead,
+    /// named `<namespace>.<project>-<tail>`, with labels and `spec.projectRef.namespace`
+    /// naming the Project, so the decision (and the destroy after it) outlive the namespace.
+    pub(super) async fn create_checkpoint(
+        &self,
+        tail: &str,
+        spec: CheckpointSpec,
+    ) -> Result<CheckpointRefStatus, ReconcileError> {
+        let checkpoint_type = spec.checkpoint_type;
+        let reasons = spec.reasons.join("; ");
+        let mut local = Checkpoint::new(&format!("{}-{tail}", self.name), spec.clone());
+        local.metadata.namespace = Some(self.namespace.clone());
+        local.metadata.labels = Some(BTreeMap::from([(
+            PROJECT_LABEL.to_owned(),
+            self.name.clone(),
+        )]));
+        local.metadata.owner_references = self.project.controller_owner_ref(&()).map(|o| vec![o]);
+        let terminating = self.namespace_terminating().await;
+        let refused = if terminating {
+            None
+        } else {
+            match self
+                .checkpoints()
+                .create(&PostParams::default(), &local)
+                .await
+            {
+                Ok(_) => {
+                    self.checkpoint_opened(checkpoint_type, &local.name_any(), None, &reasons)
+                        .await;
+                    return Ok(CheckpointRefStatus {
+                        name: local.name_any(),
+                        namespace: None,
+                    });
+                }
+                // Opened by an earlier run that died before recording it in status.
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    return Ok(CheckpointRefStatus {
+                        name: local.name_any(),
+                        namespace: None,
+                    });
+                }
+                // "unable to create new content in namespace X because it is being
+                // terminated": the namespace went away between the check and the create.
+                Err(kube::Error::Api(status))
+                    if status.code == 403 && status.message.contains("being terminated") =>
+                {
+                    Some(status.message)
+                }
+                Err(err) => return Err(err.into()),
+            }
+        };
+        let state_namespace = self.ctx.config.state_namespace.clone();
+        let mut spec = spec;
+        spec.project_ref.namespace = Some(self.namespace.clone());
+        let name = format!("{}-{tail}", secret_suffix(&self.namespace, &self.name));
+        let mut remote = Checkpoint::new(&name, spec);
+        remote.metadata.namespace = Some(state_namespace.clone());
+        remote.metadata.labels = Some(project_labels(&self.namespace, &self.name));
+        remote.metadata.annotations = Some(BTreeMap::from([(
+            "tollgate.dev/project".to_owned(),
+            format!("{}/{}", self.namespace, self.name),
+        )]));
+        tracing::info!(checkpoint = %name, state_namespace = %state_namespace, refused = ?refused, "the Project's namespace is being deleted: opening the checkpoint in the state namespace");
+        match self
+            .checkpoints_in(Some(&state_namespace))
+            .create(&PostParams::default(), &remote)
+            .await
+        {
+            Ok(_) => {
+                self.checkpoint_opened(checkpoint_type, &name, Some(&state_namespace), &reasons)
+                    .await;
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(err) => return Err(err.into()),
+        }
+        // The Checkpoint reconciler marks it Pending; recording it in our status comes first,
+        // so a failure from here on can never leave an unreferenced checkpoint behind.
+        Ok(CheckpointRefStatus {
+            name,
+            namespace: Some(state_namespace),
+        })
+    }
+
+    pub(super) async fn checkpoint_opened(
+        &self,
+        checkpoint_type: CheckpointType,
+        name: &str,
+        namespace: Option<&str>,
+        reasons: &str,
+    ) {
+        self.ctx.metrics.checkpoint_opened();
+        let place = namespace.map_or_else(String::new, |ns| {
+            format!(" in namespace {ns} (this namespace is being deleted)")
+        });
+        self.event(
+            EventType::Normal,
+            "CheckpointOpened",
+            &format!("{checkpoint_type:?} checkpoint {name} opened{place}: {reasons}"),
+        )
+        .await;
+    }
+
+    /// Marks every undecided checkpoint of this Project Superseded: their plans will never
+    /// be applied. Covers the referenced one and any a failed run opened without recording.
+    pub(super) async fn supersede_pending(&mut self) -> Result<(), ReconcileError> {
+        self.status.checkpoint_ref = None;
+        let state_namespace = self.ctx.config.state_namespace.clone();
+        let here =
+            kube::api::ListParams::default().labels(&format!("{PROJECT_LABEL}={}", self.name));
+        let there = kube::api::ListParams::default().labels(&format!(
+            "{PROJECT_NAMESPACE_LABEL}={},{PROJECT_LABEL}={}",
+            self.namespace, self.name
+        ));
+        let mut open = Vec::new();
+        for (namespace, params) in [(None, here), (Some(state_namespace.as_str()), there)] {
+            for cp in self.checkpoints_in(namespace).list(&params).await?.items {
+                let status = cp.status.clone().unwrap_or_default();
+                if status.decision.is_none()
+                    && !matches!(
+                        status.phase,
+                        Some(CheckpointPhase::Superseded | CheckpointPhase::Expired)
+                    )
+                {
+                    open.push((namespace, cp));
+                }
+            }
+        }
+        for (namespace, cp) in open {
+            let name = cp.name_any();
+            set_phase(
+                &self.checkpoints_in(namespace),
+                &name,
+                CheckpointPhase::Superseded,
+            )
+            .await?;
+            self.push_history(
+                cp.spec.plan_ref.as_ref().map_or("", |p| p.id.as_str()),
+                "Superseded",
+                None,
+            );
+            self.event(
+                EventType::Normal,
+                "CheckpointSuperseded",
+                &format!("checkpoint {name} superseded: the Project changed, a new plan is made"),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Acts on the decision of the pending checkpoint.
+    pub(super) async fn follow_decision(
+        &mut self,
+        destroy: bool,
+    ) -> Result<Action, ReconcileError> {
+        let (Some(reference), Some(plan)) =
+            (self.status.checkpoint_ref.clone(), self.status.plan.clone())
+        else {
+            return Ok(Action::await_change());
+        };
+        let Some(checkpoint) = self
+            .checkpoints_in(reference.namespace.as_deref())
+            .get_opt(&reference.name)
+            .await?
+        else {
+            // Someone deleted the checkpoint: ask again with a fresh plan.
+            self.status.checkpoint_ref = None;
+            self.status.plan = None;
+            self.save().await?;
+            return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+        };
+        let status = checkpoint.status.clone().unwrap_or_default();
+        if status.decision.is_some()
+            && let Err(why) =
+                crate::reconcile::checkpoint::verify_decision(&checkpoint, &self.ctx.seal_key)
+        {
+            return self.refuse_unverified(&reference.name, &why, destroy).await;
+        }
+        match status.decision {
+            None => Ok(Action::await_change()),
+            Some(Decision::Rejected) => {
+                self.push_history(&plan.id, "Rejected", status.decided_by.clone());
+                let message = format!(
+                    "checkpoint {} rejected by {}: {}; nothing was changed",
+                    reference.name,
+                    status.decided_by.as_deref().unwrap_or("unknown"),
+                    status.reason.as_deref().unwrap_or("no reason given")
+                );
+                if destroy {
+                    self.transition(ProjectPhase::Destroying, "DestroyRejected", &format!("{message}. To delete the Project without destroying, set spec.deletionPolicy: Orphan")).await?;
+                } else {
+                    self.transition(
+                        ProjectPhase::Rejected,
+                        "Rejected",
+                        &format!("{message}. Change the spec to plan again"),
+                    )
+                    .await?;
+                }
+                Ok(Action::await_change())
+            }
+            Some(Decision::Approved) => {
+                let approved_digest = checkpoint.spec.plan_ref.as_ref().map(|p| p.digest.as_str());
+                if approved_digest != Some(plan.digest.as_str()) {
+                    // Never apply a plan other than the one approved.
+                    self.status.plan = None;
+                    self.save().await?;
+                    return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+                }
+                let by = status.decided_by.unwrap_or_else(|| "unknown".into());
+                let phase = if destroy {
+                    ProjectPhase::Destroying
+                } else {
+                    ProjectPhase::Applying
+                };
+                self.transition(
+                    phase,
+                    "Applying",
+                    &format!("applying plan {} approved by {by}", plan.id),
+                )
+                .await?;
+                self.apply_saved(None).await
+            }
+        }
+    }
+
+    /// A decision admission never verified changes nothing: the Project keeps waiting and
+    /// says why (once as a Warning Event) and what to do.
+    pub(super) async fn refuse_unverified(
+        &mut self,
+        checkpoint: &str,
+        why: &crate::seal::SealError,
+        destroy: bool,
+    ) -> Result<Action, ReconcileError> {
+        const REASON: &str = "DecisionUnverified";
+        let message = crate::reconcile::checkpoint::unverified_message(checkpoint, why);
+        let already =
+            self.status.conditions.iter().any(|c| {
+                c.type_ == "AwaitingApproval" && c.reason == REASON && c.message == message
+            });
+        if !already {
+            self.event(EventType::Warning, REASON, &message).await;
+        }
+        let phase = if destroy {
+            ProjectPhase::Destroying
+        } else {
+            ProjectPhase::AwaitingApproval
+        };
+        self.transition(phase, REASON, &message).await?;
+        Ok(Action::await_change())
+    }
+
+    pub(super) async fn decided_by(&self) -> Option<String> {
+        let reference = self.status.checkpoint_ref.as_ref()?;
+        self.checkpoints_in(reference.namespace.as_deref())
+            .get_opt(&reference.name)
+            .await
+            .ok()
+            .flatten()?
+            .status?
+            .decided_by
+    }
+}

@@ -1,0 +1,318 @@
+//! Planning: decide what the normal loop does next, render, plan, price, and let the gate
+//! decide between applying at once and asking a person.
+
+use super::steps::{Facts, PlanFacts, Step, next_step};
+use super::*;
+
+impl Run<'_> {
+    /// The normal (not deleting) loop: [`next_step`] decides, this does the I/O.
+    pub(super) async fn apply(&mut self) -> Result<Action, ReconcileError> {
+        let problems = self.validation_problems();
+        let mut facts = Facts {
+            suspended: self.project.spec.suspend,
+            spec_valid: problems.is_empty(),
+            phase: self.status.phase,
+            plan: None,
+        };
+        let mut plan_key = String::new();
+        loop {
+            return match next_step(&facts) {
+                Step::Suspend => {
+                    if self.status.phase != Some(ProjectPhase::Suspended) {
+                        self.transition(
+                            ProjectPhase::Suspended,
+                            "Suspended",
+                            "spec.suspend is true: no Terraform runs until it is false",
+                        )
+                        .await?;
+                    }
+                    Ok(Action::await_change())
+                }
+                Step::RejectSpec => {
+                    self.status.observed_generation = self.generation();
+                    self.transition(ProjectPhase::Failed, "InvalidSpec", &problems)
+                        .await?;
+                    Ok(Action::await_change())
+                }
+                Step::CheckStateAndPlanKey => {
+                    if let Some(action) = self.guard_state().await? {
+                        return Ok(action);
+                    }
+                    plan_key = self.plan_key().await?;
+                    let same_generation = self.status.observed_generation == self.generation();
+                    facts.plan = Some(PlanFacts {
+                        current: same_generation
+                            && self
+                                .status
+                                .plan
+                                .as_ref()
+                                .is_some_and(|p| p.inputs_digest == plan_key),
+                        refused: same_generation
+                            && self.status.plan_failed_for.as_deref() == Some(plan_key.as_str()),
+                    });
+                    continue;
+                }
+                Step::Replan => self.replan(&plan_key, false).await,
+                Step::FollowDecision => self.follow_decision(false).await,
+                Step::ResumeApply => self.apply_saved(None).await,
+                Step::WaitForChange => Ok(Action::await_change()),
+            };
+        }
+    }
+
+    pub(super) fn validation_problems(&self) -> String {
+        let mut problems: Vec<String> = api::validate_project(self.project)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if let Err(err) = crate::catalog::validate_project(self.project, &self.ctx.catalog) {
+            problems.push(err.to_string());
+        }
+        problems.join("; ")
+    }
+
+    /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version,
+    /// and the re-plan annotation.
+    pub(super) async fn plan_key(&self) -> Result<String, ReconcileError> {
+        let rendered = self.rendered()?;
+        let version = self.ctx.runner.version().await?;
+        let mut hasher = Sha256::new();
+        hasher.update(rendered.inputs_digest.as_bytes());
+        hasher.update(format!("\0{:?}\0{}", version.flavour, version.version).as_bytes());
+        // What the gate reads from the spec: a budget or approval change is gated anew (a
+        // raised budget must open a BudgetIncrease checkpoint even when nothing else moved).
+        let gating =
+            serde_json::to_string(&(&self.project.spec.budget, &self.project.spec.approval))
+                .map_err(|e| ReconcileError::Encode(e.to_string()))?;
+        hasher.update(format!("\0gate\0{gating}").as_bytes());
+        // A new value of the re-plan annotation is a new key: plan again on request.
+        if let Some(token) = self.project.annotations().get(api::REPLAN_ANNOTATION) {
+            hasher.update(format!("\0replan\0{token}").as_bytes());
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// Writes the rendered configuration into the working directory (initialising it is
+    /// the runner's `init_and_*`).
+    pub(super) fn write_workspace(&self) -> Result<Workspace, ReconcileError> {
+        self.rendered()?.write_to(&self.work_dir())?;
+        Ok(self.workspace())
+    }
+
+    /// Makes a new plan (a destroy plan when `destroy`), prices it, and lets the gate decide.
+    pub(super) async fn replan(
+        &mut self,
+        plan_key: &str,
+        destroy: bool,
+    ) -> Result<Action, ReconcileError> {
+        self.supersede_pending().await?;
+        self.status.plan = None;
+        self.status.observed_generation = self.generation();
+        let (phase, reason) = if destroy {
+            (ProjectPhase::Destroying, "PlanningDestroy")
+        } else {
+            (ProjectPhase::Planning, "Planning")
+        };
+        self.transition(phase, reason, "rendering and planning")
+            .await?;
+
+        let request = if destroy {
+            PlanRequest::destroy(PLAN_FILE)
+        } else {
+            PlanRequest::new(PLAN_FILE)
+        };
+        let ws = self.write_workspace()?;
+        let planned = self
+            .ctx
+            .runner
+            .init_and_plan(&ws, &INIT_OPTIONS, &request)
+            .await;
+        let outcome = match planned {
+            Ok(outcome) => {
+                self.status.plan_failed_for = None;
+                outcome
+            }
+            // A configuration Terraform rejects (a module's variable validation, say) will
+            // not fix itself: say so and wait for a spec change instead of retrying.
+            Err(err) if !err.is_retryable() => {
+                self.status.plan_failed_for = Some(plan_key.to_owned());
+                self.transition(
+                    ProjectPhase::Failed,
+                    "PlanFailed",
+                    &format!("terraform could not plan: {err}"),
+                )
+                .await?;
+                return Ok(Action::await_change());
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let json = self.ctx.runner.show_plan_json(&ws, &outcome.saved).await?;
+        let summary = Plan::from_json(&json)?.summary();
+        let region = self
+            .project
+            .spec
+            .cloud
+            .as_ref()
+            .map_or("us-east-1", |c| c.aws.region.as_str());
+        let estimate = serde_json::from_str(&json)
+            .map_err(cost::CostError::PlanNotJson)
+            .and_then(|plan| {
+                cost::estimate_with_book(&plan, region, &Usage::none(), self.ctx.price_book)
+            });
+        drop(json);
+        if let Err(err) = &estimate {
+            self.event(EventType::Warning, "CostUnavailable", &err.to_string())
+                .await;
+        }
+        let estimate = estimate.ok();
+        let facts = estimate.as_ref().map(|e| CostFacts {
+            monthly: e.total_monthly_cost,
+            delta: e.delta_monthly_cost,
+            unpriced: e.unpriced.len(),
+        });
+        let policy = self.effective_policy().await?;
+        let budget_check = policy.budget(
+            self.project
+                .spec
+                .budget
+                .as_ref()
+                .and_then(|b| b.monthly_limit.parse::<Decimal>().ok()),
+            self.status
+                .approved_budget
+                .as_deref()
+                .and_then(|b| b.parse().ok()),
+        );
+        let budget = budget_check.limit;
+        let decision = gate::evaluate(&GateInput {
+            environment: &self.project.spec.environment,
+            first_apply: self.status.last_applied.is_none(),
+            destroy_project: destroy,
+            summary: &summary,
+            cost: facts.as_ref(),
+            budget: budget_check,
+            policy: &policy,
+            defaults: &self.ctx.config.gate,
+        });
+        self.status.effective_policy = Some(api::EffectivePolicyStatus {
+            policies: policy.policies.clone(),
+            auto_approve: policy.auto_approve.iter().copied().collect(),
+            cost_increase_threshold: money(policy.cost_increase_threshold),
+            budget: budget.map(money),
+            not_allowed: policy.not_allowed.clone(),
+        });
+        let needs_person = matches!(decision, GateDecision::RequireCheckpoint { .. });
+        if outcome.status == TfPlanStatus::NoChanges && !destroy && !needs_person {
+            self.delete_plans_except(None).await?;
+            self.status.plan = Some(plan_status(&outcome.saved, plan_key, &summary));
+            self.status.cost = estimate.as_ref().map(cost_status);
+            self.status.checkpoint_ref = None;
+            self.transition(
+                ProjectPhase::Ready,
+                "UpToDate",
+                "infrastructure matches the Project",
+            )
+            .await?;
+            return Ok(Action::await_change());
+        }
+        self.plans().store(&outcome.saved).await?;
+        self.delete_plans_except(Some(&outcome.saved.id)).await?;
+        self.status.plan = Some(plan_status(&outcome.saved, plan_key, &summary));
+        self.status.cost = estimate.as_ref().map(cost_status);
+        match decision {
+            GateDecision::NoChanges | GateDecision::AutoApprove { .. } => {
+                let why = match &decision {
+                    GateDecision::AutoApprove { reasons } => reasons.join("; "),
+                    _ => "no changes".into(),
+                };
+                self.event(EventType::Normal, "AutoApproved", &why).await;
+                self.transition(
+                    ProjectPhase::Applying,
+                    "Applying",
+                    &format!("applying plan {} (pre-approved: {why})", outcome.saved.id),
+                )
+                .await?;
+                self.apply_saved(Some(outcome.saved)).await
+            }
+            GateDecision::RequireCheckpoint {
+                checkpoint_type,
+                reasons,
+            } => {
+                let ask = Ask {
+                    checkpoint_type,
+                    reasons,
+                    approvers: policy.approvers.clone(),
+                };
+                let reference = self
+                    .open_checkpoint(ask, &outcome.saved, &summary, estimate.as_ref(), budget)
+                    .await?;
+                let name = reference.name.clone();
+                self.status.checkpoint_ref = Some(reference);
+                let phase = if destroy {
+                    ProjectPhase::Destroying
+                } else {
+                    ProjectPhase::AwaitingApproval
+                };
+                self.transition(
+                    phase,
+                    "AwaitingApproval",
+                    &format!(
+                        "checkpoint {name} awaits a decision on plan {}",
+                        outcome.saved.id
+                    ),
+                )
+                .await?;
+                Ok(Action::await_change())
+            }
+        }
+    }
+
+    /// After a BudgetIncrease checkpoint was approved and its plan applied, the budget the
+    /// spec asks for is the approved one.
+    pub(super) async fn accept_approved_budget(&mut self) {
+        let Some(reference) = &self.status.checkpoint_ref else {
+            return;
+        };
+        let approved_increase = self
+            .checkpoints()
+            .get_opt(&reference.name)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|c| {
+                c.spec.checkpoint_type == CheckpointType::BudgetIncrease
+                    && c.status.and_then(|s| s.decision) == Some(Decision::Approved)
+            });
+        if approved_increase {
+            self.status.approved_budget = self
+                .project
+                .spec
+                .budget
+                .as_ref()
+                .map(|b| b.monthly_limit.clone());
+        }
+    }
+
+    /// The ApprovalPolicies that select this Project, tightened by its spec.
+    pub(super) async fn effective_policy(&self) -> Result<EffectivePolicy, ReconcileError> {
+        let namespace = Api::<Namespace>::all(self.ctx.client.clone())
+            .get(&self.namespace)
+            .await?;
+        let labels = namespace.metadata.labels.unwrap_or_default();
+        let policies = Api::<api::ApprovalPolicy>::all(self.ctx.client.clone())
+            .list(&ListParams::default())
+            .await?;
+        let named: Vec<(&str, &api::ApprovalPolicySpec)> = policies
+            .items
+            .iter()
+            .map(|p| (p.metadata.name.as_deref().unwrap_or_default(), &p.spec))
+            .collect();
+        Ok(EffectivePolicy::resolve(
+            ProjectFacts {
+                namespace_labels: &labels,
+                environment: &self.project.spec.environment,
+                approval: self.project.spec.approval.as_ref(),
+            },
+            &named,
+        ))
+    }
+}

@@ -1,0 +1,213 @@
+//! What the Project loop does next: pure functions of what one reconcile knows, so every
+//! transition of the loop in `docs/architecture.md` ("The Project loop") has a unit test.
+//! The async shell (`plan`, `checkpoint`, `apply`, `cleanup`, `state`) does the I/O of the
+//! step chosen here and nothing else decides.
+
+use crate::api::ProjectPhase;
+
+/// What the normal (not deleting) loop knows.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Facts {
+    /// `spec.suspend`.
+    pub suspended: bool,
+    /// The spec passes the schema and catalog checks.
+    pub spec_valid: bool,
+    /// `status.phase`.
+    pub phase: Option<ProjectPhase>,
+    /// What is known about the plan; `None` until the state was checked and the plan key
+    /// computed (neither happens for a suspended or invalid Project).
+    pub plan: Option<PlanFacts>,
+}
+
+/// The saved plan against the current spec.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PlanFacts {
+    /// The saved plan was made from this plan key and generation.
+    pub current: bool,
+    /// Terraform already refused exactly this plan key and generation (`planFailedFor`).
+    pub refused: bool,
+}
+
+/// The next step of the normal loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    /// `spec.suspend`: phase Suspended, no Terraform.
+    Suspend,
+    /// Schema or catalog problems: Failed (InvalidSpec).
+    RejectSpec,
+    /// Check the state (move it from its legacy place, stop while it is missing), then
+    /// compute the plan key and ask again.
+    CheckStateAndPlanKey,
+    /// Make a new plan and let the gate decide.
+    Replan,
+    /// Act on the pending checkpoint's decision.
+    FollowDecision,
+    /// A run died while applying: apply the saved plan again (Terraform refuses a stale
+    /// plan, so nothing is applied twice).
+    ResumeApply,
+    /// Nothing to do until something changes.
+    WaitForChange,
+}
+
+/// The next step of the normal loop.
+pub(super) fn next_step(facts: &Facts) -> Step {
+    if facts.suspended {
+        return Step::Suspend;
+    }
+    if !facts.spec_valid {
+        return Step::RejectSpec;
+    }
+    let Some(plan) = facts.plan else {
+        return Step::CheckStateAndPlanKey;
+    };
+    if !plan.current {
+        // Terraform refused exactly these inputs already; retrying cannot help.
+        return if plan.refused {
+            Step::WaitForChange
+        } else {
+            Step::Replan
+        };
+    }
+    match facts.phase {
+        Some(ProjectPhase::AwaitingApproval) => Step::FollowDecision,
+        Some(ProjectPhase::Applying) => Step::ResumeApply,
+        // Killed while planning: the saved plan may never have been gated.
+        Some(ProjectPhase::Planning) => Step::Replan,
+        _ => Step::WaitForChange,
+    }
+}
+
+/// What the deletion loop knows (after the state was checked).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DeletionFacts {
+    /// `deletionPolicy: Orphan`.
+    pub orphan: bool,
+    /// Nothing was ever applied and there is no state: nothing to destroy.
+    pub nothing_to_destroy: bool,
+    /// A destroy plan exists (phase Destroying with a saved plan).
+    pub destroy_planned: bool,
+    /// Its Destroy checkpoint is open.
+    pub checkpoint_open: bool,
+}
+
+/// The next step of the deletion loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum DeletionStep {
+    /// Leave the infrastructure (and report where its state is) and let the Project go.
+    Release,
+    /// Plan the destroy; the gate always asks a person.
+    PlanDestroy,
+    /// Act on the Destroy checkpoint's decision.
+    FollowDestroyDecision,
+    /// Wait for a change.
+    WaitForChange,
+}
+
+/// The next step of the deletion loop.
+pub(super) fn next_deletion_step(facts: &DeletionFacts) -> DeletionStep {
+    if facts.orphan || facts.nothing_to_destroy {
+        DeletionStep::Release
+    } else if !facts.destroy_planned {
+        DeletionStep::PlanDestroy
+    } else if facts.checkpoint_open {
+        DeletionStep::FollowDestroyDecision
+    } else {
+        DeletionStep::WaitForChange
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ProjectPhase::*;
+
+    fn facts(phase: Option<ProjectPhase>, current: bool, refused: bool) -> Facts {
+        Facts {
+            suspended: false,
+            spec_valid: true,
+            phase,
+            plan: Some(PlanFacts { current, refused }),
+        }
+    }
+
+    /// The loop of docs/architecture.md, one row per transition.
+    #[test]
+    fn the_project_loop_table() {
+        let every_phase = [
+            None,
+            Some(Planning),
+            Some(AwaitingApproval),
+            Some(Applying),
+            Some(Ready),
+            Some(Rejected),
+            Some(Failed),
+            Some(Destroying),
+            Some(Suspended),
+        ];
+        for phase in every_phase {
+            // spec.suspend wins over everything, then an invalid spec.
+            let suspended = Facts {
+                suspended: true,
+                spec_valid: false,
+                ..facts(phase, true, false)
+            };
+            assert_eq!(next_step(&suspended), Step::Suspend, "{phase:?}");
+            let invalid = Facts {
+                spec_valid: false,
+                ..facts(phase, true, false)
+            };
+            assert_eq!(next_step(&invalid), Step::RejectSpec, "{phase:?}");
+            // Nothing about the plan is known before the state was checked.
+            let unknown = Facts {
+                plan: None,
+                ..facts(phase, true, false)
+            };
+            assert_eq!(next_step(&unknown), Step::CheckStateAndPlanKey, "{phase:?}");
+            // Plan key or generation changed: re-plan, unless Terraform refused exactly it.
+            assert_eq!(
+                next_step(&facts(phase, false, false)),
+                Step::Replan,
+                "{phase:?}"
+            );
+            assert_eq!(
+                next_step(&facts(phase, false, true)),
+                Step::WaitForChange,
+                "{phase:?}"
+            );
+        }
+        for (phase, step) in [
+            (Some(AwaitingApproval), Step::FollowDecision),
+            (Some(Applying), Step::ResumeApply),
+            (Some(Planning), Step::Replan),
+            (Some(Ready), Step::WaitForChange),
+            (Some(Rejected), Step::WaitForChange),
+            (Some(Failed), Step::WaitForChange),
+            (Some(Suspended), Step::WaitForChange),
+            (None, Step::WaitForChange),
+        ] {
+            assert_eq!(next_step(&facts(phase, true, false)), step, "{phase:?}");
+        }
+    }
+
+    #[test]
+    fn the_deletion_table() {
+        let f = |orphan, nothing, planned, open| DeletionFacts {
+            orphan,
+            nothing_to_destroy: nothing,
+            destroy_planned: planned,
+            checkpoint_open: open,
+        };
+        for (facts, step) in [
+            (f(true, false, true, true), DeletionStep::Release),
+            (f(false, true, false, false), DeletionStep::Release),
+            (f(false, false, false, false), DeletionStep::PlanDestroy),
+            (
+                f(false, false, true, true),
+                DeletionStep::FollowDestroyDecision,
+            ),
+            (f(false, false, true, false), DeletionStep::WaitForChange),
+        ] {
+            assert_eq!(next_deletion_step(&facts), step, "{facts:?}");
+        }
+    }
+}
