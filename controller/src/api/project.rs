@@ -45,6 +45,7 @@ pub const ROLE_ARN_PATTERN: &str =
     namespaced,
     status = "ProjectStatus",
     shortname = "proj",
+    validation = Rule::new("size(self.metadata.name) <= 63").message("a Project name has at most 63 characters: tollgate labels the Project's Secrets, Checkpoints and state with it, and a label value has at most 63"),
     category = "tollgate",
     printcolumn(
         name = "Environment",

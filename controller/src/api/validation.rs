@@ -104,10 +104,22 @@ static COMPILED: LazyLock<HashMap<&'static str, Regex>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Longest Project name: it is a label value (at most 63 characters) on what tollgate
+/// creates for the Project; the CRD refuses longer names with the same limit.
+pub const MAX_PROJECT_NAME: usize = 63;
+
 /// Checks the Project's spec against the schema's patterns, lengths and CEL rules.
 pub fn validate_project(project: &Project) -> Vec<FieldError> {
     let mut c = Checker { errors: Vec::new() };
     let spec = &project.spec;
+    let name = project.metadata.name.as_deref().unwrap_or_default();
+    if name.len() > MAX_PROJECT_NAME {
+        c.fail(
+            "metadata.name",
+            name,
+            format!("at most {MAX_PROJECT_NAME} characters: tollgate labels the Project's Secrets, Checkpoints and state with it"),
+        );
+    }
     c.pattern(
         "spec.environment",
         &spec.environment,
@@ -340,6 +352,25 @@ mod tests {
         for p in SCHEMA_PATTERNS {
             assert!(COMPILED.contains_key(p), "{p} does not compile");
         }
+    }
+
+    #[test]
+    fn project_names_longer_than_a_label_value_are_refused() {
+        let project = |name: &str| -> Project {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "tollgate.dev/v1alpha1", "kind": "Project",
+                "metadata": {"name": name, "namespace": "team-a"}, "spec": minimal()
+            }))
+            .unwrap()
+        };
+        assert!(validate_project(&project(&"a".repeat(63))).is_empty());
+        let errors = validate_project(&project(&"a".repeat(64)));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].to_string().contains("metadata.name"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

@@ -239,3 +239,28 @@ async fn kubectl_explain_shows_the_field_docs() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Names over 63 characters are valid Kubernetes names but cannot be label values, which
+/// tollgate puts on everything it makes for a Project: refused where the user is, by the
+/// apiserver, with the reason.
+#[tokio::test]
+async fn project_names_over_63_characters_are_refused_with_the_reason() {
+    let plane = ControlPlane::get().await;
+    let ns = plane.namespace("names").await;
+    let projects: Api<Project> = Api::namespaced(plane.client(User::Carol).await, &ns);
+    for length in [63, 64, 120, 253] {
+        let mut project = demo_project(&ns);
+        project.metadata.name = Some(format!("p{}", "a".repeat(length - 1)));
+        let result = projects.create(&PostParams::default(), &project).await;
+        if length <= 63 {
+            result.unwrap_or_else(|e| panic!("{length} characters: {e:?}"));
+        } else {
+            let err = result.unwrap_err();
+            assert!(
+                is_status(&err, 422)
+                    && format!("{err:?}").contains("a Project name has at most 63 characters"),
+                "{length} characters: {err:?}"
+            );
+        }
+    }
+}
