@@ -78,6 +78,11 @@ pub struct CheckpointSpec {
     /// request. With `approvers.forbidSelfApproval` this person cannot decide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// The approval policy in force when the checkpoint opened: which ApprovalPolicies
+    /// select the Project, what they pre-approve, and what the Project asked for that they
+    /// do not allow; so the person deciding sees why this was not pre-approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_policy: Option<super::EffectivePolicyStatus>,
 }
 
 /// Kinds of checkpoint.

@@ -1300,6 +1300,8 @@ async fn only_an_approval_policy_owned_by_approvers_lets_changes_skip_a_person()
         "{:?}",
         effective.not_allowed
     );
+    // The person deciding sees the same, in the checkpoint.
+    assert_eq!(gated.spec.effective_policy.as_ref(), Some(&effective));
     assert!(markers_in(&env.markers()).is_empty());
 
     // carol cannot write a policy.
@@ -1383,6 +1385,14 @@ async fn only_an_approval_policy_owned_by_approvers_lets_changes_skip_a_person()
         Some("10")
     );
     assert_eq!(pending.approved_budget, None);
+    assert_eq!(
+        raise
+            .spec
+            .effective_policy
+            .as_ref()
+            .map(|p| p.policies.clone()),
+        Some(vec![name.clone()])
+    );
     env.decide(
         User::Alice,
         raise.metadata.name.as_deref().unwrap(),

@@ -82,6 +82,7 @@ impl Run<'_> {
                 .annotations()
                 .get(api::LAST_CHANGED_BY_ANNOTATION)
                 .cloned(),
+            effective_policy: self.status.effective_policy.clone(),
         };
         self.create_checkpoint(&tail, spec).await
     }

@@ -300,6 +300,7 @@ impl Run<'_> {
             // Who may decide is the approval policies' business, as for any checkpoint.
             approvers: self.effective_policy().await?.approvers,
             requested_by: None,
+            effective_policy: None,
         };
         let reference = self
             .create_checkpoint(&format!("state-missing-{}", &digest[..12]), spec)
