@@ -27,7 +27,7 @@ pub struct EmailMessage {
 /// Label/value lines shared by both bodies, so text and HTML always say the same thing.
 fn facts(n: &Notification) -> Vec<(&'static str, String)> {
     let mut facts = vec![
-        ("Project", format!("{}/{}", n.namespace, n.project)),
+        ("Project", format!("{}/{}", n.project_namespace, n.project)),
         ("Environment", n.environment.clone()),
         (
             "Checkpoint",

@@ -133,8 +133,11 @@ pub struct Notification {
     pub occurrence: u32,
     /// When it happened.
     pub at: Timestamp,
-    /// Namespace of the Project and the Checkpoint.
+    /// Namespace of the Checkpoint (where the decide command patches it).
     pub namespace: String,
+    /// Namespace of the Project: the Checkpoint's, except for a Destroy checkpoint opened
+    /// in the controller's namespace while the Project's namespace is being deleted.
+    pub project_namespace: String,
     /// The Project's name.
     pub project: String,
     /// The Project's environment, e.g. `production`.
@@ -196,6 +199,12 @@ impl Notification {
             occurrence: 0,
             at,
             namespace: checkpoint.metadata.namespace.clone().unwrap_or_default(),
+            project_namespace: spec
+                .project_ref
+                .namespace
+                .clone()
+                .or_else(|| checkpoint.metadata.namespace.clone())
+                .unwrap_or_default(),
             project: spec.project_ref.name.clone(),
             environment: environment.to_owned(),
             checkpoint: checkpoint.metadata.name.clone().unwrap_or_default(),
@@ -273,7 +282,7 @@ impl Notification {
         format!(
             "{}: {}/{} ({}) {:?}",
             self.event.headline(),
-            self.namespace,
+            self.project_namespace,
             self.project,
             self.environment,
             self.checkpoint_type
@@ -340,7 +349,10 @@ pub(super) mod tests {
             "web-plan-1a2b3c",
             CheckpointSpec {
                 checkpoint_type: CheckpointType::PlanApproval,
-                project_ref: ProjectRef { name: "web".into() },
+                project_ref: ProjectRef {
+                    name: "web".into(),
+                    namespace: None,
+                },
                 plan_ref: Some(PlanRef {
                     id: "p-7".into(),
                     digest: "ab".repeat(32),
@@ -402,6 +414,25 @@ pub(super) mod tests {
             r#"kubectl patch checkpoint web-plan-1a2b3c -n team-a --subresource=status --type=merge -p '{"status":{"decision":"Approved","reason":"…"}}'"#
         );
         assert!(n.reject_command().contains(r#""decision":"Rejected""#));
+    }
+
+    #[test]
+    fn a_destroy_checkpoint_elsewhere_names_the_project_and_patches_where_it_lives() {
+        let mut n = sample(EventKind::DestroyWaiting);
+        let mut cp_json = serde_json::json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
+            "metadata": {"name": "web-destroy", "namespace": "tollgate-system", "uid": "u"},
+            "spec": {"type": "Destroy", "projectRef": {"name": "web", "namespace": "team-a"},
+                     "summary": {"text": "", "add": 0, "change": 0, "destroy": 2},
+                     "requestedAt": "2026-03-01T09:00:00Z"}
+        });
+        let cp: Checkpoint = serde_json::from_value(cp_json.take()).unwrap();
+        n = Notification::from_checkpoint(n.event, &cp, "production", n.at);
+        assert!(n.title().contains("team-a/web"), "{}", n.title());
+        assert!(
+            n.approve_command()
+                .contains("web-destroy -n tollgate-system")
+        );
     }
 
     #[test]

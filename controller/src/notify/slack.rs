@@ -11,7 +11,7 @@ const SECTION_TEXT_MAX: usize = 3000;
 /// The JSON body to POST to a Slack incoming webhook.
 pub fn render_slack(n: &Notification) -> Value {
     let mut facts = vec![
-        field("Project", &format!("{}/{}", n.namespace, n.project)),
+        field("Project", &format!("{}/{}", n.project_namespace, n.project)),
         field("Environment", &n.environment),
         field(
             "Checkpoint",

@@ -80,6 +80,9 @@ pub struct ProjectInfo<'a> {
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointInfo<'a> {
+    /// Namespace (the Project's, except for a Destroy checkpoint of a namespace being
+    /// deleted).
+    pub namespace: &'a str,
     /// Name.
     pub name: &'a str,
     /// uid.
@@ -128,11 +131,12 @@ pub fn render_webhook<'a>(n: &'a Notification, id: &'a str) -> WebhookPayload<'a
         id,
         time: super::event::rfc3339(n.at),
         project: ProjectInfo {
-            namespace: &n.namespace,
+            namespace: &n.project_namespace,
             name: &n.project,
             environment: &n.environment,
         },
         checkpoint: CheckpointInfo {
+            namespace: &n.namespace,
             name: &n.checkpoint,
             uid: &n.checkpoint_uid,
             checkpoint_type: n.checkpoint_type,
