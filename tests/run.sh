@@ -40,6 +40,10 @@ bash tests/tools/install-lua.sh >/dev/null
 ARGOCD_LUA="$(bash tests/tools/install-argocd-lua.sh)"
 export ARGOCD_LUA
 
+step "SMTP server for the email notification tests (PyPI aiosmtpd)"
+TOLLGATE_SMTP_PYTHON="$(bash tests/tools/install-aiosmtpd.sh)"
+export TOLLGATE_SMTP_PYTHON
+
 step "Format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -11,7 +11,8 @@ mod validation;
 
 pub use checkpoint::{
     ApproverSet, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointSpec, CheckpointStatus,
-    CheckpointSummary, CheckpointType, Decision, NotificationRecord, PlanRef, ProjectRef, Sla,
+    CheckpointSummary, CheckpointType, Decision, DeliveryOutcome, NotificationRecord, PlanRef,
+    ProjectRef, Sla,
 };
 pub use common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
 pub use policy::{ApprovalPolicy, ApprovalPolicySpec};

@@ -1,6 +1,7 @@
 //! The `tollgate` command line: a thin shell over the library.
 
 mod api_docs;
+mod audit;
 mod checkpoint;
 mod controller;
 mod crd;
@@ -112,6 +113,8 @@ pub enum Command {
     /// Technical Operator commands: list, show, approve, reject and watch Checkpoints.
     #[command(visible_alias = "cp")]
     Checkpoint(checkpoint::CheckpointArgs),
+    /// Check the audit log.
+    Audit(audit::AuditArgs),
 }
 
 /// The name under which kubectl runs tollgate as a plugin (`kubectl tollgate …`).
@@ -160,6 +163,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Pricebook(args) => pricebook::run(&args).await,
         Command::Webhook(args) => webhook::run(&args).await,
         Command::Checkpoint(args) => Ok(checkpoint::run(&args).await),
+        Command::Audit(args) => audit::run(&args),
     }
 }
 

@@ -7,11 +7,13 @@
 
 pub mod admission;
 pub mod api;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod cost;
 pub mod gate;
 pub mod manifest;
+pub mod notify;
 pub mod plan;
 pub mod reconcile;
 pub mod render;

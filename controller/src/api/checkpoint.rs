@@ -270,6 +270,30 @@ pub struct NotificationRecord {
     pub channel: String,
     /// Event, e.g. `Opened`, `Reminder`, `Escalated`, `Decided`.
     pub event: String,
-    /// When it was sent.
+    /// When it was sent (or, for a failure, when the last attempt gave up).
     pub at: Time,
+    /// Idempotency key `<checkpoint uid>/<event>[#<n>]/<channel>`: a delivered key is
+    /// never sent again, also after a controller restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub key: Option<String>,
+    /// `Delivered`, or `Failed` after the last attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<DeliveryOutcome>,
+    /// Attempts made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    /// Why it failed (never contains a URL, key or password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+}
+
+/// How a notification delivery ended.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The receiver accepted it.
+    Delivered,
+    /// Every attempt failed; it may be tried again.
+    Failed,
 }

@@ -1,0 +1,126 @@
+//! The audit record: who did what to which Project and plan, when, at what cost.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    /// A plan was made and saved.
+    PlanMade,
+    /// A checkpoint opened.
+    CheckpointOpened,
+    /// A checkpoint was escalated.
+    CheckpointEscalated,
+    /// A checkpoint expired.
+    CheckpointExpired,
+    /// A checkpoint was decided (approved or rejected).
+    CheckpointDecided,
+    /// Applying a plan started.
+    ApplyStarted,
+    /// Applying a plan finished.
+    ApplyFinished,
+    /// Applying a plan failed.
+    ApplyFailed,
+    /// Destroying a Project's infrastructure started.
+    DestroyStarted,
+    /// Destroying a Project's infrastructure finished.
+    DestroyFinished,
+    /// Cloud credentials were used for a Project.
+    CredentialUsed,
+}
+
+/// Monthly cost, USD decimal strings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditCost {
+    /// Before the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// After the change.
+    pub after: String,
+    /// The budget, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
+}
+
+/// What the caller supplies; the writer adds `seq`, `time`, `prevHash` and `hash`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    /// Who: the authenticated user for decisions, `system:tollgate` for the controller.
+    pub actor: String,
+    /// What.
+    pub action: AuditAction,
+    /// The Project's namespace.
+    pub namespace: String,
+    /// The Project's name.
+    pub project: String,
+    /// The checkpoint, when there is one.
+    pub checkpoint: Option<String>,
+    /// The decision, for `CheckpointDecided` (`Approved`/`Rejected`).
+    pub decision: Option<String>,
+    /// sha256 of the saved plan.
+    pub plan_digest: Option<String>,
+    /// Cost.
+    pub cost: Option<AuditCost>,
+    /// Why: the decider's reason, or what failed (already redacted).
+    pub reason: Option<String>,
+}
+
+impl AuditEntry {
+    /// An entry with only the required fields set.
+    pub fn new(
+        actor: impl Into<String>,
+        action: AuditAction,
+        namespace: impl Into<String>,
+        project: impl Into<String>,
+    ) -> Self {
+        AuditEntry {
+            actor: actor.into(),
+            action,
+            namespace: namespace.into(),
+            project: project.into(),
+            checkpoint: None,
+            decision: None,
+            plan_digest: None,
+            cost: None,
+            reason: None,
+        }
+    }
+}
+
+/// One line of the audit log.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: AuditAction,
+    /// The Project's namespace.
+    pub namespace: String,
+    /// The Project's name.
+    pub project: String,
+    /// The checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// The decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// sha256 of the saved plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_digest: Option<String>,
+    /// Cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<AuditCost>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `hash` of the previous record (64 zeros for the first).
+    pub prev_hash: String,
+    /// sha256 (hex) of this record's canonical JSON without `hash`.
+    pub hash: String,
+}
