@@ -66,6 +66,9 @@ pub enum CliError {
     /// The admission webhook failed.
     #[error(transparent)]
     Admission(#[from] crate::admission::Error),
+    /// The audit trail could not be opened or written.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     /// The metrics server failed.
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),

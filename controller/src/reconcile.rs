@@ -23,7 +23,7 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 pub use backoff::{Backoff, delay as backoff_delay};
-pub use context::{Context, ControllerConfig};
+pub use context::{Accountability, Context, ControllerConfig};
 
 use crate::api::{Checkpoint, Project};
 use crate::state::PROJECT_NAMESPACE_LABEL;

@@ -104,6 +104,10 @@ pub struct ControllerArgs {
         value_name = "NAMESPACE/NAME"
     )]
     decision_key_secret: String,
+    /// Append the hash-chained audit trail to this file (check it with `tollgate audit
+    /// verify FILE`); it is always also logged to the target `tollgate::audit`.
+    #[arg(long, env = "TOLLGATE_AUDIT_FILE", value_name = "FILE")]
+    audit_file: Option<PathBuf>,
     /// Environments where every change needs a person (repeat the flag for several).
     #[arg(long = "protected-environment", default_values_t = GateDefaults::default().protected_environments)]
     protected_environments: Vec<String>,
@@ -167,7 +171,13 @@ pub async fn run(
         config,
         metrics.clone(),
         price_book,
-        seal_key.clone(),
+        reconcile::Accountability {
+            seal_key: seal_key.clone(),
+            audit: Arc::new(match &args.audit_file {
+                Some(path) => crate::audit::AuditLog::open(path)?,
+                None => crate::audit::AuditLog::tracing_only(),
+            }),
+        },
     ));
     let scrape_runner = runner.clone();
     let scrape_metrics = metrics.clone();

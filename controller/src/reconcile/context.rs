@@ -5,6 +5,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::Backoff;
+use crate::audit::AuditLog;
 use crate::catalog::Catalog;
 use crate::cost::PriceBook;
 use crate::gate::GateDefaults;
@@ -49,8 +50,20 @@ pub struct Context {
     pub price_book: &'static PriceBook,
     /// Checks that a decision went through tollgate's admission (see [`crate::seal`]).
     pub seal_key: Arc<SealKey>,
+    /// The hash-chained audit trail (a file with `--audit-file`, always the log target
+    /// `tollgate::audit`).
+    pub audit: Arc<AuditLog>,
     /// Retry delays of failing objects.
     pub backoff: Backoff,
+}
+
+/// What makes the loop's record trustworthy: the key decisions are verified with, and the
+/// audit trail every step is written to.
+pub struct Accountability {
+    /// See [`Context::seal_key`].
+    pub seal_key: Arc<SealKey>,
+    /// See [`Context::audit`].
+    pub audit: Arc<AuditLog>,
 }
 
 impl Context {
@@ -62,8 +75,9 @@ impl Context {
         config: ControllerConfig,
         metrics: Arc<Metrics>,
         price_book: &'static PriceBook,
-        seal_key: Arc<SealKey>,
+        accountability: Accountability,
     ) -> Self {
+        let Accountability { seal_key, audit } = accountability;
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -80,6 +94,7 @@ impl Context {
             recorder,
             price_book,
             seal_key,
+            audit,
             backoff: Backoff::default(),
         }
     }

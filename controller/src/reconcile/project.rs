@@ -30,6 +30,7 @@ use crate::api::{
     PlanRef, PlanStatus, PlanSummaryStatus, Project, ProjectPhase, ProjectRef, ProjectStatus,
     ResourceCost, SecretKeyRef, StateStatus,
 };
+use crate::audit::{AuditAction, AuditCost, AuditEntry};
 use crate::cost::{self, Estimate, Usage};
 use crate::gate::effective::{EffectivePolicy, ProjectFacts};
 use crate::gate::{self, CostFacts, GateDecision, GateInput};
@@ -386,6 +387,16 @@ impl<'a> Run<'a> {
             )
             .await?;
         Ok(())
+    }
+
+    /// Appends one record to the audit trail. A failed write does not stop the loop (the
+    /// trail is also the log target `tollgate::audit`); it is logged as an error.
+    fn audit(&self, action: AuditAction, fill: impl FnOnce(&mut AuditEntry)) {
+        let mut entry = AuditEntry::new("system:tollgate", action, &self.namespace, &self.name);
+        fill(&mut entry);
+        if let Err(err) = self.ctx.audit.append(entry) {
+            tracing::error!(error = %err, ?action, "cannot write the audit trail");
+        }
     }
 
     async fn event(&self, type_: EventType, reason: &str, note: &str) {

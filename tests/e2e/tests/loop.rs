@@ -1430,3 +1430,65 @@ async fn only_an_approval_policy_owned_by_approvers_lets_changes_skip_a_person()
         "{refused:?}"
     );
 }
+
+/// Every step of the loop leaves one record in the hash-chained audit trail, the decision
+/// attributed to the person from the request, and `tollgate audit verify` accepts the file
+/// a real run wrote (and refuses it once a record is edited).
+#[tokio::test]
+async fn the_loop_writes_a_verifiable_audit_trail() {
+    let mut env = Env::new("audit").await;
+    let trail = env.dir.path().join("audit.jsonl");
+    env.controller.kill_hard().await;
+    env.controller = ControllerProcess::start_with(
+        env.plane,
+        &env.ns,
+        env.dir.path(),
+        vec!["--audit-file".into(), trail.to_string_lossy().into_owned()],
+    )
+    .await;
+    env.create_as_carol(&demo(
+        &env.ns,
+        &env.markers(),
+        json!({}),
+        serde_json::Value::Null,
+    ))
+    .await;
+    env.approve_pending(User::Alice).await;
+    env.wait_phase(ProjectPhase::Ready).await;
+    let text = std::fs::read_to_string(&trail).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "PlanMade",
+            "CheckpointOpened",
+            "CheckpointDecided",
+            "ApplyStarted",
+            "ApplyFinished"
+        ],
+        "{text}"
+    );
+    let decided = &records[2];
+    assert_eq!(decided["actor"], "alice");
+    assert_eq!(decided["decision"], "Approved");
+    assert_eq!(decided["planDigest"], records[0]["planDigest"]);
+    let verify = |path: &Path| {
+        std::process::Command::new(tollgate_e2e::controller::tollgate_binary())
+            .args(["audit", "verify"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    assert!(verify(&trail).status.success());
+    let tampered = env.dir.path().join("tampered.jsonl");
+    std::fs::write(&tampered, text.replace("\"alice\"", "\"bob\"")).unwrap();
+    let refused = verify(&tampered);
+    assert!(!refused.status.success(), "an edited record must be found");
+}

@@ -31,12 +31,31 @@ impl Run<'_> {
             }
         };
         let decided_by = self.decided_by().await;
-        match self
+        let destroying = self.status.phase == Some(ProjectPhase::Destroying);
+        let (started, finished) = if destroying {
+            (AuditAction::DestroyStarted, AuditAction::DestroyFinished)
+        } else {
+            (AuditAction::ApplyStarted, AuditAction::ApplyFinished)
+        };
+        self.audit(started, |e| e.plan_digest = Some(plan.digest.clone()));
+        let applied = self
             .ctx
             .runner
             .init_and_apply(&ws, &INIT_OPTIONS, &saved)
-            .await
-        {
+            .await;
+        let failed = applied.as_ref().err().map(ToString::to_string);
+        self.audit(
+            if failed.is_some() {
+                AuditAction::ApplyFailed
+            } else {
+                finished
+            },
+            |e| {
+                e.plan_digest = Some(plan.digest.clone());
+                e.reason = failed.map(|f| truncate(&f, 1000));
+            },
+        );
+        match applied {
             Ok(_) => {}
             Err(TerraformError::PlanFile(PlanError::DigestMismatch { .. })) => {
                 // The stored bytes are not the approved ones: never apply, never guess.

@@ -196,6 +196,11 @@ impl Run<'_> {
         reasons: &str,
     ) {
         self.ctx.metrics.checkpoint_opened();
+        self.audit(AuditAction::CheckpointOpened, |e| {
+            e.checkpoint = Some(name.to_owned());
+            e.plan_digest = self.status.plan.as_ref().map(|p| p.digest.clone());
+            e.reason = Some(truncate(reasons, 1000));
+        });
         let place = namespace.map_or_else(String::new, |ns| {
             format!(" in namespace {ns} (this namespace is being deleted)")
         });
@@ -282,6 +287,15 @@ impl Run<'_> {
                 crate::reconcile::checkpoint::verify_decision(&checkpoint, &self.ctx.seal_key)
         {
             return self.refuse_unverified(&reference.name, &why, destroy).await;
+        }
+        if let Some(decision) = status.decision {
+            self.audit(AuditAction::CheckpointDecided, |e| {
+                e.actor = status.decided_by.clone().unwrap_or_default();
+                e.checkpoint = Some(reference.name.clone());
+                e.decision = Some(format!("{decision:?}"));
+                e.plan_digest = Some(plan.digest.clone());
+                e.reason = status.reason.as_deref().map(|r| truncate(r, 1000));
+            });
         }
         match status.decision {
             None => Ok(Action::await_change()),

@@ -215,6 +215,14 @@ impl Run<'_> {
             return Ok(Action::await_change());
         }
         self.plans().store(&outcome.saved).await?;
+        self.audit(AuditAction::PlanMade, |e| {
+            e.plan_digest = Some(outcome.saved.digest.clone());
+            e.cost = estimate.as_ref().map(|c| AuditCost {
+                before: Some(money(c.previous_monthly_cost)),
+                after: money(c.total_monthly_cost),
+                budget: budget.map(money),
+            });
+        });
         self.delete_plans_except(Some(&outcome.saved.id)).await?;
         self.status.plan = Some(plan_status(&outcome.saved, plan_key, &summary));
         self.status.cost = estimate.as_ref().map(cost_status);
