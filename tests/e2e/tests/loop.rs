@@ -1492,3 +1492,46 @@ async fn the_loop_writes_a_verifiable_audit_trail() {
     let refused = verify(&tampered);
     assert!(!refused.status.success(), "an edited record must be found");
 }
+
+/// A Project's `spec.approval.sla` becomes deadlines on each checkpoint it opens (the
+/// RESPOND-BY column); an SLA whose deadlines are out of order is refused as an invalid
+/// spec that names the field.
+#[tokio::test]
+async fn checkpoints_carry_the_projects_sla_deadlines() {
+    let env = Env::new("sla").await;
+    let sla = json!({"sla": {"respondWithin": "30m", "escalation": {"after": "1h"}, "expireAfter": "4h"}});
+    env.create_as_carol(&demo(&env.ns, &env.markers(), json!({}), sla))
+        .await;
+    let checkpoint = env.pending_checkpoint(None).await;
+    let opened = checkpoint.spec.requested_at.0;
+    let deadlines = checkpoint.spec.sla.clone().unwrap();
+    let after = |minutes: i64| opened + k8s_openapi::jiff::SignedDuration::from_mins(minutes);
+    assert_eq!(deadlines.respond_by.0, after(30));
+    assert_eq!(deadlines.escalate_at.unwrap().0, after(60));
+    assert_eq!(deadlines.expire_at.unwrap().0, after(240));
+    let listing = env.kubectl(&["get", "cp"]);
+    assert!(
+        listing.contains("RESPOND-BY") && listing.contains('T'),
+        "{listing}"
+    );
+
+    let wrong = json!({"spec": {"approval": {"sla": {"respondWithin": "2h", "escalation": {"after": "1h"}}}}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&wrong))
+        .await
+        .unwrap();
+    let failed = env.wait_phase(ProjectPhase::Failed).await;
+    let ready = failed
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(
+        ready.message.contains("spec.approval.sla"),
+        "{}",
+        ready.message
+    );
+}

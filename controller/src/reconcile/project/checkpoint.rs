@@ -2,6 +2,7 @@
 //! and act on a verified decision.
 
 use super::*;
+use crate::sla::Schedule;
 
 impl Run<'_> {
     pub(super) async fn open_checkpoint(
@@ -40,6 +41,7 @@ impl Run<'_> {
         })
         .take(LISTED_ADDRESSES)
         .collect();
+        let requested_at = jiff::Timestamp::now();
         let spec = CheckpointSpec {
             checkpoint_type,
             project_ref: ProjectRef {
@@ -74,8 +76,14 @@ impl Run<'_> {
                 .take(20)
                 .map(|r| truncate(&r, 500))
                 .collect(),
-            requested_at: Time(jiff::Timestamp::now()),
-            sla: None,
+            requested_at: Time(requested_at),
+            // A spec whose SLA does not resolve never gets here (InvalidSpec).
+            sla: self
+                .sla_durations()
+                .ok()
+                .flatten()
+                .and_then(|d| Schedule::open(requested_at, &d).ok())
+                .map(|schedule| schedule.to_api()),
             approvers,
             requested_by: self
                 .project

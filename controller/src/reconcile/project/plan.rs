@@ -3,6 +3,7 @@
 
 use super::steps::{Facts, PlanFacts, Step, next_step};
 use super::*;
+use crate::sla::{SlaDefaults, SlaDurations, SlaError};
 
 impl Run<'_> {
     /// The normal (not deleting) loop: [`next_step`] decides, this does the I/O.
@@ -68,7 +69,22 @@ impl Run<'_> {
         if let Err(err) = crate::catalog::validate_project(self.project, &self.ctx.catalog) {
             problems.push(err.to_string());
         }
+        if let Err(err) = self.sla_durations() {
+            problems.push(format!("spec.approval.sla: {err}"));
+        }
         problems.join("; ")
+    }
+
+    /// The deadlines every checkpoint of this Project gets (`spec.approval.sla`), if any.
+    pub(super) fn sla_durations(&self) -> Result<Option<SlaDurations>, SlaError> {
+        SlaDefaults::default().resolve(
+            &self.project.spec.environment,
+            self.project
+                .spec
+                .approval
+                .as_ref()
+                .and_then(|a| a.sla.as_ref()),
+        )
     }
 
     /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version,
