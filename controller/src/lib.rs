@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod notify;
 pub mod plan;
 pub mod reconcile;
+pub mod redact;
 pub mod render;
 pub mod seal;
 pub mod sla;

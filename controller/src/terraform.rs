@@ -42,7 +42,6 @@ mod capture;
 mod error;
 mod init_state;
 mod process;
-mod redact;
 mod version;
 
 use std::collections::BTreeMap;
@@ -62,10 +61,10 @@ use tracing::Instrument as _;
 
 use crate::plan::{Plan, PlanError, SavedPlan};
 
+pub use crate::redact::{REDACTED, Redactor};
 pub use capture::CapturedText;
 pub use error::{CommandOutput, ErrorKind, LockInfo, Termination, TerraformError};
 pub use process::CancelToken;
-pub use redact::{REDACTED, Redactor};
 pub use version::{Flavour, TerraformVersion, Version};
 
 use process::{Ended, Finished, Spec};

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::model::{Change, Plan, ResourceChange, StateModule, StateValues};
-use crate::terraform::Redactor;
+use crate::redact::Redactor;
 
 /// What replaces a sensitive value, as in Terraform's own plan rendering.
 pub const SENSITIVE_PLACEHOLDER: &str = "(sensitive)";

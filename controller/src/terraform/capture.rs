@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::redact::{Cut, Redactor};
+use crate::redact::{Cut, Redactor};
 
 /// Collects a byte stream, keeping at most `keep` bytes of its start and `keep` of its end
 /// (plus a margin as long as the longest secret, so that redaction sees secrets whole).

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::capture::BoundedCapture;
 use super::error::{CommandOutput, Termination};
-use super::redact::Redactor;
+use crate::redact::Redactor;
 
 /// Cancels Terraform commands: cancelling makes a running command stop the way a timeout does
 /// (SIGINT, grace period, SIGKILL) and a command waiting for a slot give up. Clones share
