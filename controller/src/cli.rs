@@ -66,6 +66,14 @@ pub enum CliError {
     /// The admission webhook failed.
     #[error(transparent)]
     Admission(#[from] crate::admission::Error),
+    /// The Project's SLA does not resolve to ordered deadlines.
+    #[error("{}: spec.approval.sla: {source}", file.display())]
+    Sla {
+        /// The manifest.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        source: crate::sla::SlaError,
+    },
     /// The audit trail could not be opened or written.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),

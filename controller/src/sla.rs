@@ -250,6 +250,15 @@ impl SlaDefaults {
     }
 }
 
+/// The SLA of `project`'s checkpoints under the built-in defaults: the one rule the
+/// controller and `tollgate validate` both apply.
+pub fn of_project(project: &crate::api::Project) -> Result<Option<SlaDurations>, SlaError> {
+    SlaDefaults::default().resolve(
+        &project.spec.environment,
+        project.spec.approval.as_ref().and_then(|a| a.sla.as_ref()),
+    )
+}
+
 /// The deadlines of one checkpoint, and its reminder interval.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule {

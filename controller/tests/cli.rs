@@ -69,6 +69,36 @@ fn validate_reports_every_problem_and_exits_1() {
 }
 
 #[test]
+fn validate_applies_the_controllers_sla_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(repo().join("examples/demo/project.yaml")).unwrap();
+    let with_sla = |sla: &str| {
+        demo.replace(
+            "  environment: dev\n",
+            &format!("  environment: dev\n  approval:\n    sla: {sla}\n"),
+        )
+    };
+    let good = write(
+        dir.path(),
+        "good.yaml",
+        &with_sla("{respondWithin: 30m, escalation: {after: 1h}, expireAfter: 4h}"),
+    );
+    assert_eq!(tollgate(&["validate", "-f", &good]).status.code(), Some(0));
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        &with_sla("{respondWithin: 2h, escalation: {after: 1h}}"),
+    );
+    let out = tollgate(&["validate", "-f", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("spec.approval.sla: escalation.after (1h) is shorter than respondWithin (2h)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_fields_and_bad_yaml_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let demo = std::fs::read_to_string(repo().join("examples/demo/project.yaml")).unwrap();

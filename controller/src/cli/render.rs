@@ -53,6 +53,10 @@ pub(crate) fn load_checked(
     let project = read_project(file)?;
     let catalog = Catalog::load(&Catalog::locate(catalog))?;
     validate_project(&project, &catalog)?;
+    crate::sla::of_project(&project).map_err(|source| CliError::Sla {
+        file: file.to_path_buf(),
+        source,
+    })?;
     Ok((project, catalog))
 }
 

@@ -3,7 +3,7 @@
 
 use super::steps::{Facts, PlanFacts, Step, next_step};
 use super::*;
-use crate::sla::{SlaDefaults, SlaDurations, SlaError};
+use crate::sla::{SlaDurations, SlaError};
 
 impl Run<'_> {
     /// The normal (not deleting) loop: [`next_step`] decides, this does the I/O.
@@ -77,14 +77,7 @@ impl Run<'_> {
 
     /// The deadlines every checkpoint of this Project gets (`spec.approval.sla`), if any.
     pub(super) fn sla_durations(&self) -> Result<Option<SlaDurations>, SlaError> {
-        SlaDefaults::default().resolve(
-            &self.project.spec.environment,
-            self.project
-                .spec
-                .approval
-                .as_ref()
-                .and_then(|a| a.sla.as_ref()),
-        )
+        crate::sla::of_project(self.project)
     }
 
     /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version,
