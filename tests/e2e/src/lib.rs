@@ -188,6 +188,45 @@ impl ControlPlane {
         );
     }
 
+    /// Waits until the decision policy is in effect in `namespace`: `user` (a person to the
+    /// policy) can no longer write a probe checkpoint's phase, a different value each try.
+    /// The probe is deleted afterwards.
+    pub async fn wait_for_decision_policy(&self, namespace: &str, user: User) {
+        let admin: Api<Checkpoint> = Api::namespaced(self.client(User::Admin).await, namespace);
+        admin
+            .create(
+                &PostParams::default(),
+                &checkpoint_object(namespace, "policy-probe", serde_json::json!({})),
+            )
+            .await
+            .expect("create the policy probe");
+        let probes: Api<Checkpoint> = Api::namespaced(self.client(user).await, namespace);
+        let mut attempt = 0u32;
+        wait_for("the decision policy in effect", Duration::from_secs(60), || {
+            attempt += 1;
+            let phase = if attempt.is_multiple_of(2) {
+                "Pending"
+            } else {
+                "Rejected"
+            };
+            let patch = serde_json::json!({"status": {"phase": phase}});
+            let probes = probes.clone();
+            async move {
+                matches!(
+                    probes
+                        .patch_status("policy-probe", &PatchParams::default(), &Patch::Merge(&patch))
+                        .await,
+                    Err(kube::Error::Api(s)) if s.message.contains("ValidatingAdmissionPolicy")
+                )
+            }
+        })
+        .await;
+        admin
+            .delete("policy-probe", &DeleteParams::default())
+            .await
+            .expect("delete the policy probe");
+    }
+
     /// A value from the env file.
     pub fn var(&self, key: &str) -> &str {
         self.env.get(key).map(String::as_str).unwrap_or_default()
@@ -372,4 +411,47 @@ pub fn checkpoint_object(namespace: &str, name: &str, spec_extra: serde_json::Va
         "spec": spec,
     }))
     .expect("a valid Checkpoint")
+}
+
+/// The demo module's marker files (`<id>.applied`) in `dir`, sorted: one per applied
+/// `terraform_data.app`, removed when it is destroyed.
+pub fn markers_in(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".applied"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+impl ControlPlane {
+    /// An ApprovalPolicy named after `namespace` that selects only it, written as a cluster
+    /// admin writes one; `spec` is merged into its spec (e.g. `{"autoApprove": [...]}`).
+    /// Returns its name.
+    pub async fn allow_in(&self, namespace: &str, spec: serde_json::Value) -> String {
+        let mut full = serde_json::json!({
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+        });
+        for (k, v) in spec.as_object().into_iter().flatten() {
+            full[k] = v.clone();
+        }
+        let policy: ApprovalPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tollgate.dev/v1alpha1", "kind": "ApprovalPolicy",
+            "metadata": {"name": namespace}, "spec": full
+        }))
+        .expect("a valid ApprovalPolicy");
+        Api::<ApprovalPolicy>::all(self.client(User::Admin).await)
+            .patch(
+                namespace,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&policy),
+            )
+            .await
+            .expect("write the ApprovalPolicy");
+        namespace.to_owned()
+    }
 }

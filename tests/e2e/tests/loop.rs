@@ -12,7 +12,7 @@ use serde_json::json;
 use tollgate::api::{ApprovalPolicy, Checkpoint, CheckpointPhase, Project, ProjectPhase};
 use tollgate_e2e::controller::ControllerProcess;
 use tollgate_e2e::webhook::start_webhook;
-use tollgate_e2e::{ControlPlane, User, wait_for};
+use tollgate_e2e::{ControlPlane, User, markers_in, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 /// A sensitive input (the demo module's `api_token` variable is `sensitive = true`).
@@ -66,19 +66,6 @@ fn raw_terraform_plan(env: &Env) -> Duration {
         assert!(status.success());
     }
     started.elapsed()
-}
-
-fn markers_in(dir: &Path) -> Vec<String> {
-    let mut found: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".applied"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
 }
 
 struct Env {
@@ -149,28 +136,10 @@ impl Env {
         }
     }
 
-    /// An ApprovalPolicy (as a cluster admin writes it) selecting only this test's namespace;
-    /// `spec` is merged into its spec. Returns its name.
+    /// An ApprovalPolicy (as a cluster admin writes it) selecting only this test's
+    /// namespace; `spec` is merged into its spec. Returns its name.
     async fn allow(&self, spec: serde_json::Value) -> String {
-        let mut full =
-            json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ns}}});
-        for (k, v) in spec.as_object().unwrap() {
-            full[k] = v.clone();
-        }
-        let policy: ApprovalPolicy = serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "ApprovalPolicy",
-            "metadata": {"name": self.ns}, "spec": full
-        }))
-        .unwrap();
-        Api::<ApprovalPolicy>::all(self.plane.client(User::Admin).await)
-            .patch(
-                &self.ns,
-                &PatchParams::apply("e2e").force(),
-                &Patch::Apply(&policy),
-            )
-            .await
-            .unwrap();
-        self.ns.clone()
+        self.plane.allow_in(&self.ns, spec).await
     }
 
     /// The Project's status, its Checkpoints, the namespace's Events and the controller's
@@ -1010,37 +979,9 @@ async fn the_controller_needs_only_its_cluster_role() {
     );
     // In effect once admin (a controller for the webhook here, a person for the policy,
     // which knows only the service account) can no longer write a checkpoint's phase.
-    env.checkpoints
-        .create(
-            &PostParams::default(),
-            &tollgate_e2e::checkpoint_object(&env.ns, "policy-probe", json!({})),
-        )
-        .await
-        .unwrap();
-    let mut attempt = 0u32;
-    wait_for("the decision policy in effect", DEADLINE, || {
-        attempt += 1;
-        let phase = if attempt.is_multiple_of(2) {
-            "Pending"
-        } else {
-            "Rejected"
-        };
-        let patch = json!({"status": {"phase": phase}});
-        let checkpoints = env.checkpoints.clone();
-        async move {
-            matches!(
-                checkpoints
-                    .patch_status("policy-probe", &PatchParams::default(), &Patch::Merge(&patch))
-                    .await,
-                Err(kube::Error::Api(s)) if s.message.contains("ValidatingAdmissionPolicy")
-            )
-        }
-    })
-    .await;
-    env.checkpoints
-        .delete("policy-probe", &DeleteParams::default())
-        .await
-        .unwrap();
+    env.plane
+        .wait_for_decision_policy(&env.ns, User::Admin)
+        .await;
     env.controller = ControllerProcess::start_as(
         &kubeconfig,
         &env.ns,

@@ -5,15 +5,11 @@
 //! The shipped policy is applied as it is, its binding narrowed to this test's namespaces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
-
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tollgate::api::Checkpoint;
 use tollgate_e2e::webhook::grant_status_patch;
-use tollgate_e2e::{ControlPlane, DECISION_POLICY_LABEL, User, checkpoint_object, wait_for};
-
-const DEADLINE: Duration = Duration::from_secs(60);
+use tollgate_e2e::{ControlPlane, DECISION_POLICY_LABEL, User, checkpoint_object};
 
 async fn patch_status(
     plane: &ControlPlane,
@@ -77,37 +73,9 @@ async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
             .await
             .unwrap();
     }
-    // The policy reaches the apiserver's admission a moment after it is written: probe with
-    // a phase change (a person may not write phase), a different value every time.
-    admin
-        .create(
-            &PostParams::default(),
-            &checkpoint_object(&ns, "probe", json!({})),
-        )
-        .await
-        .unwrap();
-    let mut attempt = 0u32;
-    let probe_ns = ns.as_str();
-    wait_for("the policy in effect", DEADLINE, || {
-        attempt += 1;
-        let phase = if attempt.is_multiple_of(2) {
-            "Pending"
-        } else {
-            "Rejected"
-        };
-        async move {
-            patch_status(
-                plane,
-                User::Alice,
-                probe_ns,
-                "probe",
-                json!({"phase": phase}),
-            )
-            .await
-            .is_err()
-        }
-    })
-    .await;
+    // The policy reaches the apiserver's admission a moment after it is written; alice is
+    // a person to it.
+    plane.wait_for_decision_policy(&ns, User::Alice).await;
 
     // Carol may write checkpoints/status here, but holds no `approve`.
     grant_status_patch(plane, &ns, User::Carol).await;

@@ -14,10 +14,10 @@ use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use tollgate::api::{ApprovalPolicy, Checkpoint, CheckpointType, Project, ProjectPhase};
+use tollgate::api::{Checkpoint, CheckpointType, Project, ProjectPhase};
 use tollgate_e2e::controller::{ControllerProcess, state_namespace_of};
 use tollgate_e2e::webhook::start_webhook;
-use tollgate_e2e::{ControlPlane, User, wait_for};
+use tollgate_e2e::{ControlPlane, User, markers_in, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 
@@ -33,19 +33,6 @@ fn demo(namespace: &str, markers: &Path, greeting: &str, approval: serde_json::V
 
 fn auto_approve_all() -> serde_json::Value {
     json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]})
-}
-
-fn markers_in(dir: &Path) -> Vec<String> {
-    let mut found: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".applied"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
 }
 
 struct Env {
@@ -81,27 +68,10 @@ impl Env {
         }
     }
 
-    /// Pre-approves `spec` (e.g. `{"autoApprove": [...]}`) for this test's namespace with an
-    /// ApprovalPolicy, as a cluster admin would (a Project's own `approval` only tightens).
+    /// Pre-approves `spec` for this test's namespace with an ApprovalPolicy, as a cluster
+    /// admin would (a Project's own `approval` only tightens).
     async fn allow(&self, spec: serde_json::Value) {
-        let mut full =
-            json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ns}}});
-        for (k, v) in spec.as_object().unwrap() {
-            full[k] = v.clone();
-        }
-        let policy: ApprovalPolicy = serde_json::from_value(json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "ApprovalPolicy",
-            "metadata": {"name": self.ns}, "spec": full
-        }))
-        .unwrap();
-        Api::<ApprovalPolicy>::all(self.plane.client(User::Admin).await)
-            .patch(
-                &self.ns,
-                &PatchParams::apply("e2e").force(),
-                &Patch::Apply(&policy),
-            )
-            .await
-            .unwrap();
+        self.plane.allow_in(&self.ns, spec).await;
     }
 
     fn markers(&self) -> std::path::PathBuf {
