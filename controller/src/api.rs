@@ -10,9 +10,9 @@ mod project;
 mod validation;
 
 pub use checkpoint::{
-    ApproverSet, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointSpec, CheckpointStatus,
-    CheckpointSummary, CheckpointType, Decision, DeliveryOutcome, NotificationRecord, PlanRef,
-    ProjectRef, Sla,
+    ApplyOutcome, ApproverSet, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointSpec,
+    CheckpointStatus, CheckpointSummary, CheckpointType, Decision, DeliveryOutcome,
+    NotificationRecord, PlanRef, ProjectRef, Sla,
 };
 pub use common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
 pub use policy::{ApprovalPolicy, ApprovalPolicySpec};

@@ -74,6 +74,9 @@ pub enum CliError {
         /// What is wrong.
         source: crate::sla::SlaError,
     },
+    /// Notifications cannot be sent from this host.
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     /// The audit trail could not be opened or written.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),

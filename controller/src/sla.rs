@@ -55,6 +55,12 @@ pub enum SlaError {
         /// Its duration.
         later_value: String,
     },
+    /// The controller's SLA defaults file is wrong.
+    #[error("SLA defaults: {reason}")]
+    Config {
+        /// What is wrong, naming the key.
+        reason: String,
+    },
     /// A deadline falls outside the representable time range.
     #[error("{field}: {value} after {opened_at} is beyond the year 9999; use a shorter duration")]
     OutOfRange {
@@ -185,7 +191,7 @@ impl SlaDurations {
 }
 
 /// The SLA a Project gets when its `spec.approval.sla` leaves a value out; filled from the
-/// controller's configuration.
+/// controller's configuration (`--sla-defaults FILE`, see [`SlaDefaults::parse`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SlaDefault {
     /// Default `respondWithin`.
@@ -198,19 +204,115 @@ pub struct SlaDefault {
     pub remind_every: Option<SignedDuration>,
 }
 
-/// Per-environment defaults: `environments[env]` when present, else `fallback`.
+impl SlaDefault {
+    /// Each value of `self`, else the one of `fallback`.
+    fn over(&self, fallback: &SlaDefault) -> SlaDefault {
+        SlaDefault {
+            respond_within: self.respond_within.or(fallback.respond_within),
+            escalate_after: self.escalate_after.or(fallback.escalate_after),
+            expire_after: self.expire_after.or(fallback.expire_after),
+            remind_every: self.remind_every.or(fallback.remind_every),
+        }
+    }
+}
+
+/// Per-environment defaults: `environments[env]` value by value over `fallback`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SlaDefaults {
-    /// Defaults for environments not listed.
+    /// Defaults for every environment.
     pub fallback: SlaDefault,
-    /// Defaults by environment name (a Project's `spec.environment`).
+    /// Defaults by environment name (a Project's `spec.environment`), each value over
+    /// `fallback`'s.
     pub environments: BTreeMap<String, SlaDefault>,
 }
 
+/// The file form of one [`SlaDefault`].
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SlaDefaultFile {
+    respond_within: Option<String>,
+    escalate_after: Option<String>,
+    expire_after: Option<String>,
+    remind_every: Option<String>,
+}
+
+/// The file form of [`SlaDefaults`].
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SlaDefaultsFile {
+    #[serde(flatten)]
+    fallback: SlaDefaultFile,
+    #[serde(default)]
+    environments: BTreeMap<String, SlaDefaultFile>,
+}
+
+impl SlaDefaultFile {
+    fn parse(&self, at: &str) -> Result<SlaDefault, SlaError> {
+        let parse = |name: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| parse_duration(&format!("{at}{name}"), v))
+                .transpose()
+        };
+        let parsed = SlaDefault {
+            respond_within: parse("respondWithin", &self.respond_within)?,
+            escalate_after: parse("escalateAfter", &self.escalate_after)?,
+            expire_after: parse("expireAfter", &self.expire_after)?,
+            remind_every: parse("remindEvery", &self.remind_every)?,
+        };
+        Ok(parsed)
+    }
+}
+
 impl SlaDefaults {
+    /// Reads the controller's SLA defaults (YAML): `respondWithin`, `escalateAfter`,
+    /// `expireAfter`, `remindEvery` for every environment, and the same under
+    /// `environments.<name>` to override them for one environment. Every environment's
+    /// resulting defaults must be in order (respond ≤ escalate ≤ expire).
+    pub fn parse(yaml: &str) -> Result<SlaDefaults, SlaError> {
+        let file: SlaDefaultsFile = if yaml.trim().is_empty() {
+            SlaDefaultsFile::default()
+        } else {
+            serde_saphyr::from_str(yaml).map_err(|e| SlaError::Config {
+                reason: e.to_string(),
+            })?
+        };
+        let defaults = SlaDefaults {
+            fallback: file.fallback.parse("")?,
+            environments: file
+                .environments
+                .iter()
+                .map(|(env, d)| Ok((env.clone(), d.parse(&format!("environments.{env}."))?)))
+                .collect::<Result<_, SlaError>>()?,
+        };
+        let names = std::iter::once(None).chain(defaults.environments.keys().map(Some));
+        for env in names {
+            let d = defaults.for_environment(env.map_or("", String::as_str));
+            if let Some(respond_within) = d.respond_within {
+                SlaDurations {
+                    respond_within,
+                    escalate_after: d.escalate_after,
+                    expire_after: d.expire_after,
+                    remind_every: d.remind_every,
+                }
+                .validate()
+                .map_err(|e| SlaError::Config {
+                    reason: match env {
+                        Some(env) => format!("environments.{env}: {e}"),
+                        None => e.to_string(),
+                    },
+                })?;
+            }
+        }
+        Ok(defaults)
+    }
+
     /// The defaults for `environment`.
-    pub fn for_environment(&self, environment: &str) -> &SlaDefault {
-        self.environments.get(environment).unwrap_or(&self.fallback)
+    pub fn for_environment(&self, environment: &str) -> SlaDefault {
+        match self.environments.get(environment) {
+            Some(own) => own.over(&self.fallback),
+            None => self.fallback.clone(),
+        }
     }
 
     /// The SLA in force for a checkpoint of a Project in `environment` with `policy` (its
@@ -222,7 +324,7 @@ impl SlaDefaults {
         policy: Option<&SlaPolicy>,
     ) -> Result<Option<SlaDurations>, SlaError> {
         const FIELD: &str = "spec.approval.sla";
-        let defaults = self.for_environment(environment);
+        let defaults = &self.for_environment(environment);
         let parse = |name: &str, value: &str| parse_duration(&format!("{FIELD}.{name}"), value);
         let respond_within = match policy {
             Some(p) => Some(parse("respondWithin", &p.respond_within)?),
@@ -250,10 +352,13 @@ impl SlaDefaults {
     }
 }
 
-/// The SLA of `project`'s checkpoints under the built-in defaults: the one rule the
-/// controller and `tollgate validate` both apply.
-pub fn of_project(project: &crate::api::Project) -> Result<Option<SlaDurations>, SlaError> {
-    SlaDefaults::default().resolve(
+/// The SLA of `project`'s checkpoints under `defaults` (the controller's `--sla-defaults`):
+/// the one rule the controller and `tollgate validate` both apply.
+pub fn of_project(
+    project: &crate::api::Project,
+    defaults: &SlaDefaults,
+) -> Result<Option<SlaDurations>, SlaError> {
+    defaults.resolve(
         &project.spec.environment,
         project.spec.approval.as_ref().and_then(|a| a.sla.as_ref()),
     )
@@ -306,23 +411,27 @@ impl Schedule {
             respond_by: Time(self.respond_by),
             escalate_at: self.escalate_at.map(Time),
             expire_at: self.expire_at.map(Time),
+            remind_every: self.remind_every.map(format_duration),
         }
     }
 
-    /// The schedule of a Checkpoint (from `spec.requestedAt` and `spec.sla`), with the
-    /// reminder interval from the configuration; `None` without `spec.sla`.
-    pub fn from_checkpoint(
-        checkpoint: &Checkpoint,
-        remind_every: Option<SignedDuration>,
-    ) -> Option<Schedule> {
-        let sla = checkpoint.spec.sla.as_ref()?;
-        Some(Schedule {
+    /// The schedule of a Checkpoint (from `spec.requestedAt` and `spec.sla`); `None`
+    /// without `spec.sla`.
+    pub fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Option<Schedule>, SlaError> {
+        let Some(sla) = checkpoint.spec.sla.as_ref() else {
+            return Ok(None);
+        };
+        Ok(Some(Schedule {
             opened_at: checkpoint.spec.requested_at.0,
             respond_by: sla.respond_by.0,
             escalate_at: sla.escalate_at.as_ref().map(|t| t.0),
             expire_at: sla.expire_at.as_ref().map(|t| t.0),
-            remind_every,
-        })
+            remind_every: sla
+                .remind_every
+                .as_deref()
+                .map(|d| parse_duration("spec.sla.remindEvery", d))
+                .transpose()?,
+        }))
     }
 
     /// When reminder `n` (1-based) is due, if it is before expiry.
@@ -463,6 +572,38 @@ pub fn next_deadline(now: Timestamp, schedule: &Schedule, fired: Fired) -> Optio
         .into_iter()
         .flatten()
         .min_by_key(|d| (d.at, d.timer))
+}
+
+/// What the timers of a pending checkpoint did at `now`: every timer due, in order, and
+/// when to look again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advance {
+    /// The timers that fire now (record them before acting on them).
+    pub fired_now: Vec<Timer>,
+    /// `fired` with them recorded.
+    pub fired: Fired,
+    /// When the next timer fires (requeue then); `None` when nothing is left.
+    pub next_at: Option<Timestamp>,
+}
+
+/// Fires every timer of a checkpoint still pending at `now` that is due, given what has
+/// `fired` already: [`next_deadline`] until the next one is in the future.
+pub fn advance(now: Timestamp, schedule: &Schedule, mut fired: Fired) -> Advance {
+    let mut fired_now = Vec::new();
+    let next_at = loop {
+        match next_deadline(now, schedule, fired) {
+            Some(due) if due.is_due(now) => {
+                fired.record(due.timer);
+                fired_now.push(due.timer);
+            }
+            later => break later.map(|due| due.at),
+        }
+    };
+    Advance {
+        fired_now,
+        fired,
+        next_at,
+    }
 }
 
 #[cfg(test)]

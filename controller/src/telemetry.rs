@@ -14,6 +14,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Errors of the telemetry server.
@@ -40,6 +41,44 @@ struct OutcomeLabel {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResponseLabels {
+    r#type: String,
+    environment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimerLabels {
+    timer: String,
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PendingLabels {
+    r#type: String,
+    age: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    channel: String,
+    outcome: String,
+}
+
+/// Bounds of the response-time histogram (seconds): around the 30-minute target.
+const RESPONSE_BUCKETS: [f64; 10] = [
+    60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+];
+
+/// Age buckets of pending checkpoints: within the 30-minute target, late, very late.
+fn age_bucket(age_seconds: i64) -> &'static str {
+    match age_seconds {
+        ..1800 => "under_30m",
+        1800..14400 => "30m_to_4h",
+        _ => "over_4h",
+    }
+}
+
 /// The controller's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -48,6 +87,13 @@ pub struct Metrics {
     terraform_commands: Gauge,
     checkpoints_opened: Counter,
     applies: Family<OutcomeLabel, Counter>,
+    response_time: Family<ResponseLabels, Histogram>,
+    timers: Family<TimerLabels, Counter>,
+    pending: Family<PendingLabels, Gauge>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    /// Pending checkpoints by uid: type and opening time, turned into `pending` at scrape.
+    open_checkpoints:
+        std::sync::Mutex<std::collections::HashMap<String, (String, jiff::Timestamp)>>,
     ready: AtomicBool,
     /// Why the webhook registration blocks readiness (`None`: it does not).
     webhook_blocker: std::sync::Mutex<Option<String>>,
@@ -86,6 +132,32 @@ impl Default for Metrics {
             "Applies of saved plans, by outcome",
             applies.clone(),
         );
+        let response_time = Family::<ResponseLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(RESPONSE_BUCKETS)) as fn() -> Histogram,
+        );
+        let timers = Family::<TimerLabels, Counter>::default();
+        let pending = Family::<PendingLabels, Gauge>::default();
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "checkpoint_response_seconds",
+            "Time from a checkpoint opening to a person's decision, by checkpoint type and environment",
+            response_time.clone(),
+        );
+        registry.register(
+            "checkpoint_timers",
+            "SLA timers fired (reminder, escalation, expiry), by checkpoint type",
+            timers.clone(),
+        );
+        registry.register(
+            "checkpoints_pending",
+            "Checkpoints waiting for a decision, by type and age (under_30m, 30m_to_4h, over_4h)",
+            pending.clone(),
+        );
+        registry.register(
+            "notification_deliveries",
+            "Notification deliveries, by channel and outcome (delivered, failed)",
+            deliveries.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -93,6 +165,11 @@ impl Default for Metrics {
             terraform_commands,
             checkpoints_opened,
             applies,
+            response_time,
+            timers,
+            pending,
+            deliveries,
+            open_checkpoints: std::sync::Mutex::default(),
             ready: AtomicBool::new(false),
             webhook_blocker: std::sync::Mutex::new(None),
         }
@@ -126,6 +203,68 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// A person decided a checkpoint of `checkpoint_type` in `environment` `seconds` after
+    /// it opened.
+    pub fn checkpoint_decided(&self, checkpoint_type: &str, environment: &str, seconds: f64) {
+        self.response_time
+            .get_or_create(&ResponseLabels {
+                r#type: checkpoint_type.to_owned(),
+                environment: environment.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// An SLA timer (`reminder`, `escalation`, `expiry`) fired.
+    pub fn checkpoint_timer(&self, timer: &str, checkpoint_type: &str) {
+        self.timers
+            .get_or_create(&TimerLabels {
+                timer: timer.to_owned(),
+                r#type: checkpoint_type.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The checkpoint `uid` waits for a decision since `opened_at`.
+    pub fn checkpoint_pending(&self, uid: &str, checkpoint_type: &str, opened_at: jiff::Timestamp) {
+        if let Ok(mut open) = self.open_checkpoints.lock() {
+            open.insert(uid.to_owned(), (checkpoint_type.to_owned(), opened_at));
+        }
+    }
+
+    /// The checkpoint `uid` no longer waits (decided, expired, superseded or deleted).
+    pub fn checkpoint_settled(&self, uid: &str) {
+        if let Ok(mut open) = self.open_checkpoints.lock() {
+            open.remove(uid);
+        }
+    }
+
+    /// A notification to `channel` ended with `outcome` (`delivered`, `failed`).
+    pub fn notification(&self, channel: &str, outcome: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                channel: channel.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Recomputes the pending gauge from the open checkpoints' ages at `now`.
+    fn refresh_pending(&self, now: jiff::Timestamp) {
+        let Ok(open) = self.open_checkpoints.lock() else {
+            return;
+        };
+        self.pending.clear();
+        for (checkpoint_type, opened_at) in open.values() {
+            let age = now.duration_since(*opened_at).as_secs();
+            self.pending
+                .get_or_create(&PendingLabels {
+                    r#type: checkpoint_type.clone(),
+                    age: age_bucket(age).to_owned(),
+                })
+                .inc();
+        }
     }
 
     /// Records how many Terraform processes the runner has started.
@@ -163,6 +302,7 @@ impl Metrics {
 
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
+        self.refresh_pending(jiff::Timestamp::now());
         let mut out = String::new();
         // Encoding into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -266,5 +406,31 @@ mod tests {
             text.contains("tollgate_terraform_commands_started 7"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn checkpoint_metrics_count_responses_timers_deliveries_and_pending_by_age() {
+        let m = Metrics::default();
+        m.checkpoint_decided("PlanApproval", "production", 1200.0);
+        m.checkpoint_timer("escalation", "PlanApproval");
+        m.notification("ops-webhook", "delivered");
+        let now = jiff::Timestamp::now();
+        let ago = |s: i64| now.checked_sub(jiff::SignedDuration::from_secs(s)).unwrap();
+        m.checkpoint_pending("a", "PlanApproval", ago(60));
+        m.checkpoint_pending("b", "PlanApproval", ago(3600));
+        m.checkpoint_pending("c", "Destroy", ago(20_000));
+        m.checkpoint_settled("c");
+        let text = m.encode();
+        for expected in [
+            "tollgate_checkpoint_response_seconds_count{type=\"PlanApproval\",environment=\"production\"} 1",
+            "tollgate_checkpoint_response_seconds_bucket{le=\"1800.0\",type=\"PlanApproval\",environment=\"production\"} 1",
+            "tollgate_checkpoint_timers_total{timer=\"escalation\",type=\"PlanApproval\"} 1",
+            "tollgate_notification_deliveries_total{channel=\"ops-webhook\",outcome=\"delivered\"} 1",
+            "tollgate_checkpoints_pending{type=\"PlanApproval\",age=\"under_30m\"} 1",
+            "tollgate_checkpoints_pending{type=\"PlanApproval\",age=\"30m_to_4h\"} 1",
+        ] {
+            assert!(text.contains(expected), "{expected} missing in\n{text}");
+        }
+        assert!(!text.contains("type=\"Destroy\""), "{text}");
     }
 }

@@ -249,7 +249,7 @@ impl<'a> StatusUpdate<'a> {
             let touched = self.changed_among(&DECISION_FIELDS);
             if !touched.is_empty() {
                 return Err(format!(
-                    "{user} is the tollgate controller and may not write {} of checkpoint {checkpoint}: a person decides (status.decision, status.reason) and admission records decidedBy/decidedAt; the controller writes only phase, conditions and notifications",
+                    "{user} is the tollgate controller and may not write {} of checkpoint {checkpoint}: a person decides (status.decision, status.reason) and admission records decidedBy/decidedAt; the controller writes only phase, conditions, notifications and the SLA and apply records",
                     fields(&touched)
                 ));
             }

@@ -3,7 +3,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::conditions_schema;
+use super::common::{DURATION_PATTERN, conditions_schema};
 
 /// A Checkpoint: a decision a person must take before tollgate changes infrastructure.
 /// The controller writes the spec (immutable); a Technical Operator decides by writing
@@ -179,6 +179,11 @@ pub struct Sla {
     /// Expires (nothing applied) if still pending then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_at: Option<Time>,
+    /// A reminder every this long after opening while still pending (from the
+    /// controller's configuration), e.g. `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN), length(max = 32))]
+    pub remind_every: Option<String>,
 }
 
 /// Users and groups allowed to decide.
@@ -235,14 +240,39 @@ pub struct CheckpointStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128))]
     pub decision_seal: Option<String>,
+    /// Reminders fired so far (the SLA timer), written by the controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub reminders_sent: Option<i32>,
     /// Notifications sent about this checkpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub notifications: Vec<NotificationRecord>,
+    /// Events every channel has been told about (or given up on), e.g. `Opened`,
+    /// `Reminder#2`: a restarted controller sends none of them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub notified_events: Vec<String>,
+    /// How applying the approved plan ended, written by the controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_outcome: Option<ApplyOutcome>,
     /// kstatus conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
+}
+
+/// How applying a checkpoint's approved plan ended.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyOutcome {
+    /// Whether the apply succeeded.
+    pub succeeded: bool,
+    /// When it ended.
+    pub at: Time,
+    /// What happened (a failure's Terraform error, redacted).
+    #[schemars(length(max = 4096))]
+    pub message: String,
 }
 
 /// Lifecycle of a checkpoint.

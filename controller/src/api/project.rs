@@ -518,6 +518,9 @@ pub enum ProjectPhase {
     Ready,
     /// A person rejected the plan; nothing changes until the spec does.
     Rejected,
+    /// Nobody decided before the checkpoint's expiry; nothing changes until the spec (or
+    /// the `tollgate.dev/replan` annotation) does.
+    Expired,
     /// A step failed; see the conditions.
     Failed,
     /// Destroying infrastructure before deletion.

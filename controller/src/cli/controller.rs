@@ -108,6 +108,12 @@ pub struct ControllerArgs {
     /// verify FILE`); it is always also logged to the target `tollgate::audit`.
     #[arg(long, env = "TOLLGATE_AUDIT_FILE", value_name = "FILE")]
     audit_file: Option<PathBuf>,
+    /// Default checkpoint deadlines and reminder interval, for every environment and per
+    /// environment (YAML: `respondWithin`, `escalateAfter`, `expireAfter`, `remindEvery`,
+    /// `environments.<name>.*`; docs/operator-guide.md). A Project's `spec.approval.sla`
+    /// wins over them value by value.
+    #[arg(long, env = "TOLLGATE_SLA_DEFAULTS", value_name = "FILE")]
+    sla_defaults: Option<PathBuf>,
     /// Environments where every change needs a person (repeat the flag for several).
     #[arg(long = "protected-environment", default_values_t = GateDefaults::default().protected_environments)]
     protected_environments: Vec<String>,
@@ -159,6 +165,10 @@ pub async fn run(
         concurrency: args.concurrency,
         namespace: args.namespace.clone(),
         state_namespace: state_namespace(args.state_namespace.as_deref()),
+        sla: match &args.sla_defaults {
+            Some(path) => super::render::read_sla_defaults(path)?,
+            None => crate::sla::SlaDefaults::default(),
+        },
     };
     let price_book = crate::cost::refresh::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(
@@ -177,6 +187,7 @@ pub async fn run(
                 Some(path) => crate::audit::AuditLog::open(path)?,
                 None => crate::audit::AuditLog::tracing_only(),
             }),
+            notifier: crate::notify::Notifier::new(crate::notify::RetryPolicy::default())?,
         },
     ));
     let scrape_runner = runner.clone();

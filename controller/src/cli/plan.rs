@@ -180,7 +180,8 @@ pub async fn plan_project_with_book(
 }
 
 pub async fn run_plan(args: &PlanArgs, catalog: Option<&Path>) -> Result<ExitCode, CliError> {
-    let (project, catalog) = load_checked(&args.file, catalog)?;
+    let (project, catalog) =
+        load_checked(&args.file, catalog, &crate::sla::SlaDefaults::default())?;
     let usage = usage(args.usage.as_deref())?;
     let book = cost::refresh::load_price_book(args.price_cache.as_deref())?;
     let namespace = project.metadata.namespace.as_deref().unwrap_or("default");

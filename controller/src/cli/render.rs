@@ -6,6 +6,7 @@ use crate::api::{BackendType, Project};
 use crate::catalog::{Catalog, validate_project};
 use crate::manifest::read_project;
 use crate::render::{RenderOptions, render};
+use crate::sla::SlaDefaults;
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -26,6 +27,10 @@ pub struct ValidateArgs {
     /// Project manifest (YAML).
     #[arg(short = 'f', long = "file", value_name = "PROJECT.yaml")]
     file: PathBuf,
+    /// The controller's SLA defaults (its `--sla-defaults` file), so the Project's
+    /// deadlines are checked exactly as the controller will.
+    #[arg(long, value_name = "FILE")]
+    sla_defaults: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -49,11 +54,12 @@ impl From<BackendArg> for BackendType {
 pub(crate) fn load_checked(
     file: &Path,
     catalog: Option<&Path>,
+    sla_defaults: &SlaDefaults,
 ) -> Result<(Project, Catalog), CliError> {
     let project = read_project(file)?;
     let catalog = Catalog::load(&Catalog::locate(catalog))?;
     validate_project(&project, &catalog)?;
-    crate::sla::of_project(&project).map_err(|source| CliError::Sla {
+    crate::sla::of_project(&project, sla_defaults).map_err(|source| CliError::Sla {
         file: file.to_path_buf(),
         source,
     })?;
@@ -61,7 +67,7 @@ pub(crate) fn load_checked(
 }
 
 pub fn run_render(args: &RenderArgs, catalog: Option<&Path>) -> Result<ExitCode, CliError> {
-    let (project, catalog) = load_checked(&args.file, catalog)?;
+    let (project, catalog) = load_checked(&args.file, catalog, &SlaDefaults::default())?;
     let backend = args
         .backend
         .map(BackendType::from)
@@ -85,7 +91,11 @@ pub fn run_render(args: &RenderArgs, catalog: Option<&Path>) -> Result<ExitCode,
 }
 
 pub fn run_validate(args: &ValidateArgs, catalog: Option<&Path>) -> Result<ExitCode, CliError> {
-    let (project, _) = load_checked(&args.file, catalog)?;
+    let sla_defaults = match &args.sla_defaults {
+        Some(path) => read_sla_defaults(path)?,
+        None => SlaDefaults::default(),
+    };
+    let (project, _) = load_checked(&args.file, catalog, &sla_defaults)?;
     let name = project.metadata.name.as_deref().unwrap_or("<unnamed>");
     println!(
         "{}: project {name} is valid ({} component(s))",
@@ -93,4 +103,16 @@ pub fn run_validate(args: &ValidateArgs, catalog: Option<&Path>) -> Result<ExitC
         project.spec.components.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the controller's SLA defaults file (`--sla-defaults`).
+pub(crate) fn read_sla_defaults(path: &Path) -> Result<SlaDefaults, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    SlaDefaults::parse(&text).map_err(|source| CliError::Sla {
+        file: path.to_path_buf(),
+        source,
+    })
 }

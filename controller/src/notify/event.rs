@@ -383,6 +383,7 @@ pub(super) mod tests {
                     respond_by: t("2026-03-01T09:30:00Z"),
                     escalate_at: Some(t("2026-03-01T10:00:00Z")),
                     expire_at: Some(t("2026-03-04T09:00:00Z")),
+                    remind_every: None,
                 }),
                 approvers: None,
                 requested_by: Some("carol".into()),

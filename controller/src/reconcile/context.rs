@@ -9,7 +9,9 @@ use crate::audit::AuditLog;
 use crate::catalog::Catalog;
 use crate::cost::PriceBook;
 use crate::gate::GateDefaults;
+use crate::notify::Notifier;
 use crate::seal::SealKey;
+use crate::sla::SlaDefaults;
 use crate::telemetry::Metrics;
 use crate::terraform::TerraformRunner;
 
@@ -30,6 +32,9 @@ pub struct ControllerConfig {
     /// Namespace of Terraform state (the `kubernetes` backend), saved plans, and Destroy
     /// checkpoints of Projects whose namespace is being deleted.
     pub state_namespace: String,
+    /// Deadlines of checkpoints whose Project's `spec.approval.sla` leaves them out, and
+    /// the reminder interval.
+    pub sla: SlaDefaults,
 }
 
 /// Shared state of all reconciles.
@@ -53,17 +58,21 @@ pub struct Context {
     /// The hash-chained audit trail (a file with `--audit-file`, always the log target
     /// `tollgate::audit`).
     pub audit: Arc<AuditLog>,
+    /// Sends checkpoint notifications (Slack, webhooks, email).
+    pub notifier: Notifier,
     /// Retry delays of failing objects.
     pub backoff: Backoff,
 }
 
-/// What makes the loop's record trustworthy: the key decisions are verified with, and the
-/// audit trail every step is written to.
+/// What makes the loop accountable: the key decisions are verified with, the audit trail
+/// every step is written to, and the notifier that tells people what waits for them.
 pub struct Accountability {
     /// See [`Context::seal_key`].
     pub seal_key: Arc<SealKey>,
     /// See [`Context::audit`].
     pub audit: Arc<AuditLog>,
+    /// See [`Context::notifier`].
+    pub notifier: Notifier,
 }
 
 impl Context {
@@ -77,7 +86,11 @@ impl Context {
         price_book: &'static PriceBook,
         accountability: Accountability,
     ) -> Self {
-        let Accountability { seal_key, audit } = accountability;
+        let Accountability {
+            seal_key,
+            audit,
+            notifier,
+        } = accountability;
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -95,6 +108,7 @@ impl Context {
             price_book,
             seal_key,
             audit,
+            notifier,
             backoff: Backoff::default(),
         }
     }

@@ -153,6 +153,7 @@ fn a_checkpoint_gets_its_deadlines_from_the_time_it_opens() {
             respond_by: Time(ts("2026-11-25T14:00:00Z")),
             escalate_at: Some(Time(ts("2026-11-25T18:00:00Z"))),
             expire_at: Some(Time(ts("2026-11-28T10:00:00Z"))),
+            remind_every: None,
         }
     );
     let mut checkpoint = Checkpoint::new(
@@ -164,9 +165,22 @@ fn a_checkpoint_gets_its_deadlines_from_the_time_it_opens() {
         }))
         .unwrap(),
     );
-    assert_eq!(Schedule::from_checkpoint(&checkpoint, None), None);
+    assert_eq!(Schedule::from_checkpoint(&checkpoint), Ok(None));
     checkpoint.spec.sla = Some(s.to_api());
-    assert_eq!(Schedule::from_checkpoint(&checkpoint, None), Some(s));
+    assert_eq!(Schedule::from_checkpoint(&checkpoint), Ok(Some(s)));
+    let reminding = schedule(Some(3));
+    checkpoint.spec.sla = Some(reminding.to_api());
+    assert_eq!(
+        checkpoint
+            .spec
+            .sla
+            .as_ref()
+            .unwrap()
+            .remind_every
+            .as_deref(),
+        Some("3h")
+    );
+    assert_eq!(Schedule::from_checkpoint(&checkpoint), Ok(Some(reminding)));
 }
 
 #[test]
@@ -326,4 +340,56 @@ proptest! {
             fired.record(due.timer);
         }
     }
+}
+
+#[test]
+fn defaults_file_sets_every_environment_and_overrides_one_value_by_value() {
+    let defaults = SlaDefaults::parse(
+        "respondWithin: 4h\nremindEvery: 1h\nexpireAfter: 3d\nenvironments:\n  production:\n    respondWithin: 30m\n    escalateAfter: 1h\n",
+    )
+    .unwrap();
+    let prod = defaults.resolve("production", None).unwrap().unwrap();
+    assert_eq!(prod.respond_within, SignedDuration::from_mins(30));
+    assert_eq!(prod.escalate_after, Some(h(1)));
+    assert_eq!(prod.expire_after, Some(h(72)));
+    assert_eq!(prod.remind_every, Some(h(1)));
+    let dev = defaults.resolve("dev", None).unwrap().unwrap();
+    assert_eq!(dev.respond_within, h(4));
+    assert_eq!(dev.escalate_after, None);
+    assert_eq!(SlaDefaults::parse(""), Ok(SlaDefaults::default()));
+}
+
+#[test]
+fn a_wrong_defaults_file_names_the_key() {
+    let err = |yaml: &str| SlaDefaults::parse(yaml).unwrap_err().to_string();
+    assert!(
+        err("environments:\n  prod:\n    respondWithin: soon\n")
+            .contains("environments.prod.respondWithin: `soon` is not a duration"),
+        "{}",
+        err("environments:\n  prod:\n    respondWithin: soon\n")
+    );
+    let unknown = err("respondWithin: 4h\nrespondwithin: 5h\n");
+    assert!(unknown.contains("respondwithin"), "{unknown}");
+    let order = err("respondWithin: 4h\nenvironments:\n  prod:\n    expireAfter: 1h\n");
+    assert!(
+        order.contains("environments.prod") && order.contains("expireAfter"),
+        "{order}"
+    );
+}
+
+#[test]
+fn advance_fires_what_is_due_once_and_says_when_to_look_again() {
+    let s = schedule(Some(3));
+    // Down from the opening until after the escalation: reminders 1 and 2 collapse into
+    // the latest, then the escalation; the next look is reminder 3.
+    let late = ts("2026-11-25T18:30:00Z");
+    let a = advance(late, &s, Fired::default());
+    assert_eq!(a.fired_now, vec![Timer::Reminder(2), Timer::Escalation]);
+    assert_eq!(a.next_at, Some(ts("2026-11-25T19:00:00Z")));
+    let again = advance(late, &s, a.fired);
+    assert!(again.fired_now.is_empty(), "{again:?}");
+    assert_eq!(again.fired, a.fired);
+    let after_expiry = advance(ts("2026-11-30T00:00:00Z"), &s, a.fired);
+    assert_eq!(after_expiry.fired_now, vec![Timer::Expiry]);
+    assert_eq!(after_expiry.next_at, None);
 }

@@ -31,6 +31,7 @@ impl Run<'_> {
             }
         };
         let decided_by = self.decided_by().await;
+        let approved_checkpoint = self.status.checkpoint_ref.clone();
         let destroying = self.status.phase == Some(ProjectPhase::Destroying);
         let (started, finished) = if destroying {
             (AuditAction::DestroyStarted, AuditAction::DestroyFinished)
@@ -93,6 +94,8 @@ impl Run<'_> {
             Err(err) if err.kind() == ErrorKind::StateLocked => return Err(err.into()),
             Err(err) => {
                 self.ctx.metrics.applied("failed");
+                self.record_apply_outcome(approved_checkpoint.as_ref(), Err(&err.to_string()))
+                    .await;
                 self.push_history(&plan.id, "Failed", decided_by);
                 self.transition(
                     ProjectPhase::Failed,
@@ -104,6 +107,8 @@ impl Run<'_> {
             }
         }
         self.ctx.metrics.applied("succeeded");
+        self.record_apply_outcome(approved_checkpoint.as_ref(), Ok(&plan.id))
+            .await;
         self.accept_approved_budget().await;
         // A destroy leaves no outputs, and the Project's namespace may be being deleted
         // (nothing can be created there).
@@ -126,6 +131,39 @@ impl Run<'_> {
         )
         .await?;
         Ok(Action::await_change())
+    }
+
+    /// Tells the approved checkpoint how its apply ended (`status.applyOutcome`), which is
+    /// what notifies `Applied` / `ApplyFailed`. Best effort: the Project's own status is
+    /// the record; a failure here costs a notification, never an apply.
+    async fn record_apply_outcome(
+        &self,
+        checkpoint: Option<&CheckpointRefStatus>,
+        outcome: Result<&str, &str>,
+    ) {
+        let Some(reference) = checkpoint else {
+            return;
+        };
+        let (succeeded, message) = match outcome {
+            Ok(plan_id) => (true, format!("plan {plan_id} applied")),
+            Err(error) => (false, truncate(error, 4000)),
+        };
+        let patch = json!({"status": {"applyOutcome": {
+            "succeeded": succeeded,
+            "at": Time(jiff::Timestamp::now()),
+            "message": message,
+        }}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        if let Err(err) = self
+            .checkpoints_in(reference.namespace.as_deref())
+            .patch_status(&reference.name, &params, &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(checkpoint = %reference.name, error = %err, "cannot record the apply outcome on the checkpoint; its Applied/ApplyFailed notification is not sent");
+        }
     }
 
     pub(super) async fn write_outputs(&mut self, ws: &Workspace) -> Result<(), ReconcileError> {

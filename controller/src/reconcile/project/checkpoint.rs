@@ -125,10 +125,14 @@ impl Run<'_> {
         let reasons = spec.reasons.join("; ");
         let mut local = Checkpoint::new(&format!("{}-{tail}", self.name), spec.clone());
         local.metadata.namespace = Some(self.namespace.clone());
-        local.metadata.labels = Some(BTreeMap::from([(
-            PROJECT_LABEL.to_owned(),
-            self.name.clone(),
-        )]));
+        let environment = (
+            crate::reconcile::checkpoint::ENVIRONMENT_LABEL.to_owned(),
+            self.project.spec.environment.clone(),
+        );
+        local.metadata.labels = Some(BTreeMap::from([
+            (PROJECT_LABEL.to_owned(), self.name.clone()),
+            environment.clone(),
+        ]));
         local.metadata.owner_references = self.project.controller_owner_ref(&()).map(|o| vec![o]);
         let terminating = self.namespace_terminating().await;
         let refused = if terminating {
@@ -170,7 +174,9 @@ impl Run<'_> {
         let name = format!("{}-{tail}", secret_suffix(&self.namespace, &self.name));
         let mut remote = Checkpoint::new(&name, spec);
         remote.metadata.namespace = Some(state_namespace.clone());
-        remote.metadata.labels = Some(project_labels(&self.namespace, &self.name));
+        let mut labels = project_labels(&self.namespace, &self.name);
+        labels.insert(environment.0, environment.1);
+        remote.metadata.labels = Some(labels);
         remote.metadata.annotations = Some(BTreeMap::from([(
             "tollgate.dev/project".to_owned(),
             format!("{}/{}", self.namespace, self.name),
@@ -290,6 +296,11 @@ impl Run<'_> {
             return Ok(Action::requeue(std::time::Duration::from_secs(1)));
         };
         let status = checkpoint.status.clone().unwrap_or_default();
+        if status.phase == Some(CheckpointPhase::Expired) {
+            return self
+                .checkpoint_expired(&reference.name, &plan.id, destroy)
+                .await;
+        }
         if status.decision.is_some()
             && let Err(why) =
                 crate::reconcile::checkpoint::verify_decision(&checkpoint, &self.ctx.seal_key)
@@ -350,6 +361,35 @@ impl Run<'_> {
                 self.apply_saved(None).await
             }
         }
+    }
+
+    /// Nobody decided in time: nothing is applied, the saved plan is released, and the
+    /// Project says so and how to ask again.
+    async fn checkpoint_expired(
+        &mut self,
+        checkpoint: &str,
+        plan_id: &str,
+        destroy: bool,
+    ) -> Result<Action, ReconcileError> {
+        self.push_history(plan_id, "Expired", None);
+        self.delete_plans_except(None).await?;
+        let message = format!(
+            "checkpoint {checkpoint} expired without a decision; plan {plan_id} was not applied and has been discarded"
+        );
+        if destroy {
+            self.transition(ProjectPhase::Destroying, "DestroyExpired", &format!("{message}. Set the annotation {} on the Project to a new value to ask again, or set spec.deletionPolicy: Orphan to delete it without destroying", api::REPLAN_ANNOTATION)).await?;
+        } else {
+            self.transition(
+                ProjectPhase::Expired,
+                "CheckpointExpired",
+                &format!(
+                    "{message}. Set the annotation {} on the Project to a new value (or change the spec) to plan and ask again",
+                    api::REPLAN_ANNOTATION
+                ),
+            )
+            .await?;
+        }
+        Ok(Action::await_change())
     }
 
     /// A decision admission never verified changes nothing: the Project keeps waiting and

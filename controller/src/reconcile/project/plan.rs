@@ -77,7 +77,7 @@ impl Run<'_> {
 
     /// The deadlines every checkpoint of this Project gets (`spec.approval.sla`), if any.
     pub(super) fn sla_durations(&self) -> Result<Option<SlaDurations>, SlaError> {
-        crate::sla::of_project(self.project)
+        crate::sla::of_project(self.project, &self.ctx.config.sla)
     }
 
     /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version,

@@ -1,0 +1,275 @@
+//! Telling people: for each due event, the channels [`crate::notify::route`] names (the
+//! Project's and its namespace's `tollgate-notifications` ConfigMap), their secrets, the
+//! delivery, and the records in the Checkpoint's status that make a restart send nothing
+//! twice. A failing channel is retried on later reconciles, then given up; it never holds
+//! the reconcile (everything that changes the checkpoint's state was written before).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::lifecycle::DueEvent;
+use super::{Context, FIELD_MANAGER, ReconcileError, conditions};
+use crate::api::{Checkpoint, CheckpointStatus, DeliveryOutcome, Project, ProjectApproval};
+use crate::notify::{
+    CONFIG_MAP_NAME, Channel, EventKind, Notification, NotifyConfig, NotifyError, Outcome,
+    delivery_key, record_delivery, resolve, route,
+};
+
+/// Condition type saying whether the checkpoint's notifications went out.
+const NOTIFIED: &str = "Notified";
+
+/// A failed delivery is tried again this much later (each try is itself several attempts
+/// with backoff, see [`crate::notify::RetryPolicy`]).
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// After this many attempts in all, a channel is given up on for that event.
+const GIVE_UP_AFTER_ATTEMPTS: i32 = 15;
+
+/// At most this many events are remembered as sent (the schema's limit).
+const MAX_NOTIFIED_EVENTS: usize = 64;
+
+/// Sends what is `due` for `checkpoint` and records it; returns when to try failed
+/// deliveries again, if any failed.
+pub(super) async fn send(
+    ctx: &Context,
+    api: &Api<Checkpoint>,
+    checkpoint: &Checkpoint,
+    due: &[DueEvent],
+) -> Result<Option<Duration>, ReconcileError> {
+    let project_namespace = checkpoint
+        .spec
+        .project_ref
+        .namespace
+        .clone()
+        .or_else(|| checkpoint.namespace())
+        .unwrap_or_default();
+    let project = Api::<Project>::namespaced(ctx.client.clone(), &project_namespace)
+        .get_opt(&checkpoint.spec.project_ref.name)
+        .await?;
+    let environment = project
+        .as_ref()
+        .map(|p| p.spec.environment.clone())
+        .unwrap_or_default();
+    let approval = project.and_then(|p| p.spec.approval);
+    let mut status = checkpoint.status.clone().unwrap_or_default();
+    let before = status.clone();
+    let retry = match channels_for(ctx, &project_namespace, approval.as_ref(), due).await {
+        Err(err) => {
+            let message = format!(
+                "notifications of checkpoint {} cannot be sent: {err}",
+                checkpoint.name_any()
+            );
+            tracing::warn!(checkpoint = %checkpoint.name_any(), namespace = %project_namespace, %message, "notifications not configured correctly");
+            conditions::set(
+                &mut status.conditions,
+                NOTIFIED,
+                false,
+                "NotConfigured",
+                &message,
+                None,
+            );
+            Some(RETRY_AFTER)
+        }
+        Ok(routed) => deliver(ctx, checkpoint, &environment, routed, &mut status).await,
+    };
+    if status != before {
+        save(api, checkpoint, &status).await?;
+    }
+    Ok(retry)
+}
+
+/// The channels of each due event, with their secrets read.
+async fn channels_for(
+    ctx: &Context,
+    namespace: &str,
+    approval: Option<&ProjectApproval>,
+    due: &[DueEvent],
+) -> Result<Vec<(DueEvent, Vec<Channel>)>, NotifyError> {
+    let config_map = Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
+        .get_opt(CONFIG_MAP_NAME)
+        .await
+        .map_err(|e| NotifyError::Config {
+            reason: format!("cannot read ConfigMap {CONFIG_MAP_NAME} in {namespace}: {e}"),
+        })?;
+    let config = match &config_map {
+        Some(cm) => NotifyConfig::from_config_map(cm)?,
+        None => NotifyConfig::default(),
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut routed = Vec::new();
+    for d in due {
+        let specs = route(d.event, approval, &config)?;
+        routed.push((*d, resolve(&secrets, &specs).await?));
+    }
+    Ok(routed)
+}
+
+/// Delivers each event to the channels that have not had it (nor been given up on), and
+/// records the outcome in `status`; returns when to retry, if anything failed.
+async fn deliver(
+    ctx: &Context,
+    checkpoint: &Checkpoint,
+    environment: &str,
+    routed: Vec<(DueEvent, Vec<Channel>)>,
+    status: &mut CheckpointStatus,
+) -> Option<Duration> {
+    let mut failing: Vec<String> = Vec::new();
+    let mut delivered_any = false;
+    for (due, channels) in routed {
+        let mut n = Notification::from_checkpoint(
+            due.event,
+            checkpoint,
+            environment,
+            jiff::Timestamp::now(),
+        )
+        .with_occurrence(due.occurrence);
+        if due.event == EventKind::ApplyFailed
+            && let Some(outcome) = &status.apply_outcome
+        {
+            n = n.with_detail(outcome.message.clone());
+        }
+        let open: Vec<Channel> = channels
+            .into_iter()
+            .filter(|c| attempts_so_far(status, &n, &c.name) < GIVE_UP_AFTER_ATTEMPTS)
+            .collect();
+        let deliveries = ctx
+            .notifier
+            .deliver_all(&open, &n, &status.notifications)
+            .await;
+        let mut complete = true;
+        for mut delivery in deliveries {
+            let total = attempts_so_far(status, &n, &delivery.channel)
+                .saturating_add(i32::try_from(delivery.attempts).unwrap_or(i32::MAX));
+            let outcome = match &delivery.outcome {
+                Outcome::Delivered => {
+                    delivered_any = true;
+                    "delivered"
+                }
+                Outcome::Failed { .. } => {
+                    failing.push(delivery.channel.clone());
+                    if total < GIVE_UP_AFTER_ATTEMPTS {
+                        complete = false;
+                    }
+                    "failed"
+                }
+            };
+            ctx.metrics.notification(&delivery.channel, outcome);
+            delivery.attempts = u32::try_from(total).unwrap_or(u32::MAX);
+            record_delivery(&mut status.notifications, &delivery);
+        }
+        if complete {
+            remember(&mut status.notified_events, due);
+        }
+    }
+    if !failing.is_empty() {
+        failing.sort();
+        failing.dedup();
+        let message = format!(
+            "delivery failed on channel(s) {}: see status.notifications for why; tried again in {}s, given up after {GIVE_UP_AFTER_ATTEMPTS} attempts",
+            failing.join(", "),
+            RETRY_AFTER.as_secs()
+        );
+        conditions::set(
+            &mut status.conditions,
+            NOTIFIED,
+            false,
+            "DeliveryFailed",
+            &message,
+            None,
+        );
+        let retry = status.notifications.iter().any(|r| {
+            r.outcome == Some(DeliveryOutcome::Failed)
+                && r.attempts.unwrap_or(0) < GIVE_UP_AFTER_ATTEMPTS
+        });
+        return retry.then_some(RETRY_AFTER);
+    }
+    if delivered_any {
+        conditions::set(
+            &mut status.conditions,
+            NOTIFIED,
+            true,
+            "Delivered",
+            "every notification was delivered",
+            None,
+        );
+    }
+    None
+}
+
+/// Attempts recorded so far for `n` to `channel`.
+fn attempts_so_far(status: &CheckpointStatus, n: &Notification, channel: &str) -> i32 {
+    let key = delivery_key(n, channel);
+    status
+        .notifications
+        .iter()
+        .find(|r| r.key.as_deref() == Some(key.as_str()))
+        .and_then(|r| r.attempts)
+        .unwrap_or(0)
+}
+
+/// Records `due` as sent; an older reminder is forgotten (only the latest is ever due).
+fn remember(notified: &mut Vec<String>, due: DueEvent) {
+    if due.event == EventKind::Reminder {
+        notified.retain(|k| !k.starts_with("Reminder#"));
+    }
+    notified.push(due.key());
+    if notified.len() > MAX_NOTIFIED_EVENTS {
+        let excess = notified.len() - MAX_NOTIFIED_EVENTS;
+        notified.drain(..excess);
+    }
+}
+
+/// Writes the delivery records. No resourceVersion precondition: what was delivered must
+/// be recorded even if a person decided meanwhile, and only this reconciler (one reconcile
+/// per checkpoint at a time) writes these fields.
+async fn save(
+    api: &Api<Checkpoint>,
+    checkpoint: &Checkpoint,
+    status: &CheckpointStatus,
+) -> Result<(), ReconcileError> {
+    let patch = json!({"status": {
+        "notifications": status.notifications,
+        "notifiedEvents": status.notified_events,
+        "conditions": status.conditions,
+    }});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch_status(&checkpoint.name_any(), &params, &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_latest_reminder_is_remembered_and_the_list_is_bounded() {
+        let mut notified = vec!["Opened".to_owned(), "Reminder#1".to_owned()];
+        remember(
+            &mut notified,
+            DueEvent {
+                event: EventKind::Reminder,
+                occurrence: 2,
+            },
+        );
+        assert_eq!(notified, ["Opened", "Reminder#2"]);
+        for _ in 0..100 {
+            remember(
+                &mut notified,
+                DueEvent {
+                    event: EventKind::Decided,
+                    occurrence: 0,
+                },
+            );
+        }
+        assert_eq!(notified.len(), MAX_NOTIFIED_EVENTS);
+    }
+}
