@@ -210,6 +210,14 @@ impl ControllerProcess {
             .unwrap_or(0.0)
     }
 
+    /// The whole `/metrics` page (for labelled metrics).
+    pub async fn metrics_text(&self) -> String {
+        self.get("/metrics")
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
     async fn get(&self, path: &str) -> Option<(u16, String)> {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
             .await
