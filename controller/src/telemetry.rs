@@ -409,6 +409,27 @@ mod tests {
     }
 
     #[test]
+    fn the_alert_rules_use_metrics_the_controller_exports() {
+        let rules = include_str!("../../deploy/monitoring/prometheus-rules.yaml");
+        let m = Metrics::default();
+        m.checkpoint_decided("PlanApproval", "dev", 1.0);
+        m.checkpoint_pending("a", "PlanApproval", jiff::Timestamp::now());
+        m.notification("c", "failed");
+        let exported = m.encode();
+        let used: Vec<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("tollgate_"))
+            .collect();
+        assert!(used.len() >= 4, "{used:?}");
+        for name in used {
+            assert!(
+                exported.contains(&format!("{name}{{")) || exported.contains(&format!("{name} ")),
+                "the alert rules use {name}, which the controller does not export:\n{exported}"
+            );
+        }
+    }
+
+    #[test]
     fn checkpoint_metrics_count_responses_timers_deliveries_and_pending_by_age() {
         let m = Metrics::default();
         m.checkpoint_decided("PlanApproval", "production", 1200.0);

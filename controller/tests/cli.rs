@@ -96,6 +96,30 @@ fn validate_applies_the_controllers_sla_rule() {
         err.contains("spec.approval.sla: escalation.after (1h) is shorter than respondWithin (2h)"),
         "{err}"
     );
+    // With the controller's defaults: the Project's own 2h response time and the dev
+    // environment's default expiry of 1h cannot both hold.
+    let defaults = write(
+        dir.path(),
+        "sla-defaults.yaml",
+        "remindEvery: 15m\nenvironments:\n  dev:\n    expireAfter: 1h\n",
+    );
+    let own = write(dir.path(), "own.yaml", &with_sla("{respondWithin: 2h}"));
+    assert_eq!(tollgate(&["validate", "-f", &own]).status.code(), Some(0));
+    let out = tollgate(&["validate", "--sla-defaults", &defaults, "-f", &own]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("expireAfter (1h) is shorter than respondWithin (2h)"),
+        "{err}"
+    );
+    let broken = write(dir.path(), "broken.yaml", "respondWithin: soon\n");
+    let out = tollgate(&["validate", "--sla-defaults", &broken, "-f", &own]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("respondWithin: `soon` is not a duration"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

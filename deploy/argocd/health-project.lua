@@ -47,6 +47,7 @@ end
 local degraded_reasons = {
   DecisionUnverified = true, -- a decision admission did not seal: nothing will act on it
   DestroyRejected = true,    -- deletion waits until deletionPolicy changes or a new decision
+  DestroyExpired = true,     -- nobody decided the destroy in time; deletion waits for a re-plan
   StateMissing = true,       -- Terraform state is gone while infrastructure may exist
   PlanTampered = true,       -- the saved plan no longer matches the approved digest
 }
@@ -86,6 +87,11 @@ end
 if phase == "Rejected" then
   hs.status = "Degraded"
   hs.message = join({ "Rejected", message_of(status, { "Ready" }) or "the plan was rejected" })
+  return hs
+end
+if phase == "Expired" then
+  hs.status = "Degraded"
+  hs.message = join({ "Expired", message_of(status, { "Ready" }) or "nobody decided in time; nothing was applied" })
   return hs
 end
 if status.conditions ~= nil then
