@@ -31,8 +31,8 @@ pub use deliver::{
 pub use email::{EmailMessage, render_email};
 pub use event::{Deadlines, DecisionInfo, EventKind, MAX_LISTED_CHANGES, Notification};
 pub use routes::{
-    CONFIG_MAP_KEY, CONFIG_MAP_NAME, ChannelEntry, EmailEntry, NotifyConfig, SLACK_URL_KEY,
-    SlackEntry, WebhookEntry, route,
+    CONFIG_MAP_KEY, CONFIG_MAP_NAME, ChannelEntry, EmailEntry, NotifyConfig, SlackEntry, URL_KEY,
+    WebhookEntry, route,
 };
 pub use secrets::{SecretSource, resolve};
 pub use slack::render_slack;

@@ -302,7 +302,7 @@ pub struct EscalationPolicy {
 /// A place notifications are sent. Set exactly one of `slack`, `webhook` or `email`.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(cel, validation = Rule::new("[has(self.slackWebhookSecretRef), has(self.webhookUrl), has(self.email)].filter(x, x).size() == 1").message("set exactly one of slackWebhookSecretRef, webhookUrl and email"))]
+#[x_kube(cel, validation = Rule::new("[has(self.slackWebhookSecretRef), has(self.webhookSecretRef), has(self.webhookUrl), has(self.email)].filter(x, x).size() == 1").message("set exactly one of slackWebhookSecretRef, webhookSecretRef, webhookUrl and email"))]
 pub struct NotificationChannel {
     /// Name used by escalation policies to refer to this channel.
     #[schemars(pattern(COMPONENT_NAME_PATTERN))]
@@ -310,7 +310,14 @@ pub struct NotificationChannel {
     /// Secret holding a Slack incoming-webhook URL under key `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_webhook_secret_ref: Option<SecretKeyRef>,
-    /// HTTPS endpoint receiving JSON events.
+    /// Secret holding the URL of an endpoint receiving signed JSON events, under key
+    /// `url` (the URL often carries a token: keep it out of the spec). Signed with the
+    /// namespace's key (ConfigMap `tollgate-notifications`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_ref: Option<SecretKeyRef>,
+    /// Deprecated: an HTTPS endpoint written into the spec, readable by everyone who can
+    /// read the Project. Only for URLs that carry no credential; prefer
+    /// `webhookSecretRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(WEBHOOK_URL_PATTERN), length(max = 2048))]
     pub webhook_url: Option<String>,

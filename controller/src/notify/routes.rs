@@ -16,8 +16,9 @@ use crate::api::{NotificationChannel, ProjectApproval};
 pub const CONFIG_MAP_NAME: &str = "tollgate-notifications";
 /// Key of the YAML document in that ConfigMap.
 pub const CONFIG_MAP_KEY: &str = "config.yaml";
-/// The Secret key a Project's `slackWebhookSecretRef` names (the API fixes it).
-pub const SLACK_URL_KEY: &str = "url";
+/// The key of the Secret a Project's `slackWebhookSecretRef` or `webhookSecretRef` names
+/// (the API fixes it).
+pub const URL_KEY: &str = "url";
 
 /// A namespace's notification configuration (the ConfigMap's `config.yaml`).
 #[derive(Deserialize, Clone, Debug, PartialEq, Default)]
@@ -196,12 +197,22 @@ impl NotifyConfig {
             TargetSpec::Slack {
                 url: SecretRef {
                     name: secret.name.clone(),
-                    key: SLACK_URL_KEY.to_owned(),
+                    key: URL_KEY.to_owned(),
                 },
             }
-        } else if let Some(url) = &c.webhook_url {
+        } else if let Some(url) = c
+            .webhook_secret_ref
+            .as_ref()
+            .map(|secret| {
+                UrlSource::Secret(SecretRef {
+                    name: secret.name.clone(),
+                    key: URL_KEY.to_owned(),
+                })
+            })
+            .or_else(|| c.webhook_url.clone().map(UrlSource::Inline))
+        {
             TargetSpec::Webhook {
-                url: UrlSource::Inline(url.clone()),
+                url,
                 signing_key: self
                     .webhook_signing_key_secret_ref
                     .clone()
@@ -215,7 +226,7 @@ impl NotifyConfig {
         } else {
             return Err(NotifyError::Config {
                 reason: format!(
-                    "the Project's channel {:?} sets none of slackWebhookSecretRef, webhookUrl and email",
+                    "the Project's channel {:?} sets none of slackWebhookSecretRef, webhookSecretRef, webhookUrl and email",
                     c.name
                 ),
             });
@@ -367,12 +378,14 @@ webhookSigningKeySecretRef: {name: tollgate-notify, key: hook-key}
                     slack_webhook_secret_ref: Some(SecretKeyRef {
                         name: "project-slack".into(),
                     }),
+                    webhook_secret_ref: None,
                     webhook_url: None,
                     email: None,
                 },
                 NotificationChannel {
                     name: "lead".into(),
                     slack_webhook_secret_ref: None,
+                    webhook_secret_ref: None,
                     webhook_url: None,
                     email: Some(vec!["lead@example.com".into()]),
                 },
@@ -433,5 +446,37 @@ webhookSigningKeySecretRef: {name: tollgate-notify, key: hook-key}
             assert!(err.contains(expected), "{yaml}: {err}");
             assert!(err.contains(CONFIG_MAP_NAME), "{err}");
         }
+    }
+
+    #[test]
+    fn a_project_webhook_reads_its_url_from_a_secret() {
+        let config = NotifyConfig::parse(EXAMPLE).unwrap();
+        let approval = ProjectApproval {
+            notifications: vec![NotificationChannel {
+                name: "team-hook".into(),
+                slack_webhook_secret_ref: None,
+                webhook_secret_ref: Some(SecretKeyRef {
+                    name: "team-hook-url".into(),
+                }),
+                webhook_url: None,
+                email: None,
+            }],
+            ..ProjectApproval::default()
+        };
+        let channels = route(EventKind::Opened, Some(&approval), &config).unwrap();
+        let hook = channels.iter().find(|c| c.name == "team-hook").unwrap();
+        assert_eq!(
+            hook.target,
+            TargetSpec::Webhook {
+                url: UrlSource::Secret(SecretRef {
+                    name: "team-hook-url".into(),
+                    key: URL_KEY.into()
+                }),
+                signing_key: SecretRef {
+                    name: "tollgate-notify".into(),
+                    key: "hook-key".into()
+                },
+            }
+        );
     }
 }
