@@ -194,12 +194,14 @@ impl Drop for SmtpSink {
 }
 
 /// The namespace's notification routes: the signed webhook hears everything, email only
-/// openings and expiries; escalations go to the webhook (the Project's escalation list).
+/// openings and expiries; escalations go to the webhook (the Project's escalation list);
+/// `extra_channels` is more YAML for the `channels:` list.
 async fn configure_notifications(
     admin: &kube::Client,
     ns: &str,
     receiver: &Receiver,
     smtp: &SmtpSink,
+    extra_channels: &str,
 ) {
     let secret: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -223,14 +225,14 @@ async fn configure_notifications(
     events: [Opened, Expired]
     email:
       to: [oncall@example.com]
-smtp:
+{extra_channels}smtp:
   host: 127.0.0.1
   port: {}
   security: None
   from: tollgate@example.com
 webhookSigningKeySecretRef: {{name: tollgate-notify, key: hook-key}}
 "#,
-        smtp.port
+        smtp.port,
     );
     let cm: ConfigMap = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "ConfigMap",
@@ -297,7 +299,7 @@ async fn an_undecided_checkpoint_reminds_escalates_and_expires_once_each_across_
     let admin = plane.client(User::Admin).await;
     let receiver = Receiver::start().await;
     let smtp = SmtpSink::start();
-    configure_notifications(&admin, &ns, &receiver, &smtp).await;
+    configure_notifications(&admin, &ns, &receiver, &smtp, "").await;
     let dir = tempfile::tempdir().unwrap();
     let defaults = dir.path().join("sla-defaults.yaml");
     std::fs::write(&defaults, "remindEvery: 6s\n").unwrap();
@@ -511,6 +513,157 @@ async fn an_undecided_checkpoint_reminds_escalates_and_expires_once_each_across_
         "{}{}",
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
+    );
+    plane.delete_namespace(&ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decision_and_its_apply_are_announced_and_a_dead_channel_blocks_nothing() {
+    let plane = ControlPlane::get().await;
+    let ns = start_webhook().await.namespace(plane, "notify").await;
+    let admin = plane.client(User::Admin).await;
+    let receiver = Receiver::start().await;
+    let smtp = SmtpSink::start();
+    // A channel nobody listens on: every delivery to it fails.
+    let dead_port = tollgate_e2e::controller::free_port();
+    let dead = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("dead-hook".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([(
+            "url".to_owned(),
+            format!("http://127.0.0.1:{dead_port}/nobody"),
+        )])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &dead)
+        .await
+        .unwrap();
+    configure_notifications(
+        &admin,
+        &ns,
+        &receiver,
+        &smtp,
+        "  - name: dead-hook\n    events: [Opened]\n    webhook:\n      urlSecretRef: {name: dead-hook, key: url}\n",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let controller = ControllerProcess::start(plane, &ns, dir.path()).await;
+    let markers = dir.path().join("markers");
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &ns);
+    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &ns);
+    projects
+        .create(
+            &PostParams::default(),
+            &project(&ns, &markers, json!({"respondWithin": "1h"})),
+        )
+        .await
+        .unwrap();
+    let opened = checkpoint_where(
+        &checkpoints,
+        &controller,
+        "the opening sent to ops-hook",
+        |cp| {
+            cp.status.as_ref().is_some_and(|s| {
+                s.notifications
+                    .iter()
+                    .any(|r| r.channel == "ops-hook" && r.event == "Opened")
+            })
+        },
+    )
+    .await;
+    let name = opened.metadata.name.clone().unwrap();
+    // The dead channel fails, says so on the checkpoint, and the decision goes on.
+    let failing = checkpoint_where(
+        &checkpoints,
+        &controller,
+        "the dead channel reported",
+        |cp| {
+            cp.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == "Notified" && c.status == "False" && c.message.contains("dead-hook")
+                })
+            })
+        },
+    )
+    .await;
+    let record = failing
+        .status
+        .as_ref()
+        .unwrap()
+        .notifications
+        .iter()
+        .find(|r| r.channel == "dead-hook")
+        .cloned()
+        .unwrap();
+    assert!(
+        !record
+            .message
+            .clone()
+            .unwrap_or_default()
+            .contains("nobody"),
+        "the failure must not echo the URL: {record:?}"
+    );
+    let as_alice: Api<Checkpoint> = Api::namespaced(plane.client(User::Alice).await, &ns);
+    as_alice
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"decision": "Approved", "reason": "reviewed"}})),
+        )
+        .await
+        .unwrap();
+    let applied = checkpoint_where(
+        &checkpoints,
+        &controller,
+        "Decided and Applied sent",
+        |cp| {
+            let sent = notified(cp);
+            sent.contains(&"Decided".to_owned()) && sent.contains(&"Applied".to_owned())
+        },
+    )
+    .await;
+    let outcome = applied
+        .status
+        .as_ref()
+        .unwrap()
+        .apply_outcome
+        .clone()
+        .unwrap();
+    assert!(outcome.succeeded, "{outcome:?}");
+    assert!(
+        !markers_in(&markers).is_empty(),
+        "the approved plan was applied"
+    );
+    let counts = receiver.counts();
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            ("Applied".to_owned(), 1),
+            ("Decided".to_owned(), 1),
+            ("Opened".to_owned(), 1)
+        ]),
+        "{counts:?}"
+    );
+    let decided = &receiver
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event == "Decided")
+        .unwrap()
+        .body;
+    let decided_text = decided.to_string();
+    assert!(
+        decided_text.contains("reviewed") && decided_text.contains(&plane.username(User::Alice)),
+        "{decided}"
+    );
+    let metrics = controller.metrics_text().await;
+    assert!(
+        metrics.contains(
+            "tollgate_notification_deliveries_total{channel=\"dead-hook\",outcome=\"failed\"}"
+        ),
+        "{metrics}"
     );
     plane.delete_namespace(&ns).await;
 }
