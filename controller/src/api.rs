@@ -12,7 +12,8 @@ mod validation;
 pub use checkpoint::{
     ApplyOutcome, ApproverSet, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointSpec,
     CheckpointStatus, CheckpointSummary, CheckpointType, Decision, DeliveryOutcome,
-    NotificationRecord, PlanRef, ProjectRef, Sla,
+    NotificationRecord, PlanRef, ProjectRef, REVIEW_CHECKPOINT_LABEL, REVIEW_KEY, Sla,
+    review_config_map_name,
 };
 pub use common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
 pub use policy::{ApprovalPolicy, ApprovalPolicySpec};

@@ -14,6 +14,7 @@
 
 mod model;
 mod redact;
+mod review;
 mod summary;
 
 use std::io::Read as _;
@@ -28,6 +29,10 @@ pub use model::{
     StateOutput, StateResource, StateSnapshot, StateValues,
 };
 pub use redact::{RedactedPlan, SENSITIVE_PLACEHOLDER, redact_sensitive};
+pub use review::{
+    AttributeChange, MAX_ATTRIBUTES, MAX_CHANGES, MAX_TOTAL_CHARS, MAX_VALUE_CHARS, PlanReview,
+    ReviewedChange, UNKNOWN_PLACEHOLDER,
+};
 pub use summary::{ActionAddresses, PlanSummary, RiskFlag, RiskKind};
 
 /// Errors from reading saved plans and parsing plan JSON.

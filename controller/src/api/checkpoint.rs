@@ -5,6 +5,18 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{DURATION_PATTERN, conditions_schema};
 
+/// Key of the plan review JSON (`crate::plan::PlanReview`) in the ConfigMap
+/// [`review_config_map_name`] next to a Checkpoint.
+pub const REVIEW_KEY: &str = "review.json";
+/// Label on that ConfigMap naming its Checkpoint.
+pub const REVIEW_CHECKPOINT_LABEL: &str = "tollgate.dev/checkpoint";
+
+/// Name of the ConfigMap holding the plan review of checkpoint `checkpoint` (readable with
+/// `tollgate-approver`, unlike the saved plan).
+pub fn review_config_map_name(checkpoint: &str) -> String {
+    format!("{checkpoint}-review")
+}
+
 /// A Checkpoint: a decision a person must take before tollgate changes infrastructure.
 /// The controller writes the spec (immutable); a Technical Operator decides by writing
 /// `status.decision` and `status.reason` through the status subresource, e.g.

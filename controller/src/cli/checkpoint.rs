@@ -357,7 +357,28 @@ async fn run_show(scope: &Scope, name: &str) -> Result<u8, CheckpointCliError> {
         (None, true) => format::ProjectCost::OtherPlan,
         (None, false) => format::ProjectCost::Unreadable,
     };
-    let text = format::show(&checkpoint, project_cost, Timestamp::now());
+    // The review next to the checkpoint: what the TO's RBAC (tollgate-approver) may read,
+    // unlike the saved plan.
+    let review_name = crate::api::review_config_map_name(name);
+    let stored = scope
+        .in_namespace::<k8s_openapi::api::core::v1::ConfigMap>(namespace)
+        .get_opt(&review_name)
+        .await
+        .map_err(|e| format!("ConfigMap {review_name}: {e}"))
+        .and_then(|cm| {
+            cm.and_then(|cm| cm.data?.remove(crate::api::REVIEW_KEY))
+                .map(|text| {
+                    serde_json::from_str::<crate::plan::PlanReview>(&text)
+                        .map_err(|e| format!("ConfigMap {review_name} is damaged: {e}"))
+                })
+                .transpose()
+        });
+    let review = match &stored {
+        Ok(Some(review)) => format::Review::Stored(review),
+        Ok(None) => format::Review::Missing,
+        Err(why) => format::Review::Unreadable(why),
+    };
+    let text = format::show(&checkpoint, review, project_cost, Timestamp::now());
     std::io::stdout().write_all(text.as_bytes())?;
     Ok(0)
 }

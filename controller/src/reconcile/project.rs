@@ -423,6 +423,8 @@ struct Ask {
     checkpoint_type: CheckpointType,
     reasons: Vec<String>,
     approvers: Option<api::ApproverSet>,
+    /// Every change for the person to review (stored next to the checkpoint).
+    review: crate::plan::PlanReview,
 }
 
 /// `(lineage, serial)` of the Terraform state in a `kubernetes` backend Secret (gzip JSON

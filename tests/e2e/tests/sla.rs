@@ -246,13 +246,16 @@ webhookSigningKeySecretRef: {{name: tollgate-notify, key: hook-key}}
         .unwrap();
 }
 
+/// A value for the demo module's `sensitive` input `api_token`.
+const SECRET: &str = "tg-sla-secret-9e41b7";
+
 fn project(ns: &str, markers: &Path, sla: Value) -> Project {
     serde_json::from_value(json!({
         "apiVersion": "tollgate.dev/v1alpha1", "kind": "Project",
         "metadata": {"name": "demo", "namespace": ns},
         "spec": {
             "environment": "dev",
-            "components": [{"name": "app", "module": "demo", "inputs": {"greeting": "hello", "replicas": 1, "marker_dir": markers.to_str().unwrap()}}],
+            "components": [{"name": "app", "module": "demo", "inputs": {"greeting": "hello", "replicas": 1, "api_token": SECRET, "marker_dir": markers.to_str().unwrap()}}],
             "approval": {"sla": sla}
         }
     }))
@@ -575,6 +578,28 @@ async fn a_decision_and_its_apply_are_announced_and_a_dead_channel_blocks_nothin
     )
     .await;
     let name = opened.metadata.name.clone().unwrap();
+    // A TO reviews every attribute with their own RBAC (tollgate-approver), the sensitive
+    // input masked.
+    let show = Command::new(tollgate_e2e::controller::tollgate_binary())
+        .args(["checkpoint", "show", &name, "-n", &ns, "--kubeconfig"])
+        .arg(plane.kubeconfig(User::Alice))
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        show.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    assert!(
+        shown.contains("create   module.app.terraform_data.app")
+            && shown.contains("input.greeting: \"hello\"")
+            && shown.contains("input: (sensitive)")
+            && shown.contains("id: (known after apply)"),
+        "{shown}"
+    );
+    assert!(!shown.contains(SECRET), "{shown}");
     // The dead channel fails, says so on the checkpoint, and the decision goes on.
     let failing = checkpoint_where(
         &checkpoints,

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::api::{Checkpoint, CheckpointPhase, CostStatus, Decision};
+use crate::plan::PlanReview;
 
 /// Placeholder for an empty cell.
 const NONE: &str = "-";
@@ -242,6 +243,42 @@ pub fn json(checkpoints: &[Checkpoint]) -> Result<String, serde_json::Error> {
     serde_json::to_string_pretty(&list).map(|s| s + "\n")
 }
 
+/// Every change of the review with its attributes: `path: before → after`.
+fn write_review(out: &mut String, review: &PlanReview) {
+    for change in &review.changes {
+        let _ = writeln!(out, "  {:<8} {}", change.action, change.address);
+        for a in &change.attributes {
+            let text = match (&a.before, &a.after) {
+                (Some(before), Some(after)) => format!("{before} → {after}"),
+                (None, Some(after)) => after.clone(),
+                (Some(before), None) => format!("{before} → (removed)"),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(out, "      {}: {text}", a.path);
+        }
+        if change.omitted_attributes > 0 {
+            let _ = writeln!(
+                out,
+                "      … {} more attribute(s) not listed",
+                change.omitted_attributes
+            );
+        }
+    }
+    if review.omitted_changes > 0 {
+        let _ = writeln!(
+            out,
+            "  … {} more change(s) not listed",
+            review.omitted_changes
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  Values: sensitive ones show as {}; {} is decided by the apply.",
+        crate::plan::SENSITIVE_PLACEHOLDER,
+        crate::plan::UNKNOWN_PLACEHOLDER
+    );
+}
+
 /// Per-resource costs for `show`, from the checkpoint's Project.
 #[derive(Clone, Copy, Debug)]
 pub enum ProjectCost<'a> {
@@ -253,8 +290,24 @@ pub enum ProjectCost<'a> {
     Unreadable,
 }
 
+/// The plan review stored next to the checkpoint (ConfigMap `<checkpoint>-review`).
+#[derive(Clone, Copy, Debug)]
+pub enum Review<'a> {
+    /// Read and parsed.
+    Stored(&'a PlanReview),
+    /// There is none (a checkpoint opened by an older controller, or storing it failed).
+    Missing,
+    /// It could not be read or parsed: why.
+    Unreadable(&'a str),
+}
+
 /// `show NAME`: everything a TO needs to decide.
-pub fn show(checkpoint: &Checkpoint, project_cost: ProjectCost<'_>, now: Timestamp) -> String {
+pub fn show(
+    checkpoint: &Checkpoint,
+    review: Review<'_>,
+    project_cost: ProjectCost<'_>,
+    now: Timestamp,
+) -> String {
     let (namespace, name) = name(checkpoint);
     let spec = &checkpoint.spec;
     let status = checkpoint.status.clone().unwrap_or_default();
@@ -346,22 +399,32 @@ pub fn show(checkpoint: &Checkpoint, project_cost: ProjectCost<'_>, now: Timesta
         &summary.text
     };
     let _ = writeln!(out, "\nChanges: {text}");
-    for change in &summary.changes {
-        let (action, address) = change.split_once(' ').unwrap_or(("", change));
-        let _ = writeln!(out, "  {action:<8} {address}");
+    match review {
+        Review::Stored(review) => write_review(&mut out, review),
+        Review::Missing | Review::Unreadable(_) => {
+            for change in &summary.changes {
+                let (action, address) = change.split_once(' ').unwrap_or(("", change));
+                let _ = writeln!(out, "  {action:<8} {address}");
+            }
+            let listed = i64::try_from(summary.changes.len()).unwrap_or(i64::MAX);
+            let counted = summary.add + summary.change + summary.destroy;
+            if listed < counted {
+                let _ = writeln!(
+                    out,
+                    "  … {} more not listed (a Checkpoint lists at most 50 changes)",
+                    counted - listed
+                );
+            }
+            let why = match review {
+                Review::Unreadable(why) => format!("the plan review cannot be read ({why})"),
+                _ => format!(
+                    "no plan review is stored next to this checkpoint (ConfigMap {})",
+                    crate::api::review_config_map_name(&name)
+                ),
+            };
+            let _ = writeln!(out, "  Values: none shown: {why}.");
+        }
     }
-    let listed = i64::try_from(summary.changes.len()).unwrap_or(i64::MAX);
-    let counted = summary.add + summary.change + summary.destroy;
-    if listed < counted {
-        let _ = writeln!(
-            out,
-            "  … {} more not listed (a Checkpoint lists at most 50 changes)",
-            counted - listed
-        );
-    }
-    out.push_str(
-        "  Values: none shown. A Checkpoint records addresses and actions only, never attribute\n  values, so nothing sensitive can appear here.\n",
-    );
 
     out.push_str("\nRisk flags:");
     if summary.risks.is_empty() {

@@ -17,6 +17,7 @@ impl Run<'_> {
             checkpoint_type,
             reasons,
             approvers,
+            review,
         } = ask;
         let short: String = saved.digest.chars().take(12).collect();
         let prefix = if checkpoint_type == CheckpointType::Destroy {
@@ -92,7 +93,48 @@ impl Run<'_> {
                 .cloned(),
             effective_policy: self.status.effective_policy.clone(),
         };
-        self.create_checkpoint(&tail, spec).await
+        let reference = self.create_checkpoint(&tail, spec).await?;
+        self.store_review(&reference, &review).await;
+        Ok(reference)
+    }
+
+    /// Writes the checkpoint's plan review into the ConfigMap `<checkpoint>-review`, owned by
+    /// the checkpoint, where a TO's RBAC (`tollgate-approver`) can read it and `tollgate
+    /// checkpoint show` prints it. Best effort: without it `show` lists addresses only.
+    async fn store_review(
+        &self,
+        reference: &CheckpointRefStatus,
+        review: &crate::plan::PlanReview,
+    ) {
+        let namespace = reference
+            .namespace
+            .clone()
+            .unwrap_or_else(|| self.namespace.clone());
+        let checkpoints = self.checkpoints_in(reference.namespace.as_deref());
+        let result = async {
+            let checkpoint = checkpoints.get(&reference.name).await?;
+            let text = serde_json::to_string(review)
+                .map_err(|e| ReconcileError::Encode(format!("plan review: {e}")))?;
+            let name = api::review_config_map_name(&reference.name);
+            let config_map = serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {PROJECT_LABEL: self.name, api::REVIEW_CHECKPOINT_LABEL: reference.name},
+                    "ownerReferences": checkpoint.controller_owner_ref(&()).map(|o| vec![o]),
+                },
+                "data": {api::REVIEW_KEY: text},
+            });
+            Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(self.ctx.client.clone(), &namespace)
+                .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&config_map))
+                .await?;
+            Ok::<(), ReconcileError>(())
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(checkpoint = %reference.name, error = %err, "cannot store the plan review; `tollgate checkpoint show` will list addresses only");
+        }
     }
 
     /// Whether the Project's namespace is being deleted (then nothing new can be created in

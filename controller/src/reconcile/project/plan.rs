@@ -156,7 +156,10 @@ impl Run<'_> {
             Err(err) => return Err(err.into()),
         };
         let json = self.ctx.runner.show_plan_json(&ws, &outcome.saved).await?;
-        let summary = Plan::from_json(&json)?.summary();
+        let model = Plan::from_json(&json)?;
+        let summary = model.summary();
+        let review = model.review(Some(&self.sensitive_inputs()));
+        drop(model);
         let region = self
             .project
             .spec
@@ -258,6 +261,7 @@ impl Run<'_> {
                     checkpoint_type,
                     reasons,
                     approvers: policy.approvers.clone(),
+                    review,
                 };
                 let reference = self
                     .open_checkpoint(ask, &outcome.saved, &summary, estimate.as_ref(), budget)

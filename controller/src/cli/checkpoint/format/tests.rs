@@ -132,7 +132,10 @@ fn list_json_is_a_kubernetes_list() {
 #[test]
 fn show_a_risky_destroy() {
     let destroy = &queue()[1];
-    insta::assert_snapshot!("show_destroy", show(destroy, ProjectCost::OtherPlan, now()));
+    insta::assert_snapshot!(
+        "show_destroy",
+        show(destroy, Review::Missing, ProjectCost::OtherPlan, now())
+    );
 }
 
 #[test]
@@ -168,9 +171,25 @@ fn show_with_the_projects_per_resource_costs() {
         ],
         unpriced: vec!["module.app.aws_ebs_volume.data: no price for volume type io2".into()],
     };
+    let review: crate::plan::PlanReview = serde_json::from_value(json!({"changes": [
+        {"address": "module.app.aws_instance.this", "action": "create", "attributes": [
+            {"path": "ami", "after": "\"ami-0abc\""},
+            {"path": "id", "after": "(known after apply)"},
+            {"path": "user_data", "after": "(sensitive)"}]},
+        {"address": "module.app.aws_ebs_volume.data", "action": "create", "attributes": [], "omittedAttributes": 120},
+        {"address": "module.lb.aws_lb.this", "action": "update", "attributes": [
+            {"path": "tags.team", "before": "\"web\"", "after": "\"platform\""},
+            {"path": "tags.old", "before": "\"x\""}]}
+    ], "omittedChanges": 2}))
+    .unwrap();
     insta::assert_snapshot!(
         "show_with_costs",
-        show(&web, ProjectCost::ThisPlan(&cost), now())
+        show(
+            &web,
+            Review::Stored(&review),
+            ProjectCost::ThisPlan(&cost),
+            now()
+        )
     );
 }
 
@@ -178,7 +197,14 @@ fn show_with_the_projects_per_resource_costs() {
 fn show_a_decided_checkpoint() {
     insta::assert_snapshot!(
         "show_decided",
-        show(&queue()[3], ProjectCost::Unreadable, now())
+        show(
+            &queue()[3],
+            Review::Unreadable(
+                "ConfigMap x-review: configmaps \"x-review\" is forbidden: User \"dave\" cannot get resource \"configmaps\""
+            ),
+            ProjectCost::Unreadable,
+            now()
+        )
     );
 }
 
