@@ -419,7 +419,7 @@ pub fn show(
                 Review::Unreadable(why) => format!("the plan review cannot be read ({why})"),
                 _ => format!(
                     "no plan review is stored next to this checkpoint (ConfigMap {})",
-                    crate::api::review_config_map_name(&name)
+                    crate::api::review_config_map_name(name)
                 ),
             };
             let _ = writeln!(out, "  Values: none shown: {why}.");
