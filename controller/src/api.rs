@@ -95,6 +95,20 @@ mod tests {
             NotificationChannel::validate_cel(&json!({"name": "a", "email": ["a@b"]}), None)
                 .is_ok()
         );
+        assert!(
+            NotificationChannel::validate_cel(
+                &json!({"name": "a", "webhookSecretRef": {"name": "hook"}}),
+                None
+            )
+            .is_ok()
+        );
+        assert!(
+            NotificationChannel::validate_cel(
+                &json!({"name": "a", "webhookSecretRef": {"name": "hook"}, "webhookUrl": "http://x"}),
+                None
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApproverSet;
 use super::common::MONEY_PATTERN;
-use super::project::{ApprovalTrigger, ENVIRONMENT_PATTERN};
+use super::project::{ApprovalTrigger, ENVIRONMENT_PATTERN, NotificationChannel, SlaPolicy};
 
 /// An approval policy, owned by Technical Operators and cluster admins (RBAC: ClusterRole
 /// `tollgate-policy-admin`; platform users can only read it). It says, for the namespaces it
@@ -74,4 +74,16 @@ pub struct ApprovalPolicySpec {
     /// excluded. A Project may narrow this list, never widen it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvers: Option<ApproverSet>,
+    /// Deadlines of the selected Projects' checkpoints (over the controller's
+    /// `--sla-defaults`). A Project may shorten them, never lengthen them; escalation
+    /// channels add up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaPolicy>,
+    /// Channels every selected Project's checkpoints notify besides the Project's own (a
+    /// Project cannot remove them). The Secrets they name are read in the Project's
+    /// namespace; webhooks are signed with that namespace's key (ConfigMap
+    /// `tollgate-notifications`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub notifications: Vec<NotificationChannel>,
 }

@@ -510,6 +510,13 @@ pub struct EffectivePolicyStatus {
     /// What the Project's spec asks for that the policies do not allow (not applied).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_allowed: Vec<String>,
+    /// Deadlines of checkpoints: the policies' and the Project's, the shorter of each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaPolicy>,
+    /// Channels the policies add to the Project's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub notifications: Vec<NotificationChannel>,
 }
 
 /// Phases of a Project.

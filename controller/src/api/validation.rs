@@ -257,6 +257,7 @@ pub fn validate_project(project: &Project) -> Vec<FieldError> {
             );
             let set = [
                 channel.slack_webhook_secret_ref.is_some(),
+                channel.webhook_secret_ref.is_some(),
                 channel.webhook_url.is_some(),
                 channel.email.is_some(),
             ]
@@ -267,7 +268,7 @@ pub fn validate_project(project: &Project) -> Vec<FieldError> {
                 c.fail(
                     at.clone(),
                     &format!("{set} channel kinds"),
-                    "set exactly one of slackWebhookSecretRef, webhookUrl and email",
+                    "set exactly one of slackWebhookSecretRef, webhookSecretRef, webhookUrl and email",
                 );
             }
             if let Some(url) = &channel.webhook_url {
@@ -432,6 +433,10 @@ mod tests {
             (
                 json!({"approval": {"notifications": [{"name": "ops"}]}}),
                 "spec.approval.notifications[0]: \"0 channel kinds\" is not allowed; set exactly one",
+            ),
+            (
+                json!({"approval": {"notifications": [{"name": "ops", "webhookSecretRef": {"name": "a"}, "email": ["x@example.com"]}]}}),
+                "spec.approval.notifications[0]: \"2 channel kinds\" is not allowed",
             ),
             (
                 json!({"approval": {"notifications": [{"name": "ops", "webhookUrl": "ftp://x y"}]}}),

@@ -12,7 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use rust_decimal::Decimal;
 
-use crate::api::{ApprovalPolicySpec, ApprovalTrigger, ApproverSet, ProjectApproval};
+use crate::api::{
+    ApprovalPolicySpec, ApprovalTrigger, ApproverSet, EscalationPolicy, NotificationChannel,
+    ProjectApproval, SlaPolicy,
+};
+use crate::sla::{format_duration, parse_duration};
 
 /// What applies to one Project, with where each rule came from.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -32,6 +36,11 @@ pub struct EffectivePolicy {
     pub approvers: Option<ApproverSet>,
     /// Requests of the Project that the policies do not allow, in words.
     pub not_allowed: Vec<String>,
+    /// Checkpoint deadlines: the shortest of the policies' and the Project's, value by
+    /// value, in order (respond ≤ escalate ≤ expire).
+    pub sla: Option<SlaPolicy>,
+    /// Channels the policies add to the Project's own.
+    pub notifications: Vec<NotificationChannel>,
 }
 
 /// A Project's budget, checked against the policy.
@@ -118,6 +127,21 @@ impl EffectivePolicy {
                 .iter()
                 .filter_map(|(_, p)| p.approvers.clone())
                 .reduce(|a, b| narrow(&a, &b));
+            effective.sla = applicable
+                .iter()
+                .filter_map(|(_, p)| p.sla.clone())
+                .reduce(|a, b| shorter_sla(&a, &b));
+            for (_, p) in &applicable {
+                for channel in &p.notifications {
+                    if !effective
+                        .notifications
+                        .iter()
+                        .any(|c| c.name == channel.name)
+                    {
+                        effective.notifications.push(channel.clone());
+                    }
+                }
+            }
         }
         if effective.environment_refused.is_some() {
             effective.auto_approve.clear();
@@ -153,6 +177,15 @@ impl EffectivePolicy {
         if let Some(own) = &approval.approvers {
             self.approvers = Some(match &self.approvers {
                 Some(policy) => narrow(policy, own),
+                None => own.clone(),
+            });
+        }
+        if let Some(own) = &approval.sla {
+            self.sla = Some(match &self.sla {
+                Some(policy) => {
+                    self.not_allowed.extend(lengthened(policy, own));
+                    shorter_sla(policy, own)
+                }
                 None => own.clone(),
             });
         }
@@ -205,6 +238,83 @@ fn narrow(outer: &ApproverSet, inner: &ApproverSet) -> ApproverSet {
 
 /// A money string the schema already checked (`MONEY_PATTERN`); anything else counts as 0,
 /// the strictest value.
+/// A duration of the API's form; an unreadable one (the schema refuses them) counts as
+/// the longest, so it never wins.
+fn duration(text: &str) -> jiff::SignedDuration {
+    parse_duration("", text).unwrap_or(jiff::SignedDuration::MAX)
+}
+
+/// The shorter of two optional durations.
+fn shorter(a: Option<&str>, b: Option<&str>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if duration(b) < duration(a) { b } else { a }.to_owned()),
+        (a, b) => a.or(b).map(str::to_owned),
+    }
+}
+
+/// Both SLAs at once: the shorter deadline of each kind, every escalation channel, and
+/// the result put in order (a deadline never after a later one).
+fn shorter_sla(a: &SlaPolicy, b: &SlaPolicy) -> SlaPolicy {
+    let expire = shorter(a.expire_after.as_deref(), b.expire_after.as_deref());
+    let after = shorter(
+        a.escalation.as_ref().map(|e| e.after.as_str()),
+        b.escalation.as_ref().map(|e| e.after.as_str()),
+    )
+    .map(|after| shorter(Some(&after), expire.as_deref()).unwrap_or(after));
+    let respond = shorter(Some(&a.respond_within), Some(&b.respond_within))
+        .map(|r| shorter(Some(&r), after.as_deref()).unwrap_or(r))
+        .map(|r| shorter(Some(&r), expire.as_deref()).unwrap_or(r))
+        .unwrap_or_else(|| a.respond_within.clone());
+    let mut notify: Vec<String> = Vec::new();
+    for name in [&a.escalation, &b.escalation]
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e.notify.iter())
+    {
+        if !notify.contains(name) {
+            notify.push(name.clone());
+        }
+    }
+    SlaPolicy {
+        respond_within: format_duration(duration(&respond)),
+        escalation: after.map(|after| EscalationPolicy {
+            after: format_duration(duration(&after)),
+            notify,
+        }),
+        expire_after: expire.map(|e| format_duration(duration(&e))),
+    }
+}
+
+/// What the Project's SLA asks to wait longer for than the policy allows, in words.
+fn lengthened(policy: &SlaPolicy, own: &SlaPolicy) -> Vec<String> {
+    let pairs = [
+        (
+            "respondWithin",
+            Some(policy.respond_within.as_str()),
+            Some(own.respond_within.as_str()),
+        ),
+        (
+            "escalation.after",
+            policy.escalation.as_ref().map(|e| e.after.as_str()),
+            own.escalation.as_ref().map(|e| e.after.as_str()),
+        ),
+        (
+            "expireAfter",
+            policy.expire_after.as_deref(),
+            own.expire_after.as_deref(),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter_map(|(field, policy, own)| match (policy, own) {
+            (Some(p), Some(o)) if duration(o) > duration(p) => Some(format!(
+                "spec.approval.sla.{field} {o} is longer than the {p} the ApprovalPolicy sets"
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 fn money(text: Option<&str>) -> Decimal {
     text.and_then(|t| t.parse().ok()).unwrap_or_default()
 }
@@ -439,5 +549,62 @@ mod tests {
         )
         .unwrap();
         assert!(!selects(&unknown, &labels(&[("x", "2")])));
+    }
+
+    #[test]
+    fn deadlines_are_the_shortest_of_policies_and_project_and_stay_in_order() {
+        let a = spec(
+            json!({"sla": {"respondWithin": "2h", "escalation": {"after": "4h", "notify": ["ops"]}, "expireAfter": "3d"},
+            "notifications": [{"name": "ops", "email": ["ops@example.com"]}]}),
+        );
+        let b = spec(
+            json!({"sla": {"respondWithin": "30m", "escalation": {"after": "6h", "notify": ["lead"]}},
+            "notifications": [{"name": "ops", "email": ["other@example.com"]}, {"name": "lead", "email": ["lead@example.com"]}]}),
+        );
+        let ns = labels(&[]);
+        let both = resolve(&ns, "dev", None, &[("a", &a), ("b", &b)]);
+        let sla = both.sla.clone().unwrap();
+        assert_eq!(sla.respond_within, "30m");
+        let escalation = sla.escalation.unwrap();
+        assert_eq!(escalation.after, "4h");
+        assert_eq!(escalation.notify, ["ops", "lead"]);
+        assert_eq!(sla.expire_after.as_deref(), Some("3d"));
+        let names: Vec<&str> = both.notifications.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["ops", "lead"]);
+        assert_eq!(
+            both.notifications[0].email.as_deref(),
+            Some(&["ops@example.com".to_owned()][..]),
+            "the first policy's channel of a name wins"
+        );
+
+        // A Project may shorten, never lengthen; what it asks beyond the policy is said.
+        let own = resolve(
+            &ns,
+            "dev",
+            Some(json!({"sla": {"respondWithin": "8h", "expireAfter": "1h"}})),
+            &[("a", &a)],
+        );
+        let sla = own.sla.clone().unwrap();
+        // expireAfter 1h pulls the escalation and the response deadline before it.
+        assert_eq!(sla.expire_after.as_deref(), Some("1h"));
+        assert_eq!(sla.escalation.unwrap().after, "1h");
+        assert_eq!(sla.respond_within, "1h");
+        assert_eq!(
+            own.not_allowed,
+            ["spec.approval.sla.respondWithin 8h is longer than the 2h the ApprovalPolicy sets"]
+        );
+        let resolved = crate::sla::SlaDefaults::default().resolve("dev", own.sla.as_ref());
+        assert!(
+            resolved.is_ok_and(|d| d.is_some()),
+            "the merged SLA is in order"
+        );
+        // Without a policy SLA the Project's own stands.
+        let alone = resolve(
+            &ns,
+            "dev",
+            Some(json!({"sla": {"respondWithin": "8h"}})),
+            &[],
+        );
+        assert_eq!(alone.sla.unwrap().respond_within, "8h");
     }
 }

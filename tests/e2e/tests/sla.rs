@@ -692,3 +692,109 @@ async fn a_decision_and_its_apply_are_announced_and_a_dead_channel_blocks_nothin
     );
     plane.delete_namespace(&ns).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_to_owned_policy_sets_deadlines_and_channels_a_project_cannot_loosen_or_redirect() {
+    let plane = ControlPlane::get().await;
+    let ns = start_webhook().await.namespace(plane, "policy-sla").await;
+    let admin = plane.client(User::Admin).await;
+    let receiver = Receiver::start().await;
+    let policy_receiver = Receiver::start().await;
+    let smtp = SmtpSink::start();
+    configure_notifications(&admin, &ns, &receiver, &smtp, "").await;
+    let url_secret = |name: &str, url: String| -> Secret {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "stringData": {"url": url}
+        }))
+        .unwrap()
+    };
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    for secret in [
+        url_secret(
+            "policy-hook",
+            format!("http://{}/policy", policy_receiver.addr),
+        ),
+        // The Project's attempt to redirect the TOs' channel: a port nobody listens on.
+        url_secret(
+            "my-hook",
+            format!(
+                "http://127.0.0.1:{}/mine",
+                tollgate_e2e::controller::free_port()
+            ),
+        ),
+    ] {
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    plane
+        .allow_in(
+            &ns,
+            json!({
+                "sla": {"respondWithin": "6s", "escalation": {"after": "8s", "notify": ["policy-hook"]}},
+                "notifications": [{"name": "policy-hook", "webhookSecretRef": {"name": "policy-hook"}}]
+            }),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let controller = ControllerProcess::start(plane, &ns, dir.path()).await;
+    let markers = dir.path().join("markers");
+    let mut demo = project(&ns, &markers, json!({"respondWithin": "1h"}));
+    demo.spec.approval.as_mut().unwrap().notifications = vec![
+        serde_json::from_value(
+            json!({"name": "policy-hook", "webhookSecretRef": {"name": "my-hook"}}),
+        )
+        .unwrap(),
+    ];
+    let as_carol: Api<Project> = Api::namespaced(plane.client(User::Carol).await, &ns);
+    as_carol
+        .create(&PostParams::default(), &demo)
+        .await
+        .unwrap();
+    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &ns);
+    let escalated = checkpoint_where(
+        &checkpoints,
+        &controller,
+        "the policy's escalation sent",
+        |cp| notified(cp).contains(&"Escalated".to_owned()),
+    )
+    .await;
+    let sla = escalated.spec.sla.clone().unwrap();
+    assert_eq!(
+        sla.respond_by
+            .0
+            .duration_since(escalated.spec.requested_at.0)
+            .as_secs(),
+        6,
+        "the policy's 6s, not the Project's 1h"
+    );
+    let effective = escalated.spec.effective_policy.clone().unwrap();
+    assert!(
+        effective
+            .not_allowed
+            .iter()
+            .any(|n| n.contains("respondWithin 1h is longer than the 6s")),
+        "{:?}",
+        effective.not_allowed
+    );
+    // The TOs' channel got the opening and the escalation, signed; the Project's
+    // same-named channel was not used.
+    let counts = policy_receiver.counts();
+    assert_eq!(counts.get("Opened"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("Escalated"), Some(&1), "{counts:?}");
+    let records = escalated.status.clone().unwrap().notifications;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.outcome == Some(tollgate::api::DeliveryOutcome::Delivered)),
+        "{records:?}"
+    );
+    // The namespace's own channel heard the opening, not the escalation (the policy's
+    // escalation list names only its channel).
+    let ns_counts = receiver.counts();
+    assert_eq!(ns_counts.get("Opened"), Some(&1), "{ns_counts:?}");
+    assert_eq!(ns_counts.get("Escalated"), None, "{ns_counts:?}");
+    plane.delete_namespace(&ns).await;
+}

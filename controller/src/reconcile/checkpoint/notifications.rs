@@ -13,7 +13,9 @@ use serde_json::json;
 
 use super::lifecycle::DueEvent;
 use super::{Context, FIELD_MANAGER, ReconcileError, conditions};
-use crate::api::{Checkpoint, CheckpointStatus, DeliveryOutcome, Project, ProjectApproval};
+use crate::api::{
+    Checkpoint, CheckpointStatus, DeliveryOutcome, EffectivePolicyStatus, Project, ProjectApproval,
+};
 use crate::notify::{
     CONFIG_MAP_NAME, Channel, EventKind, Notification, NotifyConfig, NotifyError, Outcome,
     delivery_key, record_delivery, resolve, route,
@@ -54,10 +56,13 @@ pub(super) async fn send(
         .as_ref()
         .map(|p| p.spec.environment.clone())
         .unwrap_or_default();
-    let approval = project.and_then(|p| p.spec.approval);
+    let approval = effective_approval(
+        project.and_then(|p| p.spec.approval),
+        checkpoint.spec.effective_policy.as_ref(),
+    );
     let mut status = checkpoint.status.clone().unwrap_or_default();
     let before = status.clone();
-    let retry = match channels_for(ctx, &project_namespace, approval.as_ref(), due).await {
+    let retry = match channels_for(ctx, &project_namespace, Some(&approval), due).await {
         Err(err) => {
             let message = format!(
                 "notifications of checkpoint {} cannot be sent: {err}",
@@ -80,6 +85,29 @@ pub(super) async fn send(
         save(api, checkpoint, &status).await?;
     }
     Ok(retry)
+}
+
+/// What routes a checkpoint's notifications: the channels its ApprovalPolicies add
+/// (recorded in the checkpoint when it opened) and the Project's own, and the effective SLA
+/// (whose escalation list merges both). A policy's channel wins over a Project channel of
+/// the same name, so a Project cannot redirect what the TOs require.
+fn effective_approval(
+    project: Option<ProjectApproval>,
+    policy: Option<&EffectivePolicyStatus>,
+) -> ProjectApproval {
+    let mut approval = project.unwrap_or_default();
+    if let Some(policy) = policy {
+        let own = std::mem::take(&mut approval.notifications);
+        approval.notifications = policy.notifications.clone();
+        approval.notifications.extend(
+            own.into_iter()
+                .filter(|c| !policy.notifications.iter().any(|p| p.name == c.name)),
+        );
+        if policy.sla.is_some() {
+            approval.sla = policy.sla.clone();
+        }
+    }
+    approval
 }
 
 /// The channels of each due event, with their secrets read.
@@ -249,6 +277,34 @@ async fn save(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_channels_and_escalations_add_to_the_projects() {
+        let channel = |name: &str| -> crate::api::NotificationChannel {
+            serde_json::from_value(
+                serde_json::json!({"name": name, "email": [format!("{name}@example.com")]}),
+            )
+            .unwrap()
+        };
+        let project: ProjectApproval = serde_json::from_value(serde_json::json!({
+            "notifications": [{"name": "team", "email": ["elsewhere@example.com"]}, {"name": "mine", "email": ["mine@example.com"]}],
+            "sla": {"respondWithin": "4h"}
+        }))
+        .unwrap();
+        let policy: EffectivePolicyStatus = serde_json::from_value(serde_json::json!({
+            "costIncreaseThreshold": "0",
+            "notifications": [{"name": "on-call", "email": ["on-call@example.com"]}, {"name": "team", "email": ["team@example.com"]}],
+            "sla": {"respondWithin": "1h", "escalation": {"after": "2h", "notify": ["on-call"]}}
+        }))
+        .unwrap();
+        let merged = effective_approval(Some(project.clone()), Some(&policy));
+        assert_eq!(
+            merged.notifications,
+            [channel("on-call"), channel("team"), channel("mine")]
+        );
+        assert_eq!(merged.sla, policy.sla);
+        assert_eq!(effective_approval(Some(project.clone()), None), project);
+    }
 
     #[test]
     fn only_the_latest_reminder_is_remembered_and_the_list_is_bounded() {

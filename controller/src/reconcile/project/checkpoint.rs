@@ -78,13 +78,7 @@ impl Run<'_> {
                 .map(|r| truncate(&r, 500))
                 .collect(),
             requested_at: Time(requested_at),
-            // A spec whose SLA does not resolve never gets here (InvalidSpec).
-            sla: self
-                .sla_durations()
-                .ok()
-                .flatten()
-                .and_then(|d| Schedule::open(requested_at, &d).ok())
-                .map(|schedule| schedule.to_api()),
+            sla: self.checkpoint_schedule(requested_at),
             approvers,
             requested_by: self
                 .project
@@ -134,6 +128,23 @@ impl Run<'_> {
         .await;
         if let Err(err) = result {
             tracing::warn!(checkpoint = %reference.name, error = %err, "cannot store the plan review; `tollgate checkpoint show` will list addresses only");
+        }
+    }
+
+    /// The deadlines of a checkpoint opened at `requested_at`. A spec whose own SLA does not
+    /// resolve never gets here (InvalidSpec), and the policies' SLA merged in is kept in
+    /// order by construction: a failure here is a bug, said in the log, and the checkpoint
+    /// opens without deadlines rather than not at all.
+    fn checkpoint_schedule(&self, requested_at: jiff::Timestamp) -> Option<crate::api::Sla> {
+        let schedule = self
+            .checkpoint_sla()
+            .and_then(|d| d.map(|d| Schedule::open(requested_at, &d)).transpose());
+        match schedule {
+            Ok(schedule) => schedule.map(|s| s.to_api()),
+            Err(err) => {
+                tracing::error!(project = %self.name, error = %err, "checkpoint deadlines cannot be computed; the checkpoint gets none");
+                None
+            }
         }
     }
 

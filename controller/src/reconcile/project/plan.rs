@@ -75,9 +75,29 @@ impl Run<'_> {
         problems.join("; ")
     }
 
-    /// The deadlines every checkpoint of this Project gets (`spec.approval.sla`), if any.
+    /// The deadlines the Project's own `spec.approval.sla` asks for, if any (checked
+    /// before anything runs).
     pub(super) fn sla_durations(&self) -> Result<Option<SlaDurations>, SlaError> {
         crate::sla::of_project(self.project, &self.ctx.config.sla)
+    }
+
+    /// The deadlines a checkpoint opened now gets: the effective policy's SLA (the
+    /// ApprovalPolicies' and the Project's, the shorter of each) over the controller's
+    /// defaults.
+    pub(super) fn checkpoint_sla(&self) -> Result<Option<SlaDurations>, SlaError> {
+        let effective = self
+            .status
+            .effective_policy
+            .as_ref()
+            .and_then(|p| p.sla.as_ref());
+        match effective {
+            Some(sla) => self
+                .ctx
+                .config
+                .sla
+                .resolve(&self.project.spec.environment, Some(sla)),
+            None => self.sla_durations(),
+        }
     }
 
     /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version,
@@ -211,6 +231,8 @@ impl Run<'_> {
             cost_increase_threshold: money(policy.cost_increase_threshold),
             budget: budget.map(money),
             not_allowed: policy.not_allowed.clone(),
+            sla: policy.sla.clone(),
+            notifications: policy.notifications.clone(),
         });
         let needs_person = matches!(decision, GateDecision::RequireCheckpoint { .. });
         if outcome.status == TfPlanStatus::NoChanges && !destroy && !needs_person {
