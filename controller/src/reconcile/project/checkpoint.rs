@@ -207,7 +207,7 @@ impl Run<'_> {
                 {
                     Some(status.message)
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(ApiStep::OpenCheckpoint.failed(err)),
             }
         };
         let state_namespace = self.ctx.config.state_namespace.clone();
@@ -234,7 +234,7 @@ impl Run<'_> {
                     .await;
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(ApiStep::OpenCheckpoint.failed(err)),
         }
         // The Checkpoint reconciler marks it Pending; recording it in our status comes first,
         // so a failure from here on can never leave an unreferenced checkpoint behind.
@@ -281,7 +281,12 @@ impl Run<'_> {
         ));
         let mut open = Vec::new();
         for (namespace, params) in [(None, here), (Some(state_namespace.as_str()), there)] {
-            for cp in self.checkpoints_in(namespace).list(&params).await?.items {
+            let listed = self
+                .checkpoints_in(namespace)
+                .list(&params)
+                .await
+                .during(ApiStep::ReadCheckpoint)?;
+            for cp in listed.items {
                 let status = cp.status.clone().unwrap_or_default();
                 if status.decision.is_none()
                     && !matches!(
@@ -300,7 +305,8 @@ impl Run<'_> {
                 &name,
                 CheckpointPhase::Superseded,
             )
-            .await?;
+            .await
+            .map_err(|e| e.in_step(ApiStep::CloseCheckpoint))?;
             self.push_history(
                 cp.spec.plan_ref.as_ref().map_or("", |p| p.id.as_str()),
                 "Superseded",
@@ -329,7 +335,8 @@ impl Run<'_> {
         let Some(checkpoint) = self
             .checkpoints_in(reference.namespace.as_deref())
             .get_opt(&reference.name)
-            .await?
+            .await
+            .during(ApiStep::ReadCheckpoint)?
         else {
             // Someone deleted the checkpoint: ask again with a fresh plan.
             self.status.checkpoint_ref = None;
