@@ -27,7 +27,6 @@ mod error;
 mod estimate;
 mod plan_view;
 mod pricebook;
-pub mod refresh;
 mod render;
 mod resources;
 mod usage;
@@ -37,7 +36,10 @@ mod tests;
 
 pub use error::CostError;
 pub use estimate::{Component, Estimate, FreeResource, HOURS_PER_MONTH, ResourceCost, Unpriced};
-pub use pricebook::{PriceBook, PriceRow};
+pub use pricebook::{
+    HEADER as PRICE_BOOK_HEADER, PriceBook, PriceBookError, PriceRow, csv_line,
+    load as load_price_book,
+};
 pub use usage::Usage;
 
 use plan_view::PlanView;

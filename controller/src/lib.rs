@@ -15,6 +15,7 @@ pub mod gate;
 pub mod manifest;
 pub mod notify;
 pub mod plan;
+pub mod pricing_refresh;
 pub mod reconcile;
 pub mod redact;
 pub mod render;

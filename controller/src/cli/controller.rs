@@ -170,7 +170,7 @@ pub async fn run(
             None => crate::sla::SlaDefaults::default(),
         },
     };
-    let price_book = crate::cost::refresh::load_price_book(args.price_cache.as_deref())?;
+    let price_book = crate::cost::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(
         crate::admission::seal_key::load_or_create(&client, &args.decision_key_secret).await?,
     );
