@@ -43,7 +43,7 @@ pub use pricebook::{
 pub use usage::Usage;
 
 use plan_view::PlanView;
-use resources::{Ctx, Outcome, Side};
+use resources::{Outcome, PricerInput, Side};
 
 /// The embedded price book (parsed on first use).
 pub fn price_book() -> Result<&'static PriceBook, CostError> {
@@ -117,7 +117,7 @@ pub fn estimate_with_book(
             }
         };
         let side = |side: Side| -> Option<Result<Outcome, String>> {
-            let ctx = Ctx {
+            let ctx = PricerInput {
                 book,
                 region,
                 usage,

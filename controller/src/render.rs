@@ -125,7 +125,7 @@ pub fn render(
     catalog: &Catalog,
     options: &RenderOptions,
 ) -> Result<Rendered, RenderError> {
-    let ctx = Ctx::new(project);
+    let ctx = ProjectView::new(project);
     let mut modules: BTreeMap<&str, &Module> = BTreeMap::new();
     for component in &project.spec.components {
         let module = catalog.module(&component.module)?;
@@ -313,7 +313,7 @@ fn type_keyword(name: &str) -> Expression {
 /// declares `sensitive`, so that only those are marked). The two prefixes cannot produce the
 /// same name for two components, and neither starts with `tollgate_`.
 fn module_block(
-    ctx: &Ctx<'_>,
+    ctx: &ProjectView<'_>,
     index: usize,
     component: &Component,
     module: &Module,
@@ -374,7 +374,9 @@ fn module_block(
     }
     Ok(block.build())
 }
-struct Ctx<'a> {
+
+/// What rendering reads of the Project: its identity, environment, backend and region.
+struct ProjectView<'a> {
     project: String,
     name: &'a str,
     namespace: &'a str,
@@ -383,11 +385,11 @@ struct Ctx<'a> {
     region: Option<&'a str>,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> ProjectView<'a> {
     fn new(project: &'a Project) -> Self {
         let name = project.metadata.name.as_deref().unwrap_or("unnamed");
         let namespace = project.metadata.namespace.as_deref().unwrap_or("default");
-        Ctx {
+        ProjectView {
             project: format!("{namespace}/{name}"),
             name,
             namespace,
@@ -411,7 +413,7 @@ impl<'a> Ctx<'a> {
 }
 
 fn terraform_block(
-    ctx: &Ctx<'_>,
+    ctx: &ProjectView<'_>,
     modules: &BTreeMap<&str, &Module>,
     options: &RenderOptions,
 ) -> Result<Block, RenderError> {
@@ -447,7 +449,7 @@ fn terraform_block(
 
 /// The backend block. Terraform evaluates it before variables exist, so its settings are
 /// the one place Project strings stay in HCL: always through [`quoted`].
-fn backend_block(ctx: &Ctx<'_>, options: &RenderOptions) -> Result<Block, RenderError> {
+fn backend_block(ctx: &ProjectView<'_>, options: &RenderOptions) -> Result<Block, RenderError> {
     // Rendered in the working directory: relative to it. `..` would let a Project write
     // state outside its own directory.
     let project = &ctx.project;
@@ -521,7 +523,7 @@ fn backend_block(ctx: &Ctx<'_>, options: &RenderOptions) -> Result<Block, Render
 }
 
 /// `provider "aws"`: every setting from the Project is a `tollgate_*` root variable.
-fn aws_provider(ctx: &Ctx<'_>, aws: &AwsCloud, variables: &mut RootVariables) -> Block {
+fn aws_provider(ctx: &ProjectView<'_>, aws: &AwsCloud, variables: &mut RootVariables) -> Block {
     let mut provider = Block::builder("provider")
         .add_label("aws")
         .add_attribute((

@@ -28,9 +28,18 @@ use kube::core::admission::Operation;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Policy, Request, Verdict, object_ref};
+use super::{Policy, Request, Route, Verdict, object_ref, routed_user};
 use crate::api::{ApproverSet, Decision, GROUP};
 use crate::seal::SealedDecision;
+
+const STATUS_ROUTE: Route = Route {
+    webhook: "checkpoint-status",
+    handles: "UPDATE of checkpoints/status",
+    resource: "checkpoints",
+    sub_resource: Some("status"),
+    operations: &[Operation::Update],
+    needs_user_for: "tell who is writing",
+};
 
 /// The RBAC verb on `checkpoints.tollgate.dev` that deciding needs.
 pub const APPROVE_VERB: &str = "approve";
@@ -190,28 +199,7 @@ struct StatusUpdate<'a> {
 impl<'a> StatusUpdate<'a> {
     fn read(req: &'a Request) -> Result<Self, String> {
         let checkpoint = object_ref(req);
-        if req.resource.group != GROUP
-            || req.resource.resource != "checkpoints"
-            || req.sub_resource.as_deref() != Some("status")
-            || req.operation != Operation::Update
-        {
-            return Err(format!(
-                "tollgate's checkpoint-status webhook handles only UPDATE of checkpoints/status, not {:?} of {}/{}{}; fix the rules of the webhook configuration",
-                req.operation,
-                req.resource.group,
-                req.resource.resource,
-                req.sub_resource
-                    .as_deref()
-                    .map(|s| format!("/{s}"))
-                    .unwrap_or_default()
-            ));
-        }
-        let user = req.user_info.username.as_deref().unwrap_or_default();
-        if user.is_empty() {
-            return Err(format!(
-                "the update of checkpoint {checkpoint} carries no username, so tollgate cannot tell who is writing; authenticate"
-            ));
-        }
+        let user = routed_user(req, &STATUS_ROUTE, &format!("checkpoint {checkpoint}"))?;
         let (Some(new), Some(old)) = (&req.object, &req.old_object) else {
             return Err(format!(
                 "the update of checkpoint {checkpoint} carries no object or oldObject; tollgate cannot compare the status"
