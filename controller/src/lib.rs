@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod render;
 pub mod seal;
+pub mod serve;
 pub mod sla;
 pub mod state;
 pub mod telemetry;

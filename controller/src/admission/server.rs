@@ -6,7 +6,6 @@
 //! Logs name the request uid, user, object and verdict; never a request body (a Project may
 //! carry inputs a team considers sensitive) nor a token.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +17,6 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Bytes};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request as HttpRequest, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
@@ -27,7 +25,6 @@ use kube::core::admission::{AdmissionResponse, AdmissionReview};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
@@ -35,6 +32,7 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 
 use crate::seal::SealKey;
+use crate::serve::{self, Limits, Stopping};
 
 use super::registration::{
     MUTATE_CHECKPOINT_STATUS_PATH, MUTATE_PROJECT_PATH, VALIDATE_CHECKPOINT_STATUS_PATH,
@@ -56,8 +54,6 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 const ACCESS_REVIEW_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer that does not finish TLS or send its headers by then holds a slot for nothing.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long running requests may finish after shutdown is asked for.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings of the admission webhook server; flatten into a command with `#[command(flatten)]`.
 #[derive(Clone, Debug, PartialEq, clap::Args)]
@@ -212,49 +208,29 @@ impl Webhook {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let addr = self.listener.local_addr().ok();
         tracing::info!(?addr, "admission webhook listening (HTTPS)");
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let slots = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
-        let mut connections = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = self.listener.accept() => {
-                    let (tcp, peer) = match accepted {
-                        Ok(accepted) => accepted,
-                        Err(e) => {
-                            // E.g. out of file descriptors: back off instead of spinning.
-                            tracing::warn!(error = %e, "admission webhook cannot accept a connection");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, limit = self.max_connections, "admission webhook at its connection limit; closing a new connection");
-                        continue;
-                    };
-                    let acceptor = self.acceptor.clone();
-                    let handler = self.handler.clone();
-                    let stopped = stopped.clone();
-                    connections.spawn(async move {
-                        let _slot = slot;
-                        connection(acceptor, handler, tcp, peer, stopped).await;
-                    });
-                }
-            }
-        }
-        tracing::info!("admission webhook stopping");
-        let _ = stop.send(true);
-        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-            while connections.join_next().await.is_some() {}
-        })
+        let limits = Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: HANDSHAKE_TIMEOUT,
+            ..Limits::default()
+        };
+        let (acceptor, handler) = (self.acceptor, self.handler);
+        serve::accept_loop(
+            "admission webhook",
+            self.listener,
+            limits,
+            shutdown,
+            move |tcp, peer, stopping| {
+                connection(
+                    acceptor.clone(),
+                    handler.clone(),
+                    tcp,
+                    peer,
+                    limits,
+                    stopping,
+                )
+            },
+        )
         .await;
-        if drained.is_err() {
-            tracing::warn!(
-                "admission webhook: connections still open after the drain timeout; closing them"
-            );
-        }
     }
 }
 
@@ -263,7 +239,8 @@ async fn connection(
     handler: Arc<Handler>,
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
+    limits: Limits,
+    stopping: Stopping,
 ) {
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
@@ -276,28 +253,18 @@ async fn connection(
             return;
         }
     };
-    let service = hyper::service::service_fn(move |req| {
-        let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handler.http(req).await) }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "admission webhook connection ended with an error");
-            }
-        }
-        // The watch guard is not Send, so it must not outlive this block.
-        () = async move { let _ = stopped.wait_for(|stop| *stop).await; } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
+    serve::http1(
+        "admission webhook",
+        stream,
+        peer,
+        limits,
+        stopping,
+        move |req| {
+            let handler = handler.clone();
+            async move { handler.http(req).await }
+        },
+    )
+    .await;
 }
 
 #[derive(Clone, Copy, Debug)]
