@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Longer than this needs a reason in the file's `//!` header that mentions its length.
+/// Longer than this needs a reason in the file's `//!` header, which says "600 lines".
 const LIMIT: usize = 620;
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -36,7 +36,7 @@ fn long_production_files_say_why() {
             .take_while(|l| l.starts_with("//!"))
             .collect::<Vec<_>>()
             .join("\n");
-        if lines > LIMIT && !header.contains("lines") {
+        if lines > LIMIT && !header.contains("600 lines") {
             unexplained.push(format!(
                 "{}: {lines} lines",
                 file.strip_prefix(&src).unwrap().display()
@@ -45,7 +45,7 @@ fn long_production_files_say_why() {
     }
     assert!(
         unexplained.is_empty(),
-        "split these, or say in the `//!` header why they are long (and mention their lines):\n{}",
+        "split these, or say in the `//!` header why they are over 600 lines:\n{}",
         unexplained.join("\n")
     );
 }
