@@ -112,9 +112,15 @@ impl Run<'_> {
             .unwrap_or_else(|| self.namespace.clone());
         let checkpoints = self.checkpoints_in(reference.namespace.as_deref());
         let result = async {
-            let checkpoint = checkpoints.get(&reference.name).await?;
+            let checkpoint = checkpoints
+                .get(&reference.name)
+                .await
+                .during(ApiStep::ReadCheckpoint)?;
             let text = serde_json::to_string(review)
-                .map_err(|e| ReconcileError::Encode(format!("plan review: {e}")))?;
+                .map_err(|source| ReconcileError::Encode {
+                    what: "plan review",
+                    source: source.into(),
+                })?;
             let name = api::review_config_map_name(&reference.name);
             let config_map = serde_json::json!({
                 "apiVersion": "v1", "kind": "ConfigMap",
@@ -128,7 +134,8 @@ impl Run<'_> {
             });
             Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(self.ctx.client.clone(), &namespace)
                 .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&config_map))
-                .await?;
+                .await
+                .during(ApiStep::OpenCheckpoint)?;
             Ok::<(), ReconcileError>(())
         }
         .await;
