@@ -226,6 +226,58 @@ pub(crate) fn object_ref(req: &Request) -> String {
     }
 }
 
+/// What one webhook is routed: a webhook configuration with wrong rules would send it
+/// requests it does not understand, which it refuses rather than guesses at.
+pub(crate) struct Route {
+    /// The webhook's name in messages (`project`, `checkpoint-status`).
+    pub webhook: &'static str,
+    /// What it handles, in words (`CREATE and UPDATE of projects`).
+    pub handles: &'static str,
+    /// `resource` (in tollgate's API group).
+    pub resource: &'static str,
+    /// The subresource, if any.
+    pub sub_resource: Option<&'static str>,
+    /// The operations.
+    pub operations: &'static [kube::core::admission::Operation],
+    /// What tollgate cannot do without a username (`record who changed it`).
+    pub needs_user_for: &'static str,
+}
+
+/// The username of a request this webhook handles, or the message to deny it with: a
+/// request the webhook is not routed (its configuration is wrong), or one without a
+/// username (nobody to record). `subject` names the object in messages (`Project ns/p`).
+pub(crate) fn routed_user<'r>(
+    req: &'r Request,
+    route: &Route,
+    subject: &str,
+) -> Result<&'r str, String> {
+    if req.resource.group != crate::api::GROUP
+        || req.resource.resource != route.resource
+        || req.sub_resource.as_deref() != route.sub_resource
+        || !route.operations.contains(&req.operation)
+    {
+        return Err(format!(
+            "tollgate's {} webhook handles only {}, not {:?} of {}/{}{}; fix the rules of the webhook configuration",
+            route.webhook,
+            route.handles,
+            req.operation,
+            req.resource.group,
+            req.resource.resource,
+            req.sub_resource
+                .as_deref()
+                .map(|s| format!("/{s}"))
+                .unwrap_or_default()
+        ));
+    }
+    match req.user_info.username.as_deref() {
+        Some(user) if !user.is_empty() => Ok(user),
+        _ => Err(format!(
+            "the request for {subject} carries no username, so tollgate cannot {}; authenticate",
+            route.needs_user_for
+        )),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub(crate) mod test_support {

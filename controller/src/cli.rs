@@ -86,9 +86,12 @@ pub enum CliError {
     /// Serialising output failed.
     #[error("cannot serialise output: {0}")]
     Serialise(String),
-    /// Refreshing prices or loading a price cache failed.
+    /// Refreshing prices failed.
     #[error(transparent)]
-    Pricing(#[from] crate::cost::refresh::RefreshError),
+    Pricing(#[from] crate::pricing_refresh::RefreshError),
+    /// The price book or a price cache could not be loaded.
+    #[error(transparent)]
+    PriceBook(#[from] crate::cost::PriceBookError),
 }
 
 /// tollgate: Terraform for Kubernetes platform teams, applying only what a person approved.

@@ -27,7 +27,6 @@ mod error;
 mod estimate;
 mod plan_view;
 mod pricebook;
-pub mod refresh;
 mod render;
 mod resources;
 mod usage;
@@ -37,11 +36,14 @@ mod tests;
 
 pub use error::CostError;
 pub use estimate::{Component, Estimate, FreeResource, HOURS_PER_MONTH, ResourceCost, Unpriced};
-pub use pricebook::{PriceBook, PriceRow};
+pub use pricebook::{
+    HEADER as PRICE_BOOK_HEADER, PriceBook, PriceBookError, PriceRow, csv_line,
+    load as load_price_book,
+};
 pub use usage::Usage;
 
 use plan_view::PlanView;
-use resources::{Ctx, Outcome, Side};
+use resources::{Outcome, PricerInput, Side};
 
 /// The embedded price book (parsed on first use).
 pub fn price_book() -> Result<&'static PriceBook, CostError> {
@@ -115,7 +117,7 @@ pub fn estimate_with_book(
             }
         };
         let side = |side: Side| -> Option<Result<Outcome, String>> {
-            let ctx = Ctx {
+            let ctx = PricerInput {
                 book,
                 region,
                 usage,

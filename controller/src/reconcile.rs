@@ -9,6 +9,7 @@ mod backoff;
 mod checkpoint;
 mod conditions;
 mod context;
+mod error;
 mod plans;
 mod project;
 
@@ -24,6 +25,7 @@ use kube::{Api, Resource, ResourceExt};
 
 pub use backoff::{Backoff, delay as backoff_delay};
 pub use context::{Accountability, Context, ControllerConfig};
+pub use error::{ApiStep, During, PlanStoreProblem, ReconcileError};
 
 use crate::api::{Checkpoint, Project};
 use crate::state::PROJECT_NAMESPACE_LABEL;
@@ -34,71 +36,6 @@ pub const FIELD_MANAGER: &str = "tollgate-controller";
 pub const FINALIZER: &str = "tollgate.dev/cleanup";
 /// Label on every object tollgate creates for a Project.
 pub const PROJECT_LABEL: &str = crate::state::PROJECT_LABEL;
-
-/// Errors of one reconcile.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReconcileError {
-    /// The Kubernetes API refused or failed.
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// Terraform failed.
-    #[error(transparent)]
-    Terraform(#[from] crate::terraform::TerraformError),
-    /// Rendering failed.
-    #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
-    /// The plan could not be read.
-    #[error(transparent)]
-    Plan(#[from] crate::plan::PlanError),
-    /// Pricing failed.
-    #[error(transparent)]
-    Cost(#[from] crate::cost::CostError),
-    /// A saved plan in a Secret is missing or damaged.
-    #[error("saved plan {plan_id}: {message}")]
-    PlanStore {
-        /// The plan concerned.
-        plan_id: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A request body could not be encoded (a bug: report it).
-    #[error("cannot encode {0}")]
-    Encode(String),
-    /// Writing the working directory failed.
-    #[error("working directory {path}: {source}")]
-    Io {
-        /// The path.
-        path: std::path::PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The Terraform state could not be moved or checked.
-    #[error("Terraform state of {project}: {message}")]
-    State {
-        /// `namespace/name` of the Project.
-        project: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-impl ReconcileError {
-    /// A short, stable label for metrics and Events.
-    pub fn category(&self) -> &'static str {
-        match self {
-            Self::Kube(_) => "kube",
-            Self::Terraform(_) => "terraform",
-            Self::Render(_) => "render",
-            Self::Plan(_) => "plan",
-            Self::Cost(_) => "cost",
-            Self::PlanStore { .. } => "plan_store",
-            Self::Io { .. } => "io",
-            Self::Encode(_) => "encode",
-            Self::State { .. } => "state",
-        }
-    }
-}
 
 /// Retries a failed reconcile after an exponential, capped, per-object delay
 /// ([`backoff::delay`]); the Project reconciler has already recorded the error in status

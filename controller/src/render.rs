@@ -16,6 +16,7 @@
 //! marker escaper skips the character after each `$`/`%` (see [`quote`]).
 
 pub mod quote;
+mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::api::{AwsCloud, Backend, BackendType, Component, Project};
 use crate::catalog::{Catalog, Module};
 use quote::quoted;
+use settings::{aws_provider, terraform_block};
 
 /// Terraform versions the rendered root module accepts.
 pub const REQUIRED_TERRAFORM: &str = ">= 1.5.0";
@@ -125,7 +127,7 @@ pub fn render(
     catalog: &Catalog,
     options: &RenderOptions,
 ) -> Result<Rendered, RenderError> {
-    let ctx = Ctx::new(project);
+    let ctx = ProjectView::new(project);
     let mut modules: BTreeMap<&str, &Module> = BTreeMap::new();
     for component in &project.spec.components {
         let module = catalog.module(&component.module)?;
@@ -313,7 +315,7 @@ fn type_keyword(name: &str) -> Expression {
 /// declares `sensitive`, so that only those are marked). The two prefixes cannot produce the
 /// same name for two components, and neither starts with `tollgate_`.
 fn module_block(
-    ctx: &Ctx<'_>,
+    ctx: &ProjectView<'_>,
     index: usize,
     component: &Component,
     module: &Module,
@@ -374,7 +376,9 @@ fn module_block(
     }
     Ok(block.build())
 }
-struct Ctx<'a> {
+
+/// What rendering reads of the Project: its identity, environment, backend and region.
+struct ProjectView<'a> {
     project: String,
     name: &'a str,
     namespace: &'a str,
@@ -383,11 +387,11 @@ struct Ctx<'a> {
     region: Option<&'a str>,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> ProjectView<'a> {
     fn new(project: &'a Project) -> Self {
         let name = project.metadata.name.as_deref().unwrap_or("unnamed");
         let namespace = project.metadata.namespace.as_deref().unwrap_or("default");
-        Ctx {
+        ProjectView {
             project: format!("{namespace}/{name}"),
             name,
             namespace,
@@ -410,207 +414,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn terraform_block(
-    ctx: &Ctx<'_>,
-    modules: &BTreeMap<&str, &Module>,
-    options: &RenderOptions,
-) -> Result<Block, RenderError> {
-    let mut block =
-        Block::builder("terraform").add_attribute(("required_version", quoted(REQUIRED_TERRAFORM)));
-    let providers: BTreeMap<&str, _> = modules
-        .values()
-        .flat_map(|m| m.required_providers.iter().map(|(k, v)| (k.as_str(), v)))
-        .collect();
-    if !providers.is_empty() {
-        let mut required = Block::builder("required_providers");
-        for (name, provider) in providers {
-            let mut fields = Object::new();
-            fields.insert(
-                ObjectKey::from(Identifier::unchecked("source")),
-                quoted(&provider.source),
-            );
-            if let Some(version) = &provider.version {
-                fields.insert(
-                    ObjectKey::from(Identifier::unchecked("version")),
-                    quoted(version),
-                );
-            }
-            required = required.add_attribute(Attribute::new(
-                ctx.identifier("required_providers", name)?,
-                Expression::Object(fields),
-            ));
-        }
-        block = block.add_block(required.build());
-    }
-    Ok(block.add_block(backend_block(ctx, options)?).build())
-}
-
-/// The backend block. Terraform evaluates it before variables exist, so its settings are
-/// the one place Project strings stay in HCL: always through [`quoted`].
-fn backend_block(ctx: &Ctx<'_>, options: &RenderOptions) -> Result<Block, RenderError> {
-    // Rendered in the working directory: relative to it. `..` would let a Project write
-    // state outside its own directory.
-    let project = &ctx.project;
-    let backend_error = |message: &str| RenderError::Backend {
-        project: project.clone(),
-        message: message.to_owned(),
-    };
-    let spec = ctx.backend;
-    let backend_type = options
-        .backend_override
-        .unwrap_or(spec.map(|b| b.backend_type).unwrap_or_default());
-    Ok(match backend_type {
-        BackendType::Local => {
-            let path = spec
-                .and_then(|b| b.local.as_ref())
-                .and_then(|l| l.path.clone())
-                .unwrap_or_else(|| "terraform.tfstate".into());
-            let p = Path::new(&path);
-            if p.is_absolute()
-                || p.components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir))
-            {
-                return Err(backend_error(
-                    "local.path must be relative to the working directory and must not contain `..`",
-                ));
-            }
-            Block::builder("backend")
-                .add_label("local")
-                .add_attribute(("path", quoted(&path)))
-                .build()
-        }
-        // In the state namespace, named after the Project alone: nothing in the spec
-        // chooses where state lives (see the `state` module).
-        BackendType::Kubernetes => crate::state::StateLocation::new(
-            options
-                .state_namespace
-                .as_deref()
-                .unwrap_or(crate::state::DEFAULT_STATE_NAMESPACE),
-            ctx.namespace,
-            ctx.name,
-        )
-        .backend_block(),
-        BackendType::S3 => {
-            let s3 = spec
-                .and_then(|b| b.s3.as_ref())
-                .ok_or_else(|| backend_error("type is s3 but s3.bucket is not set"))?;
-            let region = s3
-                .region
-                .clone()
-                .or_else(|| ctx.region.map(str::to_owned))
-                .ok_or_else(|| {
-                    backend_error("s3.region is required when spec.cloud.aws is not set")
-                })?;
-            let key = s3
-                .key
-                .clone()
-                .unwrap_or_else(|| format!("{}/{}/terraform.tfstate", ctx.namespace, ctx.name));
-            let mut block = Block::builder("backend")
-                .add_label("s3")
-                .add_attribute(("bucket", quoted(&s3.bucket)))
-                .add_attribute(("key", quoted(&key)))
-                .add_attribute(("region", quoted(&region)))
-                .add_attribute(("encrypt", true));
-            block = match &s3.dynamodb_table {
-                Some(table) => block.add_attribute(("dynamodb_table", quoted(table))),
-                None => block.add_attribute(("use_lockfile", true)),
-            };
-            block.build()
-        }
-    })
-}
-
-/// `provider "aws"`: every setting from the Project is a `tollgate_*` root variable.
-fn aws_provider(ctx: &Ctx<'_>, aws: &AwsCloud, variables: &mut RootVariables) -> Block {
-    let mut provider = Block::builder("provider")
-        .add_label("aws")
-        .add_attribute((
-            "region",
-            variables.string(
-                "tollgate_aws_region",
-                "AWS region, from spec.cloud.aws.region",
-                &aws.region,
-            ),
-        ))
-        .add_attribute((
-            "allowed_account_ids",
-            Expression::Array(vec![variables.string(
-                "tollgate_aws_account_id",
-                "The only AWS account this Project may change, from spec.cloud.aws.accountId",
-                &aws.account_id,
-            )]),
-        ));
-    if let Some(role) = aws
-        .credentials
-        .as_ref()
-        .and_then(|c| c.assume_role.as_ref())
-    {
-        let mut assume = Block::builder("assume_role")
-            .add_attribute((
-                "role_arn",
-                variables.string(
-                    "tollgate_aws_role_arn",
-                    "Role to assume, from spec.cloud.aws.credentials.assumeRole.roleArn",
-                    &role.role_arn,
-                ),
-            ))
-            .add_attribute((
-                "session_name",
-                variables.string(
-                    "tollgate_aws_session_name",
-                    "Session name: which Project acted, for CloudTrail",
-                    &format!("tollgate-{}-{}", ctx.namespace, ctx.name),
-                ),
-            ));
-        if let Some(external_id) = &role.external_id {
-            assume = assume.add_attribute((
-                "external_id",
-                variables.string(
-                    "tollgate_aws_external_id",
-                    "From spec.cloud.aws.credentials.assumeRole.externalId",
-                    external_id,
-                ),
-            ));
-        }
-        if let Some(duration) = &role.session_duration {
-            assume = assume.add_attribute((
-                "duration",
-                variables.string(
-                    "tollgate_aws_session_duration",
-                    "From spec.cloud.aws.credentials.assumeRole.sessionDuration",
-                    duration,
-                ),
-            ));
-        }
-        provider = provider.add_block(assume.build());
-    }
-    let tags: serde_json::Map<String, Value> = [
-        ("project", ctx.name),
-        ("namespace", ctx.namespace),
-        ("environment", ctx.environment),
-        ("managed-by", "tollgate"),
-    ]
-    .into_iter()
-    .map(|(key, value)| (format!("{TAG_PREFIX}/{key}"), Value::from(value)))
-    .collect();
-    let tags = variables.add(
-        "tollgate_default_tags",
-        Expression::FuncCall(Box::new(
-            FuncCall::builder("map").arg(type_keyword("string")).build(),
-        )),
-        false,
-        "Tags on every AWS resource: which Project, namespace and environment own it",
-        Value::Object(tags),
-    );
-    provider
-        .add_block(
-            Block::builder("default_tags")
-                .add_attribute(("tags", Expression::Traversal(Box::new(tags))))
-                .build(),
-        )
-        .build()
-}
-
 /// `module.<name>` or `module.<name>.<attr>`.
 fn module_ref(name: Identifier, attr: Option<Identifier>) -> Expression {
     let mut ops = vec![TraversalOperator::GetAttr(name)];
@@ -619,322 +422,4 @@ fn module_ref(name: Identifier, attr: Option<Identifier>) -> Expression {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn catalog() -> (tempfile::TempDir, Catalog) {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("echo");
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(
-            dir.join("variables.tf"),
-            "variable \"value\" {\n  type = any\n}\nvariable \"token\" {\n  type      = string\n  default   = null\n  sensitive = true\n}\n",
-        )
-        .unwrap();
-        fs::write(dir.join("outputs.tf"), "output \"value\" {\n  value = var.value\n}\noutput \"secret\" {\n  value     = \"s\"\n  sensitive = true\n}\n").unwrap();
-        let aws = root.path().join("cloudy");
-        fs::create_dir_all(&aws).unwrap();
-        fs::write(aws.join("versions.tf"), "terraform {\n  required_providers {\n    aws = { source = \"hashicorp/aws\", version = \"~> 5.80\" }\n  }\n}\n").unwrap();
-        let catalog = Catalog::load(root.path()).unwrap();
-        (root, catalog)
-    }
-
-    fn project(spec: serde_json::Value) -> Project {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Project",
-            "metadata": {"name": "shop", "namespace": "team-a"}, "spec": spec
-        }))
-        .unwrap()
-    }
-
-    fn echo_project(value: &Value) -> Project {
-        project(
-            serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo", "inputs": {"value": value}}]}),
-        )
-    }
-
-    fn variables(rendered: &Rendered) -> Value {
-        serde_json::from_str(&rendered.variables).unwrap()
-    }
-
-    fn hostile_string() -> impl Strategy<Value = String> {
-        prop_oneof![
-            any::<String>(),
-            "[$%{}\"\\\\\n\r\t<EOF x]{0,24}",
-            Just("%%{%${path.cwd}".to_owned()),
-            Just("${file(\"/etc/passwd\")}".to_owned()),
-            Just("%{ for x in [1] }${x}%{ endfor }".to_owned()),
-        ]
-    }
-
-    fn arb_json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            hostile_string().prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 48, 6, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map(hostile_string(), inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
-        /// No input value reaches the HCL: the root module is the same text whatever the
-        /// values are. (That Terraform reads the variables file back exactly is proven
-        /// against real Terraform in `tests/render_terraform.rs`.)
-        #[test]
-        fn the_root_module_does_not_depend_on_input_values(value in arb_json(), tag in hostile_string()) {
-            let (_dir, catalog) = catalog();
-            let options = RenderOptions::default();
-            let baseline = render(&echo_project(&Value::Null), &catalog, &options).unwrap();
-            let rendered = render(&echo_project(&value), &catalog, &options).unwrap();
-            prop_assert_eq!(&rendered.root, &baseline.root);
-            prop_assert_eq!(&variables(&rendered)["inputs_app"]["value"], &value);
-            let with_token = |token: &str| {
-                let mut p = echo_project(&value);
-                p.spec.components[0].inputs.insert("token".into(), Value::String(token.to_owned()));
-                render(&p, &catalog, &options).unwrap()
-            };
-            prop_assert_eq!(with_token(&tag).root, with_token("").root);
-        }
-    }
-
-    #[test]
-    fn sensitive_inputs_get_their_own_sensitive_variable() {
-        let (_dir, catalog) = catalog();
-        let mut p = echo_project(&serde_json::json!(1));
-        p.spec.components[0]
-            .inputs
-            .insert("token".into(), serde_json::json!("s3cr3t"));
-        let rendered = render(&p, &catalog, &RenderOptions::default()).unwrap();
-        assert_eq!(
-            variables(&rendered),
-            serde_json::json!({"inputs_app": {"value": 1}, "sensitive_inputs_app": {"token": "s3cr3t"}})
-        );
-        for expected in [
-            "variable \"sensitive_inputs_app\" {",
-            "sensitive = true",
-            "token = var.sensitive_inputs_app.token",
-            "value = var.inputs_app.value",
-        ] {
-            assert!(
-                rendered.root.contains(expected),
-                "missing {expected} in\n{}",
-                rendered.root
-            );
-        }
-        assert!(!rendered.root.contains("s3cr3t"));
-    }
-
-    #[test]
-    fn backend_strings_are_escaped_by_our_escaper() {
-        let (_dir, catalog) = catalog();
-        let p = project(serde_json::json!({
-            "environment": "dev",
-            "components": [{"name": "app", "module": "echo"}],
-            "backend": {"type": "local", "local": {"path": "%%{%${path.cwd}\"x"}}
-        }));
-        let root = render(&p, &catalog, &RenderOptions::default())
-            .unwrap()
-            .root;
-        assert!(root.contains("path = \"%%%{%$${path.cwd}\\\"x\""), "{root}");
-    }
-
-    #[test]
-    fn render_is_deterministic_and_digest_tracks_inputs() {
-        let (_dir, catalog) = catalog();
-        let a = render(
-            &echo_project(&serde_json::json!({"b": 1, "a": [2]})),
-            &catalog,
-            &RenderOptions::default(),
-        )
-        .unwrap();
-        let b = render(
-            &echo_project(&serde_json::json!({"a": [2], "b": 1})),
-            &catalog,
-            &RenderOptions::default(),
-        )
-        .unwrap();
-        let c = render(
-            &echo_project(&serde_json::json!({"a": [3], "b": 1})),
-            &catalog,
-            &RenderOptions::default(),
-        )
-        .unwrap();
-        assert_eq!(a.root, b.root);
-        assert_eq!(a.inputs_digest, b.inputs_digest);
-        assert_ne!(a.inputs_digest, c.inputs_digest);
-    }
-
-    #[test]
-    fn outputs_are_re_exported_and_sensitive_stays_sensitive() {
-        let (_dir, catalog) = catalog();
-        let rendered = render(
-            &echo_project(&Value::Null),
-            &catalog,
-            &RenderOptions::default(),
-        )
-        .unwrap();
-        let body = hcl::parse(&rendered.root).unwrap();
-        let secret = body
-            .blocks()
-            .find(|b| b.identifier() == "output" && b.labels()[0].as_str() == "app_secret")
-            .unwrap();
-        assert!(
-            secret
-                .body()
-                .attributes()
-                .any(|a| a.key() == "sensitive" && *a.expr() == Expression::Bool(true))
-        );
-        assert_eq!(
-            secret
-                .body()
-                .attributes()
-                .find(|a| a.key() == "value")
-                .unwrap()
-                .expr()
-                .to_string(),
-            "module.app.secret"
-        );
-    }
-
-    #[test]
-    fn aws_projects_get_a_pinned_provider_with_account_guard_role_and_tags() {
-        let (_dir, catalog) = catalog();
-        let p = project(serde_json::json!({
-            "environment": "production",
-            "cloud": {"aws": {"region": "eu-west-1", "accountId": "123456789012", "credentials": {"assumeRole": {"roleArn": "arn:aws:iam::123456789012:role/deploy", "externalId": "ext-1", "sessionDuration": "1h"}}}},
-            "components": [{"name": "net", "module": "cloudy"}, {"name": "app", "module": "echo", "inputs": {"value": 1}, "dependsOn": ["net"]}],
-            "backend": {"type": "s3", "s3": {"bucket": "state-bucket", "dynamodbTable": "locks"}}
-        }));
-        let rendered = render(&p, &catalog, &RenderOptions::default()).unwrap();
-        let root = &rendered.root;
-        assert_eq!(
-            variables(&rendered),
-            serde_json::json!({
-                "inputs_app": {"value": 1},
-                "tollgate_aws_region": "eu-west-1",
-                "tollgate_aws_account_id": "123456789012",
-                "tollgate_aws_role_arn": "arn:aws:iam::123456789012:role/deploy",
-                "tollgate_aws_session_name": "tollgate-team-a-shop",
-                "tollgate_aws_external_id": "ext-1",
-                "tollgate_aws_session_duration": "1h",
-                "tollgate_default_tags": {
-                    "tollgate.dev/project": "shop",
-                    "tollgate.dev/namespace": "team-a",
-                    "tollgate.dev/environment": "production",
-                    "tollgate.dev/managed-by": "tollgate"
-                }
-            })
-        );
-        for expected in [
-            "version = \"~> 5.80\"",
-            "backend \"s3\"",
-            "key = \"team-a/shop/terraform.tfstate\"",
-            "dynamodb_table = \"locks\"",
-            "region = var.tollgate_aws_region",
-            "allowed_account_ids = [\n    var.tollgate_aws_account_id\n  ]",
-            "role_arn = var.tollgate_aws_role_arn",
-            "external_id = var.tollgate_aws_external_id",
-            "tags = var.tollgate_default_tags",
-            "type = map(string)",
-            "depends_on = [\n    module.net\n  ]",
-        ] {
-            assert!(root.contains(expected), "missing {expected} in\n{root}");
-        }
-    }
-
-    #[test]
-    fn backend_defaults_to_kubernetes_in_the_state_namespace_and_can_be_overridden() {
-        let (_dir, catalog) = catalog();
-        let mut p = echo_project(&Value::Null);
-        // A legacy secretSuffix never chooses the location: it could name another's state.
-        p.spec.backend = Some(serde_json::from_value(serde_json::json!({"type": "kubernetes", "kubernetes": {"secretSuffix": "team-b.shop"}})).unwrap());
-        let options = RenderOptions {
-            state_namespace: Some("tollgate-state".into()),
-            ..RenderOptions::default()
-        };
-        let k8s = render(&p, &catalog, &options).unwrap().root;
-        assert!(
-            k8s.contains("backend \"kubernetes\"")
-                && k8s.contains("namespace = \"tollgate-state\"")
-                && k8s.contains("secret_suffix = \"team-a.shop\"")
-                && k8s.contains("\"tollgate.dev/project-namespace\" = \"team-a\""),
-            "{k8s}"
-        );
-        let default = render(&p, &catalog, &RenderOptions::default())
-            .unwrap()
-            .root;
-        assert!(
-            default.contains("namespace = \"tollgate-system\""),
-            "{default}"
-        );
-        let local = render(
-            &p,
-            &catalog,
-            &RenderOptions {
-                backend_override: Some(BackendType::Local),
-                ..RenderOptions::default()
-            },
-        )
-        .unwrap()
-        .root;
-        assert!(local.contains("backend \"local\""), "{local}");
-    }
-
-    #[test]
-    fn unsafe_local_state_paths_and_bad_names_are_refused() {
-        let (_dir, catalog) = catalog();
-        let p = project(
-            serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo"}], "backend": {"type": "local", "local": {"path": "../../etc/x"}}}),
-        );
-        let err = render(&p, &catalog, &RenderOptions::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("team-a/shop: spec.backend: local.path must be relative"),
-            "{err}"
-        );
-        let p = project(
-            serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo", "inputs": {"bad key": 1}}]}),
-        );
-        let err = render(&p, &catalog, &RenderOptions::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("spec.components[0].inputs `bad key` cannot be a Terraform identifier"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn write_to_copies_modules_and_replaces_stale_ones() {
-        let (_dir, catalog) = catalog();
-        let out = tempfile::tempdir().unwrap();
-        fs::create_dir_all(out.path().join("modules/old")).unwrap();
-        fs::write(out.path().join("terraform.tfstate"), "{}").unwrap();
-        render(
-            &echo_project(&Value::Null),
-            &catalog,
-            &RenderOptions::default(),
-        )
-        .unwrap()
-        .write_to(out.path())
-        .unwrap();
-        assert!(out.path().join("modules/echo/variables.tf").is_file());
-        assert!(!out.path().join("modules/old").exists());
-        assert!(out.path().join("terraform.tfstate").is_file());
-        let meta: Value =
-            serde_json::from_str(&fs::read_to_string(out.path().join(METADATA_FILE)).unwrap())
-                .unwrap();
-        assert_eq!(meta["inputsDigest"].as_str().unwrap().len(), 64);
-    }
-}
+mod tests;

@@ -6,16 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Response, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::serve::{self, Limits};
 
 /// Errors of the telemetry server.
 #[derive(Debug, thiserror::Error)]
@@ -317,60 +316,97 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Telemetry
         .map_err(|source| TelemetryError::Bind { addr, source })
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the task is dropped.
-/// `before_scrape` refreshes gauges that are read from elsewhere (e.g. the Terraform
-/// runner's counters).
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` resolves,
+/// then drains open connections ([`crate::serve`]: the same connection limit, accept
+/// backoff and draining as the webhook). `before_scrape` refreshes gauges that are read
+/// from elsewhere (e.g. the Terraform runner's counters).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     before_scrape: Arc<dyn Fn() + Send + Sync>,
+    shutdown: impl std::future::Future<Output = ()>,
 ) {
     tracing::info!(addr = ?listener.local_addr().ok(), "serving /metrics, /healthz, /readyz");
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        let before_scrape = before_scrape.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let metrics = metrics.clone();
-                let before_scrape = before_scrape.clone();
-                async move {
-                    let (status, body) = match req.uri().path() {
-                        "/metrics" => {
-                            before_scrape();
-                            (StatusCode::OK, metrics.encode())
-                        }
-                        "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
-                        "/readyz" => match metrics.readiness() {
-                            Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
-                            Err(reason) => (
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                format!("not ready: {reason}\n"),
-                            ),
-                        },
-                        _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
-                    };
-                    let mut response = Response::new(Full::new(Bytes::from(body)));
-                    *response.status_mut() = status;
-                    Ok::<_, std::convert::Infallible>(response)
-                }
-            });
-            if let Err(err) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %err, "metrics connection ended");
-            }
-        });
-    }
+    let limits = Limits {
+        max_connections: MAX_CONNECTIONS,
+        ..Limits::default()
+    };
+    serve::accept_loop(
+        "metrics",
+        listener,
+        limits,
+        shutdown,
+        move |tcp, peer, stopping| {
+            let metrics = metrics.clone();
+            let before_scrape = before_scrape.clone();
+            serve::http1("metrics", tcp, peer, limits, stopping, move |req| {
+                std::future::ready(respond(req.uri().path(), &metrics, before_scrape.as_ref()))
+            })
+        },
+    )
+    .await;
+}
+
+/// Scrapers and probes need few connections; the limit keeps a flood from exhausting file
+/// descriptors the controller needs.
+const MAX_CONNECTIONS: usize = 64;
+
+fn respond(
+    path: &str,
+    metrics: &Metrics,
+    before_scrape: &(dyn Fn() + Send + Sync),
+) -> Response<Full<Bytes>> {
+    let (status, body) = match path {
+        "/metrics" => {
+            before_scrape();
+            (StatusCode::OK, metrics.encode())
+        }
+        "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
+        "/readyz" => match metrics.readiness() {
+            Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+            Err(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {reason}\n"),
+            ),
+        },
+        _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_metrics_server_answers_on_a_real_socket_and_drains_on_shutdown() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let metrics = Arc::new(Metrics::default());
+        metrics.reconcile_failed("write_status");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, metrics, Arc::new(|| {}), async move {
+            let _ = stopped.await;
+        }));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await.unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            text.contains("tollgate_reconcile_failures_total{category=\"write_status\"} 1"),
+            "{text}"
+        );
+        stop.send(()).unwrap();
+        server.await.unwrap();
+    }
 
     #[test]
     fn readiness_waits_for_the_api_and_the_webhook_registration() {

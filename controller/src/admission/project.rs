@@ -13,35 +13,26 @@ use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use kube::core::admission::Operation;
 use serde_json::Value;
 
-use super::{Request, Verdict, object_ref};
-use crate::api::{GROUP, LAST_CHANGED_BY_ANNOTATION};
+use super::{Request, Route, Verdict, object_ref, routed_user};
+use crate::api::LAST_CHANGED_BY_ANNOTATION;
+
+const ROUTE: Route = Route {
+    webhook: "project",
+    handles: "CREATE and UPDATE of projects",
+    resource: "projects",
+    sub_resource: None,
+    operations: &[Operation::Create, Operation::Update],
+    needs_user_for: "record who changed it",
+};
 
 /// Mutating path for Project CREATE and UPDATE: the patch that makes
 /// [`LAST_CHANGED_BY_ANNOTATION`] say who last changed the spec.
 pub fn mutate_project(req: &Request) -> Verdict {
     let project = object_ref(req);
-    if req.resource.group != GROUP
-        || req.resource.resource != "projects"
-        || req.sub_resource.is_some()
-        || !matches!(req.operation, Operation::Create | Operation::Update)
-    {
-        return Verdict::Deny(format!(
-            "tollgate's project webhook handles only CREATE and UPDATE of projects, not {:?} of {}/{}{}; fix the rules of the webhook configuration",
-            req.operation,
-            req.resource.group,
-            req.resource.resource,
-            req.sub_resource
-                .as_deref()
-                .map(|s| format!("/{s}"))
-                .unwrap_or_default()
-        ));
-    }
-    let user = req.user_info.username.as_deref().unwrap_or_default();
-    if user.is_empty() {
-        return Verdict::Deny(format!(
-            "the request for Project {project} carries no username, so tollgate cannot record who changed it; authenticate"
-        ));
-    }
+    let user = match routed_user(req, &ROUTE, &format!("Project {project}")) {
+        Ok(user) => user,
+        Err(message) => return Verdict::Deny(message),
+    };
     let Some(object) = &req.object else {
         return Verdict::Deny(format!(
             "the request for Project {project} carries no object; tollgate cannot record who changed it"

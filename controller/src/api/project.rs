@@ -1,3 +1,9 @@
+//! The Project API (`tollgate.dev/v1alpha1`): spec, status and the types they are made of.
+//!
+//! Over 600 lines on purpose: it is one CRD's schema, and its doc comments are the API
+//! reference (`tollgate api-docs`, docs/api.md); read top to bottom it is the page a user
+//! reads. Types shared with other kinds live in `api/common.rs`.
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

@@ -170,7 +170,7 @@ pub async fn run(
             None => crate::sla::SlaDefaults::default(),
         },
     };
-    let price_book = crate::cost::refresh::load_price_book(args.price_cache.as_deref())?;
+    let price_book = crate::cost::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(
         crate::admission::seal_key::load_or_create(&client, &args.decision_key_secret).await?,
     );
@@ -195,7 +195,12 @@ pub async fn run(
     let before_scrape: Arc<dyn Fn() + Send + Sync> =
         Arc::new(move || scrape_metrics.set_terraform_commands(scrape_runner.stats().started));
     let listener = telemetry::bind(args.metrics_addr).await?;
-    let server = tokio::spawn(telemetry::serve(listener, metrics.clone(), before_scrape));
+    let server = tokio::spawn(telemetry::serve(
+        listener,
+        metrics.clone(),
+        before_scrape,
+        std::future::pending::<()>(),
+    ));
     let webhook = match (&args.webhook_cert, &args.webhook_key) {
         (Some(cert), Some(key)) => {
             let config = crate::admission::WebhookConfig::new(

@@ -92,7 +92,7 @@ fn print_estimate(estimate: &Estimate, format: OutputFormat) {
 }
 
 pub fn run_cost(args: &CostArgs) -> Result<ExitCode, CliError> {
-    let book = cost::refresh::load_price_book(args.price_cache.as_deref())?;
+    let book = cost::load_price_book(args.price_cache.as_deref())?;
     let plan: serde_json::Value =
         serde_json::from_str(&read(&args.plan)?).map_err(cost::CostError::PlanNotJson)?;
     let estimate =
@@ -183,7 +183,7 @@ pub async fn run_plan(args: &PlanArgs, catalog: Option<&Path>) -> Result<ExitCod
     let (project, catalog) =
         load_checked(&args.file, catalog, &crate::sla::SlaDefaults::default())?;
     let usage = usage(args.usage.as_deref())?;
-    let book = cost::refresh::load_price_book(args.price_cache.as_deref())?;
+    let book = cost::load_price_book(args.price_cache.as_deref())?;
     let namespace = project.metadata.namespace.as_deref().unwrap_or("default");
     let name = project.metadata.name.as_deref().unwrap_or("unnamed");
     let dir = args

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::CliError;
-use crate::cost::refresh::{self, RefreshOptions};
+use crate::pricing_refresh::{self as refresh, RefreshOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct PricebookArgs {

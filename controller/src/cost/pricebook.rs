@@ -15,8 +15,9 @@
 //! Fields may be wrapped in double quotes (to contain commas); quotes inside fields are
 //! not supported.
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use rust_decimal::Decimal;
 
@@ -235,6 +236,39 @@ fn split_csv_line(line: &'static str) -> Result<Vec<&'static str>, String> {
     }
 }
 
+/// Errors of loading the price book with a price cache on top.
+#[derive(Debug, thiserror::Error)]
+pub enum PriceBookError {
+    /// Reading a cache file failed.
+    #[error(
+        "cannot read the price cache {path}: {source}; pass a file written by `tollgate pricebook refresh`"
+    )]
+    ReadCache {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A cache file is malformed.
+    #[error(
+        "the price cache {path} is invalid at line {line}: {message}; regenerate it with `tollgate pricebook refresh --out {path}`"
+    )]
+    Cache {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The embedded book is invalid (a build-time data bug).
+    #[error(transparent)]
+    Embedded(#[from] CostError),
+}
+
+/// The columns of a price book and of a price cache.
+pub const HEADER: &str = "service,region,key,unit,usd,source,observed";
+
 static BOOK: OnceLock<Result<PriceBook, (usize, String)>> = OnceLock::new();
 
 /// The embedded price book, parsed on first use.
@@ -252,6 +286,102 @@ pub fn embedded() -> Result<&'static PriceBook, CostError> {
             message: message.clone(),
         }),
     }
+}
+
+fn csv_field(value: &str) -> String {
+    let clean: String = value
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\n' | '\r' => ' ',
+            c => c,
+        })
+        .collect();
+    if clean.contains(',') {
+        format!("\"{clean}\"")
+    } else {
+        clean
+    }
+}
+
+/// One CSV line of a price book or cache: a field with a comma is quoted; double quotes
+/// and line breaks inside a field become `'` and a space.
+pub fn csv_line(fields: [&str; 7]) -> String {
+    let mut line = fields.map(csv_field).join(",");
+    line.push('\n');
+    line
+}
+
+/// Books built from a cache, by cache text: a book is built (and its text kept) once per
+/// distinct cache content, so loading the same cache again costs nothing.
+static WITH_CACHE: OnceLock<Mutex<HashMap<String, &'static PriceBook>>> = OnceLock::new();
+
+/// The embedded price book, or the embedded book with the rows of `cache` on top (a row
+/// of the cache replaces the embedded row with the same service, region and key, or adds
+/// one). The version is then `<embedded>+cache:<date>`.
+pub fn load(cache: Option<&Path>) -> Result<&'static PriceBook, PriceBookError> {
+    let embedded = embedded()?;
+    let Some(path) = cache else {
+        return Ok(embedded);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| PriceBookError::ReadCache {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let books = WITH_CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(book) = books.lock().ok().and_then(|b| b.get(&text).copied()) {
+        return Ok(book);
+    }
+    let book = merge(embedded, &text).map_err(|(line, message)| PriceBookError::Cache {
+        path: path.to_path_buf(),
+        line,
+        message,
+    })?;
+    if let Ok(mut b) = books.lock() {
+        b.insert(text, book);
+    }
+    Ok(book)
+}
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+fn merge(embedded: &PriceBook, cache_text: &str) -> Result<&'static PriceBook, (usize, String)> {
+    let cache = PriceBook::parse(leak(cache_text.to_string())).map_err(|e| match e {
+        CostError::PriceBook { line, message } => (line, message),
+        other => (0, other.to_string()),
+    })?;
+    let version = match cache.version() {
+        "unversioned" => "cache".to_string(),
+        v if v.starts_with("cache:") => v.to_string(),
+        v => format!("cache:{v}"),
+    };
+    let mut rows: BTreeMap<(&str, &str, &str), [String; 7]> = BTreeMap::new();
+    for book in [embedded, &cache] {
+        for r in book.rows() {
+            rows.insert(
+                (r.service, r.region, r.key),
+                [
+                    r.service.to_string(),
+                    r.region.to_string(),
+                    r.key.to_string(),
+                    r.unit.to_string(),
+                    r.usd.to_string(),
+                    r.source.to_string(),
+                    r.observed.to_string(),
+                ],
+            );
+        }
+    }
+    let mut text = format!("# version: {}+{version}\n{HEADER}\n", embedded.version());
+    for fields in rows.values() {
+        text.push_str(&csv_line([
+            &fields[0], &fields[1], &fields[2], &fields[3], &fields[4], &fields[5], &fields[6],
+        ]));
+    }
+    let merged = PriceBook::parse(leak(text)).map_err(|e| (0, e.to_string()))?;
+    Ok(Box::leak(Box::new(merged)))
 }
 
 #[cfg(test)]
@@ -336,5 +466,25 @@ mod tests {
         })
         .collect();
         assert!(missing.is_empty(), "missing: {missing:?}");
+    }
+
+    #[test]
+    fn a_bad_cache_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.csv");
+        std::fs::write(
+            &path,
+            format!("{HEADER}\nec2,us-east-1,k,hour,abc,s,2026-01-01\n"),
+        )
+        .unwrap();
+        let err = load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("pricebook refresh"),
+            "{err}"
+        );
+        let missing = load(Some(&dir.path().join("none.csv")))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read the price cache"), "{missing}");
     }
 }

@@ -35,7 +35,7 @@ pub(crate) enum Outcome {
 pub(crate) type Priced = Result<Outcome, String>;
 
 /// Everything a pricer may look at.
-pub(crate) struct Ctx<'c, 'a> {
+pub(crate) struct PricerInput<'c, 'a> {
     pub book: &'c PriceBook,
     pub region: &'c str,
     pub usage: &'c Usage,
@@ -44,7 +44,7 @@ pub(crate) struct Ctx<'c, 'a> {
     pub side: Side,
 }
 
-impl<'c, 'a> Ctx<'c, 'a> {
+impl<'c, 'a> PricerInput<'c, 'a> {
     pub fn attrs(&self) -> Attrs<'a> {
         match self.side {
             Side::After => self.change.after_attrs(),
@@ -195,7 +195,7 @@ impl<'c, 'a> Ctx<'c, 'a> {
 }
 
 /// Prices one side of one resource. `None` when the type is neither priced nor free.
-pub(crate) fn price(ctx: &Ctx<'_, '_>) -> Option<Priced> {
+pub(crate) fn price(ctx: &PricerInput<'_, '_>) -> Option<Priced> {
     let priced = match ctx.change.resource_type {
         "aws_instance" => compute::instance(ctx),
         "aws_ebs_volume" => storage::ebs_volume(ctx),

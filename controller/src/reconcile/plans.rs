@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::{Api, ResourceExt};
 
-use super::{PROJECT_LABEL, ReconcileError};
+use super::{ApiStep, During, PROJECT_LABEL, PlanStoreProblem, ReconcileError};
 use crate::plan::{SavedPlan, digest_bytes};
 use crate::state::{project_labels, secret_suffix};
 
@@ -82,7 +82,9 @@ impl PlanStore {
         encoder
             .write_all(&bytes)
             .and_then(|()| encoder.try_finish())
-            .map_err(|e| store_error(&saved.id, format!("cannot compress: {e}")))?;
+            .map_err(|e| {
+                store_error(&saved.id, PlanStoreProblem::Codec(format!("compress: {e}")))
+            })?;
         let compressed = encoder.get_ref().clone();
         let chunks: Vec<&[u8]> = compressed.chunks(CHUNK_BYTES).collect();
         for (index, chunk) in chunks.iter().enumerate() {
@@ -108,7 +110,7 @@ impl PlanStore {
             match self.secrets.create(&PostParams::default(), &secret).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(ApiStep::StorePlan.failed(err)),
             }
         }
         Ok(())
@@ -127,13 +129,14 @@ impl PlanStore {
                 &ListParams::default()
                     .labels(&self.selector(&format!("{PLAN_ID_LABEL}={plan_id}"))),
             )
-            .await?;
+            .await
+            .during(ApiStep::ReadPlan)?;
         let chunks: usize = list
             .items
             .first()
             .and_then(|s| s.annotations().get(PLAN_CHUNKS_ANNOTATION))
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| store_error(plan_id, NOT_STORED))?;
+            .ok_or_else(|| store_error(plan_id, PlanStoreProblem::NotStored))?;
         let mut compressed = Vec::new();
         for index in 0..chunks {
             let name = self.secret_name(plan_id, index);
@@ -143,18 +146,19 @@ impl PlanStore {
                 .find(|s| s.name_any() == name)
                 .and_then(|s| s.data.as_ref())
                 .and_then(|d| d.get(DATA_KEY))
-                .ok_or_else(|| store_error(plan_id, format!("Secret {name} is missing")))?;
+                .ok_or_else(|| {
+                    store_error(plan_id, PlanStoreProblem::ChunkMissing(name.clone()))
+                })?;
             compressed.extend_from_slice(&part.0);
         }
         let mut bytes = Vec::new();
         GzDecoder::new(compressed.as_slice())
             .read_to_end(&mut bytes)
-            .map_err(|e| store_error(plan_id, format!("cannot decompress: {e}")))?;
+            .map_err(|e| {
+                store_error(plan_id, PlanStoreProblem::Codec(format!("decompress: {e}")))
+            })?;
         if digest_bytes(&bytes) != digest {
-            return Err(store_error(
-                plan_id,
-                "stored plan does not match its approved digest; it will not be applied",
-            ));
+            return Err(store_error(plan_id, PlanStoreProblem::DigestMismatch));
         }
         std::fs::write(path, &bytes).map_err(|source| ReconcileError::Io {
             path: path.to_path_buf(),
@@ -172,7 +176,8 @@ impl PlanStore {
         let list = self
             .secrets
             .list(&ListParams::default().labels(&self.selector(PLAN_ID_LABEL)))
-            .await?;
+            .await
+            .during(ApiStep::DeletePlans)?;
         for secret in list.items {
             if keep.is_some_and(|k| secret.labels().get(PLAN_ID_LABEL).is_some_and(|id| id == k)) {
                 continue;
@@ -184,19 +189,16 @@ impl PlanStore {
             {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(ApiStep::DeletePlans.failed(err)),
             }
         }
         Ok(())
     }
 }
 
-/// The message of a plan that no Secret holds.
-pub const NOT_STORED: &str = "no Secret holds this plan; a new plan will be made";
-
-fn store_error(plan_id: &str, message: impl Into<String>) -> ReconcileError {
+fn store_error(plan_id: &str, problem: PlanStoreProblem) -> ReconcileError {
     ReconcileError::PlanStore {
         plan_id: plan_id.to_owned(),
-        message: message.into(),
+        problem,
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType};
@@ -22,8 +22,11 @@ use tracing::Instrument;
 
 use super::checkpoint::set_phase;
 use super::conditions;
-use super::plans::{self, PlanStore};
-use super::{Context, FIELD_MANAGER, FINALIZER, PROJECT_LABEL, ReconcileError, key};
+use super::plans::PlanStore;
+use super::{
+    ApiStep, Context, During, FIELD_MANAGER, FINALIZER, PROJECT_LABEL, PlanStoreProblem,
+    ReconcileError, key,
+};
 use crate::api::{
     self, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointRefStatus, CheckpointSpec,
     CheckpointSummary, CheckpointType, Decision, DeletionPolicy, HistoryEntry, LastApplied,
@@ -62,6 +65,8 @@ const INIT_OPTIONS: InitOptions = InitOptions {
     upgrade: false,
     migrate_state: false,
 };
+/// Reason of `Ready` (and of the Warning Event) while a failed step is retried.
+const RETRYING: &str = "Retrying";
 /// Condition set while the state Secret is missing although something was applied.
 const STATE_MISSING: &str = "StateMissing";
 /// How often a Project whose state is missing looks for it again (a restored Secret).
@@ -78,7 +83,11 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
         // would plan (and open checkpoints) twice. Read the latest version first.
         let api: Api<Project> =
             Api::namespaced(ctx.client.clone(), &project.namespace().unwrap_or_default());
-        let Some(project) = api.get_opt(&project.name_any()).await? else {
+        let Some(project) = api
+            .get_opt(&project.name_any())
+            .await
+            .during(ApiStep::ReadProject)?
+        else {
             return Ok(Action::await_change());
         };
         // Backing off after a failure, and woken only by our own status write (or a
@@ -102,7 +111,10 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
             run.apply().await
         };
         match &result {
-            Ok(_) => ctx.backoff.succeeded(&backoff_key),
+            Ok(_) => {
+                ctx.backoff.succeeded(&backoff_key);
+                run.clear_retry().await;
+            }
             Err(err) => {
                 run.note_retry(err, ctx.backoff.next_delay(&backoff_key))
                     .await
@@ -249,18 +261,29 @@ impl<'a> Run<'a> {
             wait.as_secs(),
             self.ctx.backoff.failures(&super::backoff_key(self.project)) + 1
         ));
-        self.event(EventType::Warning, "Retrying", &message).await;
+        self.event(EventType::Warning, RETRYING, &message).await;
         let generation = self.generation();
         conditions::set(
             &mut self.status.conditions,
             "Ready",
             false,
-            "Retrying",
+            RETRYING,
             &message,
             generation,
         );
         if let Err(save) = self.save().await {
             tracing::debug!(error = %save, "cannot record the retry in status");
+        }
+    }
+
+    /// After a reconcile that succeeded without a phase transition (which rewrites the
+    /// conditions itself), takes the retried error out of `Ready` ([`without_retry`]).
+    async fn clear_retry(&mut self) {
+        let generation = self.generation();
+        if without_retry(&mut self.status.conditions, self.status.phase, generation)
+            && let Err(err) = self.save().await
+        {
+            tracing::debug!(error = %err, "cannot clear the retry from status");
         }
     }
 
@@ -313,14 +336,18 @@ impl<'a> Run<'a> {
             ]),
             None => json!([{"op": "add", "path": "/metadata/finalizers", "value": finalizers}]),
         })
-        .map_err(|e| ReconcileError::Encode(format!("finalizer patch: {e}")))?;
+        .map_err(|source| ReconcileError::Encode {
+            what: "finalizer patch",
+            source: source.into(),
+        })?;
         self.projects()
             .patch(
                 &self.name,
                 &PatchParams::default(),
                 &Patch::<()>::Json(patch),
             )
-            .await?;
+            .await
+            .during(ApiStep::WriteFinalizer)?;
         Ok(())
     }
 
@@ -385,7 +412,8 @@ impl<'a> Run<'a> {
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&patch),
             )
-            .await?;
+            .await
+            .during(ApiStep::WriteStatus)?;
         Ok(())
     }
 
@@ -416,6 +444,43 @@ impl<'a> Run<'a> {
             tracing::debug!(error = %err, "cannot publish event");
         }
     }
+}
+
+/// Gives `Ready` back the phase's reason and message once the step that failed succeeded:
+/// [`Run::transition`] wrote them to `Reconciling` too, and [`Run::note_retry`] left that
+/// alone. Whether anything changed.
+fn without_retry(
+    conditions: &mut Vec<Condition>,
+    phase: Option<ProjectPhase>,
+    generation: Option<i64>,
+) -> bool {
+    if !conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.reason == RETRYING)
+    {
+        return false;
+    }
+    let (reason, message) = conditions
+        .iter()
+        .find(|c| c.type_ == "Reconciling")
+        .map_or_else(
+            || {
+                (
+                    "Recovered".to_owned(),
+                    "the step that failed succeeded".to_owned(),
+                )
+            },
+            |c| (c.reason.clone(), c.message.clone()),
+        );
+    conditions::set(
+        conditions,
+        "Ready",
+        phase == Some(ProjectPhase::Ready),
+        &reason,
+        &message,
+        generation,
+    );
+    true
 }
 
 /// What a checkpoint asks a person, and who may answer.
@@ -511,3 +576,6 @@ fn truncate(text: &str, max: usize) -> String {
     }
     text.chars().take(max).collect::<String>() + "…"
 }
+
+#[cfg(test)]
+mod tests;

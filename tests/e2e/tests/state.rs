@@ -743,4 +743,11 @@ async fn a_failing_reconcile_backs_off_exponentially() {
         .delete(&lease.name_any(), &DeleteParams::default())
         .await
         .unwrap();
+    // The lock is gone: the step succeeds and the retried error leaves the status.
+    let project = env.wait_phase(ProjectPhase::Ready).await;
+    let conditions = project.status.unwrap().conditions;
+    assert!(
+        conditions.iter().all(|c| c.reason != "Retrying"),
+        "{conditions:?}"
+    );
 }

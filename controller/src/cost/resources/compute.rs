@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::storage::{block_device, volume_components};
-use super::{Ctx, Outcome, Priced};
+use super::{Outcome, Priced, PricerInput};
 
 /// EC2 detailed monitoring publishes 7 metrics per instance at 1-minute resolution,
 /// billed as CloudWatch custom metrics.
@@ -14,7 +14,7 @@ const DEFAULT_ROOT_GB: Decimal = Decimal::from_parts(8, 0, 0, false, 0);
 /// `aws_instance`: instance hours (Linux, on-demand, by tenancy), the root volume
 /// (default 8 GB gp2 when the plan does not say), extra EBS block devices, detailed
 /// monitoring, and a public IPv4 address when `associate_public_ip_address = true`.
-pub(crate) fn instance(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn instance(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let instance_type = match a.str("instance_type") {
         Ok(Some(t)) => t,
@@ -23,7 +23,7 @@ pub(crate) fn instance(ctx: &Ctx<'_, '_>) -> Priced {
                 "instance_type is not set (a type from a launch template is not resolved)".into(),
             );
         }
-        Err(_) => return Err(Ctx::unknown("instance_type")),
+        Err(_) => return Err(PricerInput::unknown("instance_type")),
     };
     let tenancy = ctx.opt_str(&a, "tenancy")?.unwrap_or("default");
     let mut out = Vec::new();

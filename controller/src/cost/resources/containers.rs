@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Ctx, Outcome, Priced, Side};
+use super::{Outcome, Priced, PricerInput, Side};
 use crate::cost::plan_view::{Attrs, Change};
 
 const CPU_UNITS_PER_VCPU: Decimal = Decimal::from_parts(1024, 0, 0, false, 0);
@@ -14,7 +14,7 @@ const MIB_PER_GB: Decimal = Decimal::from_parts(1024, 0, 0, false, 0);
 /// else by matching the family in a known `task_definition` value against the plan's
 /// `aws_ecs_task_definition` resources. Services on EC2 or external capacity are free
 /// by themselves (the instances are billed).
-pub(crate) fn ecs_service(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn ecs_service(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let launch_type = ctx.opt_str(&a, "launch_type")?;
     let strategy: Vec<&str> = match ctx.blocks(&a, "capacity_provider_strategy")? {
@@ -25,7 +25,9 @@ pub(crate) fn ecs_service(ctx: &Ctx<'_, '_>) -> Priced {
                     Ok(Some(n)) => names.push(n),
                     Ok(None) => {}
                     Err(_) => {
-                        return Err(Ctx::unknown("capacity_provider_strategy.capacity_provider"));
+                        return Err(PricerInput::unknown(
+                            "capacity_provider_strategy.capacity_provider",
+                        ));
                     }
                 }
             }
@@ -59,7 +61,7 @@ pub(crate) fn ecs_service(ctx: &Ctx<'_, '_>) -> Priced {
                 "task definition {td_address} sets no task-level cpu, which Fargate requires"
             ));
         }
-        Err(_) => return Err(Ctx::unknown(&format!("{td_address}.cpu"))),
+        Err(_) => return Err(PricerInput::unknown(&format!("{td_address}.cpu"))),
     };
     let memory = match td.number("memory") {
         Ok(Some(m)) => m,
@@ -68,13 +70,13 @@ pub(crate) fn ecs_service(ctx: &Ctx<'_, '_>) -> Priced {
                 "task definition {td_address} sets no task-level memory, which Fargate requires"
             ));
         }
-        Err(_) => return Err(Ctx::unknown(&format!("{td_address}.memory"))),
+        Err(_) => return Err(PricerInput::unknown(&format!("{td_address}.memory"))),
     };
     let arch = match td.blocks("runtime_platform") {
         Ok(blocks) => match blocks.first().map(|b| b.str("cpu_architecture")) {
             Some(Ok(Some(arch))) => arch,
             Some(Err(_)) => {
-                return Err(Ctx::unknown(&format!(
+                return Err(PricerInput::unknown(&format!(
                     "{td_address}.runtime_platform.cpu_architecture"
                 )));
             }
@@ -117,7 +119,7 @@ pub(crate) fn ecs_service(ctx: &Ctx<'_, '_>) -> Priced {
 
 /// Finds the task definition the service runs, and the matching side of its values.
 fn task_definition<'a>(
-    ctx: &Ctx<'_, 'a>,
+    ctx: &PricerInput<'_, 'a>,
     service: &Attrs<'a>,
 ) -> Result<(String, Attrs<'a>), String> {
     let plan = ctx.plan;

@@ -2,12 +2,12 @@
 
 use rust_decimal::Decimal;
 
-use super::{Ctx, Outcome, Priced};
+use super::{Outcome, Priced, PricerInput};
 
 /// `aws_db_instance`: instance hours by engine and class (Multi-AZ doubles instance
 /// hours and storage), storage by type (default gp2, io1 when `iops` is set) and
 /// provisioned IOPS for io1/io2.
-pub(crate) fn db_instance(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn db_instance(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let engine = ctx.req_str(&a, "engine")?;
     let class = ctx.req_str(&a, "instance_class")?;
@@ -87,7 +87,7 @@ fn cache_key(engine: &str, node_type: &str) -> Result<String, String> {
 
 /// `aws_elasticache_cluster`: node hours × `num_cache_nodes` (default 1). A cluster
 /// that joins a replication group is priced on the group.
-pub(crate) fn elasticache_cluster(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn elasticache_cluster(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     // Set, or configured but not yet known (the group is created in the same plan).
     if !matches!(ctx.opt_str(&a, "replication_group_id"), Ok(None)) {
@@ -109,7 +109,7 @@ pub(crate) fn elasticache_cluster(ctx: &Ctx<'_, '_>) -> Priced {
 /// `aws_elasticache_replication_group`: node hours × nodes, where nodes is
 /// `num_cache_clusters`, or `num_node_groups × (replicas_per_node_group + 1)` in
 /// cluster mode, default 1.
-pub(crate) fn elasticache_replication_group(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn elasticache_replication_group(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let engine = ctx.opt_str(&a, "engine")?.unwrap_or("redis");
     let node_type = ctx.req_str(&a, "node_type")?;
@@ -135,7 +135,7 @@ pub(crate) fn elasticache_replication_group(ctx: &Ctx<'_, '_>) -> Priced {
 
 /// `aws_dynamodb_table`: PROVISIONED (default) bills WCU/RCU hours; PAY_PER_REQUEST bills
 /// request units from usage. Storage is usage-based either way.
-pub(crate) fn dynamodb_table(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn dynamodb_table(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let mode = ctx.opt_str(&a, "billing_mode")?.unwrap_or("PROVISIONED");
     let mut out = Vec::new();

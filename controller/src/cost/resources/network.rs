@@ -2,12 +2,12 @@
 
 use rust_decimal::Decimal;
 
-use super::{Ctx, Outcome, Priced};
+use super::{Outcome, Priced, PricerInput};
 use crate::cost::estimate::{Component, HOURS_PER_MONTH};
 
 /// `aws_lb` / `aws_alb`: hourly charge by type (default `application`) plus capacity
 /// units (LCU / NLCU / GLCU) from usage `average_capacity_units` (per hour).
-pub(crate) fn load_balancer(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn load_balancer(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let lb_type = ctx
         .opt_str(&a, "load_balancer_type")?
@@ -41,7 +41,7 @@ pub(crate) fn load_balancer(ctx: &Ctx<'_, '_>) -> Priced {
 
 /// `aws_nat_gateway`: hourly charge plus data processed (usage
 /// `monthly_data_processed_gb`). Public and private NAT gateways cost the same.
-pub(crate) fn nat_gateway(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn nat_gateway(ctx: &PricerInput<'_, '_>) -> Priced {
     Ok(Outcome::Components(vec![
         ctx.hourly("NAT gateway", "vpc", "nat-gateway:hour", Decimal::ONE)?,
         ctx.usage_based(
@@ -56,7 +56,7 @@ pub(crate) fn nat_gateway(ctx: &Ctx<'_, '_>) -> Priced {
 
 /// `aws_eip`: every public IPv4 address is billed hourly, attached or not (since
 /// February 2024).
-pub(crate) fn eip(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn eip(ctx: &PricerInput<'_, '_>) -> Priced {
     Ok(Outcome::Components(vec![ctx.hourly(
         "Public IPv4 address",
         "vpc",
@@ -68,7 +68,7 @@ pub(crate) fn eip(ctx: &Ctx<'_, '_>) -> Priced {
 /// `aws_vpc_endpoint`: Gateway (default; S3/DynamoDB) is free; Interface bills an hourly
 /// charge per AZ (one per subnet) plus data processed (usage); GatewayLoadBalancer bills
 /// one endpoint-hour.
-pub(crate) fn vpc_endpoint(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn vpc_endpoint(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let kind = ctx.opt_str(&a, "vpc_endpoint_type")?.unwrap_or("Gateway");
     match kind {
@@ -76,7 +76,7 @@ pub(crate) fn vpc_endpoint(ctx: &Ctx<'_, '_>) -> Priced {
         "Interface" => {
             let azs = match a.len("subnet_ids") {
                 Ok(n) => n,
-                Err(_) => return Err(Ctx::unknown("subnet_ids")),
+                Err(_) => return Err(PricerInput::unknown("subnet_ids")),
             };
             if azs == 0 {
                 return Err("subnet_ids is empty, so the number of AZs is not known".into());
@@ -109,7 +109,7 @@ pub(crate) fn vpc_endpoint(ctx: &Ctx<'_, '_>) -> Priced {
 
 /// `aws_cloudfront_distribution`: usage-based data transfer out (United States/Europe
 /// first-10-TB rate) and HTTPS requests.
-pub(crate) fn cloudfront_distribution(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn cloudfront_distribution(ctx: &PricerInput<'_, '_>) -> Priced {
     Ok(Outcome::Components(vec![
         ctx.usage_based(
             "Data transfer out to internet (US/Europe, first 10 TB)",
@@ -129,7 +129,7 @@ pub(crate) fn cloudfront_distribution(ctx: &Ctx<'_, '_>) -> Priced {
 }
 
 /// `aws_route53_zone`: one hosted zone-month (first 25 zones' price).
-pub(crate) fn route53_zone(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn route53_zone(ctx: &PricerInput<'_, '_>) -> Priced {
     Ok(Outcome::Components(vec![ctx.fixed(
         "Hosted zone",
         "route53",

@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Ctx, Outcome, Priced};
+use super::{Outcome, Priced, PricerInput};
 use crate::cost::estimate::Component;
 
 const MB_PER_GB: Decimal = Decimal::from_parts(1024, 0, 0, false, 0);
@@ -11,7 +11,7 @@ const MS_PER_S: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
 /// `aws_lambda_function`: usage-based requests and duration. GB-seconds =
 /// `monthly_requests × request_duration_ms / 1000 × memory_size / 1024`; ARM64 has its
 /// own duration rate. First-tier prices; the free tier is not applied.
-pub(crate) fn lambda_function(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn lambda_function(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let memory_mb = ctx
         .opt_number(&a, "memory_size")?
@@ -20,7 +20,7 @@ pub(crate) fn lambda_function(ctx: &Ctx<'_, '_>) -> Priced {
         Ok(list) if list.contains(&"arm64") => "arm64",
         Ok(_) => "x86_64",
         Err(_) if ctx.plan.configured(ctx.change, "architectures") != Some(true) => "x86_64",
-        Err(_) => return Err(Ctx::unknown("architectures")),
+        Err(_) => return Err(PricerInput::unknown("architectures")),
     };
     let requests = ctx.usage_value("monthly_requests").unwrap_or(Decimal::ZERO);
     let duration_ms = ctx
@@ -47,7 +47,7 @@ pub(crate) fn lambda_function(ctx: &Ctx<'_, '_>) -> Priced {
 }
 
 /// `aws_cloudwatch_log_group`: usage-based ingestion (standard log class) and storage.
-pub(crate) fn cloudwatch_log_group(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn cloudwatch_log_group(ctx: &PricerInput<'_, '_>) -> Priced {
     Ok(Outcome::Components(vec![
         ctx.usage_based(
             "Data ingested (standard)",
@@ -67,7 +67,7 @@ pub(crate) fn cloudwatch_log_group(ctx: &Ctx<'_, '_>) -> Priced {
 }
 
 /// `aws_secretsmanager_secret`: $/secret-month plus usage-based API requests.
-pub(crate) fn secretsmanager_secret(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn secretsmanager_secret(ctx: &PricerInput<'_, '_>) -> Priced {
     Ok(Outcome::Components(vec![
         ctx.fixed("Secret", "secretsmanager", "secret", Decimal::ONE)?,
         ctx.usage_based(
@@ -81,7 +81,7 @@ pub(crate) fn secretsmanager_secret(ctx: &Ctx<'_, '_>) -> Priced {
 }
 
 /// `aws_kms_key`: $/key-month (customer managed) plus usage-based requests.
-pub(crate) fn kms_key(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn kms_key(ctx: &PricerInput<'_, '_>) -> Priced {
     Ok(Outcome::Components(vec![
         ctx.fixed("Customer managed key", "kms", "key", Decimal::ONE)?,
         ctx.usage_based(

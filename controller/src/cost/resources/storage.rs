@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Ctx, Outcome, Priced};
+use super::{Outcome, Priced, PricerInput};
 use crate::cost::estimate::Component;
 use crate::cost::plan_view::Attrs;
 
@@ -23,7 +23,7 @@ pub(crate) struct Volume<'s> {
 
 /// Components of one EBS volume; `label` prefixes names (e.g. `root_block_device: `).
 pub(crate) fn volume_components(
-    ctx: &Ctx<'_, '_>,
+    ctx: &PricerInput<'_, '_>,
     label: &str,
     v: &Volume<'_>,
 ) -> Result<Vec<Component>, String> {
@@ -108,7 +108,7 @@ pub(crate) fn volume_components(
 
 /// `aws_ebs_volume`: `type` defaults to gp2, `size` is required (a size taken from a
 /// snapshot is not resolved), gp3 IOPS/throughput above the included baseline are billed.
-pub(crate) fn ebs_volume(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn ebs_volume(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let volume_type = ctx.opt_str(&a, "type")?.unwrap_or("gp2");
     let size_gb = match ctx.opt_number(&a, "size")? {
@@ -130,7 +130,7 @@ pub(crate) fn ebs_volume(ctx: &Ctx<'_, '_>) -> Priced {
 
 /// A block device of an instance (`root_block_device` or `ebs_block_device`).
 pub(crate) fn block_device<'a>(
-    ctx: &Ctx<'_, 'a>,
+    ctx: &PricerInput<'_, 'a>,
     block: &str,
     a: &Attrs<'a>,
     default_size: Option<Decimal>,
@@ -154,7 +154,7 @@ pub(crate) fn block_device<'a>(
 }
 
 /// `aws_s3_bucket`: everything is usage-based (Standard storage class, first-50-TB tier).
-pub(crate) fn s3_bucket(ctx: &Ctx<'_, '_>) -> Priced {
+pub(crate) fn s3_bucket(ctx: &PricerInput<'_, '_>) -> Priced {
     Ok(Outcome::Components(vec![
         ctx.usage_based(
             "Standard storage",

@@ -11,7 +11,7 @@
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::{Ctx, Outcome, Side, price};
+use super::{Outcome, PricerInput, Side, price};
 use crate::cost::estimate::Component;
 use crate::cost::plan_view::PlanView;
 use crate::cost::pricebook::embedded;
@@ -48,7 +48,7 @@ pub(crate) fn plan(
 pub(crate) fn price_plan(plan: &Value, region: &str, usage: &Usage) -> Result<Outcome, String> {
     let view = PlanView::new(plan).unwrap();
     let change = &view.changes[0];
-    let ctx = Ctx {
+    let ctx = PricerInput {
         book: embedded().unwrap(),
         region,
         usage,

@@ -19,9 +19,10 @@ impl Run<'_> {
                 let path = self.work_dir().join(PLAN_FILE);
                 match self.plans().restore(&plan.id, &plan.digest, &path).await {
                     // Saved by an older version, in the Project's namespace.
-                    Err(ReconcileError::PlanStore { message, .. })
-                        if message == plans::NOT_STORED =>
-                    {
+                    Err(ReconcileError::PlanStore {
+                        problem: PlanStoreProblem::NotStored,
+                        ..
+                    }) => {
                         PlanStore::legacy(self.secrets(), &self.name)
                             .restore(&plan.id, &plan.digest, &path)
                             .await?
@@ -199,14 +200,18 @@ impl Run<'_> {
             v["kind"] = json!("Secret");
             v
         });
-        let patch = patch.map_err(|e| ReconcileError::Encode(format!("outputs Secret: {e}")))?;
+        let patch = patch.map_err(|source| ReconcileError::Encode {
+            what: "outputs Secret",
+            source: source.into(),
+        })?;
         self.secrets()
             .patch(
                 &name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&patch),
             )
-            .await?;
+            .await
+            .during(ApiStep::WriteOutputs)?;
         self.status.outputs_secret_ref = Some(SecretKeyRef { name });
         Ok(())
     }

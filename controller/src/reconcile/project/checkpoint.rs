@@ -106,9 +106,15 @@ impl Run<'_> {
             .unwrap_or_else(|| self.namespace.clone());
         let checkpoints = self.checkpoints_in(reference.namespace.as_deref());
         let result = async {
-            let checkpoint = checkpoints.get(&reference.name).await?;
+            let checkpoint = checkpoints
+                .get(&reference.name)
+                .await
+                .during(ApiStep::ReadCheckpoint)?;
             let text = serde_json::to_string(review)
-                .map_err(|e| ReconcileError::Encode(format!("plan review: {e}")))?;
+                .map_err(|source| ReconcileError::Encode {
+                    what: "plan review",
+                    source: source.into(),
+                })?;
             let name = api::review_config_map_name(&reference.name);
             let config_map = serde_json::json!({
                 "apiVersion": "v1", "kind": "ConfigMap",
@@ -122,7 +128,8 @@ impl Run<'_> {
             });
             Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(self.ctx.client.clone(), &namespace)
                 .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&config_map))
-                .await?;
+                .await
+                .during(ApiStep::OpenCheckpoint)?;
             Ok::<(), ReconcileError>(())
         }
         .await;
@@ -218,7 +225,7 @@ impl Run<'_> {
                 {
                     Some(status.message)
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(ApiStep::OpenCheckpoint.failed(err)),
             }
         };
         let state_namespace = self.ctx.config.state_namespace.clone();
@@ -245,7 +252,7 @@ impl Run<'_> {
                     .await;
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(ApiStep::OpenCheckpoint.failed(err)),
         }
         // The Checkpoint reconciler marks it Pending; recording it in our status comes first,
         // so a failure from here on can never leave an unreferenced checkpoint behind.
@@ -292,7 +299,12 @@ impl Run<'_> {
         ));
         let mut open = Vec::new();
         for (namespace, params) in [(None, here), (Some(state_namespace.as_str()), there)] {
-            for cp in self.checkpoints_in(namespace).list(&params).await?.items {
+            let listed = self
+                .checkpoints_in(namespace)
+                .list(&params)
+                .await
+                .during(ApiStep::ReadCheckpoint)?;
+            for cp in listed.items {
                 let status = cp.status.clone().unwrap_or_default();
                 if status.decision.is_none()
                     && !matches!(
@@ -311,7 +323,8 @@ impl Run<'_> {
                 &name,
                 CheckpointPhase::Superseded,
             )
-            .await?;
+            .await
+            .map_err(|e| e.in_step(ApiStep::CloseCheckpoint))?;
             self.push_history(
                 cp.spec.plan_ref.as_ref().map_or("", |p| p.id.as_str()),
                 "Superseded",
@@ -340,7 +353,8 @@ impl Run<'_> {
         let Some(checkpoint) = self
             .checkpoints_in(reference.namespace.as_deref())
             .get_opt(&reference.name)
-            .await?
+            .await
+            .during(ApiStep::ReadCheckpoint)?
         else {
             // Someone deleted the checkpoint: ask again with a fresh plan.
             self.status.checkpoint_ref = None;

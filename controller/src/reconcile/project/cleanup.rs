@@ -93,11 +93,12 @@ impl Run<'_> {
             "{PROJECT_NAMESPACE_LABEL}={},{PROJECT_LABEL}={}",
             self.namespace, self.name
         ));
-        for cp in api.list(&params).await?.items {
+        let listed = api.list(&params).await.during(ApiStep::CloseCheckpoint)?;
+        for cp in listed.items {
             match api.delete(&cp.name_any(), &Default::default()).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(ApiStep::CloseCheckpoint.failed(err)),
             }
         }
         Ok(())
@@ -116,7 +117,8 @@ impl Run<'_> {
         ));
         let mut names: Vec<String> = secrets
             .list(&params)
-            .await?
+            .await
+            .during(ApiStep::RemoveState)?
             .items
             .iter()
             .map(ResourceExt::name_any)
@@ -127,7 +129,7 @@ impl Run<'_> {
             match secrets.delete(&name, &Default::default()).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(ApiStep::RemoveState.failed(err)),
             }
         }
         let leases: Api<Lease> = Api::namespaced(self.ctx.client.clone(), &location.namespace);
@@ -137,7 +139,7 @@ impl Run<'_> {
         {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(ApiStep::RemoveState.failed(err)),
         }
     }
 }

@@ -112,7 +112,10 @@ impl Run<'_> {
         // raised budget must open a BudgetIncrease checkpoint even when nothing else moved).
         let gating =
             serde_json::to_string(&(&self.project.spec.budget, &self.project.spec.approval))
-                .map_err(|e| ReconcileError::Encode(e.to_string()))?;
+                .map_err(|source| ReconcileError::Encode {
+                    what: "plan key",
+                    source: source.into(),
+                })?;
         hasher.update(format!("\0gate\0{gating}").as_bytes());
         // A new value of the re-plan annotation is a new key: plan again on request.
         if let Some(token) = self.project.annotations().get(api::REPLAN_ANNOTATION) {
@@ -339,11 +342,13 @@ impl Run<'_> {
     pub(super) async fn effective_policy(&self) -> Result<EffectivePolicy, ReconcileError> {
         let namespace = Api::<Namespace>::all(self.ctx.client.clone())
             .get(&self.namespace)
-            .await?;
+            .await
+            .during(ApiStep::ReadPolicies)?;
         let labels = namespace.metadata.labels.unwrap_or_default();
         let policies = Api::<api::ApprovalPolicy>::all(self.ctx.client.clone())
             .list(&ListParams::default())
-            .await?;
+            .await
+            .during(ApiStep::ReadPolicies)?;
         let named: Vec<(&str, &api::ApprovalPolicySpec)> = policies
             .items
             .iter()

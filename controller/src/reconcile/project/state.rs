@@ -33,7 +33,8 @@ impl Run<'_> {
         let current = self
             .state_secrets()
             .get_opt(&location.secret_name())
-            .await?;
+            .await
+            .during(ApiStep::ReadState)?;
         let legacy_suffix = self
             .project
             .spec
@@ -45,7 +46,8 @@ impl Run<'_> {
         let legacy = self
             .secrets()
             .get_opt(&legacy_secret_name(&legacy_suffix))
-            .await?
+            .await
+            .during(ApiStep::ReadState)?
             .filter(|l| l.labels().get("tfstate").is_some_and(|v| v == "true"));
         match (current, legacy) {
             // Moved by an earlier run that stopped before deleting the old copy.
@@ -99,7 +101,10 @@ impl Run<'_> {
                 .add_block(hcl::Block::builder("terraform").add_block(backend).build())
                 .build();
             hcl::to_string(&body)
-                .map_err(|e| ReconcileError::Encode(format!("backend configuration: {e}")))
+                .map_err(|source| ReconcileError::Encode {
+                    what: "backend configuration",
+                    source: source.into(),
+                })
                 .and_then(|text| std::fs::write(&root, text).map_err(io(&root)))
         };
         write_backend(
@@ -124,7 +129,8 @@ impl Run<'_> {
         let copied = self
             .state_secrets()
             .get_opt(&location.secret_name())
-            .await?
+            .await
+            .during(ApiStep::MoveState)?
             .ok_or_else(|| ReconcileError::State {
                 project: key(self.project),
                 message: format!(
@@ -176,7 +182,10 @@ impl Run<'_> {
             }),
             ..kube::api::DeleteParams::default()
         };
-        self.secrets().delete(&legacy_name, &unchanged).await?;
+        self.secrets()
+            .delete(&legacy_name, &unchanged)
+            .await
+            .during(ApiStep::MoveState)?;
         let leases: Api<Lease> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
         match leases
             .delete(&format!("lock-{legacy_name}"), &Default::default())
@@ -184,7 +193,7 @@ impl Run<'_> {
         {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(ApiStep::MoveState.failed(err)),
         }
         self.event(
             EventType::Normal,
@@ -225,7 +234,8 @@ impl Run<'_> {
             && let Some(checkpoint) = self
                 .checkpoints_in(reference.namespace.as_deref())
                 .get_opt(&reference.name)
-                .await?
+                .await
+                .during(ApiStep::ReadCheckpoint)?
             && checkpoint.spec.checkpoint_type == CheckpointType::ManualOperation
         {
             let status = checkpoint.status.clone().unwrap_or_default();
