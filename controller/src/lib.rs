@@ -18,6 +18,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod redact;
 pub mod render;
+pub mod retention;
 pub mod seal;
 pub mod sla;
 pub mod state;

@@ -55,6 +55,11 @@ pub struct ControllerArgs {
     /// retried with backoff (seconds).
     #[arg(long, env = "TOLLGATE_LOCK_TIMEOUT", value_name = "SECONDS")]
     lock_timeout: Option<u64>,
+    /// Final (decided, expired, superseded) Checkpoints kept per Project; older ones are
+    /// deleted when the Project is planned again (their record stays in status.history and
+    /// the audit trail). Undecided ones and the one the Project references are always kept.
+    #[arg(long, env = "TOLLGATE_KEEP_CHECKPOINTS", default_value_t = crate::retention::DEFAULT_KEEP, value_name = "N")]
+    keep_checkpoints: usize,
     /// Terraform processes at once (across all Projects).
     #[arg(long, default_value_t = 4)]
     max_terraform: usize,
@@ -169,6 +174,7 @@ pub async fn run(
             Some(path) => super::render::read_sla_defaults(path)?,
             None => crate::sla::SlaDefaults::default(),
         },
+        keep_checkpoints: args.keep_checkpoints,
     };
     let price_book = crate::cost::refresh::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(
