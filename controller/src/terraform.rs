@@ -370,6 +370,21 @@ impl fmt::Debug for OutputValue {
     }
 }
 
+/// How [`TerraformRunner::shut_down`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every process that was running finished within the grace period.
+    Finished {
+        /// How many were running when the shutdown began.
+        running: usize,
+    },
+    /// These were still running after the grace period and were interrupted.
+    Interrupted {
+        /// How many.
+        interrupted: usize,
+    },
+}
+
 /// Counters of the runner's processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RunnerStats {
@@ -389,6 +404,10 @@ struct Inner {
     started: AtomicU64,
     init_lock: Mutex<()>,
     version: OnceCell<TerraformVersion>,
+    /// Set on shutdown: no new process starts.
+    closed: std::sync::atomic::AtomicBool,
+    /// Cancelled when a shutdown's grace period is over: every running process is stopped.
+    interrupt: CancelToken,
 }
 
 /// Runs Terraform commands. Cheap to clone; clones share the concurrency limit and counters.
@@ -425,6 +444,8 @@ impl TerraformRunner {
                 started: AtomicU64::new(0),
                 init_lock: Mutex::new(()),
                 version: OnceCell::new(),
+                closed: std::sync::atomic::AtomicBool::new(false),
+                interrupt: CancelToken::new(),
             }),
         })
     }
@@ -454,6 +475,27 @@ impl TerraformRunner {
         let _all = self.inner.slots.acquire_many(all).await;
     }
 
+    /// Stops the runner for a shutdown: from now on no `init`, `plan` or `apply` starts (it
+    /// fails as [`TerraformError::Cancelled`] before it starts); running commands get
+    /// `grace` to finish, then are interrupted (SIGINT: Terraform stops, writes state and
+    /// releases its lock; SIGKILL after the runner's grace period). Resolves once none runs.
+    pub async fn shut_down(&self, grace: Duration) -> Shutdown {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let running = self.stats().running;
+        if tokio::time::timeout(grace, self.wait_idle()).await.is_ok() {
+            return Shutdown::Finished { running };
+        }
+        let interrupted = self.stats().running;
+        tracing::warn!(
+            interrupted,
+            grace_s = grace.as_secs_f64(),
+            "terraform still running after the shutdown grace period: interrupting"
+        );
+        self.inner.interrupt.cancel();
+        self.wait_idle().await;
+        Shutdown::Interrupted { interrupted }
+    }
+
     fn lock_timeout_arg(&self) -> OsString {
         format!(
             "-lock-timeout={}s",
@@ -480,20 +522,29 @@ impl TerraformRunner {
             exit_code = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
+        // Shutting down: no new work. What only reads (`show`, `output` of an apply that just
+        // finished) may still run, so a finished apply is recorded whole.
+        let refused = || {
+            self.inner.closed.load(Ordering::SeqCst) && matches!(command, "init" | "plan" | "apply")
+        };
+        let not_started = |why: &str| {
+            tracing::Span::current().record("outcome", why);
+            Err(TerraformError::Cancelled {
+                command: command.to_owned(),
+                termination: Termination::NotStarted,
+                output: Box::default(),
+            })
+        };
         let fut = async {
+            if refused() {
+                return not_started("refused: shutting down");
+            }
             let permit = {
                 let acquire = self.inner.slots.clone().acquire_owned();
                 match &ws.cancel {
                     Some(token) => tokio::select! {
                         p = acquire => p,
-                        () = token.cancelled() => {
-                            tracing::Span::current().record("outcome", "cancelled before start");
-                            return Err(TerraformError::Cancelled {
-                                command: command.to_owned(),
-                                termination: Termination::NotStarted,
-                                output: Box::default(),
-                            });
-                        }
+                        () = token.cancelled() => return not_started("cancelled before start"),
                     },
                     None => acquire.await,
                 }
@@ -502,13 +553,8 @@ impl TerraformRunner {
                 context: "the runner's process slots were closed".into(),
                 source: std::io::Error::other("semaphore closed"),
             })?;
-            if ws.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
-                tracing::Span::current().record("outcome", "cancelled before start");
-                return Err(TerraformError::Cancelled {
-                    command: command.to_owned(),
-                    termination: Termination::NotStarted,
-                    output: Box::default(),
-                });
+            if ws.cancel.as_ref().is_some_and(CancelToken::is_cancelled) || refused() {
+                return not_started("cancelled before start");
             }
             let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             let slot = process::Slot {
@@ -546,7 +592,12 @@ impl TerraformRunner {
                 output_limit: cfg.output_limit,
                 raw_stdout_limit: raw_stdout.then_some(cfg.json_output_limit),
             };
-            let finished = process::run(spec, slot, &ws.redactor, ws.cancel.as_ref())
+            let cancel: Vec<&CancelToken> = ws
+                .cancel
+                .iter()
+                .chain(std::iter::once(&self.inner.interrupt))
+                .collect();
+            let finished = process::run(spec, slot, &ws.redactor, &cancel)
                 .await
                 .map_err(|source| TerraformError::Spawn {
                     binary: cfg.binary.clone(),
