@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cli;
 pub mod cost;
 pub mod gate;
+pub mod leader;
 pub mod manifest;
 pub mod notify;
 pub mod plan;
