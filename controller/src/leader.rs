@@ -113,6 +113,19 @@ fn next_move(
     }
 }
 
+/// Whether a write of the Lease (a create, or a replace at the version read) won: a
+/// conflict means another candidate wrote first.
+fn won(written: Result<Lease, LeaderError>) -> Result<bool, LeaderError> {
+    match written {
+        Ok(_) => Ok(true),
+        Err(LeaderError::Kube {
+            source: kube::Error::Api(status),
+            ..
+        }) if status.code == 409 => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// One candidate for the leader Lease `namespace/name`.
 pub struct Election {
     api: Api<Lease>,
@@ -206,17 +219,9 @@ impl Election {
                 },
                 spec: Some(self.held_spec(None, 0)),
             };
-            return match self
+            return won(self
                 .call(self.api.create(&PostParams::default(), &lease))
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(LeaderError::Kube {
-                    source: kube::Error::Api(status),
-                    ..
-                }) if status.code == 409 => Ok(false),
-                Err(err) => Err(err),
-            };
+                .await);
         };
         let version = lease.metadata.resource_version.clone().unwrap_or_default();
         let now = Instant::now();
@@ -270,17 +275,9 @@ impl Election {
             .and_then(|s| s.lease_transitions)
             .unwrap_or(0);
         lease.spec = Some(self.held_spec(previous.as_ref(), transitions));
-        match self
+        won(self
             .call(self.api.replace(&self.name, &PostParams::default(), &lease))
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(LeaderError::Kube {
-                source: kube::Error::Api(status),
-                ..
-            }) if status.code == 409 => Ok(false),
-            Err(err) => Err(err),
-        }
+            .await)
     }
 
     /// Renews the Lease every retry period while this candidate leads; returns why it
