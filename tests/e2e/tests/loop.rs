@@ -962,9 +962,13 @@ async fn the_controller_needs_only_its_cluster_role() {
         vec![
             "--controller-user".into(),
             tollgate_e2e::webhook::CONTROLLER_SERVICE_ACCOUNT.into(),
-            // Where deploy/controller-rbac.yaml gives it rights to keep state.
+            // Where deploy/controller-rbac.yaml gives it rights to keep state (and its
+            // leader Lease, named after the test so parallel runs do not share one).
             "--state-namespace".into(),
             "tollgate-system".into(),
+            "--leader-elect".into(),
+            "--leader-elect-lease-name".into(),
+            env.ns.clone(),
         ],
     )
     .await;
@@ -1013,6 +1017,15 @@ async fn the_controller_needs_only_its_cluster_role() {
         "{}",
         env.controller.log()
     );
+    assert!(env.controller.log().contains("became the leader"));
+    env.kubectl_admin(&[
+        "delete",
+        "lease",
+        "-n",
+        "tollgate-system",
+        &env.ns,
+        "--ignore-not-found",
+    ]);
 }
 
 /// The attack of the security issue, through the whole loop: a platform user's Project
