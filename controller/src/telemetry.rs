@@ -94,6 +94,7 @@ pub struct Metrics {
     open_checkpoints:
         std::sync::Mutex<std::collections::HashMap<String, (String, jiff::Timestamp)>>,
     ready: AtomicBool,
+    leader: Gauge,
     /// Why the webhook registration blocks readiness (`None`: it does not).
     webhook_blocker: std::sync::Mutex<Option<String>>,
 }
@@ -106,6 +107,12 @@ impl Default for Metrics {
         let terraform_commands = Gauge::default();
         let checkpoints_opened = Counter::default();
         let applies = Family::<OutcomeLabel, Counter>::default();
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica runs the reconcilers (holds the leader Lease), else 0",
+            leader.clone(),
+        );
         registry.register(
             "reconciles",
             "Project reconciles started",
@@ -170,6 +177,7 @@ impl Default for Metrics {
             deliveries,
             open_checkpoints: std::sync::Mutex::default(),
             ready: AtomicBool::new(false),
+            leader,
             webhook_blocker: std::sync::Mutex::new(None),
         }
     }
@@ -270,6 +278,11 @@ impl Metrics {
     pub fn set_terraform_commands(&self, started: u64) {
         self.terraform_commands
             .set(i64::try_from(started).unwrap_or(i64::MAX));
+    }
+
+    /// Records whether this replica runs the reconcilers.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Marks the controller ready (the API answered and Projects can be listed).

@@ -58,7 +58,7 @@ pub use config::{RunnerConfig, Timeouts};
 pub use error::{CommandOutput, ErrorKind, LockInfo, Termination, TerraformError};
 pub use process::CancelToken;
 pub use requests::{InitOptions, InitRun, OutputValue, PlanOutcome, PlanRequest, PlanStatus};
-pub use runner::{RunnerStats, TerraformRunner};
+pub use runner::{RunnerStats, Shutdown, TerraformRunner};
 pub use version::{Flavour, TerraformVersion, Version};
 pub use workspace::Workspace;
 

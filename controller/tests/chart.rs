@@ -28,19 +28,25 @@ fn helm() -> PathBuf {
 }
 
 fn render(extra: &[&str]) -> Vec<Value> {
+    match try_render(extra) {
+        Ok(docs) => docs,
+        Err(stderr) => panic!("helm template: {stderr}"),
+    }
+}
+
+/// `helm template` of the chart, or what helm said when it refused.
+fn try_render(extra: &[&str]) -> Result<Vec<Value>, String> {
     let out = Command::new(helm())
         .args(["template", "tollgate"])
         .arg(root().join("deploy/helm/tollgate"))
         .args(["--namespace", "tollgate-system"])
         .args(extra)
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    yaml_docs(&String::from_utf8(out.stdout).unwrap())
+        .map_err(|e| format!("cannot run helm: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(yaml_docs(&String::from_utf8_lossy(&out.stdout)))
 }
 
 fn yaml_docs(text: &str) -> Vec<Value> {
@@ -243,7 +249,47 @@ fn chart_runs_the_controller_with_real_flags_locked_down() {
         container["securityContext"]["allowPrivilegeEscalation"],
         false
     );
-    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    // Two replicas, one leading: rolled one pod at a time, never below the current count.
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        0
+    );
+    for flag in [
+        "--leader-elect",
+        "--leader-elect-lease-namespace=tollgate-system",
+        "--shutdown-grace-period=90",
+    ] {
+        assert!(args.contains(&json!(flag)), "{flag} in {args:?}");
+    }
+    // The kubelet waits for the grace period plus Terraform's time to stop after SIGINT.
+    assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() >= 90 + 60);
+    let single = render(&[
+        "--set",
+        "controller.leaderElection.enabled=false",
+        "--set",
+        "controller.replicas=1",
+    ]);
+    let single = find(&single, "Deployment", "tollgate");
+    assert_eq!(single["spec"]["strategy"]["type"], "Recreate");
+    assert!(
+        !single["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("--leader-elect"))
+    );
+    let refused = try_render(&["--set", "controller.leaderElection.enabled=false"]).unwrap_err();
+    assert!(
+        refused.contains("needs controller.leaderElection.enabled"),
+        "{refused}"
+    );
+    let refused =
+        try_render(&["--set", "controller.terminationGracePeriodSeconds=60"]).unwrap_err();
+    assert!(
+        refused.contains("terminationGracePeriodSeconds must be at least"),
+        "{refused}"
+    );
     // Everything Terraform writes is on a volume.
     let mounts: Vec<&str> = container["volumeMounts"]
         .as_array()

@@ -8,7 +8,17 @@ use std::path::{Path, PathBuf};
 
 /// Modules of the pure core: the file `<name>.rs` and the folder `<name>/`.
 const PURE: &[&str] = &[
-    "render", "catalog", "plan", "cost", "gate", "sla", "seal", "state", "redact", "manifest",
+    "render",
+    "catalog",
+    "plan",
+    "cost",
+    "gate",
+    "sla",
+    "seal",
+    "state",
+    "redact",
+    "manifest",
+    "retention",
 ];
 
 /// Paths a pure module must not use.

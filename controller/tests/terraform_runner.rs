@@ -52,11 +52,21 @@ struct SlowApply {
 }
 
 async fn start_slow_apply(runner: &TerraformRunner, cancel: Option<CancelToken>) -> SlowApply {
+    start_apply_of(runner, cancel, 30).await
+}
+
+/// Like [`start_slow_apply`], with a provisioner that sleeps `seconds`.
+async fn start_apply_of(
+    runner: &TerraformRunner,
+    cancel: Option<CancelToken>,
+    seconds: u32,
+) -> SlowApply {
     let dir = Dir::new("slow");
     let fifo = make_fifo(dir.path());
     let ws = dir
         .workspace()
-        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy());
+        .with_env("TF_VAR_ready_fifo", fifo.to_string_lossy())
+        .with_env("TF_VAR_sleep_seconds", seconds.to_string());
     runner.init(&ws, &InitOptions::default()).await.unwrap();
     let planned = runner
         .plan(&ws, &PlanRequest::new("p.tfplan"))
@@ -426,6 +436,74 @@ async fn abandoned_run_is_stopped_in_the_background() {
     runner.wait_idle().await;
     assert_eq!(runner.stats().running, 0);
     runner
+        .plan(&slow.ws, &PlanRequest::new("after.tfplan"))
+        .await
+        .unwrap();
+}
+
+/// A shutdown starts nothing new but lets a running apply finish within the grace period;
+/// what only reads (`output`) still runs, so a finished apply can be recorded.
+#[tokio::test]
+async fn shutdown_lets_a_running_apply_finish_and_starts_no_new_work() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    let mut slow = start_apply_of(&runner, None, 6).await;
+    if let Some(early) = wait_started(slow.fifo.clone(), &mut slow.apply).await {
+        panic!("the apply ended before its provisioner started: {early:?}");
+    }
+    let mut shutdown = Box::pin(runner.shut_down(Duration::from_secs(120)));
+    assert!(
+        futures::poll!(&mut shutdown).is_pending(),
+        "the apply still runs"
+    );
+    let started = runner.stats().started;
+    for refused in [
+        runner
+            .plan(&slow.ws, &PlanRequest::new("late.tfplan"))
+            .await
+            .map(|_| ()),
+        runner
+            .init(&slow.ws, &InitOptions::default())
+            .await
+            .map(|_| ()),
+    ] {
+        let err = refused.unwrap_err().to_string();
+        assert!(err.contains("cancelled before Terraform started"), "{err}");
+    }
+    assert_eq!(runner.stats().started, started, "nothing new started");
+    assert_eq!(
+        shutdown.await,
+        tollgate::terraform::Shutdown::Finished { running: 1 }
+    );
+    slow.apply.await.unwrap().unwrap();
+    let state = std::fs::read_to_string(slow.dir.path().join("terraform.tfstate")).unwrap();
+    assert!(state.contains("terraform_data"), "{state}");
+    runner.output(&slow.ws).await.unwrap();
+}
+
+/// What outlives the grace period is interrupted (SIGINT, then SIGKILL), and the state lock
+/// is free afterwards.
+#[tokio::test]
+async fn shutdown_interrupts_what_outlives_the_grace_period() {
+    let Some(bin) = terraform_binary() else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin.clone())).unwrap();
+    let mut slow = start_slow_apply(&runner, None).await;
+    if let Some(early) = wait_started(slow.fifo.clone(), &mut slow.apply).await {
+        panic!("the apply ended before its provisioner started: {early:?}");
+    }
+    assert_eq!(
+        runner.shut_down(Duration::from_millis(500)).await,
+        tollgate::terraform::Shutdown::Interrupted { interrupted: 1 }
+    );
+    let err = slow.apply.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert_eq!(runner.stats().running, 0);
+    let fresh = TerraformRunner::new(config(bin)).unwrap();
+    fresh
         .plan(&slow.ws, &PlanRequest::new("after.tfplan"))
         .await
         .unwrap();

@@ -70,6 +70,7 @@ kc="$work/controller.kubeconfig"
   --metrics-addr "127.0.0.1:$metrics" --webhook-listen "127.0.0.1:$port" \
   --webhook-cert "$work/tls/tls.crt" --webhook-key "$work/tls/tls.key" \
   --webhook-configuration "$id" --controller-user "system:serviceaccount:$ns:tollgate" \
+  --state-namespace "$ns" --leader-elect \
   2> "$work/controller.log" &
 controller_pid=$!
 deadline=$((SECONDS + 60))
@@ -83,3 +84,13 @@ until curl -fsS "http://127.0.0.1:$metrics/readyz" >/dev/null 2>&1; do
   sleep 0.5
 done
 echo "controller ready as system:serviceaccount:$ns:tollgate with the chart's RBAC and registration"
+# Leading needs the chart's Role on leases in the release namespace (the state namespace).
+until curl -fsS "http://127.0.0.1:$metrics/metrics" 2>/dev/null | grep -qx 'tollgate_leader 1'; do
+  if [ $SECONDS -ge $deadline ] || ! kill -0 "$controller_pid" 2>/dev/null; then
+    echo "the controller did not become the leader:" >&2
+    tail -20 "$work/controller.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+echo "controller holds the leader Lease in $ns with the chart's RBAC"

@@ -55,6 +55,11 @@ pub struct ControllerArgs {
     /// retried with backoff (seconds).
     #[arg(long, env = "TOLLGATE_LOCK_TIMEOUT", value_name = "SECONDS")]
     lock_timeout: Option<u64>,
+    /// Final (decided, expired, superseded) Checkpoints kept per Project; older ones are
+    /// deleted when the Project is planned again (their record stays in status.history and
+    /// the audit trail). Undecided ones and the one the Project references are always kept.
+    #[arg(long, env = "TOLLGATE_KEEP_CHECKPOINTS", default_value_t = crate::retention::DEFAULT_KEEP, value_name = "N")]
+    keep_checkpoints: usize,
     /// Terraform processes at once (across all Projects).
     #[arg(long, default_value_t = 4)]
     max_terraform: usize,
@@ -117,6 +122,54 @@ pub struct ControllerArgs {
     /// Environments where every change needs a person (repeat the flag for several).
     #[arg(long = "protected-environment", default_values_t = GateDefaults::default().protected_environments)]
     protected_environments: Vec<String>,
+    /// Run the reconcilers only while holding a Lease, so several replicas can run (each
+    /// serves the webhook and /metrics; one reconciles). A replica that loses the Lease
+    /// stops and exits with status 1.
+    #[arg(long, env = "TOLLGATE_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(
+        long,
+        env = "TOLLGATE_LEADER_ELECT_LEASE_NAME",
+        default_value = "tollgate-controller",
+        value_name = "NAME"
+    )]
+    leader_elect_lease_name: String,
+    /// Namespace of the leader Lease (default: the state namespace).
+    #[arg(
+        long,
+        env = "TOLLGATE_LEADER_ELECT_LEASE_NAMESPACE",
+        value_name = "NAMESPACE"
+    )]
+    leader_elect_lease_namespace: Option<String>,
+    /// How long a leader that stops renewing keeps the Lease before another replica takes
+    /// over (seconds); it renews every duration*2/15 and steps down after duration*2/3
+    /// without a successful renewal.
+    #[arg(
+        long,
+        env = "TOLLGATE_LEADER_ELECT_LEASE_DURATION",
+        default_value_t = 15,
+        value_name = "SECONDS"
+    )]
+    leader_elect_lease_duration: u64,
+    /// On SIGTERM or a lost Lease, how long running Terraform commands get to finish
+    /// before they are interrupted (SIGINT, then SIGKILL after 60 s). Keep
+    /// terminationGracePeriodSeconds above this plus the 60 s (docs/deploy.md).
+    #[arg(
+        long,
+        env = "TOLLGATE_SHUTDOWN_GRACE_PERIOD",
+        default_value_t = 90,
+        value_name = "SECONDS"
+    )]
+    shutdown_grace_period: u64,
+}
+
+/// Why the reconcilers stop.
+enum Stop {
+    /// SIGTERM or Ctrl-C: a clean exit.
+    Signal,
+    /// The leader Lease is gone: exit with an error so the pod restarts as a candidate.
+    Lost(crate::leader::LeaderError),
 }
 
 pub(super) async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, CliError> {
@@ -169,6 +222,7 @@ pub async fn run(
             Some(path) => super::render::read_sla_defaults(path)?,
             None => crate::sla::SlaDefaults::default(),
         },
+        keep_checkpoints: args.keep_checkpoints,
     };
     let price_book = crate::cost::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(
@@ -236,14 +290,125 @@ pub async fn run(
         .await
         .map_err(|e| CliError::Kube(format!("cannot list Projects ({e}); check the CRDs are installed and the controller's RBAC (deploy/controller-rbac.yaml)")))?;
     check_state_namespace(&ctx).await?;
+    // Ready (and serving the webhook) before leading: every replica takes admission traffic.
     metrics.set_ready();
-    reconcile::run(ctx, shutdown_signal()).await;
+    let election = args.leader_elect.then(|| {
+        Arc::new(crate::leader::Election::new(
+            ctx.client.clone(),
+            args.leader_elect_lease_namespace
+                .as_deref()
+                .unwrap_or(&ctx.config.state_namespace),
+            &args.leader_elect_lease_name,
+            &identity(),
+            crate::leader::Timing::for_lease_duration(std::time::Duration::from_secs(
+                args.leader_elect_lease_duration.max(1),
+            )),
+        ))
+    });
+    let mut signal = Box::pin(shutdown_signal());
+    if let Some(election) = &election {
+        tracing::info!(identity = %election.identity(), "waiting to become the leader");
+        tokio::select! {
+            () = election.acquire() => {}
+            () = &mut signal => {
+                stop_serving(server, webhook);
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    metrics.set_leader(true);
+    let grace = std::time::Duration::from_secs(args.shutdown_grace_period);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop_runner = runner.clone();
+    let holder = election.clone();
+    let triggered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trigger = triggered.clone();
+    let stopping = tokio::spawn(async move {
+        let why = match holder {
+            Some(election) => tokio::select! {
+                () = signal => Stop::Signal,
+                lost = election.hold() => Stop::Lost(lost),
+            },
+            None => {
+                signal.await;
+                Stop::Signal
+            }
+        };
+        match &why {
+            Stop::Signal => tracing::info!(
+                grace_s = grace.as_secs(),
+                "stopping: no new work; running Terraform commands get the grace period to finish"
+            ),
+            Stop::Lost(err) => {
+                tracing::error!(error = %err, grace_s = grace.as_secs(), "no longer the leader: no new work; running Terraform commands get the grace period to finish")
+            }
+        }
+        // Starts now, while the reconcilers stop taking work and wait for the running ones.
+        let drained = tokio::spawn(async move { stop_runner.shut_down(grace).await });
+        trigger.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = stop_tx.send(());
+        (why, drained)
+    });
+    reconcile::run(ctx, async move {
+        let _ = stop_rx.await;
+    })
+    .await;
+    metrics.set_leader(false);
+    let exit = if triggered.load(std::sync::atomic::Ordering::SeqCst) {
+        match stopping.await {
+            Ok((why, drained)) => {
+                match drained.await {
+                    Ok(outcome) => tracing::info!(?outcome, "Terraform runner stopped"),
+                    Err(err) => {
+                        tracing::error!(error = %err, "stopping the Terraform runner failed")
+                    }
+                }
+                match why {
+                    Stop::Signal => {
+                        if let Some(election) = &election {
+                            election.release().await;
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Stop::Lost(_) => ExitCode::FAILURE,
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the shutdown task failed");
+                ExitCode::FAILURE
+            }
+        }
+    } else {
+        // The reconcilers ended on their own (their watches closed): not a clean stop.
+        stopping.abort();
+        tracing::error!("the reconcilers stopped unexpectedly");
+        ExitCode::FAILURE
+    };
+    stop_serving(server, webhook);
+    Ok(exit)
+}
+
+type Tasks = (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>);
+
+fn stop_serving(server: tokio::task::JoinHandle<()>, webhook: Option<Tasks>) {
     if let Some((webhook, checker)) = webhook {
         webhook.abort();
         checker.abort();
     }
     server.abort();
-    Ok(ExitCode::SUCCESS)
+}
+
+/// This replica's name in the leader Lease: the pod's name, else host and process id.
+fn identity() -> String {
+    if let Ok(pod) = std::env::var("POD_NAME")
+        && !pod.is_empty()
+    {
+        return pod;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "tollgate".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// How often the webhook registration is checked for /readyz.

@@ -35,6 +35,8 @@ pub struct ControllerConfig {
     /// Deadlines of checkpoints whose Project's `spec.approval.sla` leaves them out, and
     /// the reminder interval.
     pub sla: SlaDefaults,
+    /// Final (decided, expired, superseded) Checkpoints kept per Project.
+    pub keep_checkpoints: usize,
 }
 
 /// Shared state of all reconciles.

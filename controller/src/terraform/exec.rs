@@ -39,20 +39,29 @@ impl TerraformRunner {
             exit_code = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
+        // Shutting down: no new work. What only reads (`show`, `output` of an apply that just
+        // finished) may still run, so a finished apply is recorded whole.
+        let refused = || {
+            self.inner.closed.load(Ordering::SeqCst) && matches!(command, "init" | "plan" | "apply")
+        };
+        let not_started = |why: &str| {
+            tracing::Span::current().record("outcome", why);
+            Err(TerraformError::Cancelled {
+                command: command.to_owned(),
+                termination: Termination::NotStarted,
+                output: Box::default(),
+            })
+        };
         let fut = async {
+            if refused() {
+                return not_started("refused: shutting down");
+            }
             let permit = {
                 let acquire = self.inner.slots.clone().acquire_owned();
                 match &ws.cancel {
                     Some(token) => tokio::select! {
                         p = acquire => p,
-                        () = token.cancelled() => {
-                            tracing::Span::current().record("outcome", "cancelled before start");
-                            return Err(TerraformError::Cancelled {
-                                command: command.to_owned(),
-                                termination: Termination::NotStarted,
-                                output: Box::default(),
-                            });
-                        }
+                        () = token.cancelled() => return not_started("cancelled before start"),
                     },
                     None => acquire.await,
                 }
@@ -61,13 +70,8 @@ impl TerraformRunner {
                 context: "the runner's process slots were closed".into(),
                 source: std::io::Error::other("semaphore closed"),
             })?;
-            if ws.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
-                tracing::Span::current().record("outcome", "cancelled before start");
-                return Err(TerraformError::Cancelled {
-                    command: command.to_owned(),
-                    termination: Termination::NotStarted,
-                    output: Box::default(),
-                });
+            if ws.cancel.as_ref().is_some_and(CancelToken::is_cancelled) || refused() {
+                return not_started("cancelled before start");
             }
             let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
             let slot = process::Slot {
@@ -105,7 +109,12 @@ impl TerraformRunner {
                 output_limit: cfg.output_limit,
                 raw_stdout_limit: raw_stdout.then_some(cfg.json_output_limit),
             };
-            let finished = process::run(spec, slot, &ws.redactor, ws.cancel.as_ref())
+            let cancel: Vec<&CancelToken> = ws
+                .cancel
+                .iter()
+                .chain(std::iter::once(&self.inner.interrupt))
+                .collect();
+            let finished = process::run(spec, slot, &ws.redactor, &cancel)
                 .await
                 .map_err(|source| TerraformError::Spawn {
                     binary: cfg.binary.clone(),

@@ -248,7 +248,7 @@ pub(crate) async fn run(
     spec: Spec,
     slot: Slot,
     redactor: &Redactor,
-    cancel: Option<&CancelToken>,
+    cancel: &[&CancelToken],
 ) -> Result<Finished, std::io::Error> {
     // Output goes to private files, not pipes: if the controller dies mid-apply, Terraform
     // is not killed by a broken pipe halfway through writing state; it finishes, records
@@ -302,12 +302,11 @@ pub(crate) async fn run(
         let Some(child) = guard.child.as_mut() else {
             return Err(std::io::Error::other("child process vanished"));
         };
-        let never = std::future::pending::<()>();
         let cancelled = async {
-            match cancel {
-                Some(c) => c.cancelled().await,
-                None => never.await,
+            if cancel.is_empty() {
+                std::future::pending::<()>().await;
             }
+            futures::future::select_all(cancel.iter().map(|c| Box::pin(c.cancelled()))).await;
         };
         tokio::select! {
             status = child.wait() => Ended::Exited(status?),

@@ -16,6 +16,21 @@ use crate::plan::{Plan, PlanError, SavedPlan};
 
 use super::*;
 
+/// How [`TerraformRunner::shut_down`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every process that was running finished within the grace period.
+    Finished {
+        /// How many were running when the shutdown began.
+        running: usize,
+    },
+    /// These were still running after the grace period and were interrupted.
+    Interrupted {
+        /// How many.
+        interrupted: usize,
+    },
+}
+
 /// Counters of the runner's processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RunnerStats {
@@ -35,6 +50,10 @@ pub(super) struct Inner {
     pub(super) started: AtomicU64,
     pub(super) init_lock: Mutex<()>,
     pub(super) version: OnceCell<TerraformVersion>,
+    /// Set on shutdown: no new process starts.
+    pub(super) closed: std::sync::atomic::AtomicBool,
+    /// Cancelled when a shutdown's grace period is over: every running process is stopped.
+    pub(super) interrupt: CancelToken,
 }
 
 /// Runs Terraform commands. Cheap to clone; clones share the concurrency limit and counters.
@@ -71,6 +90,8 @@ impl TerraformRunner {
                 started: AtomicU64::new(0),
                 init_lock: Mutex::new(()),
                 version: OnceCell::new(),
+                closed: std::sync::atomic::AtomicBool::new(false),
+                interrupt: CancelToken::new(),
             }),
         })
     }
@@ -98,6 +119,27 @@ impl TerraformRunner {
         let all = u32::try_from(self.inner.config.max_concurrent.max(1)).unwrap_or(u32::MAX);
         // Taking every slot means none is in use; they are given back at once.
         let _all = self.inner.slots.acquire_many(all).await;
+    }
+
+    /// Stops the runner for a shutdown: from now on no `init`, `plan` or `apply` starts (it
+    /// fails as [`TerraformError::Cancelled`] before it starts); running commands get
+    /// `grace` to finish, then are interrupted (SIGINT: Terraform stops, writes state and
+    /// releases its lock; SIGKILL after the runner's grace period). Resolves once none runs.
+    pub async fn shut_down(&self, grace: std::time::Duration) -> Shutdown {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let running = self.stats().running;
+        if tokio::time::timeout(grace, self.wait_idle()).await.is_ok() {
+            return Shutdown::Finished { running };
+        }
+        let interrupted = self.stats().running;
+        tracing::warn!(
+            interrupted,
+            grace_s = grace.as_secs_f64(),
+            "terraform still running after the shutdown grace period: interrupting"
+        );
+        self.inner.interrupt.cancel();
+        self.wait_idle().await;
+        Shutdown::Interrupted { interrupted }
     }
 
     /// `version -json`: flavour and version of the binary (cached after the first success).

@@ -176,6 +176,32 @@ impl ControllerProcess {
         let _ = self.child.wait().await;
     }
 
+    /// The process id (`None` once it has been waited for).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, as Kubernetes does to stop a pod.
+    pub fn terminate(&self) {
+        let pid = self.pid().expect("the controller is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    /// Waits for the process to exit by itself, failing the test after `deadline`.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        match tokio::time::timeout(deadline, self.child.wait()).await {
+            Ok(status) => status.expect("wait for the controller"),
+            Err(_) => panic!(
+                "the controller did not exit within {deadline:?}:\n{}",
+                self.log()
+            ),
+        }
+    }
+
     /// Starts a new controller process with the same namespace and working directory.
     pub async fn restart(&mut self) {
         self.kill_hard().await;

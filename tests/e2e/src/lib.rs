@@ -413,6 +413,41 @@ pub fn checkpoint_object(namespace: &str, name: &str, spec_extra: serde_json::Va
     .expect("a valid Checkpoint")
 }
 
+/// The Project `demo` in `namespace`: the catalog's demo module writing its marker files
+/// into `markers`, with `inputs` merged into its inputs and `approval` (unless null) as its
+/// `spec.approval`.
+pub fn demo_project(
+    namespace: &str,
+    markers: &Path,
+    inputs: serde_json::Value,
+    approval: serde_json::Value,
+) -> Project {
+    let mut all_inputs = serde_json::json!({"greeting": "hello", "replicas": 1, "marker_dir": markers.to_string_lossy()});
+    for (k, v) in inputs.as_object().into_iter().flatten() {
+        all_inputs[k] = v.clone();
+    }
+    let mut spec = serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "demo", "inputs": all_inputs}], "budget": {"monthlyLimit": "10"}});
+    if !approval.is_null() {
+        spec["approval"] = approval;
+    }
+    serde_json::from_value(serde_json::json!({"apiVersion": "tollgate.dev/v1alpha1", "kind": "Project", "metadata": {"name": "demo", "namespace": namespace}, "spec": spec}))
+        .expect("a valid Project")
+}
+
+/// Whether `terraform apply` runs in the Project working directory `work`: the runner's
+/// private copy of the approved plan (`.tollgate-apply-*`) exists exactly that long.
+pub fn applying_in(work: &Path) -> bool {
+    std::fs::read_dir(work)
+        .map(|d| {
+            d.filter_map(|e| e.ok()).any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".tollgate-apply-")
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// The demo module's marker files (`<id>.applied`) in `dir`, sorted: one per applied
 /// `terraform_data.app`, removed when it is destroyed.
 pub fn markers_in(dir: &Path) -> Vec<String> {

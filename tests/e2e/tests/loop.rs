@@ -12,29 +12,11 @@ use serde_json::json;
 use tollgate::api::{ApprovalPolicy, Checkpoint, CheckpointPhase, Project, ProjectPhase};
 use tollgate_e2e::controller::ControllerProcess;
 use tollgate_e2e::webhook::start_webhook;
-use tollgate_e2e::{ControlPlane, User, markers_in, wait_for};
+use tollgate_e2e::{ControlPlane, User, demo_project as demo, markers_in, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 /// A sensitive input (the demo module's `api_token` variable is `sensitive = true`).
 const SECRET: &str = "tg-secret-4f7c2a9e1d";
-
-fn demo(
-    namespace: &str,
-    markers: &Path,
-    inputs: serde_json::Value,
-    approval: serde_json::Value,
-) -> Project {
-    let mut all_inputs =
-        json!({"greeting": "hello", "replicas": 1, "marker_dir": markers.to_str().unwrap()});
-    for (k, v) in inputs.as_object().unwrap() {
-        all_inputs[k] = v.clone();
-    }
-    let mut spec = json!({"environment": "dev", "components": [{"name": "app", "module": "demo", "inputs": all_inputs}], "budget": {"monthlyLimit": "10"}});
-    if !approval.is_null() {
-        spec["approval"] = approval;
-    }
-    serde_json::from_value(json!({"apiVersion": "tollgate.dev/v1alpha1", "kind": "Project", "metadata": {"name": "demo", "namespace": namespace}, "spec": spec})).unwrap()
-}
 
 /// Time of a bare `terraform init && terraform plan` of the demo Project rendered with a
 /// local backend: the baseline for the time from `kubectl apply` to an open checkpoint.
@@ -588,21 +570,12 @@ async fn a_controller_killed_during_apply_finishes_with_exactly_one_apply() {
     .await;
     env.approve_pending(User::Alice).await;
     env.wait_phase(ProjectPhase::Applying).await;
-    // Kill while Terraform is applying: the runner's private copy of the approved plan exists
-    // exactly for the duration of `terraform apply`.
+    // Kill while Terraform is applying.
     let work = env.dir.path().join("work").join(&env.ns).join("demo");
-    let applying = || {
-        std::fs::read_dir(&work)
-            .map(|d| {
-                d.filter_map(|e| e.ok()).any(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(".tollgate-apply-")
-                })
-            })
-            .unwrap_or(false)
-    };
-    wait_for("terraform apply running", DEADLINE, || async { applying() }).await;
+    wait_for("terraform apply running", DEADLINE, || async {
+        tollgate_e2e::applying_in(&work)
+    })
+    .await;
     env.controller.kill_hard().await;
     assert!(
         markers_in(&env.markers()).is_empty(),
@@ -989,9 +962,13 @@ async fn the_controller_needs_only_its_cluster_role() {
         vec![
             "--controller-user".into(),
             tollgate_e2e::webhook::CONTROLLER_SERVICE_ACCOUNT.into(),
-            // Where deploy/controller-rbac.yaml gives it rights to keep state.
+            // Where deploy/controller-rbac.yaml gives it rights to keep state (and its
+            // leader Lease, named after the test so parallel runs do not share one).
             "--state-namespace".into(),
             "tollgate-system".into(),
+            "--leader-elect".into(),
+            "--leader-elect-lease-name".into(),
+            env.ns.clone(),
         ],
     )
     .await;
@@ -1040,6 +1017,15 @@ async fn the_controller_needs_only_its_cluster_role() {
         "{}",
         env.controller.log()
     );
+    assert!(env.controller.log().contains("became the leader"));
+    env.kubectl_admin(&[
+        "delete",
+        "lease",
+        "-n",
+        "tollgate-system",
+        &env.ns,
+        "--ignore-not-found",
+    ]);
 }
 
 /// The attack of the security issue, through the whole loop: a platform user's Project

@@ -2,6 +2,7 @@
 //! and act on a verified decision.
 
 use super::*;
+use crate::retention::{self, Held};
 use crate::sla::Schedule;
 
 impl Run<'_> {
@@ -288,6 +289,7 @@ impl Run<'_> {
 
     /// Marks every undecided checkpoint of this Project Superseded: their plans will never
     /// be applied. Covers the referenced one and any a failed run opened without recording.
+    /// Then deletes the oldest final ones beyond `--keep-checkpoints` ([`crate::retention`]).
     pub(super) async fn supersede_pending(&mut self) -> Result<(), ReconcileError> {
         self.status.checkpoint_ref = None;
         let state_namespace = self.ctx.config.state_namespace.clone();
@@ -298,6 +300,7 @@ impl Run<'_> {
             self.namespace, self.name
         ));
         let mut open = Vec::new();
+        let mut held = Vec::new();
         for (namespace, params) in [(None, here), (Some(state_namespace.as_str()), there)] {
             let listed = self
                 .checkpoints_in(namespace)
@@ -306,12 +309,21 @@ impl Run<'_> {
                 .during(ApiStep::ReadCheckpoint)?;
             for cp in listed.items {
                 let status = cp.status.clone().unwrap_or_default();
-                if status.decision.is_none()
+                let undecided = status.decision.is_none()
                     && !matches!(
                         status.phase,
                         Some(CheckpointPhase::Superseded | CheckpointPhase::Expired)
-                    )
-                {
+                    );
+                held.push(Held {
+                    key: (namespace.map(str::to_owned), cp.name_any()),
+                    requested_at: cp.spec.requested_at.0,
+                    phase: if undecided {
+                        Some(CheckpointPhase::Superseded)
+                    } else {
+                        status.phase
+                    },
+                });
+                if undecided {
                     open.push((namespace, cp));
                 }
             }
@@ -336,6 +348,36 @@ impl Run<'_> {
                 &format!("checkpoint {name} superseded: the Project changed, a new plan is made"),
             )
             .await;
+        }
+        self.delete_old_checkpoints(&held).await
+    }
+
+    /// Deletes the final checkpoints of this Project beyond the newest
+    /// `--keep-checkpoints` (never an undecided one, nor the one its status references on
+    /// the server); their record stays in `status.history` and the audit trail.
+    async fn delete_old_checkpoints(
+        &self,
+        held: &[Held<(Option<String>, String)>],
+    ) -> Result<(), ReconcileError> {
+        let referenced = self
+            .project
+            .status
+            .as_ref()
+            .and_then(|s| s.checkpoint_ref.as_ref())
+            .map(|r| (r.namespace.clone(), r.name.clone()));
+        let keep = self.ctx.config.keep_checkpoints;
+        for (namespace, name) in retention::to_delete(held, keep, referenced.as_ref()) {
+            match self
+                .checkpoints_in(namespace.as_deref())
+                .delete(&name, &kube::api::DeleteParams::default())
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(checkpoint = %name, keep, "deleted a final checkpoint beyond --keep-checkpoints")
+                }
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(err) => return Err(err.into()),
+            }
         }
         Ok(())
     }
