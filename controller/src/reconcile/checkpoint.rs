@@ -16,6 +16,7 @@ use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
+use super::error::{ApiStep, During};
 use super::{Context, FIELD_MANAGER, ReconcileError, conditions};
 use crate::api::{Checkpoint, CheckpointPhase, REPLAN_ANNOTATION};
 use crate::audit::{AuditAction, AuditEntry};
@@ -70,7 +71,8 @@ pub async fn set_phase(
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
-    .await?;
+    .await
+    .during(ApiStep::CloseCheckpoint)?;
     Ok(())
 }
 
@@ -97,7 +99,11 @@ async fn reconcile_checkpoint(
     // The watch cache may predate the Project reconciler's `Superseded`: read the latest
     // version, and write only if nobody changed it since (resourceVersion precondition), so
     // a stale `Pending` can never overwrite a final phase, nor an expiry a fresh decision.
-    let Some(current) = api.get_opt(&checkpoint.name_any()).await? else {
+    let Some(current) = api
+        .get_opt(&checkpoint.name_any())
+        .await
+        .during(ApiStep::ReadCheckpoint)?
+    else {
         ctx.metrics
             .checkpoint_settled(checkpoint.uid().as_deref().unwrap_or_default());
         return Ok(Action::await_change());
@@ -184,7 +190,7 @@ async fn reconcile_checkpoint(
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 return Ok(Action::requeue(std::time::Duration::from_secs(1)));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(ApiStep::WriteCheckpointStatus.failed(e)),
         };
         if verified_decision.is_some()
             && !matches!(

@@ -16,11 +16,6 @@ pub enum ReconcileError {
         /// The API's error.
         source: kube::Error,
     },
-    /// A Kubernetes API call of the Checkpoint reconciler failed. The Project reconciler
-    /// names its step ([`ReconcileError::Api`]); this conversion remains until the
-    /// Checkpoint reconciler does too.
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
     /// Terraform failed.
     #[error(transparent)]
     Terraform(#[from] crate::terraform::TerraformError),
@@ -100,11 +95,13 @@ pub enum ApiStep {
     MoveState,
     /// Delete the Terraform state and its lock after a destroy.
     RemoveState,
+    /// Write a Checkpoint's status (phase, timers, notification records).
+    WriteCheckpointStatus,
 }
 
 impl ApiStep {
     /// Every step, for documentation and tests.
-    pub const ALL: [ApiStep; 14] = [
+    pub const ALL: [ApiStep; 15] = [
         Self::ReadProject,
         Self::WriteFinalizer,
         Self::WriteStatus,
@@ -119,6 +116,7 @@ impl ApiStep {
         Self::ReadState,
         Self::MoveState,
         Self::RemoveState,
+        Self::WriteCheckpointStatus,
     ];
 
     /// The error of this step failing with `source`.
@@ -143,6 +141,7 @@ impl ApiStep {
             Self::ReadState => "read_state",
             Self::MoveState => "move_state",
             Self::RemoveState => "remove_state",
+            Self::WriteCheckpointStatus => "write_checkpoint_status",
         }
     }
 }
@@ -164,6 +163,7 @@ impl fmt::Display for ApiStep {
             Self::ReadState => "read the Terraform state Secret",
             Self::MoveState => "move the Terraform state Secret to the state namespace",
             Self::RemoveState => "delete the Terraform state and its lock after the destroy",
+            Self::WriteCheckpointStatus => "write the Checkpoint's status",
         })
     }
 }
@@ -190,7 +190,6 @@ impl ReconcileError {
     pub fn category(&self) -> &'static str {
         match self {
             Self::Api { step, .. } => step.label(),
-            Self::Kube(_) => "kube",
             Self::Terraform(_) => "terraform",
             Self::Render(_) => "render",
             Self::Plan(_) => "plan",
@@ -199,17 +198,6 @@ impl ReconcileError {
             Self::Io { .. } => "io",
             Self::Encode { .. } => "encode",
             Self::State { .. } => "state",
-        }
-    }
-}
-
-impl ReconcileError {
-    /// Names the step of an API error that came through the Checkpoint reconciler's helpers
-    /// (they do not name steps yet); other errors are returned as they are.
-    pub fn in_step(self, step: ApiStep) -> Self {
-        match self {
-            Self::Kube(source) => step.failed(source),
-            other => other,
         }
     }
 }

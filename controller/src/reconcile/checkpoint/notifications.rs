@@ -11,6 +11,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
+use super::super::error::{ApiStep, During};
 use super::lifecycle::DueEvent;
 use super::{Context, FIELD_MANAGER, ReconcileError, conditions};
 use crate::api::{
@@ -51,7 +52,8 @@ pub(super) async fn send(
         .unwrap_or_default();
     let project = Api::<Project>::namespaced(ctx.client.clone(), &project_namespace)
         .get_opt(&checkpoint.spec.project_ref.name)
-        .await?;
+        .await
+        .during(ApiStep::ReadProject)?;
     let environment = project
         .as_ref()
         .map(|p| p.spec.environment.clone())
@@ -269,7 +271,8 @@ async fn save(
         ..PatchParams::default()
     };
     api.patch_status(&checkpoint.name_any(), &params, &Patch::Merge(&patch))
-        .await?;
+        .await
+        .during(ApiStep::WriteCheckpointStatus)?;
     Ok(())
 }
 

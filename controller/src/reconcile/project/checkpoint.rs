@@ -335,8 +335,7 @@ impl Run<'_> {
                 &name,
                 CheckpointPhase::Superseded,
             )
-            .await
-            .map_err(|e| e.in_step(ApiStep::CloseCheckpoint))?;
+            .await?;
             self.push_history(
                 cp.spec.plan_ref.as_ref().map_or("", |p| p.id.as_str()),
                 "Superseded",
@@ -376,7 +375,7 @@ impl Run<'_> {
                     tracing::info!(checkpoint = %name, keep, "deleted a final checkpoint beyond --keep-checkpoints")
                 }
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(ApiStep::CloseCheckpoint.failed(err)),
             }
         }
         Ok(())
