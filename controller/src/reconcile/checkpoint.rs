@@ -262,13 +262,7 @@ async fn timer_fired(ctx: &Context, checkpoint: &Checkpoint, timer: Timer, sched
         checkpoint_type(checkpoint),
     );
     if let Some(action) = audit {
-        let project_namespace = checkpoint
-            .spec
-            .project_ref
-            .namespace
-            .clone()
-            .or_else(|| checkpoint.namespace())
-            .unwrap_or_default();
+        let project_namespace = lifecycle::project_namespace(checkpoint);
         let mut entry = AuditEntry::new(
             "system:tollgate",
             action,

@@ -16,6 +16,18 @@ use crate::sla::{Fired, Schedule, Timer};
 /// Condition type on a Checkpoint still pending past its escalation deadline.
 pub(super) const ESCALATED: &str = "Escalated";
 
+/// The namespace of the checkpoint's Project: its own, except for a Destroy checkpoint
+/// opened in the state namespace, which names the Project's in `spec.projectRef`.
+pub fn project_namespace(checkpoint: &Checkpoint) -> String {
+    checkpoint
+        .spec
+        .project_ref
+        .namespace
+        .clone()
+        .or_else(|| checkpoint.metadata.namespace.clone())
+        .unwrap_or_default()
+}
+
 /// What was recorded of the SLA timers in the checkpoint's status.
 pub fn fired_of(checkpoint: &Checkpoint) -> Fired {
     let status = checkpoint.status.clone().unwrap_or_default();

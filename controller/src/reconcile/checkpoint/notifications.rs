@@ -43,13 +43,7 @@ pub(super) async fn send(
     checkpoint: &Checkpoint,
     due: &[DueEvent],
 ) -> Result<Option<Duration>, ReconcileError> {
-    let project_namespace = checkpoint
-        .spec
-        .project_ref
-        .namespace
-        .clone()
-        .or_else(|| checkpoint.namespace())
-        .unwrap_or_default();
+    let project_namespace = super::lifecycle::project_namespace(checkpoint);
     let project = Api::<Project>::namespaced(ctx.client.clone(), &project_namespace)
         .get_opt(&checkpoint.spec.project_ref.name)
         .await
