@@ -13,7 +13,7 @@ mod verify;
 mod writer;
 
 pub use chain::{GENESIS_HASH, canonical_json, record_hash};
-pub use record::{AuditAction, AuditCost, AuditEntry, AuditRecord};
+pub use record::{AuditAction, AuditCost, AuditCredential, AuditEntry, AuditRecord};
 pub use verify::{Finding, Problem, VerifyReport, verify};
 pub use writer::{AuditLog, TRACING_TARGET};
 

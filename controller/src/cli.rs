@@ -86,6 +86,9 @@ pub enum CliError {
     /// Serialising output failed.
     #[error("cannot serialise output: {0}")]
     Serialise(String),
+    /// The credentials configuration (account allow-list) is invalid.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
     /// Refreshing prices failed.
     #[error(transparent)]
     Pricing(#[from] crate::pricing_refresh::RefreshError),

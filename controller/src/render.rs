@@ -103,6 +103,11 @@ pub struct RenderOptions {
     /// Namespace of the `kubernetes` backend's state (default
     /// [`crate::state::DEFAULT_STATE_NAMESPACE`]).
     pub state_namespace: Option<String>,
+    /// Write `spec.cloud.aws.credentials.assumeRole` into the AWS provider's `assume_role`
+    /// block (the offline CLI). The controller leaves it out: it assumes the role itself and
+    /// hands Terraform only the session's credentials, so the provider must not assume the
+    /// role a second time (that would need the role to trust itself).
+    pub provider_assumes_role: bool,
 }
 
 /// A rendered working directory, in memory.
@@ -141,7 +146,12 @@ pub fn render(
         .any(|m| m.required_providers.contains_key("aws"))
         && let Some(cloud) = &project.spec.cloud
     {
-        body = body.add_block(aws_provider(&ctx, &cloud.aws, &mut variables));
+        body = body.add_block(aws_provider(
+            &ctx,
+            &cloud.aws,
+            options.provider_assumes_role,
+            &mut variables,
+        ));
     }
     let mut outputs = BTreeSet::new();
     let mut module_blocks = Vec::new();

@@ -261,3 +261,50 @@ fn cost_prices_a_plan_json_in_every_format() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!stderr(&out).is_empty());
 }
+
+#[test]
+fn validate_applies_the_controllers_account_allow_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(repo().join("examples/demo/project.yaml")).unwrap();
+    let in_account = |account: &str| {
+        demo.replace(
+            "  environment: dev\n",
+            &format!("  environment: dev\n  cloud:\n    aws:\n      region: eu-west-1\n      accountId: \"{account}\"\n      credentials:\n        assumeRole:\n          roleArn: arn:aws:iam::{account}:role/tollgate-deploy\n"),
+        )
+    };
+    let config = write(
+        dir.path(),
+        "accounts.yaml",
+        "rules:\n  - name: team-a\n    namespaceSelector: {matchLabels: {team: a}}\n    accountIds: [\"111111111111\"]\n    roleArns: [\"arn:aws:iam::111111111111:role/tollgate-*\"]\n",
+    );
+    let own = write(dir.path(), "own.yaml", &in_account("111111111111"));
+    let other = write(dir.path(), "other.yaml", &in_account("222222222222"));
+    let check = |file: &str| {
+        tollgate(&[
+            "validate",
+            "-f",
+            file,
+            "--credentials-config",
+            &config,
+            "--namespace",
+            "team-a",
+            "--namespace-label",
+            "team=a",
+        ])
+    };
+    assert_eq!(
+        check(&own).status.code(),
+        Some(0),
+        "{}",
+        stderr(&check(&own))
+    );
+    let out = check(&other);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("(AccountNotAllowed): account 222222222222 is not allowed for namespace team-a: rule(s) team-a allow only [111111111111]"),
+        "{err}"
+    );
+    // Without the configuration, the rules are not known: nothing is refused.
+    assert_eq!(tollgate(&["validate", "-f", &other]).status.code(), Some(0));
+}

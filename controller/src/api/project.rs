@@ -183,6 +183,11 @@ pub struct AssumeRole {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(DURATION_PATTERN))]
     pub session_duration: Option<String>,
+    /// Session tags passed to STS (at most 50; the role's trust policy must allow
+    /// `sts:TagSession`). CloudTrail and the role's policies can use them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 50))]
+    pub session_tags: BTreeMap<String, String>,
 }
 
 /// A reference to a Secret in the same namespace.

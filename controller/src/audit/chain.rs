@@ -94,6 +94,7 @@ mod tests {
                 budget: None,
             }),
             reason: Some("ok \"quoted\"".into()),
+            credential: None,
             prev_hash: GENESIS_HASH.into(),
             hash: "ignored".into(),
         };

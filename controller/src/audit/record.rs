@@ -25,7 +25,7 @@ pub enum AuditAction {
     DestroyStarted,
     /// Destroying a Project's infrastructure finished.
     DestroyFinished,
-    /// Cloud credentials were used for a Project.
+    /// Cloud credentials were issued to a Project's Terraform run (`credential` says which).
     CredentialUsed,
 }
 
@@ -41,6 +41,23 @@ pub struct AuditCost {
     /// The budget, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<String>,
+}
+
+/// Which credentials a Terraform run received: never the secret, only where they came
+/// from and until when they are valid.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditCredential {
+    /// `AssumeRole` or `StaticKeys`.
+    pub kind: String,
+    /// The role assumed, or the Secret holding the static keys.
+    pub source: String,
+    /// The STS session name (CloudTrail shows it for every call made with them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// When they expire (RFC 3339), for STS credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// What the caller supplies; the writer adds `seq`, `time`, `prevHash` and `hash`.
@@ -64,6 +81,8 @@ pub struct AuditEntry {
     pub cost: Option<AuditCost>,
     /// Why: the decider's reason, or what failed (already redacted).
     pub reason: Option<String>,
+    /// For `CredentialUsed`: which credentials.
+    pub credential: Option<AuditCredential>,
 }
 
 impl AuditEntry {
@@ -84,6 +103,7 @@ impl AuditEntry {
             plan_digest: None,
             cost: None,
             reason: None,
+            credential: None,
         }
     }
 }
@@ -119,6 +139,9 @@ pub struct AuditRecord {
     /// Why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Which credentials (`CredentialUsed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<AuditCredential>,
     /// `hash` of the previous record (64 zeros for the first).
     pub prev_hash: String,
     /// sha256 (hex) of this record's canonical JSON without `hash`.

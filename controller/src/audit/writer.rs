@@ -101,6 +101,7 @@ impl AuditLog {
             plan_digest: entry.plan_digest,
             cost: entry.cost,
             reason: entry.reason,
+            credential: entry.credential,
             prev_hash: state.prev_hash.clone(),
             hash: String::new(),
         };

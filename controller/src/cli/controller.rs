@@ -42,6 +42,11 @@ pub struct ControllerArgs {
     /// price book.
     #[arg(long, value_name = "FILE", env = "TOLLGATE_PRICE_CACHE")]
     price_cache: Option<PathBuf>,
+    /// The account allow-list (YAML, see docs/security.md): which namespaces may deploy
+    /// into which AWS accounts with which roles, and where static keys are allowed. Without
+    /// it any account may be named and static keys are refused.
+    #[arg(long, env = "TOLLGATE_CREDENTIALS_CONFIG", value_name = "FILE")]
+    credentials_config: Option<PathBuf>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "TOLLGATE_NAMESPACE")]
     namespace: Option<String>,
@@ -223,6 +228,15 @@ pub async fn run(
             None => crate::sla::SlaDefaults::default(),
         },
         keep_checkpoints: args.keep_checkpoints,
+        accounts: match &args.credentials_config {
+            Some(path) => Some(Arc::new(crate::credentials::AccountPolicy::load(path)?)),
+            None => {
+                tracing::warn!(
+                    "no --credentials-config: every Project may name any AWS account; give the controller an account allow-list"
+                );
+                None
+            }
+        },
     };
     let price_book = crate::cost::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(

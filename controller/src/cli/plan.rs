@@ -144,6 +144,9 @@ pub async fn plan_project_with_book(
         catalog,
         &RenderOptions {
             backend_override: Some(backend),
+            // Offline, nobody mints credentials for Terraform: its AWS provider assumes
+            // the Project's role itself, with whatever identity runs the CLI.
+            provider_assumes_role: true,
             ..Default::default()
         },
     )?;

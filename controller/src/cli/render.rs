@@ -31,6 +31,22 @@ pub struct ValidateArgs {
     /// deadlines are checked exactly as the controller will.
     #[arg(long, value_name = "FILE")]
     sla_defaults: Option<PathBuf>,
+    /// The controller's account allow-list (its `--credentials-config`): refuse the
+    /// Project exactly as the controller would.
+    #[arg(long, value_name = "FILE")]
+    credentials_config: Option<PathBuf>,
+    /// Namespace the Project is meant for (default: its `metadata.namespace`, else `default`).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// A label of that namespace, for the allow-list's namespace selectors (repeatable).
+    #[arg(long = "namespace-label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    namespace_labels: Vec<(String, String)>,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{text}`: write KEY=VALUE"))
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -77,6 +93,9 @@ pub fn run_render(args: &RenderArgs, catalog: Option<&Path>) -> Result<ExitCode,
         &catalog,
         &RenderOptions {
             backend_override: backend,
+            // Offline, nobody mints credentials for Terraform: its AWS provider assumes
+            // the Project's role itself, with whatever identity runs the CLI.
+            provider_assumes_role: true,
             ..Default::default()
         },
     )?;
@@ -97,6 +116,24 @@ pub fn run_validate(args: &ValidateArgs, catalog: Option<&Path>) -> Result<ExitC
     };
     let (project, _) = load_checked(&args.file, catalog, &sla_defaults)?;
     let name = project.metadata.name.as_deref().unwrap_or("<unnamed>");
+    if let (Some(path), Some(cloud)) = (&args.credentials_config, &project.spec.cloud) {
+        let policy = crate::credentials::AccountPolicy::load(path)?;
+        let namespace = args
+            .namespace
+            .as_deref()
+            .or(project.metadata.namespace.as_deref())
+            .unwrap_or("default");
+        let labels = args.namespace_labels.iter().cloned().collect();
+        if let Err(refusal) = policy.check(namespace, &labels, &cloud.aws) {
+            eprintln!(
+                "{}: project {name} is refused in namespace {namespace} ({}): {}",
+                args.file.display(),
+                refusal.reason,
+                refusal.message
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     println!(
         "{}: project {name} is valid ({} component(s))",
         args.file.display(),

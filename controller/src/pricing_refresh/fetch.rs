@@ -12,28 +12,7 @@ use super::{CacheRow, RefreshError, RefreshOptions, Refreshed};
 /// Builds a Price List client: region `api_region` (the API's, not the prices'), the
 /// default credential chain, rustls (ring) HTTPS, and an endpoint override when given.
 pub async fn client(endpoint_url: Option<&str>, api_region: &str) -> aws_sdk_pricing::Client {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
-        .region(aws_config::Region::new(api_region.to_string()));
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    aws_sdk_pricing::Client::new(&loader.load().await)
-}
-
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
+    aws_sdk_pricing::Client::new(&crate::cloud::sdk_config(api_region, endpoint_url).await)
 }
 
 /// Runs every query (following `NextToken`) and turns the products into rows.
@@ -74,7 +53,7 @@ pub async fn fetch(
                 .map_err(|e| RefreshError::Api {
                     service_code: query.service_code.to_string(),
                     region: query.region.clone(),
-                    message: error_chain(&e),
+                    message: crate::cloud::error_chain(&e),
                 })?;
             requests += 1;
             for item in response.price_list() {

@@ -37,6 +37,9 @@ pub struct ControllerConfig {
     pub sla: SlaDefaults,
     /// Final (decided, expired, superseded) Checkpoints kept per Project.
     pub keep_checkpoints: usize,
+    /// The account allow-list (`--credentials-config`); `None`: no allow-list, Projects
+    /// may name any account (and static keys are refused).
+    pub accounts: Option<Arc<crate::credentials::AccountPolicy>>,
 }
 
 /// Shared state of all reconciles.

@@ -52,6 +52,10 @@ pub enum ReconcileError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Cloud credentials could not be obtained (retried; what needs a person opens a
+    /// Credential checkpoint instead).
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
     /// The Terraform state could not be moved or checked.
     #[error("Terraform state of {project}: {message}")]
     State {
@@ -198,6 +202,7 @@ impl ReconcileError {
             Self::Io { .. } => "io",
             Self::Encode { .. } => "encode",
             Self::State { .. } => "state",
+            Self::Credentials(_) => "credentials",
         }
     }
 }

@@ -117,6 +117,7 @@ fn backend_block(ctx: &ProjectView<'_>, options: &RenderOptions) -> Result<Block
 pub(super) fn aws_provider(
     ctx: &ProjectView<'_>,
     aws: &AwsCloud,
+    assume_role: bool,
     variables: &mut RootVariables,
 ) -> Block {
     let mut provider = Block::builder("provider")
@@ -141,6 +142,7 @@ pub(super) fn aws_provider(
         .credentials
         .as_ref()
         .and_then(|c| c.assume_role.as_ref())
+        .filter(|_| assume_role)
     {
         let mut assume = Block::builder("assume_role")
             .add_attribute((

@@ -196,8 +196,25 @@ fn aws_projects_get_a_pinned_provider_with_account_guard_role_and_tags() {
         "components": [{"name": "net", "module": "cloudy"}, {"name": "app", "module": "echo", "inputs": {"value": 1}, "dependsOn": ["net"]}],
         "backend": {"type": "s3", "s3": {"bucket": "state-bucket", "dynamodbTable": "locks"}}
     }));
-    let rendered = render(&p, &catalog, &RenderOptions::default()).unwrap();
+    let offline = RenderOptions {
+        provider_assumes_role: true,
+        ..RenderOptions::default()
+    };
+    let rendered = render(&p, &catalog, &offline).unwrap();
     let root = &rendered.root;
+    // The controller assumes the role itself: no assume_role, no role in the variables.
+    let controller = render(&p, &catalog, &RenderOptions::default()).unwrap();
+    assert!(
+        !controller.root.contains("assume_role"),
+        "{}",
+        controller.root
+    );
+    assert!(
+        !controller.variables.contains("role"),
+        "{}",
+        controller.variables
+    );
+    assert!(controller.root.contains("allowed_account_ids"));
     assert_eq!(
         variables(&rendered),
         serde_json::json!({
