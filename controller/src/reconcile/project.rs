@@ -51,6 +51,7 @@ use crate::terraform::{
 mod apply;
 mod checkpoint;
 mod cleanup;
+mod credentials;
 mod plan;
 mod state;
 mod steps;
@@ -138,6 +139,9 @@ struct Run<'a> {
     rendered: OnceLock<Rendered>,
     /// Where its state lives (the `kubernetes` backend only).
     state: Option<StateLocation>,
+    /// Cloud credentials of the next Terraform run (secret), from
+    /// [`Run::obtain_credentials`]; only ever in memory and Terraform's environment.
+    cloud_env: Vec<(String, String)>,
 }
 
 /// What [`Run::check_state`] found.
@@ -175,6 +179,7 @@ impl<'a> Run<'a> {
                         &project.name_any(),
                     )
                 }),
+            cloud_env: Vec::new(),
         }
     }
 
@@ -245,7 +250,7 @@ impl<'a> Run<'a> {
     }
 
     fn workspace_in(&self, dir: &std::path::Path) -> Workspace {
-        let ws = Workspace::new(dir).with_redactor(&self.sensitive_inputs());
+        let ws = self.with_cloud_env(Workspace::new(dir).with_redactor(&self.sensitive_inputs()));
         match &self.ctx.config.backend_kubeconfig {
             Some(path) => ws.with_env("KUBE_CONFIG_PATH", path.to_string_lossy()),
             None => ws.with_env("KUBE_IN_CLUSTER_CONFIG", "true"),

@@ -12,6 +12,9 @@ impl Run<'_> {
         let Some(plan) = self.status.plan.clone() else {
             return Ok(Action::await_change());
         };
+        if let Some(action) = self.obtain_credentials(&plan.id).await? {
+            return Ok(action);
+        }
         let ws = self.write_workspace()?;
         let saved = match saved {
             Some(s) if s.verify().is_ok() => s,

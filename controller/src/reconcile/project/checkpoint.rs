@@ -309,7 +309,10 @@ impl Run<'_> {
                 .during(ApiStep::ReadCheckpoint)?;
             for cp in listed.items {
                 let status = cp.status.clone().unwrap_or_default();
+                // A Credential checkpoint asks for what every plan needs: it stays open
+                // across re-plans and closes when the credentials are there.
                 let undecided = status.decision.is_none()
+                    && cp.spec.checkpoint_type != CheckpointType::Credential
                     && !matches!(
                         status.phase,
                         Some(CheckpointPhase::Superseded | CheckpointPhase::Expired)

@@ -15,6 +15,12 @@ impl Run<'_> {
             phase: self.status.phase,
             plan: None,
         };
+        if facts.spec_valid
+            && !facts.suspended
+            && let Some(action) = self.refuse_outside_allow_list().await?
+        {
+            return Ok(action);
+        }
         let mut plan_key = String::new();
         loop {
             return match next_step(&facts) {
@@ -140,6 +146,10 @@ impl Run<'_> {
         self.supersede_pending().await?;
         self.status.plan = None;
         self.status.observed_generation = self.generation();
+        let tag = format!("key-{}", plan_key.get(..16).unwrap_or(plan_key));
+        if let Some(action) = self.obtain_credentials(&tag).await? {
+            return Ok(action);
+        }
         let (phase, reason) = if destroy {
             (ProjectPhase::Destroying, "PlanningDestroy")
         } else {
