@@ -44,6 +44,10 @@ step "SMTP server for the email notification tests (PyPI aiosmtpd)"
 TOLLGATE_SMTP_PYTHON="$(bash tests/tools/install-aiosmtpd.sh)"
 export TOLLGATE_SMTP_PYTHON
 
+step "AWS on loopback for the credential tests (PyPI moto[server])"
+TOLLGATE_MOTO_SERVER="$(bash tests/tools/install-moto.sh)"
+export TOLLGATE_MOTO_SERVER
+
 step "Format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings

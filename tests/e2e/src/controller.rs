@@ -15,6 +15,7 @@ pub struct ControllerProcess {
     child: Child,
     kubeconfig: PathBuf,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
     namespace: String,
     work_dir: PathBuf,
     metrics_port: u16,
@@ -106,7 +107,36 @@ impl ControllerProcess {
         work_dir: &Path,
         extra_args: Vec<String>,
     ) -> ControllerProcess {
-        Self::spawn(kubeconfig, namespace, work_dir, free_port(), extra_args).await
+        Self::spawn(
+            kubeconfig,
+            namespace,
+            work_dir,
+            free_port(),
+            (extra_args, Vec::new()),
+        )
+        .await
+    }
+
+    /// Like [`ControllerProcess::start_with`], with extra environment variables (e.g. the
+    /// controller's own AWS identity and endpoint). A `--catalog` among `extra_args`
+    /// replaces the repository's catalog.
+    pub async fn start_with_env(
+        plane: &ControlPlane,
+        namespace: &str,
+        work_dir: &Path,
+        mut extra_args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> ControllerProcess {
+        let state = plane.state_namespace(&state_namespace_of(namespace)).await;
+        extra_args.extend(["--state-namespace".to_owned(), state]);
+        Self::spawn(
+            &plane.kubeconfig(User::Admin),
+            namespace,
+            work_dir,
+            free_port(),
+            (extra_args, env),
+        )
+        .await
     }
 
     async fn spawn(
@@ -114,7 +144,7 @@ impl ControllerProcess {
         namespace: &str,
         work_dir: &Path,
         metrics_port: u16,
-        extra_args: Vec<String>,
+        (extra_args, env): (Vec<String>, Vec<(String, String)>),
     ) -> ControllerProcess {
         let log = work_dir.join(format!(
             "controller-{metrics_port}-{}.log",
@@ -126,11 +156,20 @@ impl ControllerProcess {
             .append(true)
             .open(&log)
             .expect("controller log");
+        let default_catalog = [
+            "--catalog".to_owned(),
+            crate::repo_root()
+                .join("modules")
+                .to_string_lossy()
+                .into_owned(),
+        ];
+        let catalog = if extra_args.iter().any(|a| a == "--catalog") {
+            &[][..]
+        } else {
+            &default_catalog[..]
+        };
         let child = Command::new(tollgate_binary())
-            .args([
-                "--catalog",
-                &crate::repo_root().join("modules").to_string_lossy(),
-            ])
+            .args(catalog)
             .arg("controller")
             .args(["--kubeconfig", &kubeconfig.to_string_lossy()])
             .args(["--namespace", namespace])
@@ -138,6 +177,7 @@ impl ControllerProcess {
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(&extra_args)
             .env("TOLLGATE_LOG", "info,kube=warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true)
@@ -147,6 +187,7 @@ impl ControllerProcess {
             child,
             kubeconfig: kubeconfig.to_path_buf(),
             extra_args,
+            env,
             namespace: namespace.to_owned(),
             work_dir: work_dir.to_path_buf(),
             metrics_port,
@@ -210,7 +251,7 @@ impl ControllerProcess {
             &self.namespace.clone(),
             &self.work_dir.clone(),
             free_port(),
-            self.extra_args.clone(),
+            (self.extra_args.clone(), self.env.clone()),
         )
         .await;
         *self = fresh;

@@ -1,0 +1,4 @@
+output "out" {
+  description = "Where the AWS_* variables were written."
+  value       = terraform_data.seen.output
+}

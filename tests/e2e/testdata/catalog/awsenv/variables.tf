@@ -1,0 +1,4 @@
+variable "out" {
+  description = "File the apply writes the AWS_* variables it saw into."
+  type        = string
+}

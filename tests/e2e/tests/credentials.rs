@@ -1,0 +1,601 @@
+//! Per-Project cloud credentials on the real control plane, with moto (PyPI `moto[server]`,
+//! `tests/tools/install-moto.sh`, env `TOLLGATE_MOTO_SERVER`) as AWS on loopback: STS
+//! AssumeRole with an external id, static keys from a Secret, the account allow-list, and
+//! Credential checkpoints that close by themselves.
+//!
+//! What moto does and does not check: it issues credentials for any role ARN, any account
+//! and any external id (it evaluates no trust policy). With `INITIAL_NO_AUTH_ACTION_COUNT`
+//! it does evaluate the *caller's* IAM policies, so the denied-role test denies through the
+//! controller's own identity lacking `sts:AssumeRole` on the role, which STS reports as
+//! `AccessDenied` just as a trust policy refusal. A wrong external id is not tested here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use tollgate::api::{Checkpoint, CheckpointPhase, CheckpointType, Project, ProjectPhase};
+use tollgate_e2e::controller::{ControllerProcess, free_port};
+use tollgate_e2e::{ControlPlane, User, repo_root, wait_for};
+
+const ACCOUNT: &str = "123456789012";
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A moto server on 127.0.0.1, stopped when dropped.
+struct Moto {
+    _child: tokio::process::Child,
+    url: String,
+    python: PathBuf,
+}
+
+impl Moto {
+    /// Starts moto; `enforce_after` sets `INITIAL_NO_AUTH_ACTION_COUNT` (requests after that
+    /// many must be signed by an IAM user of moto's and are checked against its policies).
+    async fn start(enforce_after: Option<u32>) -> Moto {
+        let server = PathBuf::from(std::env::var("TOLLGATE_MOTO_SERVER").expect(
+            "TOLLGATE_MOTO_SERVER: run `bash tests/tools/install-moto.sh` and export its output",
+        ));
+        let port = free_port();
+        let mut command = tokio::process::Command::new(&server);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(count) = enforce_after {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", count.to_string());
+        }
+        let child = command.spawn().expect("start moto_server");
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for("moto listening", Duration::from_secs(60), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        Moto {
+            _child: child,
+            url,
+            python: server.with_file_name("python"),
+        }
+    }
+
+    /// Runs boto3 code against this moto (`sts`, `iam` clients made from `key`/`secret`),
+    /// returning what it prints.
+    fn boto(&self, key: &str, secret: &str, code: &str) -> String {
+        let prelude = format!(
+            "import boto3, json\nkw = dict(endpoint_url={url:?}, region_name='us-east-1', aws_access_key_id={key:?}, aws_secret_access_key={secret:?})\nsts = boto3.client('sts', **kw)\niam = boto3.client('iam', **kw)\n",
+            url = self.url
+        );
+        let out = std::process::Command::new(&self.python)
+            .args(["-c", &format!("{prelude}{code}")])
+            .output()
+            .expect("run boto3");
+        assert!(
+            out.status.success(),
+            "boto3 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The controller's environment: its own identity and this endpoint.
+    fn controller_env(&self, key: &str, secret: &str) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_ACCESS_KEY_ID", key),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+fn catalog() -> String {
+    repo_root()
+        .join("tests/e2e/testdata/catalog")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The allow-list file: `namespace` may use [`ACCOUNT`] with `tollgate-*` roles and static
+/// keys; `team-b-<namespace>` owns account 222222222222.
+fn allow_list(dir: &Path, namespace: &str) -> String {
+    let path = dir.join("accounts.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "rules:\n  - name: team-a\n    namespaces: [{namespace}]\n    accountIds: [\"{ACCOUNT}\"]\n    roleArns: [\"arn:aws:iam::{ACCOUNT}:role/tollgate-*\"]\n    staticCredentials: true\n  - name: team-b\n    namespaces: [team-b-{namespace}]\n    accountIds: [\"222222222222\"]\n    roleArns: [\"arn:aws:iam::222222222222:role/*\"]\n"
+        ),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn project(
+    namespace: &str,
+    name: &str,
+    account: &str,
+    credentials: serde_json::Value,
+    out: &Path,
+) -> Project {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Project",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "environment": "dev",
+            "cloud": {"aws": {"region": "us-east-1", "accountId": account, "credentials": credentials}},
+            "components": [{"name": "seen", "module": "awsenv", "inputs": {"out": out.to_string_lossy()}}]
+        }
+    }))
+    .unwrap()
+}
+
+async fn phase(api: &Api<Project>, name: &str) -> Option<ProjectPhase> {
+    api.get(name).await.ok()?.status?.phase
+}
+
+/// `AWS_*` variables the apply saw, as `NAME=value` lines.
+fn seen(file: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn value<'a>(seen: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    seen.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Every place a secret must never reach: the controller's log, the namespace's Projects,
+/// Checkpoints and Events, the audit file and every file of the working directories.
+async fn find_anywhere(
+    plane: &ControlPlane,
+    namespace: &str,
+    controller: &ControllerProcess,
+    work_dir: &Path,
+    secrets: &[&str],
+) -> Vec<String> {
+    let admin = plane.client(User::Admin).await;
+    let mut places: Vec<(String, String)> = vec![("controller log".into(), controller.log())];
+    let projects = Api::<Project>::namespaced(admin.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    places.push((
+        "projects".into(),
+        serde_json::to_string(&projects.items).unwrap(),
+    ));
+    let checkpoints = Api::<Checkpoint>::namespaced(admin.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    places.push((
+        "checkpoints".into(),
+        serde_json::to_string(&checkpoints.items).unwrap(),
+    ));
+    let events = Api::<Event>::namespaced(admin, namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    places.push((
+        "events".into(),
+        serde_json::to_string(&events.items).unwrap(),
+    ));
+    let mut files = Vec::new();
+    collect_files(work_dir, &mut files);
+    for file in files {
+        // Terraform's provider plugins are not ours to search (and are large).
+        if file.components().any(|c| c.as_os_str() == ".terraform") {
+            continue;
+        }
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        places.push((
+            file.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    let mut hits = Vec::new();
+    for (place, text) in &places {
+        for secret in secrets {
+            if text.contains(secret) {
+                hits.push(format!("{secret} in {place}"));
+            }
+        }
+    }
+    hits
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_teams_apart() {
+    let plane = ControlPlane::get().await;
+    let moto = Moto::start(None).await;
+    let namespace = plane.namespace("creds-sts").await;
+    plane
+        .allow_in(
+            &namespace,
+            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let controller = ControllerProcess::start_with_env(
+        plane,
+        &namespace,
+        dir.path(),
+        vec![
+            "--catalog".into(),
+            catalog(),
+            "--credentials-config".into(),
+            allow_list(dir.path(), &namespace),
+            "--audit-file".into(),
+            audit.to_string_lossy().into_owned(),
+        ],
+        moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
+    )
+    .await;
+    let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
+
+    // Another team's account: refused before any Terraform runs, naming the rule.
+    let foreign_out = dir.path().join("foreign.env");
+    let foreign = project(
+        &namespace,
+        "foreign",
+        "222222222222",
+        serde_json::json!({"assumeRole": {"roleArn": "arn:aws:iam::222222222222:role/deploy"}}),
+        &foreign_out,
+    );
+    projects
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    wait_for("foreign refused", TIMEOUT, || async {
+        phase(&projects, "foreign").await == Some(ProjectPhase::Failed)
+    })
+    .await;
+    let status = projects.get("foreign").await.unwrap().status.unwrap();
+    let stalled = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.status, "True");
+    assert_eq!(stalled.reason, "AccountNotAllowed");
+    assert!(
+        stalled
+            .message
+            .contains("rule(s) team-a allow only [123456789012]"),
+        "{}",
+        stalled.message
+    );
+    assert!(status.plan.is_none() && !foreign_out.exists());
+
+    // Its own account, through a role with an external id.
+    let out = dir.path().join("shop.env");
+    let shop = project(
+        &namespace,
+        "shop",
+        ACCOUNT,
+        serde_json::json!({"assumeRole": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/tollgate-deploy"), "externalId": "ext-7f3a", "sessionDuration": "1h"}}),
+        &out,
+    );
+    projects
+        .create(&PostParams::default(), &shop)
+        .await
+        .unwrap();
+    wait_for("shop Ready", TIMEOUT, || async {
+        phase(&projects, "shop").await == Some(ProjectPhase::Ready)
+    })
+    .await;
+    let seen = seen(&out);
+    let key = value(&seen, "AWS_ACCESS_KEY_ID")
+        .expect("an access key id")
+        .to_owned();
+    let secret = value(&seen, "AWS_SECRET_ACCESS_KEY")
+        .expect("a secret key")
+        .to_owned();
+    let token = value(&seen, "AWS_SESSION_TOKEN")
+        .expect("a session token")
+        .to_owned();
+    // Temporary credentials, not the controller's own; its profile-style variables blanked.
+    assert!(key.starts_with("ASIA"), "{key}");
+    assert_ne!(key, "AKIDCONTROLLER0001");
+    assert_eq!(value(&seen, "AWS_ROLE_ARN"), Some(""));
+    // Moto knows them: they are the assumed role's session, named after the Project and plan.
+    let identity = moto.boto(&key, &secret, "print(sts.get_caller_identity()['Arn'])");
+    let plan_id = projects
+        .get("shop")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .plan
+        .unwrap()
+        .id;
+    assert_eq!(
+        identity,
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/tollgate-deploy/{namespace}.shop.{plan_id}")
+    );
+    let trail = std::fs::read_to_string(&audit).unwrap();
+    let issued: Vec<serde_json::Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["action"] == "CredentialUsed" && r["project"] == "shop")
+        .collect();
+    assert!(issued.len() >= 2, "one record per plan and apply: {trail}");
+    assert_eq!(
+        issued[0]["credential"]["source"],
+        format!("arn:aws:iam::{ACCOUNT}:role/tollgate-deploy")
+    );
+    assert!(issued[0]["credential"]["expires"].is_string(), "{trail}");
+
+    let hits = find_anywhere(
+        plane,
+        &namespace,
+        &controller,
+        dir.path(),
+        &[&secret, &token, &key],
+    )
+    .await
+    .into_iter()
+    // The test module's own output file is where the apply recorded them.
+    .filter(|h| !h.ends_with("shop.env"))
+    .collect::<Vec<_>>();
+    assert!(hits.is_empty(), "secrets leaked: {hits:?}");
+    plane.delete_namespace(&namespace).await;
+}
+
+#[tokio::test]
+async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_is_assumable() {
+    let plane = ControlPlane::get().await;
+    // The first three requests (an admin user, its key, its policy) go unchecked.
+    let moto = Moto::start(Some(3)).await;
+    let admin = moto.boto(
+        "setup",
+        "setup",
+        "iam.create_user(UserName='admin')\nk = iam.create_access_key(UserName='admin')['AccessKey']\niam.put_user_policy(UserName='admin', PolicyName='all', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}]}))\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
+    );
+    let (admin_key, admin_secret) = admin.split_once(' ').unwrap();
+    // The controller may assume nothing yet.
+    let controller_keys = moto.boto(
+        admin_key,
+        admin_secret,
+        "iam.create_user(UserName='controller')\nk = iam.create_access_key(UserName='controller')['AccessKey']\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
+    );
+    let (controller_key, controller_secret) = controller_keys.split_once(' ').unwrap();
+    let namespace = plane.namespace("creds-deny").await;
+    plane
+        .allow_in(
+            &namespace,
+            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let controller = ControllerProcess::start_with_env(
+        plane,
+        &namespace,
+        dir.path(),
+        vec![
+            "--catalog".into(),
+            catalog(),
+            "--credentials-config".into(),
+            allow_list(dir.path(), &namespace),
+        ],
+        moto.controller_env(controller_key, controller_secret),
+    )
+    .await;
+    let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
+    let checkpoints: Api<Checkpoint> = Api::namespaced(plane.client(User::Admin).await, &namespace);
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/tollgate-denied");
+    let out = dir.path().join("denied.env");
+    projects
+        .create(
+            &PostParams::default(),
+            &project(
+                &namespace,
+                "denied",
+                ACCOUNT,
+                serde_json::json!({"assumeRole": {"roleArn": role, "externalId": "ext-9d1c"}}),
+                &out,
+            ),
+        )
+        .await
+        .unwrap();
+    let open = || async {
+        checkpoints
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
+    };
+    wait_for("a Credential checkpoint", TIMEOUT, || async {
+        open().await.is_some()
+    })
+    .await;
+    let checkpoint = open().await.unwrap();
+    let text = &checkpoint.spec.summary.text;
+    for expected in [
+        "AccessDenied",
+        role.as_str(),
+        "\"sts:ExternalId\": \"ext-9d1c\"",
+        "\"AWS\": \"arn:aws:iam::123456789012:user/controller\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    let status = projects.get("denied").await.unwrap().status.unwrap();
+    assert_eq!(status.phase, Some(ProjectPhase::AwaitingApproval));
+    assert!(
+        !out.exists(),
+        "nothing may run without the Project's credentials"
+    );
+
+    // The platform team lets the controller assume the role: nobody approves anything.
+    moto.boto(
+        admin_key,
+        admin_secret,
+        &format!("iam.put_user_policy(UserName='controller', PolicyName='assume', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': 'sts:AssumeRole', 'Resource': {role:?}}}]}}))"),
+    );
+    wait_for("denied Ready", TIMEOUT, || async {
+        phase(&projects, "denied").await == Some(ProjectPhase::Ready)
+    })
+    .await;
+    let closed = checkpoints
+        .get(&checkpoint.metadata.name.clone().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        closed.status.unwrap().phase,
+        Some(CheckpointPhase::Superseded)
+    );
+    assert!(value(&seen(&out), "AWS_SESSION_TOKEN").is_some());
+    let events = Api::<Event>::namespaced(plane.client(User::Admin).await, &namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("CredentialsResolved")),
+        "no CredentialsResolved event; controller log:\n{}",
+        controller.log()
+    );
+    plane.delete_namespace(&namespace).await;
+}
+
+#[tokio::test]
+async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_secret_is_created() {
+    let plane = ControlPlane::get().await;
+    let moto = Moto::start(None).await;
+    let namespace = plane.namespace("creds-secret").await;
+    plane
+        .allow_in(
+            &namespace,
+            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let controller = ControllerProcess::start_with_env(
+        plane,
+        &namespace,
+        dir.path(),
+        vec![
+            "--catalog".into(),
+            catalog(),
+            "--credentials-config".into(),
+            allow_list(dir.path(), &namespace),
+            "--audit-file".into(),
+            audit.to_string_lossy().into_owned(),
+        ],
+        moto.controller_env("AKIDCONTROLLER0002", "controller-secret"),
+    )
+    .await;
+    let admin = plane.client(User::Admin).await;
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &namespace);
+    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &namespace);
+    let out = dir.path().join("keys.env");
+    projects
+        .create(
+            &PostParams::default(),
+            &project(
+                &namespace,
+                "keys",
+                ACCOUNT,
+                serde_json::json!({"secretRef": {"name": "aws-keys"}}),
+                &out,
+            ),
+        )
+        .await
+        .unwrap();
+    let open = || async {
+        checkpoints
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
+    };
+    wait_for("a Credential checkpoint", TIMEOUT, || async {
+        open().await.is_some()
+    })
+    .await;
+    let checkpoint = open().await.unwrap();
+    let text = &checkpoint.spec.summary.text;
+    assert!(
+        text.contains(&format!("Secret {namespace}/aws-keys does not exist"))
+            && text.contains("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY")
+            && text.contains(&format!("kubectl -n {namespace} create secret generic aws-keys --from-literal=AWS_ACCESS_KEY_ID=... --from-literal=AWS_SECRET_ACCESS_KEY=...")),
+        "{text}"
+    );
+    let status = projects.get("keys").await.unwrap().status.unwrap();
+    let warning = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "StaticCredentials")
+        .unwrap();
+    assert!(
+        warning.message.contains("prefer credentials.assumeRole"),
+        "{}",
+        warning.message
+    );
+
+    // Planted values: they must reach Terraform and nothing else.
+    let (key, secret) = ("AKIDPLANTED5E1F2A", "planted-secret-7c4d9b0e");
+    let keys: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "aws-keys", "namespace": namespace},
+        "stringData": {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(admin, &namespace)
+        .create(&PostParams::default(), &keys)
+        .await
+        .unwrap();
+    wait_for("keys Ready", TIMEOUT, || async {
+        phase(&projects, "keys").await == Some(ProjectPhase::Ready)
+    })
+    .await;
+    let closed = checkpoints
+        .get(&checkpoint.metadata.name.clone().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        closed.status.unwrap().phase,
+        Some(CheckpointPhase::Superseded)
+    );
+    let seen = seen(&out);
+    assert_eq!(value(&seen, "AWS_ACCESS_KEY_ID"), Some(key));
+    assert_eq!(value(&seen, "AWS_SECRET_ACCESS_KEY"), Some(secret));
+    assert!(
+        std::fs::read_to_string(&audit)
+            .unwrap()
+            .contains(&format!("Secret {namespace}/aws-keys"))
+    );
+    let hits = find_anywhere(plane, &namespace, &controller, dir.path(), &[key, secret])
+        .await
+        .into_iter()
+        .filter(|h| !h.ends_with("keys.env"))
+        .collect::<Vec<_>>();
+    assert!(hits.is_empty(), "secrets leaked: {hits:?}");
+    plane.delete_namespace(&namespace).await;
+}
