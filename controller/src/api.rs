@@ -23,7 +23,7 @@ pub use project::{
     DriftDetection, EffectivePolicyStatus, EscalationPolicy, HistoryEntry, KubernetesBackend,
     LastApplied, LocalBackend, NotificationChannel, PlanStatus, PlanSummaryStatus, Project,
     ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, ResourceCost, S3Backend,
-    SecretKeyRef, SlaPolicy, StateStatus,
+    SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 

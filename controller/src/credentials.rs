@@ -8,6 +8,7 @@
 
 pub mod policy;
 pub mod secret;
+pub mod secrets_manager;
 pub mod session;
 pub mod sts;
 pub mod trust;
@@ -88,6 +89,23 @@ pub enum CredentialsError {
         /// The API error.
         message: String,
     },
+    /// Secrets Manager answered that a secret input cannot be read (missing, no
+    /// permission, no such JSON key): a person must act.
+    #[error("AWS Secrets Manager secret {secret_id}: {message}")]
+    AwsSecretUnavailable {
+        /// The secret.
+        secret_id: String,
+        /// What is wrong (never the value).
+        message: String,
+    },
+    /// Secrets Manager could not be reached: retried.
+    #[error("AWS Secrets Manager secret {secret_id}: {message}; check the controller's network")]
+    SecretsManager {
+        /// The secret.
+        secret_id: String,
+        /// What failed.
+        message: String,
+    },
     /// `sessionDuration` is not a duration STS accepts.
     #[error(
         "spec.cloud.aws.credentials.assumeRole.sessionDuration `{0}`: use 15m to 12h, e.g. `1h`"
@@ -100,7 +118,9 @@ impl CredentialsError {
     pub fn needs_person(&self) -> bool {
         matches!(
             self,
-            CredentialsError::AssumeRoleDenied { .. } | CredentialsError::SecretMissing { .. }
+            CredentialsError::AssumeRoleDenied { .. }
+                | CredentialsError::SecretMissing { .. }
+                | CredentialsError::AwsSecretUnavailable { .. }
         )
     }
 }

@@ -27,7 +27,7 @@ use hcl::{Attribute, Block, Body, Identifier};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::api::{AwsCloud, Backend, BackendType, Component, Project};
+use crate::api::{AwsCloud, Backend, BackendType, Component, Project, SecretInput};
 use crate::catalog::{Catalog, Module};
 use quote::quoted;
 use settings::{aws_provider, terraform_block};
@@ -120,10 +120,27 @@ pub struct Rendered {
     pub variables: String,
     /// Catalog modules used, copied to `modules/<name>/`.
     pub modules: Vec<Module>,
+    /// Inputs read from secret stores: each is a root variable declared in `main.tf` with no
+    /// value in any file; the runner passes it as `TF_VAR_<variable>`.
+    pub secret_inputs: Vec<SecretBinding>,
     /// sha256 over the root module, the variables and the files of every module used: the
     /// same Project and catalog always give the same digest, and any change to either gives
     /// another.
     pub inputs_digest: String,
+}
+
+/// A component input whose value comes from a secret store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretBinding {
+    /// The root variable (`secret_inputs_<component>_<n>`): Terraform reads its value from
+    /// the environment variable `TF_VAR_<variable>`.
+    pub variable: String,
+    /// Component and input, for messages.
+    pub component: String,
+    /// The input.
+    pub input: String,
+    /// Where the value is.
+    pub source: SecretInput,
 }
 
 /// Renders the root module of `project`. Pure: reads nothing but the catalog's metadata.
@@ -140,6 +157,7 @@ pub fn render(
     }
 
     let mut variables = RootVariables::default();
+    let mut secret_inputs = Vec::new();
     let mut body = Body::builder().add_block(terraform_block(&ctx, &modules, options)?);
     if modules
         .values()
@@ -165,6 +183,7 @@ pub fn render(
             component,
             module,
             &mut variables,
+            &mut secret_inputs,
         )?);
         for output in module.outputs.values() {
             let name = format!("{}_{}", component.name, output.name);
@@ -209,6 +228,7 @@ pub fn render(
         root,
         variables,
         modules: modules.into_values().cloned().collect(),
+        secret_inputs,
         inputs_digest: hex::encode(hasher.finalize()),
     })
 }
@@ -278,6 +298,18 @@ impl RootVariables {
         description: &str,
         value: Value,
     ) -> Traversal {
+        self.values.insert(name.to_owned(), value);
+        self.declare(name, type_, sensitive, description)
+    }
+
+    /// Declares `name` without a value in any file (it comes from `TF_VAR_<name>`).
+    fn declare(
+        &mut self,
+        name: &str,
+        type_: Expression,
+        sensitive: bool,
+        description: &str,
+    ) -> Traversal {
         let mut block = Block::builder("variable")
             .add_label(name)
             .add_attribute(("description", quoted(description)))
@@ -286,7 +318,6 @@ impl RootVariables {
             block = block.add_attribute(("sensitive", true));
         }
         self.declarations.push(block.build());
-        self.values.insert(name.to_owned(), value);
         Traversal::new(
             Variable::unchecked("var"),
             [TraversalOperator::GetAttr(Identifier::unchecked(name))],
@@ -330,6 +361,7 @@ fn module_block(
     component: &Component,
     module: &Module,
     variables: &mut RootVariables,
+    secret_inputs: &mut Vec<SecretBinding>,
 ) -> Result<Block, RenderError> {
     let mut block = Block::builder("module")
         .add_label(component.name.as_str())
@@ -337,7 +369,31 @@ fn module_block(
     let mut plain = serde_json::Map::new();
     let mut secret = serde_json::Map::new();
     for (input, value) in &component.inputs {
-        ctx.identifier(&format!("spec.components[{index}].inputs"), input)?;
+        let key = ctx.identifier(&format!("spec.components[{index}].inputs"), input)?;
+        // Checked by the catalog (a sensitive string variable); never written to a file.
+        if let Some(Ok(source)) = SecretInput::of(value) {
+            let variable = format!("secret_inputs_{}_{}", component.name, secret_inputs.len());
+            let reference = variables.declare(
+                &variable,
+                type_keyword("string"),
+                true,
+                &format!(
+                    "Input {input} of component {}, read from a secret when planning",
+                    component.name
+                ),
+            );
+            block = block.add_attribute(Attribute::new(
+                key,
+                Expression::Traversal(Box::new(reference)),
+            ));
+            secret_inputs.push(SecretBinding {
+                variable,
+                component: component.name.clone(),
+                input: input.clone(),
+                source,
+            });
+            continue;
+        }
         if module.variables.get(input).is_some_and(|v| v.sensitive) {
             secret.insert(input.clone(), value.clone());
         } else {

@@ -210,7 +210,11 @@ pub struct Component {
     #[schemars(pattern(MODULE_NAME_PATTERN))]
     pub module: String,
     /// Values for the module's variables. Every value is a literal: strings are never
-    /// interpreted as Terraform expressions or templates.
+    /// interpreted as Terraform expressions or templates. For a variable the module declares
+    /// `sensitive` (type `string`), the value may instead be read when planning from
+    /// `{secretKeyRef: {name, key}}` (a Secret in this namespace) or `{awsSecretsManager:
+    /// {secretId, jsonKey}}` (with the Project's credentials); it then reaches Terraform
+    /// only through its environment.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "inputs_schema")]
     pub inputs: BTreeMap<String, serde_json::Value>,
@@ -218,6 +222,47 @@ pub struct Component {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub depends_on: Vec<String>,
+}
+
+/// A component input read from a secret store when planning, instead of a literal: the
+/// input's value is `{"secretKeyRef": {...}}` or `{"awsSecretsManager": {...}}` (an object
+/// with exactly that one key). Allowed only for the module's `sensitive` variables of type
+/// `string`; the value reaches Terraform as a `TF_VAR_` environment variable, never a file.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+pub enum SecretInput {
+    /// A key of a Secret in the Project's namespace.
+    SecretKeyRef {
+        /// Name of the Secret.
+        name: String,
+        /// Key in it.
+        key: String,
+    },
+    /// An AWS Secrets Manager secret, read with the Project's credentials.
+    AwsSecretsManager {
+        /// Name or ARN of the secret.
+        secret_id: String,
+        /// If the secret's value is a JSON object, the key whose value to use.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        json_key: Option<String>,
+    },
+}
+
+impl SecretInput {
+    /// The reference in an input's value, if it is one (`Err`: it is meant as one, but
+    /// malformed).
+    pub fn of(value: &serde_json::Value) -> Option<Result<SecretInput, String>> {
+        let object = value.as_object()?;
+        let is_reference = object.len() == 1
+            && object
+                .keys()
+                .all(|k| k == "secretKeyRef" || k == "awsSecretsManager");
+        is_reference.then(|| serde_json::from_value(value.clone()).map_err(|e| e.to_string()))
+    }
 }
 
 fn inputs_schema(_: &mut SchemaGenerator) -> Schema {

@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::types::TypeConstraint;
 use super::{Catalog, did_you_mean};
-use crate::api::Project;
+use crate::api::{Project, SecretInput};
 
 /// One thing wrong with a component.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +116,31 @@ pub fn validate_project(project: &Project, catalog: &Catalog) -> Result<(), Inpu
                 );
                 continue;
             };
+            if let Some(reference) = SecretInput::of(value) {
+                let refused = match reference {
+                    Err(e) => Some(format!("a malformed secret reference: {e}")),
+                    Ok(_) if !variable.sensitive => Some(format!(
+                        "a secret reference is allowed only for a `sensitive` variable, and module `{}` does not declare `{input}` sensitive: give a literal value, or use a module that marks it `sensitive = true`",
+                        module.name
+                    )),
+                    Ok(_)
+                        if !matches!(
+                            variable.constraint,
+                            TypeConstraint::String | TypeConstraint::Any
+                        ) =>
+                    {
+                        Some(format!(
+                            "a secret reference gives a string, and `{input}` expects {}",
+                            variable.constraint
+                        ))
+                    }
+                    Ok(_) => None,
+                };
+                if let Some(message) = refused {
+                    problem(Some(input.clone()), message);
+                }
+                continue;
+            }
             if value.is_null() && !variable.nullable {
                 problem(
                     Some(input.clone()),

@@ -51,6 +51,9 @@ pub fn instructions(
             "{error}. The controller ({controller_principal}) must be allowed to assume {role_arn}: give the role this trust policy (`aws iam update-assume-role-policy --role-name <name> --policy-document file://trust.json`) and the controller sts:AssumeRole on it; the Project carries on by itself once the role can be assumed.\n{}",
             trust_policy(role, controller_principal)
         ),
+        (CredentialsError::AwsSecretUnavailable { secret_id, .. }, _) => format!(
+            "{error}. Create the secret {secret_id} (with the JSON key the Project names, if any), or allow the Project's role secretsmanager:GetSecretValue on it (and the controller secretsmanager:DescribeSecret, to notice new versions); the Project carries on by itself once it can be read."
+        ),
         _ => error.to_string(),
     }
 }

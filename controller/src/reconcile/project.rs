@@ -139,9 +139,11 @@ struct Run<'a> {
     rendered: OnceLock<Rendered>,
     /// Where its state lives (the `kubernetes` backend only).
     state: Option<StateLocation>,
-    /// Cloud credentials of the next Terraform run (secret), from
-    /// [`Run::obtain_credentials`]; only ever in memory and Terraform's environment.
-    cloud_env: Vec<(String, String)>,
+    /// Cloud credentials of the next Terraform run, from [`Run::obtain_credentials`]; only
+    /// ever in memory and Terraform's environment.
+    credentials: Option<crate::credentials::TemporaryCredentials>,
+    /// `TF_VAR_<variable>` of every secret input (secret), from the same call.
+    input_env: Vec<(String, String)>,
 }
 
 /// What [`Run::check_state`] found.
@@ -179,7 +181,8 @@ impl<'a> Run<'a> {
                         &project.name_any(),
                     )
                 }),
-            cloud_env: Vec::new(),
+            credentials: None,
+            input_env: Vec::new(),
         }
     }
 

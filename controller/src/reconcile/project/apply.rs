@@ -12,7 +12,8 @@ impl Run<'_> {
         let Some(plan) = self.status.plan.clone() else {
             return Ok(Action::await_change());
         };
-        if let Some(action) = self.obtain_credentials(&plan.id).await? {
+        // The saved plan holds the secret inputs' values: only the credentials are needed.
+        if let Some(action) = self.obtain_credentials(&plan.id, false).await? {
             return Ok(action);
         }
         let ws = self.write_workspace()?;

@@ -3,10 +3,12 @@
 //! that asks a person for what is missing and closes by itself once it is there.
 
 use super::*;
+use crate::api::{AssumeRole, SecretInput};
 use crate::audit::AuditCredential;
 use crate::credentials::policy::CredentialKind;
 use crate::credentials::{
-    CONTROLLER_IDENTITY_ENV, CredentialsError, TemporaryCredentials, secret, session, sts, trust,
+    CONTROLLER_IDENTITY_ENV, CredentialsError, TemporaryCredentials, secret, secrets_manager,
+    session, sts, trust,
 };
 
 /// Condition saying the Project uses long-lived keys (allowed, not preferred).
@@ -81,84 +83,201 @@ impl Run<'_> {
     }
 
     /// Obtains the Project's cloud credentials for one Terraform run (`tag`: the plan id,
-    /// or what the run is for), ready for [`Run::workspace`]. `Some` when a person must act
-    /// first: a Credential checkpoint says what is needed, and the reconcile comes back.
+    /// or what the run is for) and, with `inputs`, the values of its secret inputs, ready
+    /// for [`Run::workspace`]. `Some` when a person must act first: a Credential checkpoint
+    /// says what is needed, and the reconcile comes back.
     pub(super) async fn obtain_credentials(
         &mut self,
         tag: &str,
+        inputs: bool,
     ) -> Result<Option<Action>, ReconcileError> {
-        self.cloud_env.clear();
-        let Some(aws) = self.project.spec.cloud.as_ref().map(|c| &c.aws) else {
-            return Ok(None);
-        };
-        let credentials = aws.credentials.as_ref();
+        self.credentials = None;
+        self.input_env.clear();
+        let aws = self.project.spec.cloud.as_ref().map(|c| &c.aws);
+        let credentials = aws.and_then(|a| a.credentials.as_ref());
         let role = credentials.and_then(|c| c.assume_role.as_ref());
-        let issued = match (role, credentials.and_then(|c| c.secret_ref.as_ref())) {
-            (Some(role), _) => {
+        let region = aws.map_or("us-east-1", |a| a.region.as_str());
+        let uses_aws = role.is_some()
+            || (inputs
+                && self
+                    .rendered()?
+                    .secret_inputs
+                    .iter()
+                    .any(|b| matches!(b.source, SecretInput::AwsSecretsManager { .. })));
+        // Only Projects that call AWS load the SDK's configuration.
+        let config = match uses_aws {
+            true => Some(crate::cloud::sdk_config(region, None).await),
+            false => None,
+        };
+        let issued = match (
+            role,
+            credentials.and_then(|c| c.secret_ref.as_ref()),
+            &config,
+        ) {
+            (Some(role), _, Some(config)) => {
                 let name = session::session_name(&self.namespace, &self.name, tag);
-                let config = crate::cloud::sdk_config(&aws.region, None).await;
-                sts::assume_role(&config, role, &name)
+                sts::assume_role(config, role, &name)
                     .await
-                    .map(|credentials| Issued {
-                        audit: AuditCredential {
-                            kind: "AssumeRole".into(),
-                            source: role.role_arn.clone(),
-                            session: Some(name),
-                            expires: credentials.expires.clone(),
-                        },
-                        credentials,
+                    .map(|credentials| {
+                        Some(Issued {
+                            audit: AuditCredential {
+                                kind: "AssumeRole".into(),
+                                source: role.role_arn.clone(),
+                                session: Some(name),
+                                expires: credentials.expires.clone(),
+                            },
+                            credentials,
+                        })
                     })
             }
-            (None, Some(keys)) => secret::static_keys(&self.secrets(), &self.namespace, &keys.name)
-                .await
-                .map(|credentials| Issued {
-                    audit: AuditCredential {
-                        kind: "StaticKeys".into(),
-                        source: format!("Secret {}/{}", self.namespace, keys.name),
-                        session: None,
-                        expires: None,
-                    },
-                    credentials,
-                }),
-            // The controller's own identity, as the allow-list permitted.
-            (None, None) => return Ok(None),
+            (None, Some(keys), _) => {
+                secret::static_keys(&self.secrets(), &self.namespace, &keys.name)
+                    .await
+                    .map(|credentials| {
+                        Some(Issued {
+                            audit: AuditCredential {
+                                kind: "StaticKeys".into(),
+                                source: format!("Secret {}/{}", self.namespace, keys.name),
+                                session: None,
+                                expires: None,
+                            },
+                            credentials,
+                        })
+                    })
+            }
+            // The controller's own identity (as the allow-list permitted), or no cloud.
+            _ => Ok(None),
         };
         match issued {
-            Ok(Issued { credentials, audit }) => {
+            Ok(Some(Issued { credentials, audit })) => {
                 self.audit(AuditAction::CredentialUsed, |e| e.credential = Some(audit));
-                self.cloud_env = credentials
-                    .env()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect();
-                self.close_credential_checkpoints().await?;
-                Ok(None)
+                self.credentials = Some(credentials);
             }
-            Err(err) if err.needs_person() => {
-                let principal = match role {
-                    Some(_) => {
-                        sts::controller_principal(
-                            &crate::cloud::sdk_config(&aws.region, None).await,
-                        )
-                        .await
-                    }
-                    None => String::new(),
-                };
-                let text = trust::instructions(&err, role, &principal);
-                let what = match &err {
-                    CredentialsError::SecretMissing { name, .. } => format!("secret/{name}"),
-                    _ => format!(
-                        "role/{}/{}",
-                        role.map_or("", |r| r.role_arn.as_str()),
-                        role.and_then(|r| r.external_id.as_deref()).unwrap_or("")
-                    ),
-                };
-                self.ask_for_credentials(&what, &err.to_string(), &text)
-                    .await
-                    .map(Some)
-            }
-            Err(err) => Err(err.into()),
+            Ok(None) => {}
+            Err(err) => return self.needs(err, role, config.as_ref()).await,
         }
+        if inputs {
+            for binding in self.rendered()?.secret_inputs.clone() {
+                let value = match &binding.source {
+                    SecretInput::SecretKeyRef { name, key } => {
+                        secret::get(&self.secrets(), &self.namespace, name, &[key])
+                            .await
+                            .and_then(|s| {
+                                secret::value(&s, key).ok_or_else(|| {
+                                    CredentialsError::SecretMissing {
+                                        namespace: self.namespace.clone(),
+                                        name: name.clone(),
+                                        problem: format!("lacks the key {key}"),
+                                        keys: vec![key.clone()],
+                                    }
+                                })
+                            })
+                    }
+                    SecretInput::AwsSecretsManager {
+                        secret_id,
+                        json_key,
+                    } => match &config {
+                        Some(config) => {
+                            secrets_manager::value(
+                                config,
+                                self.credentials.as_ref(),
+                                secret_id,
+                                json_key.as_deref(),
+                            )
+                            .await
+                        }
+                        None => continue,
+                    },
+                };
+                match value {
+                    Ok(value) => self
+                        .input_env
+                        .push((format!("TF_VAR_{}", binding.variable), value)),
+                    Err(err) => return self.needs(err, role, config.as_ref()).await,
+                }
+            }
+        }
+        self.close_credential_checkpoints().await?;
+        Ok(None)
+    }
+
+    /// A credential problem: a Credential checkpoint when a person must act, else an error
+    /// (retried with backoff).
+    async fn needs(
+        &mut self,
+        err: CredentialsError,
+        role: Option<&AssumeRole>,
+        config: Option<&aws_config::SdkConfig>,
+    ) -> Result<Option<Action>, ReconcileError> {
+        self.credentials = None;
+        self.input_env.clear();
+        if !err.needs_person() {
+            return Err(err.into());
+        }
+        let (what, principal) = match (&err, config) {
+            (CredentialsError::SecretMissing { name, .. }, _) => (format!("secret/{name}"), None),
+            (CredentialsError::AwsSecretUnavailable { secret_id, .. }, _) => {
+                (format!("aws-secret/{secret_id}"), None)
+            }
+            (_, config) => (
+                format!(
+                    "role/{}/{}",
+                    role.map_or("", |r| r.role_arn.as_str()),
+                    role.and_then(|r| r.external_id.as_deref()).unwrap_or("")
+                ),
+                match config {
+                    Some(config) => Some(sts::controller_principal(config).await),
+                    None => None,
+                },
+            ),
+        };
+        let text = trust::instructions(&err, role, principal.as_deref().unwrap_or_default());
+        self.ask_for_credentials(&what, &err.to_string(), &text)
+            .await
+            .map(Some)
+    }
+
+    /// The versions of the secret inputs' sources, for the plan key: a new version plans
+    /// again, and no value ever enters the key. A Secret's `resourceVersion`; a Secrets
+    /// Manager secret's `AWSCURRENT` version id, read with the controller's identity
+    /// (`DescribeSecret`, metadata only; `unknown` when it may not, and then a rotation is
+    /// seen only at the next plan).
+    pub(super) async fn secret_input_versions(&self) -> Result<String, ReconcileError> {
+        let bindings = &self.rendered()?.secret_inputs;
+        if bindings.is_empty() {
+            return Ok(String::new());
+        }
+        let region = self
+            .project
+            .spec
+            .cloud
+            .as_ref()
+            .map_or("us-east-1", |c| c.aws.region.as_str());
+        let mut config = None;
+        let mut versions = String::new();
+        for binding in bindings {
+            let version = match &binding.source {
+                SecretInput::SecretKeyRef { name, .. } => self
+                    .secrets()
+                    .get_opt(name)
+                    .await?
+                    .and_then(|s| s.metadata.resource_version)
+                    .unwrap_or_else(|| "absent".into()),
+                SecretInput::AwsSecretsManager { secret_id, .. } => {
+                    if config.is_none() {
+                        config = Some(crate::cloud::sdk_config(region, None).await);
+                    }
+                    match &config {
+                        Some(config) => secrets_manager::current_version(config, secret_id)
+                            .await
+                            .unwrap_or_else(|| "unknown".into()),
+                        None => "unknown".into(),
+                    }
+                }
+            };
+            versions.push_str(&format!("{}={version}\0", binding.variable));
+        }
+        Ok(versions)
     }
 
     /// Opens (or finds) the Credential checkpoint for `what` and waits: the problem is looked
@@ -176,7 +295,19 @@ impl Run<'_> {
             .collect();
         let tail = format!("credential-{short}");
         let name = format!("{}-{tail}", self.name);
-        let existing = self.checkpoints().get_opt(&name).await?;
+        let mut existing = self.checkpoints().get_opt(&name).await?;
+        // Closed earlier (the problem went away and came back): open it afresh.
+        if existing
+            .as_ref()
+            .and_then(|cp| cp.status.as_ref())
+            .and_then(|s| s.phase)
+            == Some(CheckpointPhase::Superseded)
+        {
+            self.checkpoints()
+                .delete(&name, &kube::api::DeleteParams::default())
+                .await?;
+            existing = None;
+        }
         if let Some(cp) = &existing
             && cp.status.as_ref().and_then(|s| s.phase) == Some(CheckpointPhase::Rejected)
         {
@@ -302,16 +433,19 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Adds the run's credentials to a workspace: the secret values, and the controller's
-    /// own identity blanked so Terraform cannot fall back to it.
+    /// Adds the run's credentials and secret inputs to a workspace as secret variables
+    /// (redacted from everything Terraform prints), and blanks the controller's own
+    /// identity so Terraform cannot fall back to it.
     pub(super) fn with_cloud_env(&self, mut ws: Workspace) -> Workspace {
-        if self.cloud_env.is_empty() {
-            return ws;
+        if let Some(credentials) = &self.credentials {
+            for name in CONTROLLER_IDENTITY_ENV {
+                ws = ws.with_env(*name, "");
+            }
+            for (name, value) in credentials.env() {
+                ws = ws.with_secret_env(name, value);
+            }
         }
-        for name in CONTROLLER_IDENTITY_ENV {
-            ws = ws.with_env(*name, "");
-        }
-        for (name, value) in &self.cloud_env {
+        for (name, value) in &self.input_env {
             ws = ws.with_secret_env(name.clone(), value.clone());
         }
         ws

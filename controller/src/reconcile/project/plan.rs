@@ -123,6 +123,7 @@ impl Run<'_> {
                     source: source.into(),
                 })?;
         hasher.update(format!("\0gate\0{gating}").as_bytes());
+        hasher.update(format!("\0secrets\0{}", self.secret_input_versions().await?).as_bytes());
         // A new value of the re-plan annotation is a new key: plan again on request.
         if let Some(token) = self.project.annotations().get(api::REPLAN_ANNOTATION) {
             hasher.update(format!("\0replan\0{token}").as_bytes());
@@ -147,7 +148,7 @@ impl Run<'_> {
         self.status.plan = None;
         self.status.observed_generation = self.generation();
         let tag = format!("key-{}", plan_key.get(..16).unwrap_or(plan_key));
-        if let Some(action) = self.obtain_credentials(&tag).await? {
+        if let Some(action) = self.obtain_credentials(&tag, true).await? {
             return Ok(action);
         }
         let (phase, reason) = if destroy {

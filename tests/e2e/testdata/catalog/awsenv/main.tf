@@ -1,14 +1,18 @@
 # A test module for the credential tests: applying it records which AWS_* environment
-# variables Terraform (and so any provider it runs) received. The path reaches the shell
-# through `environment` only.
+# variables Terraform (and so any provider it runs) received, and the secret inputs. Every
+# value reaches the shell through `environment` only. A new secret value replaces the
+# resource (through its hash), so a rotation is applied and recorded again.
 resource "terraform_data" "seen" {
-  input = var.out
+  input            = var.out
+  triggers_replace = sha256("${var.token}/${var.db_password}/${var.note}")
 
   provisioner "local-exec" {
     interpreter = ["/bin/sh", "-c"]
-    command     = "env | grep '^AWS_' | sort > \"$SEEN_FILE\""
+    command     = "{ env | grep '^AWS_' | sort; echo \"TOKEN=$SEEN_TOKEN\"; echo \"DB_PASSWORD=$SEEN_DB_PASSWORD\"; } > \"$SEEN_FILE\""
     environment = {
-      SEEN_FILE = var.out
+      SEEN_FILE        = var.out
+      SEEN_TOKEN       = var.token
+      SEEN_DB_PASSWORD = var.db_password
     }
   }
 }

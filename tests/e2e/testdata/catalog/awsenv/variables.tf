@@ -1,4 +1,24 @@
 variable "out" {
-  description = "File the apply writes the AWS_* variables it saw into."
+  description = "File the apply writes the AWS_* variables (and the secret inputs) it saw into."
   type        = string
+}
+
+variable "token" {
+  description = "A secret input (secretKeyRef or awsSecretsManager in the tests)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "db_password" {
+  description = "A second secret input."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "note" {
+  description = "Not sensitive: a secret reference here must be refused."
+  type        = string
+  default     = ""
 }
