@@ -596,6 +596,39 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
     let seen = seen(&out);
     assert_eq!(value(&seen, "AWS_ACCESS_KEY_ID"), Some(key));
     assert_eq!(value(&seen, "AWS_SECRET_ACCESS_KEY"), Some(secret));
+
+    // A Terraform error that echoes the key: the apply fails, and what tollgate keeps of the
+    // error says [REDACTED] where the key was.
+    let mut leaky = project(
+        &namespace,
+        "leaky",
+        ACCOUNT,
+        serde_json::json!({"secretRef": {"name": "aws-keys"}}),
+        &dir.path().join("leaky.env"),
+    );
+    leaky.spec.components[0]
+        .inputs
+        .insert("leak".into(), serde_json::json!(true));
+    projects
+        .create(&PostParams::default(), &leaky)
+        .await
+        .unwrap();
+    wait_for("leaky apply failed", TIMEOUT, || async {
+        phase(&projects, "leaky").await == Some(ProjectPhase::Failed)
+    })
+    .await;
+    let failed = projects.get("leaky").await.unwrap().status.unwrap();
+    let stalled = failed
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.reason, "ApplyFailed");
+    assert!(
+        stalled.message.contains("leaking [REDACTED]"),
+        "{}",
+        stalled.message
+    );
     assert!(
         std::fs::read_to_string(&audit)
             .unwrap()
@@ -604,7 +637,7 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
     let hits = find_anywhere(plane, &namespace, &controller, dir.path(), &[key, secret])
         .await
         .into_iter()
-        .filter(|h| !h.ends_with("keys.env"))
+        .filter(|h| !h.ends_with("keys.env") && !h.ends_with("leaky.env"))
         .collect::<Vec<_>>();
     assert!(hits.is_empty(), "secrets leaked: {hits:?}");
     plane.delete_namespace(&namespace).await;

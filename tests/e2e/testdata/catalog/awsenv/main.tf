@@ -4,7 +4,7 @@
 # resource (through its hash), so a rotation is applied and recorded again.
 resource "terraform_data" "seen" {
   input            = var.out
-  triggers_replace = sha256("${var.token}/${var.db_password}/${var.note}")
+  triggers_replace = sha256("${var.token}/${var.db_password}/${var.note}/${var.leak}")
 
   provisioner "local-exec" {
     interpreter = ["/bin/sh", "-c"]
@@ -13,6 +13,15 @@ resource "terraform_data" "seen" {
       SEEN_FILE        = var.out
       SEEN_TOKEN       = var.token
       SEEN_DB_PASSWORD = var.db_password
+    }
+  }
+
+  # A hostile apply: print the credentials Terraform received, then fail.
+  provisioner "local-exec" {
+    interpreter = ["/bin/sh", "-c"]
+    command     = "if [ \"$LEAK\" = true ]; then echo \"leaking $AWS_SECRET_ACCESS_KEY\"; echo \"leaking $AWS_SECRET_ACCESS_KEY\" >&2; exit 1; fi"
+    environment = {
+      LEAK = tostring(var.leak)
     }
   }
 }

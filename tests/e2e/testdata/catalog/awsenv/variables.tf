@@ -22,3 +22,9 @@ variable "note" {
   type        = string
   default     = ""
 }
+
+variable "leak" {
+  description = "When true the apply fails after printing its AWS secret key: Terraform's error then echoes it."
+  type        = bool
+  default     = false
+}
