@@ -82,6 +82,30 @@ impl Moto {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// Starts moto checking every request after the first three, which make an `admin` IAM
+    /// user allowed everything; returns its keys for the test's own setup.
+    async fn start_enforcing() -> (Moto, String, String) {
+        let moto = Moto::start(Some(3)).await;
+        let admin = moto.boto(
+            "setup",
+            "setup",
+            "iam.create_user(UserName='admin')\nk = iam.create_access_key(UserName='admin')['AccessKey']\niam.put_user_policy(UserName='admin', PolicyName='all', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}]}))\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
+        );
+        let (key, secret) = admin.split_once(' ').unwrap();
+        (moto, key.to_owned(), secret.to_owned())
+    }
+
+    /// An IAM user `controller` allowed only `policy` (IAM actions as JSON), and its keys.
+    fn controller_user(&self, admin: (&str, &str), actions: &str) -> (String, String) {
+        let keys = self.boto(
+            admin.0,
+            admin.1,
+            &format!("iam.create_user(UserName='controller')\nk = iam.create_access_key(UserName='controller')['AccessKey']\niam.put_user_policy(UserName='controller', PolicyName='own', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': {actions}, 'Resource': '*'}}]}}))\nprint(k['AccessKeyId'], k['SecretAccessKey'])"),
+        );
+        let (key, secret) = keys.split_once(' ').unwrap();
+        (key.to_owned(), secret.to_owned())
+    }
+
     /// The controller's environment: its own identity and this endpoint.
     fn controller_env(&self, key: &str, secret: &str) -> Vec<(String, String)> {
         [
@@ -375,21 +399,12 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
 #[tokio::test]
 async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_is_assumable() {
     let plane = ControlPlane::get().await;
-    // The first three requests (an admin user, its key, its policy) go unchecked.
-    let moto = Moto::start(Some(3)).await;
-    let admin = moto.boto(
-        "setup",
-        "setup",
-        "iam.create_user(UserName='admin')\nk = iam.create_access_key(UserName='admin')['AccessKey']\niam.put_user_policy(UserName='admin', PolicyName='all', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}]}))\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
-    );
-    let (admin_key, admin_secret) = admin.split_once(' ').unwrap();
-    // The controller may assume nothing yet.
-    let controller_keys = moto.boto(
-        admin_key,
-        admin_secret,
-        "iam.create_user(UserName='controller')\nk = iam.create_access_key(UserName='controller')['AccessKey']\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
-    );
-    let (controller_key, controller_secret) = controller_keys.split_once(' ').unwrap();
+    let (moto, admin_key, admin_secret) = Moto::start_enforcing().await;
+    let (admin_key, admin_secret) = (admin_key.as_str(), admin_secret.as_str());
+    // The controller may assume nothing yet (it may ask who it is, for the trust policy).
+    let (controller_key, controller_secret) =
+        moto.controller_user((admin_key, admin_secret), "'sts:GetCallerIdentity'");
+    let (controller_key, controller_secret) = (controller_key.as_str(), controller_secret.as_str());
     let namespace = plane.namespace("creds-deny").await;
     plane
         .allow_in(
@@ -462,7 +477,7 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
     moto.boto(
         admin_key,
         admin_secret,
-        &format!("iam.put_user_policy(UserName='controller', PolicyName='assume', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': 'sts:AssumeRole', 'Resource': {role:?}}}]}}))"),
+        &format!("iam.put_user_policy(UserName='controller', PolicyName='own', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': 'sts:AssumeRole', 'Resource': {role:?}}}]}}))"),
     );
     wait_for("denied Ready", TIMEOUT, || async {
         phase(&projects, "denied").await == Some(ProjectPhase::Ready)
@@ -827,5 +842,117 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
     .filter(|h| !h.ends_with("inputs.env"))
     .collect::<Vec<_>>();
     assert!(hits.is_empty(), "secrets leaked: {hits:?}");
+    plane.delete_namespace(&namespace).await;
+}
+
+#[tokio::test]
+async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
+    let plane = ControlPlane::get().await;
+    let (moto, admin_key, admin_secret) = Moto::start_enforcing().await;
+    let admin = (admin_key.as_str(), admin_secret.as_str());
+    let namespace = plane.namespace("creds-s3").await;
+    let bucket = format!("tfstate-{}", namespace.len());
+    let key = format!("{namespace}/state/terraform.tfstate");
+    // The controller may only assume roles; the Project's role may use S3.
+    moto.boto(
+        admin.0,
+        admin.1,
+        &format!("boto3.client('s3', **kw).create_bucket(Bucket={bucket:?})\niam.create_role(RoleName='tollgate-state', AssumeRolePolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'AWS': '*'}}, 'Action': 'sts:AssumeRole'}}]}}))\niam.put_role_policy(RoleName='tollgate-state', PolicyName='state', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': ['s3:*', 'sts:GetCallerIdentity'], 'Resource': '*'}}]}}))"),
+    );
+    let (controller_key, controller_secret) =
+        moto.controller_user(admin, "['sts:AssumeRole', 'sts:GetCallerIdentity']");
+    // Someone else holds the state's lock (S3's lock file) when the Project first plans.
+    moto.boto(
+        admin.0,
+        admin.1,
+        &format!("boto3.client('s3', **kw).put_object(Bucket={bucket:?}, Key={lock:?}, Body=json.dumps({{'ID': 'held-by-test', 'Operation': 'OperationTypeApply', 'Who': 'e2e', 'Version': '1.15.0', 'Created': '2026-01-01T00:00:00Z', 'Path': {key:?}}}))", lock = format!("{key}.tflock")),
+    );
+    plane
+        .allow_in(
+            &namespace,
+            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let controller = ControllerProcess::start_with_env(
+        plane,
+        &namespace,
+        dir.path(),
+        vec![
+            "--catalog".into(),
+            catalog(),
+            "--credentials-config".into(),
+            allow_list(dir.path(), &namespace),
+            "--lock-timeout".into(),
+            "1".into(),
+        ],
+        moto.controller_env(&controller_key, &controller_secret),
+    )
+    .await;
+    let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
+    let out = dir.path().join("state.env");
+    let mut state = project(
+        &namespace,
+        "state",
+        ACCOUNT,
+        serde_json::json!({"assumeRole": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/tollgate-state")}}),
+        &out,
+    );
+    state.spec.backend = Some(
+        serde_json::from_value(serde_json::json!({"type": "s3", "s3": {"bucket": bucket}}))
+            .unwrap(),
+    );
+    projects
+        .create(&PostParams::default(), &state)
+        .await
+        .unwrap();
+    wait_for("the held lock reported", TIMEOUT, || async {
+        projects
+            .get("state")
+            .await
+            .ok()
+            .and_then(|p| p.status)
+            .is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.reason == "Retrying" && c.message.to_lowercase().contains("lock"))
+            })
+    })
+    .await;
+    assert!(!out.exists());
+    moto.boto(
+        admin.0,
+        admin.1,
+        &format!(
+            "boto3.client('s3', **kw).delete_object(Bucket={bucket:?}, Key={lock:?})",
+            lock = format!("{key}.tflock")
+        ),
+    );
+    wait_for("state Ready", TIMEOUT, || async {
+        phase(&projects, "state").await == Some(ProjectPhase::Ready)
+    })
+    .await;
+    // The state is in the bucket, under the Project's key, and names the applied resource;
+    // the lock file is gone. Only the role could write there (the controller may not).
+    let listed = moto.boto(
+        admin.0,
+        admin.1,
+        &format!("s3 = boto3.client('s3', **kw)\nprint(sorted(o['Key'] for o in s3.list_objects_v2(Bucket={bucket:?})['Contents']))\nprint(json.loads(s3.get_object(Bucket={bucket:?}, Key={key:?})['Body'].read())['resources'][0]['type'])"),
+    );
+    assert_eq!(
+        listed,
+        format!("['{key}']\nterraform_data"),
+        "controller log:\n{}",
+        controller.log()
+    );
+    let denied = moto.boto(
+        &controller_key,
+        &controller_secret,
+        &format!("try:\n    boto3.client('s3', **kw).get_object(Bucket={bucket:?}, Key={key:?})\n    print('read')\nexcept Exception as e:\n    print(type(e).__name__)"),
+    );
+    assert_eq!(
+        denied, "AccessDenied",
+        "the controller's own identity must not reach the state"
+    );
     plane.delete_namespace(&namespace).await;
 }
