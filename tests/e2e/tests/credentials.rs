@@ -23,6 +23,7 @@ use tollgate_e2e::{ControlPlane, User, repo_root, wait_for};
 
 const ACCOUNT: &str = "123456789012";
 const TIMEOUT: Duration = Duration::from_secs(120);
+const AUDIT_FILE: &str = "audit.jsonl";
 
 /// A moto server on 127.0.0.1, stopped when dropped.
 struct Moto {
@@ -159,6 +160,67 @@ fn project(
     .unwrap()
 }
 
+/// A fresh namespace whose ApprovalPolicy pre-approves `auto_approve`, and a directory for
+/// the controller's files.
+async fn scene(
+    plane: &ControlPlane,
+    prefix: &str,
+    auto_approve: serde_json::Value,
+) -> (String, tempfile::TempDir) {
+    let namespace = plane.namespace(prefix).await;
+    plane
+        .allow_in(&namespace, serde_json::json!({"autoApprove": auto_approve}))
+        .await;
+    (namespace, tempfile::tempdir().unwrap())
+}
+
+/// A controller for `namespace` with the test catalog, the allow-list of [`allow_list`],
+/// the audit file [`AUDIT_FILE`] in `dir`, `env` (its AWS identity and endpoint) and
+/// `extra` arguments.
+async fn start_controller(
+    plane: &ControlPlane,
+    namespace: &str,
+    dir: &Path,
+    env: Vec<(String, String)>,
+    extra: Vec<String>,
+) -> ControllerProcess {
+    let mut args = vec![
+        "--catalog".to_owned(),
+        catalog(),
+        "--credentials-config".to_owned(),
+        allow_list(dir, namespace),
+        "--audit-file".to_owned(),
+        dir.join(AUDIT_FILE).to_string_lossy().into_owned(),
+    ];
+    args.extend(extra);
+    ControllerProcess::start_with_env(plane, namespace, dir, args, env).await
+}
+
+async fn wait_phase(projects: &Api<Project>, name: &str, want: ProjectPhase) {
+    wait_for(&format!("{name} {want:?}"), TIMEOUT, || async {
+        phase(projects, name).await == Some(want)
+    })
+    .await;
+}
+
+/// Waits for the namespace's Credential checkpoint and returns it.
+async fn credential_checkpoint(checkpoints: &Api<Checkpoint>) -> Checkpoint {
+    let open = || async {
+        checkpoints
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
+    };
+    wait_for("a Credential checkpoint", TIMEOUT, || async {
+        open().await.is_some()
+    })
+    .await;
+    open().await.unwrap()
+}
+
 async fn phase(api: &Api<Project>, name: &str) -> Option<ProjectPhase> {
     api.get(name).await.ok()?.status?.phase
 }
@@ -261,28 +323,19 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_teams_apart() {
     let plane = ControlPlane::get().await;
     let moto = Moto::start(None).await;
-    let namespace = plane.namespace("creds-sts").await;
-    plane
-        .allow_in(
-            &namespace,
-            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
-        )
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let audit = dir.path().join("audit.jsonl");
-    let controller = ControllerProcess::start_with_env(
+    let (namespace, dir) = scene(
+        plane,
+        "creds-sts",
+        serde_json::json!(["FirstApply", "Create"]),
+    )
+    .await;
+    let audit = dir.path().join(AUDIT_FILE);
+    let controller = start_controller(
         plane,
         &namespace,
         dir.path(),
-        vec![
-            "--catalog".into(),
-            catalog(),
-            "--credentials-config".into(),
-            allow_list(dir.path(), &namespace),
-            "--audit-file".into(),
-            audit.to_string_lossy().into_owned(),
-        ],
         moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
+        vec![],
     )
     .await;
     let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
@@ -300,10 +353,7 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
         .create(&PostParams::default(), &foreign)
         .await
         .unwrap();
-    wait_for("foreign refused", TIMEOUT, || async {
-        phase(&projects, "foreign").await == Some(ProjectPhase::Failed)
-    })
-    .await;
+    wait_phase(&projects, "foreign", ProjectPhase::Failed).await;
     let status = projects.get("foreign").await.unwrap().status.unwrap();
     let stalled = status
         .conditions
@@ -334,10 +384,7 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
         .create(&PostParams::default(), &shop)
         .await
         .unwrap();
-    wait_for("shop Ready", TIMEOUT, || async {
-        phase(&projects, "shop").await == Some(ProjectPhase::Ready)
-    })
-    .await;
+    wait_phase(&projects, "shop", ProjectPhase::Ready).await;
     let seen = seen(&out);
     let key = value(&seen, "AWS_ACCESS_KEY_ID")
         .expect("an access key id")
@@ -405,25 +452,18 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
     let (controller_key, controller_secret) =
         moto.controller_user((admin_key, admin_secret), "'sts:GetCallerIdentity'");
     let (controller_key, controller_secret) = (controller_key.as_str(), controller_secret.as_str());
-    let namespace = plane.namespace("creds-deny").await;
-    plane
-        .allow_in(
-            &namespace,
-            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
-        )
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let controller = ControllerProcess::start_with_env(
+    let (namespace, dir) = scene(
+        plane,
+        "creds-deny",
+        serde_json::json!(["FirstApply", "Create"]),
+    )
+    .await;
+    let controller = start_controller(
         plane,
         &namespace,
         dir.path(),
-        vec![
-            "--catalog".into(),
-            catalog(),
-            "--credentials-config".into(),
-            allow_list(dir.path(), &namespace),
-        ],
         moto.controller_env(controller_key, controller_secret),
+        vec![],
     )
     .await;
     let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
@@ -443,20 +483,7 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
         )
         .await
         .unwrap();
-    let open = || async {
-        checkpoints
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
-    };
-    wait_for("a Credential checkpoint", TIMEOUT, || async {
-        open().await.is_some()
-    })
-    .await;
-    let checkpoint = open().await.unwrap();
+    let checkpoint = credential_checkpoint(&checkpoints).await;
     let text = &checkpoint.spec.summary.text;
     for expected in [
         "AccessDenied",
@@ -479,10 +506,7 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
         admin_secret,
         &format!("iam.put_user_policy(UserName='controller', PolicyName='own', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': 'sts:AssumeRole', 'Resource': {role:?}}}]}}))"),
     );
-    wait_for("denied Ready", TIMEOUT, || async {
-        phase(&projects, "denied").await == Some(ProjectPhase::Ready)
-    })
-    .await;
+    wait_phase(&projects, "denied", ProjectPhase::Ready).await;
     let closed = checkpoints
         .get(&checkpoint.metadata.name.clone().unwrap())
         .await
@@ -511,28 +535,19 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
 async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_secret_is_created() {
     let plane = ControlPlane::get().await;
     let moto = Moto::start(None).await;
-    let namespace = plane.namespace("creds-secret").await;
-    plane
-        .allow_in(
-            &namespace,
-            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
-        )
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let audit = dir.path().join("audit.jsonl");
-    let controller = ControllerProcess::start_with_env(
+    let (namespace, dir) = scene(
+        plane,
+        "creds-secret",
+        serde_json::json!(["FirstApply", "Create"]),
+    )
+    .await;
+    let audit = dir.path().join(AUDIT_FILE);
+    let controller = start_controller(
         plane,
         &namespace,
         dir.path(),
-        vec![
-            "--catalog".into(),
-            catalog(),
-            "--credentials-config".into(),
-            allow_list(dir.path(), &namespace),
-            "--audit-file".into(),
-            audit.to_string_lossy().into_owned(),
-        ],
         moto.controller_env("AKIDCONTROLLER0002", "controller-secret"),
+        vec![],
     )
     .await;
     let admin = plane.client(User::Admin).await;
@@ -552,20 +567,7 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
         )
         .await
         .unwrap();
-    let open = || async {
-        checkpoints
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
-    };
-    wait_for("a Credential checkpoint", TIMEOUT, || async {
-        open().await.is_some()
-    })
-    .await;
-    let checkpoint = open().await.unwrap();
+    let checkpoint = credential_checkpoint(&checkpoints).await;
     let text = &checkpoint.spec.summary.text;
     assert!(
         text.contains(&format!("Secret {namespace}/aws-keys does not exist"))
@@ -596,10 +598,7 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
         .create(&PostParams::default(), &keys)
         .await
         .unwrap();
-    wait_for("keys Ready", TIMEOUT, || async {
-        phase(&projects, "keys").await == Some(ProjectPhase::Ready)
-    })
-    .await;
+    wait_phase(&projects, "keys", ProjectPhase::Ready).await;
     let closed = checkpoints
         .get(&checkpoint.metadata.name.clone().unwrap())
         .await
@@ -628,10 +627,7 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
         .create(&PostParams::default(), &leaky)
         .await
         .unwrap();
-    wait_for("leaky apply failed", TIMEOUT, || async {
-        phase(&projects, "leaky").await == Some(ProjectPhase::Failed)
-    })
-    .await;
+    wait_phase(&projects, "leaky", ProjectPhase::Failed).await;
     let failed = projects.get("leaky").await.unwrap().status.unwrap();
     let stalled = failed
         .conditions
@@ -668,25 +664,18 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
         "setup",
         &format!("sm = boto3.client('secretsmanager', **kw)\nsm.create_secret(Name='db', SecretString=json.dumps({{'password': {sm_first:?}}}))"),
     );
-    let namespace = plane.namespace("creds-inputs").await;
-    plane
-        .allow_in(
-            &namespace,
-            serde_json::json!({"autoApprove": ["FirstApply", "Create", "Replace"]}),
-        )
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let controller = ControllerProcess::start_with_env(
+    let (namespace, dir) = scene(
+        plane,
+        "creds-inputs",
+        serde_json::json!(["FirstApply", "Create", "Replace"]),
+    )
+    .await;
+    let controller = start_controller(
         plane,
         &namespace,
         dir.path(),
-        vec![
-            "--catalog".into(),
-            catalog(),
-            "--credentials-config".into(),
-            allow_list(dir.path(), &namespace),
-        ],
         moto.controller_env("AKIDCONTROLLER0003", "controller-secret"),
+        vec![],
     )
     .await;
     let admin = plane.client(User::Admin).await;
@@ -718,10 +707,7 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
         )
         .await
         .unwrap();
-    wait_for("non-sensitive reference refused", TIMEOUT, || async {
-        phase(&projects, "inputs").await == Some(ProjectPhase::Failed)
-    })
-    .await;
+    wait_phase(&projects, "inputs", ProjectPhase::Failed).await;
     let status = projects.get("inputs").await.unwrap().status.unwrap();
     let stalled = status
         .conditions
@@ -748,22 +734,7 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
         .replace("inputs", &PostParams::default(), &fixed)
         .await
         .unwrap();
-    let credential = || async {
-        checkpoints
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
-    };
-    wait_for(
-        "a Credential checkpoint for the Secret",
-        TIMEOUT,
-        || async { credential().await.is_some() },
-    )
-    .await;
-    let text = credential().await.unwrap().spec.summary.text;
+    let text = credential_checkpoint(&checkpoints).await.spec.summary.text;
     assert!(
         text.contains(&format!("Secret {namespace}/app does not exist"))
             && text.contains("--from-literal=token=..."),
@@ -779,10 +750,7 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
         .create(&PostParams::default(), &app)
         .await
         .unwrap();
-    wait_for("inputs Ready", TIMEOUT, || async {
-        phase(&projects, "inputs").await == Some(ProjectPhase::Ready)
-    })
-    .await;
+    wait_phase(&projects, "inputs", ProjectPhase::Ready).await;
     let seen_first = seen(&out);
     assert_eq!(value(&seen_first, "TOKEN"), Some(token));
     assert_eq!(value(&seen_first, "DB_PASSWORD"), Some(sm_first));
@@ -850,7 +818,12 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
     let plane = ControlPlane::get().await;
     let (moto, admin_key, admin_secret) = Moto::start_enforcing().await;
     let admin = (admin_key.as_str(), admin_secret.as_str());
-    let namespace = plane.namespace("creds-s3").await;
+    let (namespace, dir) = scene(
+        plane,
+        "creds-s3",
+        serde_json::json!(["FirstApply", "Create"]),
+    )
+    .await;
     let bucket = format!("tfstate-{}", namespace.len());
     let key = format!("{namespace}/state/terraform.tfstate");
     // The controller may only assume roles; the Project's role may use S3.
@@ -867,26 +840,12 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
         admin.1,
         &format!("boto3.client('s3', **kw).put_object(Bucket={bucket:?}, Key={lock:?}, Body=json.dumps({{'ID': 'held-by-test', 'Operation': 'OperationTypeApply', 'Who': 'e2e', 'Version': '1.15.0', 'Created': '2026-01-01T00:00:00Z', 'Path': {key:?}}}))", lock = format!("{key}.tflock")),
     );
-    plane
-        .allow_in(
-            &namespace,
-            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
-        )
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let controller = ControllerProcess::start_with_env(
+    let controller = start_controller(
         plane,
         &namespace,
         dir.path(),
-        vec![
-            "--catalog".into(),
-            catalog(),
-            "--credentials-config".into(),
-            allow_list(dir.path(), &namespace),
-            "--lock-timeout".into(),
-            "1".into(),
-        ],
         moto.controller_env(&controller_key, &controller_secret),
+        vec!["--lock-timeout".into(), "1".into()],
     )
     .await;
     let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
@@ -928,10 +887,7 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
             lock = format!("{key}.tflock")
         ),
     );
-    wait_for("state Ready", TIMEOUT, || async {
-        phase(&projects, "state").await == Some(ProjectPhase::Ready)
-    })
-    .await;
+    wait_phase(&projects, "state", ProjectPhase::Ready).await;
     // The state is in the bucket, under the Project's key, and names the applied resource;
     // the lock file is gone. Only the role could write there (the controller may not).
     let listed = moto.boto(
