@@ -204,7 +204,12 @@ fn chart_webhook_configurations_are_the_generated_ones() {
 /// Every flag the chart passes exists on the real command, and the pod is locked down.
 #[test]
 fn chart_runs_the_controller_with_real_flags_locked_down() {
-    let docs = render(&["--set", "controller.priceCache.configMap=prices"]);
+    let docs = render(&[
+        "--set",
+        "controller.priceCache.configMap=prices",
+        "--set",
+        "controller.credentialsConfig.configMap=accounts",
+    ]);
     let deployment = find(&docs, "Deployment", "tollgate");
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
@@ -303,6 +308,7 @@ fn chart_runs_the_controller_with_real_flags_locked_down() {
         "/home/tollgate",
         "/tmp",
         "/etc/tollgate/price-cache",
+        "/etc/tollgate/credentials",
     ] {
         assert!(mounts.contains(&path), "{path} not mounted: {mounts:?}");
     }
