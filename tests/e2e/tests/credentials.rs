@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use tollgate::api::{Checkpoint, CheckpointPhase, CheckpointType, Project, ProjectPhase};
 use tollgate_e2e::controller::{ControllerProcess, free_port};
+use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{ControlPlane, User, repo_root, wait_for};
 
 const ACCOUNT: &str = "123456789012";
@@ -909,6 +910,127 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
     assert_eq!(
         denied, "AccessDenied",
         "the controller's own identity must not reach the state"
+    );
+    plane.delete_namespace(&namespace).await;
+}
+
+#[tokio::test]
+async fn an_approved_plan_waits_for_its_credentials_and_applies_without_a_new_approval() {
+    let plane = ControlPlane::get().await;
+    let moto = Moto::start(None).await;
+    // Decisions go through tollgate's admission webhook (sealed), as in production.
+    let namespace = start_webhook().await.namespace(plane, "creds-apply").await;
+    let dir = tempfile::tempdir().unwrap();
+    let _controller = start_controller(
+        plane,
+        &namespace,
+        dir.path(),
+        moto.controller_env("AKIDCONTROLLER0004", "controller-secret"),
+        vec![],
+    )
+    .await;
+    let admin = plane.client(User::Admin).await;
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &namespace);
+    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(admin, &namespace);
+    let keys: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "aws-keys", "namespace": namespace},
+        "stringData": {"AWS_ACCESS_KEY_ID": "AKIDAPPLY00001", "AWS_SECRET_ACCESS_KEY": "apply-secret-1"}
+    }))
+    .unwrap();
+    secrets.create(&PostParams::default(), &keys).await.unwrap();
+    let out = dir.path().join("approved.env");
+    projects
+        .create(
+            &PostParams::default(),
+            &project(
+                &namespace,
+                "approved",
+                ACCOUNT,
+                serde_json::json!({"secretRef": {"name": "aws-keys"}}),
+                &out,
+            ),
+        )
+        .await
+        .unwrap();
+    wait_phase(&projects, "approved", ProjectPhase::AwaitingApproval).await;
+    let plan_checkpoint = projects
+        .get("approved")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .checkpoint_ref
+        .unwrap()
+        .name;
+
+    // The keys go away after the plan, before the decision.
+    secrets
+        .delete("aws-keys", &DeleteParams::default())
+        .await
+        .unwrap();
+    Api::<Checkpoint>::namespaced(plane.client(User::Alice).await, &namespace)
+        .patch_status(
+            &plan_checkpoint,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"decision": "Approved", "reason": "e2e"}})),
+        )
+        .await
+        .unwrap();
+    let credential = credential_checkpoint(&checkpoints).await;
+    wait_for(
+        "Ready=False CredentialsNeeded while Applying",
+        TIMEOUT,
+        || async {
+            let status = projects.get("approved").await.unwrap().status.unwrap();
+            status.phase == Some(ProjectPhase::Applying)
+                && status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "CredentialsNeeded")
+        },
+    )
+    .await;
+    assert!(!out.exists(), "applied without credentials");
+
+    // The keys come back: the approved plan is applied, nobody approves anything again.
+    let mut keys = keys;
+    keys.metadata.resource_version = None;
+    secrets.create(&PostParams::default(), &keys).await.unwrap();
+    wait_phase(&projects, "approved", ProjectPhase::Ready).await;
+    assert_eq!(
+        value(&seen(&out), "AWS_ACCESS_KEY_ID"),
+        Some("AKIDAPPLY00001")
+    );
+    let all = checkpoints
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let types: Vec<(CheckpointType, Option<CheckpointPhase>)> = all
+        .iter()
+        .map(|c| {
+            (
+                c.spec.checkpoint_type,
+                c.status.as_ref().and_then(|s| s.phase),
+            )
+        })
+        .collect();
+    assert_eq!(
+        types.len(),
+        2,
+        "one plan checkpoint and one Credential checkpoint, nothing re-opened: {types:?}"
+    );
+    let status = |name: &str| {
+        all.iter()
+            .find(|c| c.metadata.name.as_deref() == Some(name))
+            .and_then(|c| c.status.as_ref())
+            .and_then(|s| s.phase)
+    };
+    assert_eq!(status(&plan_checkpoint), Some(CheckpointPhase::Approved));
+    assert_eq!(
+        status(credential.metadata.name.as_deref().unwrap()),
+        Some(CheckpointPhase::Superseded)
     );
     plane.delete_namespace(&namespace).await;
 }
