@@ -94,5 +94,6 @@ if [ -x tests/e2e/control-plane.sh ]; then
   # The controller (a process per test) inherits TOLLGATE_TERRAFORM: the whole loop, state
   # in the cluster through OpenTofu's kubernetes backend, kill during apply included.
   # Also the state tests: OpenTofu's kubernetes backend words its lock errors its own way.
-  TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate-e2e --locked --test loop --test state -- --test-threads=2
+  # And the credential tests: OpenTofu's s3 backend, TF_VAR_ secret inputs, env credentials.
+  TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate-e2e --locked --test loop --test state --test credentials -- --test-threads=2
 fi

@@ -494,8 +494,8 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
-    let status = projects.get("denied").await.unwrap().status.unwrap();
-    assert_eq!(status.phase, Some(ProjectPhase::AwaitingApproval));
+    // The checkpoint is created first, then the Project's status says it waits on it.
+    wait_phase(&projects, "denied", ProjectPhase::AwaitingApproval).await;
     assert!(
         !out.exists(),
         "nothing may run without the Project's credentials"
@@ -576,6 +576,7 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
             && text.contains(&format!("kubectl -n {namespace} create secret generic aws-keys --from-literal=AWS_ACCESS_KEY_ID=... --from-literal=AWS_SECRET_ACCESS_KEY=...")),
         "{text}"
     );
+    wait_phase(&projects, "keys", ProjectPhase::AwaitingApproval).await;
     let status = projects.get("keys").await.unwrap().status.unwrap();
     let warning = status
         .conditions
