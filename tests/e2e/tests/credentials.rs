@@ -1035,3 +1035,99 @@ async fn an_approved_plan_waits_for_its_credentials_and_applies_without_a_new_ap
     );
     plane.delete_namespace(&namespace).await;
 }
+
+#[tokio::test]
+async fn a_rejected_credential_checkpoint_stops_the_project_until_the_credentials_work() {
+    let plane = ControlPlane::get().await;
+    let moto = Moto::start(None).await;
+    let namespace = start_webhook().await.namespace(plane, "creds-reject").await;
+    plane
+        .allow_in(
+            &namespace,
+            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let _controller = start_controller(
+        plane,
+        &namespace,
+        dir.path(),
+        moto.controller_env("AKIDCONTROLLER0005", "controller-secret"),
+        vec![],
+    )
+    .await;
+    let admin = plane.client(User::Admin).await;
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &namespace);
+    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &namespace);
+    let out = dir.path().join("rejected.env");
+    projects
+        .create(
+            &PostParams::default(),
+            &project(
+                &namespace,
+                "rejected",
+                ACCOUNT,
+                serde_json::json!({"secretRef": {"name": "aws-keys"}}),
+                &out,
+            ),
+        )
+        .await
+        .unwrap();
+    let credential = credential_checkpoint(&checkpoints).await;
+    Api::<Checkpoint>::namespaced(plane.client(User::Alice).await, &namespace)
+        .patch_status(
+            credential.metadata.name.as_deref().unwrap(),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"decision": "Rejected", "reason": "no keys for this team"}})),
+        )
+        .await
+        .unwrap();
+    wait_phase(&projects, "rejected", ProjectPhase::Failed).await;
+    let status = projects.get("rejected").await.unwrap().status.unwrap();
+    let stalled = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.reason, "CredentialRejected");
+    assert!(
+        stalled.message.contains("no keys for this team"),
+        "{}",
+        stalled.message
+    );
+    assert!(!out.exists());
+
+    // Once the credentials work, a re-plan request carries on.
+    let keys: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "aws-keys", "namespace": namespace},
+        "stringData": {"AWS_ACCESS_KEY_ID": "AKIDREJECT0001", "AWS_SECRET_ACCESS_KEY": "reject-secret-1"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(admin, &namespace)
+        .create(&PostParams::default(), &keys)
+        .await
+        .unwrap();
+    projects
+        .patch(
+            "rejected",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {tollgate::api::REPLAN_ANNOTATION: "1"}}})),
+        )
+        .await
+        .unwrap();
+    wait_phase(&projects, "rejected", ProjectPhase::Ready).await;
+    assert_eq!(
+        value(&seen(&out), "AWS_ACCESS_KEY_ID"),
+        Some("AKIDREJECT0001")
+    );
+    // Closed, so a later incident asks afresh instead of finding this rejection.
+    let closed = checkpoints
+        .get(credential.metadata.name.as_deref().unwrap())
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(closed.phase, Some(CheckpointPhase::Superseded));
+    assert_eq!(closed.decision, Some(tollgate::api::Decision::Rejected));
+    plane.delete_namespace(&namespace).await;
+}

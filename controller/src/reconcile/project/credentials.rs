@@ -397,15 +397,15 @@ impl Run<'_> {
         ))
     }
 
-    /// Closes the Project's open Credential checkpoints once credentials were obtained: the
-    /// problem is gone, nothing is left to decide (`Superseded`).
+    /// Closes the Project's Credential checkpoints once credentials were obtained: the
+    /// problem is gone, nothing is left to decide (`Superseded`). A rejected one too, so that
+    /// its rejection does not stop the Project again if the problem ever comes back.
     async fn close_credential_checkpoints(&mut self) -> Result<(), ReconcileError> {
         let params =
             kube::api::ListParams::default().labels(&format!("{PROJECT_LABEL}={}", self.name));
         for cp in self.checkpoints().list(&params).await?.items {
             let status = cp.status.clone().unwrap_or_default();
             if cp.spec.checkpoint_type != CheckpointType::Credential
-                || status.decision.is_some()
                 || matches!(
                     status.phase,
                     Some(CheckpointPhase::Superseded | CheckpointPhase::Expired)
