@@ -161,40 +161,61 @@ fn project(
     .unwrap()
 }
 
-/// A fresh namespace whose ApprovalPolicy pre-approves `auto_approve`, and a directory for
-/// the controller's files.
-async fn scene(
-    plane: &ControlPlane,
-    prefix: &str,
-    auto_approve: serde_json::Value,
-) -> (String, tempfile::TempDir) {
-    let namespace = plane.namespace(prefix).await;
-    plane
-        .allow_in(&namespace, serde_json::json!({"autoApprove": auto_approve}))
-        .await;
-    (namespace, tempfile::tempdir().unwrap())
+/// One test's world: a fresh namespace (its decisions through tollgate's admission webhook
+/// with `webhook`; with `auto_approve`, an ApprovalPolicy pre-approving those changes), a
+/// directory, and a controller for it with the test catalog, the allow-list of
+/// [`allow_list`], the audit file [`AUDIT_FILE`] in that directory, `env` (its AWS identity
+/// and endpoint) and `extra` arguments.
+struct Scene {
+    namespace: String,
+    dir: tempfile::TempDir,
+    controller: ControllerProcess,
+    projects: Api<Project>,
+    checkpoints: Api<Checkpoint>,
+    secrets: Api<Secret>,
 }
 
-/// A controller for `namespace` with the test catalog, the allow-list of [`allow_list`],
-/// the audit file [`AUDIT_FILE`] in `dir`, `env` (its AWS identity and endpoint) and
-/// `extra` arguments.
-async fn start_controller(
-    plane: &ControlPlane,
-    namespace: &str,
-    dir: &Path,
-    env: Vec<(String, String)>,
-    extra: Vec<String>,
-) -> ControllerProcess {
-    let mut args = vec![
-        "--catalog".to_owned(),
-        catalog(),
-        "--credentials-config".to_owned(),
-        allow_list(dir, namespace),
-        "--audit-file".to_owned(),
-        dir.join(AUDIT_FILE).to_string_lossy().into_owned(),
-    ];
-    args.extend(extra);
-    ControllerProcess::start_with_env(plane, namespace, dir, args, env).await
+impl Scene {
+    async fn start(
+        plane: &'static ControlPlane,
+        prefix: &str,
+        webhook: bool,
+        auto_approve: Option<serde_json::Value>,
+        env: Vec<(String, String)>,
+        extra: Vec<String>,
+    ) -> Scene {
+        let namespace = if webhook {
+            start_webhook().await.namespace(plane, prefix).await
+        } else {
+            plane.namespace(prefix).await
+        };
+        if let Some(auto_approve) = auto_approve {
+            plane
+                .allow_in(&namespace, serde_json::json!({"autoApprove": auto_approve}))
+                .await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--catalog".to_owned(),
+            catalog(),
+            "--credentials-config".to_owned(),
+            allow_list(dir.path(), &namespace),
+            "--audit-file".to_owned(),
+            dir.path().join(AUDIT_FILE).to_string_lossy().into_owned(),
+        ];
+        args.extend(extra);
+        let controller =
+            ControllerProcess::start_with_env(plane, &namespace, dir.path(), args, env).await;
+        let admin = plane.client(User::Admin).await;
+        Scene {
+            projects: Api::namespaced(admin.clone(), &namespace),
+            checkpoints: Api::namespaced(admin.clone(), &namespace),
+            secrets: Api::namespaced(admin, &namespace),
+            namespace,
+            dir,
+            controller,
+        }
+    }
 }
 
 async fn wait_phase(projects: &Api<Project>, name: &str, want: ProjectPhase) {
@@ -324,22 +345,23 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_teams_apart() {
     let plane = ControlPlane::get().await;
     let moto = Moto::start(None).await;
-    let (namespace, dir) = scene(
+    let Scene {
+        namespace,
+        dir,
+        controller,
+        projects,
+        checkpoints: _,
+        secrets: _,
+    } = Scene::start(
         plane,
         "creds-sts",
-        serde_json::json!(["FirstApply", "Create"]),
-    )
-    .await;
-    let audit = dir.path().join(AUDIT_FILE);
-    let controller = start_controller(
-        plane,
-        &namespace,
-        dir.path(),
+        false,
+        Some(serde_json::json!(["FirstApply", "Create"])),
         moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
         vec![],
     )
     .await;
-    let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
+    let audit = dir.path().join(AUDIT_FILE);
 
     // Another team's account: refused before any Terraform runs, naming the rule.
     let foreign_out = dir.path().join("foreign.env");
@@ -453,22 +475,22 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
     let (controller_key, controller_secret) =
         moto.controller_user((admin_key, admin_secret), "'sts:GetCallerIdentity'");
     let (controller_key, controller_secret) = (controller_key.as_str(), controller_secret.as_str());
-    let (namespace, dir) = scene(
+    let Scene {
+        namespace,
+        dir,
+        controller,
+        projects,
+        checkpoints,
+        secrets: _,
+    } = Scene::start(
         plane,
         "creds-deny",
-        serde_json::json!(["FirstApply", "Create"]),
-    )
-    .await;
-    let controller = start_controller(
-        plane,
-        &namespace,
-        dir.path(),
+        false,
+        Some(serde_json::json!(["FirstApply", "Create"])),
         moto.controller_env(controller_key, controller_secret),
         vec![],
     )
     .await;
-    let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
-    let checkpoints: Api<Checkpoint> = Api::namespaced(plane.client(User::Admin).await, &namespace);
     let role = format!("arn:aws:iam::{ACCOUNT}:role/tollgate-denied");
     let out = dir.path().join("denied.env");
     projects
@@ -536,24 +558,23 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
 async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_secret_is_created() {
     let plane = ControlPlane::get().await;
     let moto = Moto::start(None).await;
-    let (namespace, dir) = scene(
+    let Scene {
+        namespace,
+        dir,
+        controller,
+        projects,
+        checkpoints,
+        secrets,
+    } = Scene::start(
         plane,
         "creds-secret",
-        serde_json::json!(["FirstApply", "Create"]),
-    )
-    .await;
-    let audit = dir.path().join(AUDIT_FILE);
-    let controller = start_controller(
-        plane,
-        &namespace,
-        dir.path(),
+        false,
+        Some(serde_json::json!(["FirstApply", "Create"])),
         moto.controller_env("AKIDCONTROLLER0002", "controller-secret"),
         vec![],
     )
     .await;
-    let admin = plane.client(User::Admin).await;
-    let projects: Api<Project> = Api::namespaced(admin.clone(), &namespace);
-    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &namespace);
+    let audit = dir.path().join(AUDIT_FILE);
     let out = dir.path().join("keys.env");
     projects
         .create(
@@ -596,10 +617,7 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
         "stringData": {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
     }))
     .unwrap();
-    Api::<Secret>::namespaced(admin, &namespace)
-        .create(&PostParams::default(), &keys)
-        .await
-        .unwrap();
+    secrets.create(&PostParams::default(), &keys).await.unwrap();
     wait_phase(&projects, "keys", ProjectPhase::Ready).await;
     let closed = checkpoints
         .get(&checkpoint.metadata.name.clone().unwrap())
@@ -666,23 +684,22 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
         "setup",
         &format!("sm = boto3.client('secretsmanager', **kw)\nsm.create_secret(Name='db', SecretString=json.dumps({{'password': {sm_first:?}}}))"),
     );
-    let (namespace, dir) = scene(
+    let Scene {
+        namespace,
+        dir,
+        controller,
+        projects,
+        checkpoints,
+        secrets,
+    } = Scene::start(
         plane,
         "creds-inputs",
-        serde_json::json!(["FirstApply", "Create", "Replace"]),
-    )
-    .await;
-    let controller = start_controller(
-        plane,
-        &namespace,
-        dir.path(),
+        false,
+        Some(serde_json::json!(["FirstApply", "Create", "Replace"])),
         moto.controller_env("AKIDCONTROLLER0003", "controller-secret"),
         vec![],
     )
     .await;
-    let admin = plane.client(User::Admin).await;
-    let projects: Api<Project> = Api::namespaced(admin.clone(), &namespace);
-    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &namespace);
     let out = dir.path().join("inputs.env");
     let with_inputs = |inputs: serde_json::Value| {
         let mut p = project(
@@ -748,10 +765,7 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
         "stringData": {"token": token}
     }))
     .unwrap();
-    Api::<Secret>::namespaced(admin, &namespace)
-        .create(&PostParams::default(), &app)
-        .await
-        .unwrap();
+    secrets.create(&PostParams::default(), &app).await.unwrap();
     wait_phase(&projects, "inputs", ProjectPhase::Ready).await;
     let seen_first = seen(&out);
     assert_eq!(value(&seen_first, "TOKEN"), Some(token));
@@ -820,10 +834,22 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
     let plane = ControlPlane::get().await;
     let (moto, admin_key, admin_secret) = Moto::start_enforcing().await;
     let admin = (admin_key.as_str(), admin_secret.as_str());
-    let (namespace, dir) = scene(
+    let (controller_key, controller_secret) =
+        moto.controller_user(admin, "['sts:AssumeRole', 'sts:GetCallerIdentity']");
+    let Scene {
+        namespace,
+        dir,
+        controller,
+        projects,
+        checkpoints: _,
+        secrets: _,
+    } = Scene::start(
         plane,
         "creds-s3",
-        serde_json::json!(["FirstApply", "Create"]),
+        false,
+        Some(serde_json::json!(["FirstApply", "Create"])),
+        moto.controller_env(&controller_key, &controller_secret),
+        vec!["--lock-timeout".into(), "1".into()],
     )
     .await;
     let bucket = format!("tfstate-{}", namespace.len());
@@ -834,23 +860,12 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
         admin.1,
         &format!("boto3.client('s3', **kw).create_bucket(Bucket={bucket:?})\niam.create_role(RoleName='tollgate-state', AssumeRolePolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'AWS': '*'}}, 'Action': 'sts:AssumeRole'}}]}}))\niam.put_role_policy(RoleName='tollgate-state', PolicyName='state', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': ['s3:*', 'sts:GetCallerIdentity'], 'Resource': '*'}}]}}))"),
     );
-    let (controller_key, controller_secret) =
-        moto.controller_user(admin, "['sts:AssumeRole', 'sts:GetCallerIdentity']");
     // Someone else holds the state's lock (S3's lock file) when the Project first plans.
     moto.boto(
         admin.0,
         admin.1,
         &format!("boto3.client('s3', **kw).put_object(Bucket={bucket:?}, Key={lock:?}, Body=json.dumps({{'ID': 'held-by-test', 'Operation': 'OperationTypeApply', 'Who': 'e2e', 'Version': '1.15.0', 'Created': '2026-01-01T00:00:00Z', 'Path': {key:?}}}))", lock = format!("{key}.tflock")),
     );
-    let controller = start_controller(
-        plane,
-        &namespace,
-        dir.path(),
-        moto.controller_env(&controller_key, &controller_secret),
-        vec!["--lock-timeout".into(), "1".into()],
-    )
-    .await;
-    let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &namespace);
     let out = dir.path().join("state.env");
     let mut state = project(
         &namespace,
@@ -920,20 +935,22 @@ async fn an_approved_plan_waits_for_its_credentials_and_applies_without_a_new_ap
     let plane = ControlPlane::get().await;
     let moto = Moto::start(None).await;
     // Decisions go through tollgate's admission webhook (sealed), as in production.
-    let namespace = start_webhook().await.namespace(plane, "creds-apply").await;
-    let dir = tempfile::tempdir().unwrap();
-    let _controller = start_controller(
+    let Scene {
+        namespace,
+        dir,
+        controller: _controller,
+        projects,
+        checkpoints,
+        secrets,
+    } = Scene::start(
         plane,
-        &namespace,
-        dir.path(),
+        "creds-apply",
+        true,
+        None,
         moto.controller_env("AKIDCONTROLLER0004", "controller-secret"),
         vec![],
     )
     .await;
-    let admin = plane.client(User::Admin).await;
-    let projects: Api<Project> = Api::namespaced(admin.clone(), &namespace);
-    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &namespace);
-    let secrets: Api<Secret> = Api::namespaced(admin, &namespace);
     let keys: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "aws-keys", "namespace": namespace},
         "stringData": {"AWS_ACCESS_KEY_ID": "AKIDAPPLY00001", "AWS_SECRET_ACCESS_KEY": "apply-secret-1"}
@@ -1040,25 +1057,22 @@ async fn an_approved_plan_waits_for_its_credentials_and_applies_without_a_new_ap
 async fn a_rejected_credential_checkpoint_stops_the_project_until_the_credentials_work() {
     let plane = ControlPlane::get().await;
     let moto = Moto::start(None).await;
-    let namespace = start_webhook().await.namespace(plane, "creds-reject").await;
-    plane
-        .allow_in(
-            &namespace,
-            serde_json::json!({"autoApprove": ["FirstApply", "Create"]}),
-        )
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let _controller = start_controller(
+    let Scene {
+        namespace,
+        dir,
+        controller: _controller,
+        projects,
+        checkpoints,
+        secrets,
+    } = Scene::start(
         plane,
-        &namespace,
-        dir.path(),
+        "creds-reject",
+        true,
+        Some(serde_json::json!(["FirstApply", "Create"])),
         moto.controller_env("AKIDCONTROLLER0005", "controller-secret"),
         vec![],
     )
     .await;
-    let admin = plane.client(User::Admin).await;
-    let projects: Api<Project> = Api::namespaced(admin.clone(), &namespace);
-    let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &namespace);
     let out = dir.path().join("rejected.env");
     projects
         .create(
@@ -1103,10 +1117,7 @@ async fn a_rejected_credential_checkpoint_stops_the_project_until_the_credential
         "stringData": {"AWS_ACCESS_KEY_ID": "AKIDREJECT0001", "AWS_SECRET_ACCESS_KEY": "reject-secret-1"}
     }))
     .unwrap();
-    Api::<Secret>::namespaced(admin, &namespace)
-        .create(&PostParams::default(), &keys)
-        .await
-        .unwrap();
+    secrets.create(&PostParams::default(), &keys).await.unwrap();
     projects
         .patch(
             "rejected",
