@@ -295,10 +295,17 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Values given to variables the catalog marks `sensitive`: redacted from every
-    /// Terraform output the controller logs or puts in status.
+    /// Values given to variables the catalog marks `sensitive` (literal, or read from a
+    /// secret for this run) and this run's cloud credentials: redacted from every Terraform
+    /// output the controller logs or puts in status, and masked in the plan review.
     fn sensitive_inputs(&self) -> Redactor {
         let mut redactor = Redactor::default();
+        for (_, value) in &self.input_env {
+            redactor.add(value);
+        }
+        for (_, value) in self.credentials.iter().flat_map(|c| c.env()) {
+            redactor.add(&value);
+        }
         for component in &self.project.spec.components {
             let Ok(module) = self.ctx.catalog.module(&component.module) else {
                 continue;

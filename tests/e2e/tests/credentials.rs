@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use tollgate::api::{Checkpoint, CheckpointPhase, CheckpointType, Project, ProjectPhase};
@@ -287,6 +287,15 @@ async fn find_anywhere(
     places.push((
         "checkpoints".into(),
         serde_json::to_string(&checkpoints.items).unwrap(),
+    ));
+    // The plan reviews a TO reads (`<checkpoint>-review`).
+    let config_maps = Api::<ConfigMap>::namespaced(admin.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    places.push((
+        "config maps".into(),
+        serde_json::to_string(&config_maps.items).unwrap(),
     ));
     let events = Api::<Event>::namespaced(admin, namespace)
         .list(&ListParams::default())
@@ -938,7 +947,7 @@ async fn an_approved_plan_waits_for_its_credentials_and_applies_without_a_new_ap
     let Scene {
         namespace,
         dir,
-        controller: _controller,
+        controller,
         projects,
         checkpoints,
         secrets,
@@ -957,18 +966,28 @@ async fn an_approved_plan_waits_for_its_credentials_and_applies_without_a_new_ap
     }))
     .unwrap();
     secrets.create(&PostParams::default(), &keys).await.unwrap();
+    // And a secret input, which the plan review a TO reads must mask.
+    let token = "review-planted-6c2f1a";
+    let app: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "app", "namespace": namespace},
+        "stringData": {"token": token}
+    }))
+    .unwrap();
+    secrets.create(&PostParams::default(), &app).await.unwrap();
     let out = dir.path().join("approved.env");
+    let mut approved = project(
+        &namespace,
+        "approved",
+        ACCOUNT,
+        serde_json::json!({"secretRef": {"name": "aws-keys"}}),
+        &out,
+    );
+    approved.spec.components[0].inputs.insert(
+        "token".into(),
+        serde_json::json!({"secretKeyRef": {"name": "app", "key": "token"}}),
+    );
     projects
-        .create(
-            &PostParams::default(),
-            &project(
-                &namespace,
-                "approved",
-                ACCOUNT,
-                serde_json::json!({"secretRef": {"name": "aws-keys"}}),
-                &out,
-            ),
-        )
+        .create(&PostParams::default(), &approved)
         .await
         .unwrap();
     wait_phase(&projects, "approved", ProjectPhase::AwaitingApproval).await;
@@ -1050,6 +1069,25 @@ async fn an_approved_plan_waits_for_its_credentials_and_applies_without_a_new_ap
         status(credential.metadata.name.as_deref().unwrap()),
         Some(CheckpointPhase::Superseded)
     );
+    assert_eq!(value(&seen(&out), "TOKEN"), Some(token));
+    // The review was written (and is searched below), masking the secret input.
+    let review = Api::<ConfigMap>::namespaced(plane.client(User::Admin).await, &namespace)
+        .get_opt(&tollgate::api::review_config_map_name(&plan_checkpoint))
+        .await
+        .unwrap();
+    assert!(review.is_some(), "no plan review for {plan_checkpoint}");
+    let hits = find_anywhere(
+        plane,
+        &namespace,
+        &controller,
+        dir.path(),
+        &[token, "apply-secret-1"],
+    )
+    .await
+    .into_iter()
+    .filter(|h| !h.ends_with("approved.env"))
+    .collect::<Vec<_>>();
+    assert!(hits.is_empty(), "secrets leaked: {hits:?}");
     plane.delete_namespace(&namespace).await;
 }
 
