@@ -101,11 +101,13 @@ pub enum ApiStep {
     RemoveState,
     /// Write a Checkpoint's status (phase, timers, notification records).
     WriteCheckpointStatus,
+    /// Read the Secrets of the Project's credentials and secret inputs.
+    ReadCredentials,
 }
 
 impl ApiStep {
     /// Every step, for documentation and tests.
-    pub const ALL: [ApiStep; 15] = [
+    pub const ALL: [ApiStep; 16] = [
         Self::ReadProject,
         Self::WriteFinalizer,
         Self::WriteStatus,
@@ -121,6 +123,7 @@ impl ApiStep {
         Self::MoveState,
         Self::RemoveState,
         Self::WriteCheckpointStatus,
+        Self::ReadCredentials,
     ];
 
     /// The error of this step failing with `source`.
@@ -146,6 +149,7 @@ impl ApiStep {
             Self::MoveState => "move_state",
             Self::RemoveState => "remove_state",
             Self::WriteCheckpointStatus => "write_checkpoint_status",
+            Self::ReadCredentials => "read_credentials",
         }
     }
 }
@@ -168,6 +172,9 @@ impl fmt::Display for ApiStep {
             Self::MoveState => "move the Terraform state Secret to the state namespace",
             Self::RemoveState => "delete the Terraform state and its lock after the destroy",
             Self::WriteCheckpointStatus => "write the Checkpoint's status",
+            Self::ReadCredentials => {
+                "read the Secrets of the Project's credentials and secret inputs"
+            }
         })
     }
 }

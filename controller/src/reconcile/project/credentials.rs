@@ -37,7 +37,8 @@ impl Run<'_> {
             Some(policy) => {
                 let labels = Api::<Namespace>::all(self.ctx.client.clone())
                     .get(&self.namespace)
-                    .await?
+                    .await
+                    .during(ApiStep::ReadPolicies)?
                     .metadata
                     .labels
                     .unwrap_or_default();
@@ -260,7 +261,8 @@ impl Run<'_> {
                 SecretInput::SecretKeyRef { name, .. } => self
                     .secrets()
                     .get_opt(name)
-                    .await?
+                    .await
+                    .during(ApiStep::ReadCredentials)?
                     .and_then(|s| s.metadata.resource_version)
                     .unwrap_or_else(|| "absent".into()),
                 SecretInput::AwsSecretsManager { secret_id, .. } => {
@@ -295,7 +297,11 @@ impl Run<'_> {
             .collect();
         let tail = format!("credential-{short}");
         let name = format!("{}-{tail}", self.name);
-        let mut existing = self.checkpoints().get_opt(&name).await?;
+        let mut existing = self
+            .checkpoints()
+            .get_opt(&name)
+            .await
+            .during(ApiStep::ReadCheckpoint)?;
         // Closed earlier (the problem went away and came back): open it afresh.
         if existing
             .as_ref()
@@ -305,7 +311,8 @@ impl Run<'_> {
         {
             self.checkpoints()
                 .delete(&name, &kube::api::DeleteParams::default())
-                .await?;
+                .await
+                .during(ApiStep::CloseCheckpoint)?;
             existing = None;
         }
         if let Some(cp) = &existing
@@ -403,7 +410,12 @@ impl Run<'_> {
     async fn close_credential_checkpoints(&mut self) -> Result<(), ReconcileError> {
         let params =
             kube::api::ListParams::default().labels(&format!("{PROJECT_LABEL}={}", self.name));
-        for cp in self.checkpoints().list(&params).await?.items {
+        let listed = self
+            .checkpoints()
+            .list(&params)
+            .await
+            .during(ApiStep::ReadCheckpoint)?;
+        for cp in listed.items {
             let status = cp.status.clone().unwrap_or_default();
             if cp.spec.checkpoint_type != CheckpointType::Credential
                 || matches!(
