@@ -13,6 +13,8 @@ pub enum AuditAction {
     CheckpointEscalated,
     /// A checkpoint expired.
     CheckpointExpired,
+    /// A checkpoint was superseded undecided (the Project changed; its plan is never applied).
+    CheckpointSuperseded,
     /// A checkpoint was decided (approved or rejected).
     CheckpointDecided,
     /// Applying a plan started.

@@ -1382,6 +1382,23 @@ async fn the_loop_writes_a_verifiable_audit_trail() {
     .await;
     env.approve_pending(User::Alice).await;
     env.wait_phase(ProjectPhase::Ready).await;
+    // A change waits for a person; a second change supersedes that checkpoint, which the
+    // trail records (the checkpoint itself may later be deleted, --keep-checkpoints).
+    let greet = |greeting: &'static str| {
+        Patch::Merge(
+            json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": greeting, "replicas": 1, "marker_dir": env.markers().to_str().unwrap()}}]}}),
+        )
+    };
+    env.projects
+        .patch("demo", &PatchParams::default(), &greet("hello again"))
+        .await
+        .unwrap();
+    let first = env.pending_checkpoint(None).await;
+    env.projects
+        .patch("demo", &PatchParams::default(), &greet("hello once more"))
+        .await
+        .unwrap();
+    env.pending_checkpoint(first.metadata.name.as_deref()).await;
     let text = std::fs::read_to_string(&trail).unwrap();
     let records: Vec<serde_json::Value> = text
         .lines()
@@ -1398,9 +1415,18 @@ async fn the_loop_writes_a_verifiable_audit_trail() {
             "CheckpointOpened",
             "CheckpointDecided",
             "ApplyStarted",
-            "ApplyFinished"
+            "ApplyFinished",
+            "PlanMade",
+            "CheckpointOpened",
+            "CheckpointSuperseded",
+            "PlanMade",
+            "CheckpointOpened"
         ],
         "{text}"
+    );
+    assert_eq!(
+        records[7]["checkpoint"].as_str(),
+        first.metadata.name.as_deref()
     );
     let decided = &records[2];
     assert_eq!(decided["actor"], "alice");

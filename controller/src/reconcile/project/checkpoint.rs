@@ -344,6 +344,13 @@ impl Run<'_> {
                 "Superseded",
                 None,
             );
+            // The checkpoint itself may be deleted later (--keep-checkpoints): the audit
+            // trail keeps that it was never decided.
+            self.audit(AuditAction::CheckpointSuperseded, |e| {
+                e.checkpoint = Some(name.clone());
+                e.plan_digest = cp.spec.plan_ref.as_ref().map(|p| p.digest.clone());
+                e.reason = Some("the Project changed; a new plan is made".to_owned());
+            });
             self.event(
                 EventType::Normal,
                 "CheckpointSuperseded",
