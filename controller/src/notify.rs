@@ -26,7 +26,7 @@ pub use channel::{
 };
 pub use deliver::{
     Delivery, MAX_RECORDS, Notifier, Outcome, RetryPolicy, already_delivered, delivery_key,
-    record_delivery,
+    record_delivery, recorded_attempts,
 };
 pub use email::{EmailMessage, render_email};
 pub use event::{Deadlines, DecisionInfo, EventKind, MAX_LISTED_CHANGES, Notification};

@@ -322,7 +322,7 @@ pub struct NotificationRecord {
     /// `Delivered`, or `Failed` after the last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<DeliveryOutcome>,
-    /// Attempts made.
+    /// Attempts made, over every round of retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<i32>,
     /// Why it failed (never contains a URL, key or password).

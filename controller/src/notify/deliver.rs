@@ -145,17 +145,31 @@ pub fn delivery_key(n: &Notification, channel: &str) -> String {
     key
 }
 
-/// Whether `key` was already delivered according to the recorded deliveries.
-pub fn already_delivered(records: &[NotificationRecord], key: &str) -> bool {
-    records
-        .iter()
-        .any(|r| r.key.as_deref() == Some(key) && r.outcome != Some(DeliveryOutcome::Failed))
+/// The recorded delivery of `key`, if any (one per key, see [`record_delivery`]).
+fn record_of<'a>(records: &'a [NotificationRecord], key: &str) -> Option<&'a NotificationRecord> {
+    records.iter().find(|r| r.key.as_deref() == Some(key))
 }
 
-/// Adds (or replaces, by key) the delivery's record, keeping at most [`MAX_RECORDS`].
+/// Whether `key` was already delivered according to the recorded deliveries.
+pub fn already_delivered(records: &[NotificationRecord], key: &str) -> bool {
+    record_of(records, key).is_some_and(|r| r.outcome != Some(DeliveryOutcome::Failed))
+}
+
+/// Attempts recorded for `key` so far, over every round (0 when never tried).
+pub fn recorded_attempts(records: &[NotificationRecord], key: &str) -> i32 {
+    record_of(records, key)
+        .and_then(|r| r.attempts)
+        .unwrap_or(0)
+}
+
+/// Adds the delivery's record, or updates the one of its key, adding its attempts to
+/// those recorded before; keeps at most [`MAX_RECORDS`].
 pub fn record_delivery(records: &mut Vec<NotificationRecord>, delivery: &Delivery) {
+    let before = recorded_attempts(records, &delivery.key);
+    let mut record = delivery.record();
+    record.attempts = Some(before.saturating_add(record.attempts.unwrap_or(0)));
     records.retain(|r| r.key.as_deref() != Some(delivery.key.as_str()));
-    records.push(delivery.record());
+    records.push(record);
     if records.len() > MAX_RECORDS {
         let excess = records.len() - MAX_RECORDS;
         records.drain(..excess);
@@ -363,6 +377,12 @@ mod tests {
         record_delivery(&mut records, &delivered);
         assert_eq!(records.len(), 1);
         assert!(already_delivered(&records, "k"));
+        assert_eq!(
+            recorded_attempts(&records, "k"),
+            6,
+            "attempts add up over rounds"
+        );
+        assert_eq!(recorded_attempts(&records, "other"), 0);
         for i in 0..150 {
             record_delivery(
                 &mut records,

@@ -19,7 +19,7 @@ use crate::api::{
 };
 use crate::notify::{
     CONFIG_MAP_NAME, Channel, EventKind, Notification, NotifyConfig, NotifyError, Outcome,
-    delivery_key, record_delivery, resolve, route,
+    delivery_key, record_delivery, recorded_attempts, resolve, route,
 };
 
 /// Condition type saying whether the checkpoint's notifications went out.
@@ -158,16 +158,19 @@ async fn deliver(
         }
         let open: Vec<Channel> = channels
             .into_iter()
-            .filter(|c| attempts_so_far(status, &n, &c.name) < GIVE_UP_AFTER_ATTEMPTS)
+            .filter(|c| {
+                recorded_attempts(&status.notifications, &delivery_key(&n, &c.name))
+                    < GIVE_UP_AFTER_ATTEMPTS
+            })
             .collect();
         let deliveries = ctx
             .notifier
             .deliver_all(&open, &n, &status.notifications)
             .await;
         let mut complete = true;
-        for mut delivery in deliveries {
-            let total = attempts_so_far(status, &n, &delivery.channel)
-                .saturating_add(i32::try_from(delivery.attempts).unwrap_or(i32::MAX));
+        for delivery in deliveries {
+            record_delivery(&mut status.notifications, &delivery);
+            let total = recorded_attempts(&status.notifications, &delivery.key);
             let outcome = match &delivery.outcome {
                 Outcome::Delivered => {
                     delivered_any = true;
@@ -182,8 +185,6 @@ async fn deliver(
                 }
             };
             ctx.metrics.notification(&delivery.channel, outcome);
-            delivery.attempts = u32::try_from(total).unwrap_or(u32::MAX);
-            record_delivery(&mut status.notifications, &delivery);
         }
         if complete {
             remember(&mut status.notified_events, due);
@@ -222,17 +223,6 @@ async fn deliver(
         );
     }
     None
-}
-
-/// Attempts recorded so far for `n` to `channel`.
-fn attempts_so_far(status: &CheckpointStatus, n: &Notification, channel: &str) -> i32 {
-    let key = delivery_key(n, channel);
-    status
-        .notifications
-        .iter()
-        .find(|r| r.key.as_deref() == Some(key.as_str()))
-        .and_then(|r| r.attempts)
-        .unwrap_or(0)
 }
 
 /// Records `due` as sent; an older reminder is forgotten (only the latest is ever due).
