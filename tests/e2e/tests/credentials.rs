@@ -779,6 +779,14 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
     let seen_first = seen(&out);
     assert_eq!(value(&seen_first, "TOKEN"), Some(token));
     assert_eq!(value(&seen_first, "DB_PASSWORD"), Some(sm_first));
+    // Ready can be read a moment before the status carrying the applied plan's key.
+    wait_for("the applied plan's key in status", TIMEOUT, || async {
+        projects
+            .get("inputs")
+            .await
+            .is_ok_and(|p| p.status.and_then(|s| s.plan).is_some())
+    })
+    .await;
     let first_key = projects
         .get("inputs")
         .await
