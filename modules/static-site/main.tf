@@ -5,14 +5,12 @@
 locals {
   origin_id     = "s3-site"
   custom_domain = var.acm_certificate_arn != ""
-}
 
-data "aws_cloudfront_cache_policy" "caching_optimized" {
-  name = "Managed-CachingOptimized"
-}
-
-data "aws_cloudfront_response_headers_policy" "security_headers" {
-  name = "Managed-SecurityHeadersPolicy"
+  # AWS managed policies have the same documented id in every account
+  # (Managed-CachingOptimized, Managed-SecurityHeadersPolicy): no lookup, so a plan makes
+  # no CloudFront policy API calls (which AWS emulators such as moto do not serve).
+  caching_optimized_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+  security_headers_policy_id  = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 }
 
 resource "aws_s3_bucket" "this" {
@@ -124,8 +122,8 @@ resource "aws_cloudfront_distribution" "this" {
     allowed_methods            = ["GET", "HEAD", "OPTIONS"]
     cached_methods             = ["GET", "HEAD"]
     compress                   = true
-    cache_policy_id            = data.aws_cloudfront_cache_policy.caching_optimized.id
-    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security_headers.id
+    cache_policy_id            = local.caching_optimized_policy_id
+    response_headers_policy_id = local.security_headers_policy_id
   }
 
   dynamic "custom_error_response" {
