@@ -8,6 +8,7 @@
 #![allow(clippy::expect_used, clippy::panic)] // a harness that cannot set up must fail the test
 
 pub mod controller;
+pub mod moto;
 pub mod webhook;
 
 use std::collections::HashMap;
