@@ -56,7 +56,7 @@ terraform fmt -check -recursive modules/
 "$TOLLGATE_HELM" lint deploy/helm/tollgate --set webhook.certificates=certManager --set metrics.serviceMonitor.enabled=true
 HELM="$TOLLGATE_HELM" deploy/render-bundle.sh --check
 "$hadolint_bin" Dockerfile
-for script in tests/run.sh tests/tools/*.sh tests/deploy/*.sh deploy/*.sh deploy/argocd/*.sh deploy/argocd/testdata/*.sh; do bash -n "$script"; done
+for script in tests/run.sh tests/tools/*.sh tests/aws/*.sh tests/deploy/*.sh deploy/*.sh deploy/argocd/*.sh deploy/argocd/testdata/*.sh; do bash -n "$script"; done
 unformatted_go="$(gofmt -l tests/tools/test-provider tests/tools/argocd-lua)"
 [ -z "$unformatted_go" ] || { echo "gofmt: $unformatted_go"; exit 1; }
 
@@ -96,4 +96,14 @@ if [ -x tests/e2e/control-plane.sh ]; then
   # Also the state tests: OpenTofu's kubernetes backend words its lock errors its own way.
   # And the credential tests: OpenTofu's s3 backend, TF_VAR_ secret inputs, env credentials.
   TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate-e2e --locked --test loop --test state --test credentials -- --test-threads=2
+fi
+
+step "AWS suite (the real hashicorp/aws provider against moto), when the provider is already built"
+# A cold provider build does not fit CI's time limit together with the rest (see README, AWS
+# module suite): build it once with tests/tools/install-aws-provider.sh, and from then on
+# every run includes the suite.
+if bash tests/tools/install-aws-provider.sh --if-cached >/dev/null; then
+  bash tests/aws/run.sh
+else
+  echo "skipped: hashicorp/aws is not built; run bash tests/tools/install-aws-provider.sh once"
 fi
