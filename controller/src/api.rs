@@ -20,10 +20,10 @@ pub use policy::{ApprovalPolicy, ApprovalPolicySpec};
 pub use project::{
     ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType, Budget,
     CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
-    DriftDetection, EffectivePolicyStatus, EscalationPolicy, HistoryEntry, KubernetesBackend,
-    LastApplied, LocalBackend, NotificationChannel, PlanStatus, PlanSummaryStatus, Project,
-    ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, ResourceCost, S3Backend,
-    SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
+    DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
+    HistoryEntry, KubernetesBackend, LastApplied, LocalBackend, NotificationChannel, PlanStatus,
+    PlanSummaryStatus, Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus,
+    ResourceCost, S3Backend, SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 

@@ -29,7 +29,9 @@ pub use deliver::{
     record_delivery, recorded_attempts,
 };
 pub use email::{EmailMessage, render_email};
-pub use event::{Deadlines, DecisionInfo, EventKind, MAX_LISTED_CHANGES, Notification};
+pub use event::{
+    Deadlines, DecisionInfo, DriftSubject, EventKind, MAX_LISTED_CHANGES, Notification,
+};
 pub use routes::{
     CONFIG_MAP_KEY, CONFIG_MAP_NAME, ChannelEntry, EmailEntry, NotifyConfig, SlackEntry, URL_KEY,
     WebhookEntry, route,

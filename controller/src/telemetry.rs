@@ -90,6 +90,8 @@ pub struct Metrics {
     timers: Family<TimerLabels, Counter>,
     pending: Family<PendingLabels, Gauge>,
     deliveries: Family<DeliveryLabels, Counter>,
+    drift_checks: Family<OutcomeLabel, Counter>,
+    drift_restores: Counter,
     /// Pending checkpoints by uid: type and opening time, turned into `pending` at scrape.
     open_checkpoints:
         std::sync::Mutex<std::collections::HashMap<String, (String, jiff::Timestamp)>>,
@@ -164,9 +166,23 @@ impl Default for Metrics {
             "Notification deliveries, by channel and outcome (delivered, failed)",
             deliveries.clone(),
         );
+        let drift_checks = Family::<OutcomeLabel, Counter>::default();
+        let drift_restores = Counter::default();
+        registry.register(
+            "drift_checks",
+            "Scheduled drift checks (refresh-only plans), by outcome (clean, drifted, failed)",
+            drift_checks.clone(),
+        );
+        registry.register(
+            "drift_restores",
+            "Checkpoints opened to restore the declared state after drift",
+            drift_restores.clone(),
+        );
         Self {
             registry,
             reconciles,
+            drift_checks,
+            drift_restores,
             failures,
             terraform_commands,
             checkpoints_opened,
@@ -210,6 +226,20 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// A drift check ended with `outcome` (`clean`, `drifted`, `failed`).
+    pub fn drift_checked(&self, outcome: &str) {
+        self.drift_checks
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A plan to restore drift was made for a person to decide.
+    pub fn drift_restore_opened(&self) {
+        self.drift_restores.inc();
     }
 
     /// A person decided a checkpoint of `checkpoint_type` in `environment` `seconds` after

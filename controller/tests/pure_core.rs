@@ -19,6 +19,7 @@ const PURE: &[&str] = &[
     "redact",
     "manifest",
     "retention",
+    "drift",
 ];
 
 /// Paths a pure module must not use.

@@ -481,8 +481,15 @@ pub enum DriftAction {
     /// Set the `Drifted` condition and emit an Event.
     #[default]
     Report,
-    /// Also open a checkpoint to bring infrastructure back to the declared state.
+    /// Also send a notification (the Project's and the namespace's channels), once per
+    /// distinct drift.
+    Notify,
+    /// Also open a PlanApproval checkpoint whose plan brings infrastructure back to the
+    /// declared state; it is applied only once a person approves it.
     Checkpoint,
+    /// Do not look for drift (the schedule is kept, so switching back needs no other
+    /// change); the `Drifted` condition is removed.
+    Ignore,
 }
 
 /// What deleting a Project does to its infrastructure.
@@ -545,6 +552,59 @@ pub struct ProjectStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub history: Vec<HistoryEntry>,
+    /// What the last scheduled drift check (`spec.driftDetection`) found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftStatus>,
+}
+
+/// The last drift check: a refresh-only plan of the applied configuration.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftStatus {
+    /// When the last check finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Time>,
+    /// When the next check is due (the interval on a per-Project offset, so Projects with
+    /// the same interval do not all plan at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<Time>,
+    /// sha256 of what moved (addresses, attributes, masked values): the same drift found
+    /// again has the same digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Resources changed outside tollgate (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub resources: Vec<DriftedResource>,
+    /// Resources changed outside tollgate beyond those listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted_resources: Option<i64>,
+    /// The drift digest already notified (action `Notify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified_digest: Option<String>,
+    /// The drift digest a restore checkpoint was opened for (action `Checkpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_digest: Option<String>,
+    /// Deliveries of drift notifications (bounded), so a restart sends nothing twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub notifications: Vec<super::NotificationRecord>,
+}
+
+/// One resource changed outside tollgate.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftedResource {
+    /// Resource address, e.g. `module.app.aws_s3_bucket.this`.
+    pub address: String,
+    /// What happened to it as Terraform sees it: `update` (attributes moved) or
+    /// `delete` (gone).
+    pub action: String,
+    /// Attributes that moved, `path: before → after`; sensitive values read
+    /// `(sensitive)` (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub attributes: Vec<String>,
 }
 
 /// The approval policy in force for a Project, and where it came from.

@@ -29,6 +29,8 @@ pub enum AuditAction {
     DestroyFinished,
     /// Cloud credentials were issued to a Project's Terraform run (`credential` says which).
     CredentialUsed,
+    /// A scheduled check found infrastructure changed outside tollgate.
+    DriftDetected,
 }
 
 /// Monthly cost, USD decimal strings.

@@ -29,12 +29,9 @@ fn facts(n: &Notification) -> Vec<(&'static str, String)> {
     let mut facts = vec![
         ("Project", format!("{}/{}", n.project_namespace, n.project)),
         ("Environment", n.environment.clone()),
-        (
-            "Checkpoint",
-            format!("{} ({:?})", n.checkpoint, n.checkpoint_type),
-        ),
-        ("Changes", n.summary.clone()),
     ];
+    facts.extend(n.checkpoint_line().map(|c| ("Checkpoint", c)));
+    facts.push(("Changes", n.summary.clone()));
     facts.extend(n.cost_line().map(|c| ("Cost", c)));
     facts.extend(n.budget_line().map(|b| ("Budget", b)));
     if n.event.awaits_decision() {

@@ -32,11 +32,13 @@ pub enum EventKind {
     ApplyFailed,
     /// The Project was deleted and a Destroy checkpoint waits for a decision.
     DestroyWaiting,
+    /// A scheduled check found infrastructure changed outside tollgate (no checkpoint).
+    Drifted,
 }
 
 impl EventKind {
     /// Every event, in lifecycle order.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::Opened,
         EventKind::Reminder,
         EventKind::Escalated,
@@ -45,6 +47,7 @@ impl EventKind {
         EventKind::Applied,
         EventKind::ApplyFailed,
         EventKind::DestroyWaiting,
+        EventKind::Drifted,
     ];
 
     /// The name used in messages, records and routes (same as the serde name).
@@ -58,6 +61,7 @@ impl EventKind {
             EventKind::Applied => "Applied",
             EventKind::ApplyFailed => "ApplyFailed",
             EventKind::DestroyWaiting => "DestroyWaiting",
+            EventKind::Drifted => "Drifted",
         }
     }
 
@@ -84,6 +88,7 @@ impl EventKind {
             EventKind::Applied => "Applied",
             EventKind::ApplyFailed => "Apply failed",
             EventKind::DestroyWaiting => "Destroy waiting for approval",
+            EventKind::Drifted => "Drift detected",
         }
     }
 }
@@ -229,6 +234,62 @@ impl Notification {
         }
     }
 
+    /// Builds the notification that a drift check of Project `namespace/project` (uid
+    /// `project_uid`) found `drift`: no checkpoint, so no decide commands. Its delivery key
+    /// names the drift's digest, so each distinct drift is sent once.
+    pub fn from_drift(
+        subject: DriftSubject<'_>,
+        drift: &crate::drift::DriftReport,
+        at: Timestamp,
+    ) -> Self {
+        let digest = drift.digest.as_deref().unwrap_or_default();
+        let changes: Vec<String> = drift
+            .resources
+            .iter()
+            .map(|r| {
+                if r.attributes.is_empty() {
+                    format!("{} ({})", r.address, r.action)
+                } else {
+                    format!("{} ({}): {}", r.address, r.action, r.attributes.join("; "))
+                }
+            })
+            .collect();
+        Notification {
+            event: EventKind::Drifted,
+            occurrence: 0,
+            at,
+            namespace: subject.namespace.to_owned(),
+            project_namespace: subject.namespace.to_owned(),
+            project: subject.project.to_owned(),
+            environment: subject.environment.to_owned(),
+            checkpoint: String::new(),
+            checkpoint_uid: format!(
+                "{}/drift-{}",
+                subject.project_uid,
+                digest.get(..16).unwrap_or(digest)
+            ),
+            checkpoint_type: CheckpointType::PlanApproval,
+            summary: drift.message(),
+            add: 0,
+            change: 0,
+            destroy: 0,
+            changes,
+            risks: Vec::new(),
+            reasons: Vec::new(),
+            cost: None,
+            plan_digest: None,
+            deadlines: Deadlines::default(),
+            decision: None,
+            detail: None,
+        }
+    }
+
+    /// `name (Type)` of the checkpoint, when the event is about one.
+    pub fn checkpoint_line(&self) -> Option<String> {
+        (!self.checkpoint.is_empty())
+            .then(|| format!("{} ({:?})", self.checkpoint, self.checkpoint_type))
+    }
+
     /// Sets which occurrence this is (the n-th reminder).
     pub fn with_occurrence(mut self, occurrence: u32) -> Self {
         self.occurrence = occurrence;
@@ -279,6 +340,15 @@ impl Notification {
 
     /// A one-line title, e.g. `Approval needed: team-a/web (production) PlanApproval`.
     pub fn title(&self) -> String {
+        if self.checkpoint.is_empty() {
+            return format!(
+                "{}: {}/{} ({})",
+                self.event.headline(),
+                self.project_namespace,
+                self.project,
+                self.environment
+            );
+        }
         format!(
             "{}: {}/{} ({}) {:?}",
             self.event.headline(),
@@ -317,6 +387,19 @@ impl Notification {
             line
         })
     }
+}
+
+/// Which Project a drift notification is about.
+#[derive(Clone, Copy, Debug)]
+pub struct DriftSubject<'a> {
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its name.
+    pub project: &'a str,
+    /// Its uid.
+    pub project_uid: &'a str,
+    /// Its environment.
+    pub environment: &'a str,
 }
 
 /// Seconds precision, UTC: what people read in messages.

@@ -13,12 +13,11 @@ pub fn render_slack(n: &Notification) -> Value {
     let mut facts = vec![
         field("Project", &format!("{}/{}", n.project_namespace, n.project)),
         field("Environment", &n.environment),
-        field(
-            "Checkpoint",
-            &format!("{} ({:?})", n.checkpoint, n.checkpoint_type),
-        ),
-        field("Changes", &n.summary),
     ];
+    if let Some(checkpoint) = n.checkpoint_line() {
+        facts.push(field("Checkpoint", &checkpoint));
+    }
+    facts.push(field("Changes", &n.summary));
     if let Some(cost) = n.cost_line() {
         facts.push(field("Cost", &cost));
     }

@@ -40,8 +40,9 @@ pub struct WebhookPayload<'a> {
     pub time: String,
     /// The Project.
     pub project: ProjectInfo<'a>,
-    /// The Checkpoint.
-    pub checkpoint: CheckpointInfo<'a>,
+    /// The Checkpoint; absent for `Drifted`, which is about the Project alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointInfo<'a>>,
     /// What changes.
     pub changes: Changes<'a>,
     /// Risk flags.
@@ -135,13 +136,13 @@ pub fn render_webhook<'a>(n: &'a Notification, id: &'a str) -> WebhookPayload<'a
             name: &n.project,
             environment: &n.environment,
         },
-        checkpoint: CheckpointInfo {
+        checkpoint: (!n.checkpoint.is_empty()).then(|| CheckpointInfo {
             namespace: &n.namespace,
             name: &n.checkpoint,
             uid: &n.checkpoint_uid,
             checkpoint_type: n.checkpoint_type,
             plan_digest: n.plan_digest.as_deref(),
-        },
+        }),
         changes: Changes {
             summary: &n.summary,
             add: n.add,

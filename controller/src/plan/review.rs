@@ -178,9 +178,28 @@ fn review_change(rc: &ResourceChange, known_secrets: Option<&Redactor>) -> Revie
     flatten(&before, "", &mut old);
     flatten(&after, "", &mut new);
     let paths: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let (mut raw_old, mut raw_new) = (BTreeMap::new(), BTreeMap::new());
+    flatten(&change.before, "", &mut raw_old);
+    flatten(&change.after, "", &mut raw_new);
+    // A secret that changed reads `(sensitive)` on both sides: still say that it changed
+    // (never how), by comparing the unmasked leaves under its path.
+    let secret_changed = |p: &str| {
+        let under = |raw: &BTreeMap<String, Value>| -> Vec<Value> {
+            raw.iter()
+                .filter(|(k, _)| {
+                    k.as_str() == p
+                        || k.strip_prefix(p)
+                            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+                })
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        old.get(p) == Some(&Value::String(super::SENSITIVE_PLACEHOLDER.to_owned()))
+            && under(&raw_old) != under(&raw_new)
+    };
     let changed: Vec<AttributeChange> = paths
         .into_iter()
-        .filter(|p| old.get(*p) != new.get(*p))
+        .filter(|p| old.get(*p) != new.get(*p) || secret_changed(p))
         .map(|p| AttributeChange {
             path: known_secrets.map_or_else(|| p.clone(), |r| r.redact(p)),
             before: old.get(p).map(|v| render(v, known_secrets)),
@@ -202,40 +221,51 @@ impl Plan {
     /// known secret string (e.g. sensitive inputs) replaced too.
     #[must_use]
     pub fn review(&self, known_secrets: Option<&Redactor>) -> PlanReview {
-        let changes: Vec<&ResourceChange> = self
-            .resource_changes
-            .iter()
-            .filter(|rc| rc.change.actions.is_change())
-            .collect();
-        let mut budget = MAX_TOTAL_CHARS;
-        let reviewed = changes
-            .iter()
-            .take(MAX_CHANGES)
-            .map(|rc| {
-                let mut change = review_change(rc, known_secrets);
-                let size: usize = change
-                    .attributes
-                    .iter()
-                    .map(|a| {
-                        a.path.len()
-                            + a.before.as_ref().map_or(0, String::len)
-                            + a.after.as_ref().map_or(0, String::len)
-                    })
-                    .sum();
-                if size > budget {
-                    change.omitted_attributes += change.attributes.len();
-                    change.attributes.clear();
-                    budget = 0;
-                } else {
-                    budget -= size;
-                }
-                change
-            })
-            .collect();
-        PlanReview {
-            omitted_changes: changes.len().saturating_sub(MAX_CHANGES),
-            changes: reviewed,
-        }
+        review_of(&self.resource_changes, known_secrets)
+    }
+
+    /// What changed outside Terraform (`resource_drift`, the whole content of a
+    /// refresh-only plan), in the same reviewable, masked form as [`Plan::review`].
+    #[must_use]
+    pub fn drift_review(&self, known_secrets: Option<&Redactor>) -> PlanReview {
+        review_of(&self.resource_drift, known_secrets)
+    }
+}
+
+/// The bounded, masked review of `all`'s changes (no-ops and reads left out).
+fn review_of(all: &[ResourceChange], known_secrets: Option<&Redactor>) -> PlanReview {
+    let changes: Vec<&ResourceChange> = all
+        .iter()
+        .filter(|rc| rc.change.actions.is_change())
+        .collect();
+    let mut budget = MAX_TOTAL_CHARS;
+    let reviewed = changes
+        .iter()
+        .take(MAX_CHANGES)
+        .map(|rc| {
+            let mut change = review_change(rc, known_secrets);
+            let size: usize = change
+                .attributes
+                .iter()
+                .map(|a| {
+                    a.path.len()
+                        + a.before.as_ref().map_or(0, String::len)
+                        + a.after.as_ref().map_or(0, String::len)
+                })
+                .sum();
+            if size > budget {
+                change.omitted_attributes += change.attributes.len();
+                change.attributes.clear();
+                budget = 0;
+            } else {
+                budget -= size;
+            }
+            change
+        })
+        .collect();
+    PlanReview {
+        omitted_changes: changes.len().saturating_sub(MAX_CHANGES),
+        changes: reviewed,
     }
 }
 
@@ -267,11 +297,11 @@ mod tests {
             "aws_db_instance.db",
             json!(["update"]),
             json!({
-                "before": {"size": "small", "password": "hunter2", "tags": {"env": "dev", "team": "a"}, "arn": "arn:1"},
-                "after": {"size": "large", "password": "hunter3", "tags": {"env": "prod", "team": "a"}},
+                "before": {"size": "small", "password": "hunter2", "key": "same", "tags": {"env": "dev", "team": "a"}, "arn": "arn:1"},
+                "after": {"size": "large", "password": "hunter3", "key": "same", "tags": {"env": "prod", "team": "a"}},
                 "after_unknown": {"arn": true},
-                "before_sensitive": {"password": true},
-                "after_sensitive": {"password": true}
+                "before_sensitive": {"password": true, "key": true},
+                "after_sensitive": {"password": true, "key": true}
             })
         )]));
         let review = p.review(None);
@@ -287,6 +317,12 @@ mod tests {
                     "arn".into(),
                     Some("\"arn:1\"".into()),
                     Some("(known after apply)".into())
+                ),
+                // A secret that changes says so, never how; one that does not is not listed.
+                (
+                    "password".into(),
+                    Some("(sensitive)".into()),
+                    Some("(sensitive)".into())
                 ),
                 (
                     "size".into(),

@@ -6,7 +6,7 @@
 //! checkpoint stays pending, because nothing will act on it.
 
 mod lifecycle;
-mod notifications;
+pub(super) mod notifications;
 
 use std::sync::Arc;
 

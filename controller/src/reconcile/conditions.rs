@@ -11,7 +11,30 @@ pub fn set(
     message: &str,
     generation: Option<i64>,
 ) {
-    let status = if status { "True" } else { "False" }.to_owned();
+    let status = if status { "True" } else { "False" };
+    set_status(conditions, type_, status, reason, message, generation);
+}
+
+/// Sets condition `type_` to `Unknown` (e.g. a check that could not run).
+pub fn set_unknown(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    set_status(conditions, type_, "Unknown", reason, message, generation);
+}
+
+fn set_status(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    let status = status.to_owned();
     let now = Time(jiff::Timestamp::now());
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => {

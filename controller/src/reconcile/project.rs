@@ -52,6 +52,7 @@ mod apply;
 mod checkpoint;
 mod cleanup;
 mod credentials;
+mod drift;
 mod plan;
 mod state;
 mod steps;
@@ -144,6 +145,9 @@ struct Run<'a> {
     credentials: Option<crate::credentials::TemporaryCredentials>,
     /// `TF_VAR_<variable>` of every secret input (secret), from the same call.
     input_env: Vec<(String, String)>,
+    /// Set while re-planning to restore drift: the gate's decision then always asks a
+    /// person ([`crate::drift::restore_decision`]).
+    restore_drift: Option<crate::drift::DriftReport>,
 }
 
 /// What [`Run::check_state`] found.
@@ -183,6 +187,7 @@ impl<'a> Run<'a> {
                 }),
             credentials: None,
             input_env: Vec::new(),
+            restore_drift: None,
         }
     }
 
@@ -407,6 +412,7 @@ impl<'a> Run<'a> {
         );
         conditions::set(c, "AwaitingApproval", awaiting, reason, message, generation);
         self.status.phase = Some(phase);
+        self.forget_drift_when_off();
         self.save().await?;
         if previous != Some(phase) {
             let type_ = if phase == ProjectPhase::Failed {

@@ -48,6 +48,9 @@ pub struct PlanRequest {
     pub var_files: Vec<PathBuf>,
     /// Refresh state first (default true; `-refresh=false` otherwise).
     pub refresh: bool,
+    /// Only refresh: the plan shows what changed outside Terraform and changes nothing
+    /// but state (`-refresh-only`).
+    pub refresh_only: bool,
 }
 
 impl PlanRequest {
@@ -60,6 +63,16 @@ impl PlanRequest {
             destroy: false,
             var_files: Vec::new(),
             refresh: true,
+            refresh_only: false,
+        }
+    }
+
+    /// A refresh-only plan saved to `out`: what drifted, nothing to apply for the Project.
+    #[must_use]
+    pub fn refresh_only(out: impl Into<PathBuf>) -> Self {
+        Self {
+            refresh_only: true,
+            ..Self::new(out)
         }
     }
 

@@ -345,6 +345,9 @@ impl TerraformRunner {
         if !req.refresh {
             args.push("-refresh=false".into());
         }
+        if req.refresh_only {
+            args.push("-refresh-only".into());
+        }
         for f in &req.var_files {
             let mut a = OsString::from("-var-file=");
             a.push(ws.path(f));

@@ -9,6 +9,7 @@
 
 pub mod controller;
 pub mod moto;
+pub mod receiver;
 pub mod webhook;
 
 use std::collections::HashMap;

@@ -8,120 +8,22 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tollgate::api::{Checkpoint, CheckpointPhase, Project, ProjectPhase};
 use tollgate_e2e::controller::ControllerProcess;
+use tollgate_e2e::receiver::Receiver;
 use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{ControlPlane, User, markers_in, repo_root, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 const SIGNING_KEY: &str = "sla-hook-key-7c1d93";
 const URL_TOKEN: &str = "sla-url-token-52ae";
-
-/// One signed request the receiver accepted.
-#[derive(Clone, Debug)]
-struct Delivery {
-    event: String,
-    id: String,
-    body: Value,
-}
-
-/// A webhook receiver on loopback that checks every request's HMAC signature and keeps
-/// the valid ones (an invalid one fails the test).
-struct Receiver {
-    addr: SocketAddr,
-    received: Arc<Mutex<Vec<Delivery>>>,
-    invalid: Arc<Mutex<Vec<String>>>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let invalid = Arc::new(Mutex::new(Vec::new()));
-        let state = (received.clone(), invalid.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (received, invalid) = state.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (received, invalid) = (received.clone(), invalid.clone());
-                        async move {
-                            let header = |name: &str| {
-                                req.headers()
-                                    .get(name)
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or_default()
-                                    .to_owned()
-                            };
-                            let (timestamp, signature) = (
-                                header("x-tollgate-timestamp"),
-                                header("x-tollgate-signature"),
-                            );
-                            let (event, id) =
-                                (header("x-tollgate-event"), header("x-tollgate-delivery"));
-                            let body = req.into_body().collect().await?.to_bytes();
-                            if tollgate::notify::verify_signature(
-                                SIGNING_KEY.as_bytes(),
-                                &timestamp,
-                                &body,
-                                &signature,
-                            ) {
-                                received.lock().unwrap().push(Delivery {
-                                    event,
-                                    id,
-                                    body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                                });
-                            } else {
-                                invalid.lock().unwrap().push(id);
-                            }
-                            Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from("ok"))))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Receiver {
-            addr,
-            received,
-            invalid,
-        }
-    }
-
-    fn deliveries(&self) -> Vec<Delivery> {
-        assert!(
-            self.invalid.lock().unwrap().is_empty(),
-            "requests with a bad signature: {:?}",
-            self.invalid.lock().unwrap()
-        );
-        self.received.lock().unwrap().clone()
-    }
-
-    /// How many deliveries of each event arrived.
-    fn counts(&self) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
-        for d in self.deliveries() {
-            *counts.entry(d.event).or_insert(0) += 1;
-        }
-        counts
-    }
-}
 
 /// A running tests/tools/smtp-sink.py; killed on drop.
 struct SmtpSink {
@@ -300,7 +202,7 @@ async fn an_undecided_checkpoint_reminds_escalates_and_expires_once_each_across_
     let plane = ControlPlane::get().await;
     let ns = start_webhook().await.namespace(plane, "sla").await;
     let admin = plane.client(User::Admin).await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start(SIGNING_KEY).await;
     let smtp = SmtpSink::start();
     configure_notifications(&admin, &ns, &receiver, &smtp, "").await;
     let dir = tempfile::tempdir().unwrap();
@@ -525,7 +427,7 @@ async fn a_decision_and_its_apply_are_announced_and_a_dead_channel_blocks_nothin
     let plane = ControlPlane::get().await;
     let ns = start_webhook().await.namespace(plane, "notify").await;
     let admin = plane.client(User::Admin).await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start(SIGNING_KEY).await;
     let smtp = SmtpSink::start();
     // A channel nobody listens on: every delivery to it fails.
     let dead_port = tollgate_e2e::controller::free_port();
@@ -698,8 +600,8 @@ async fn a_to_owned_policy_sets_deadlines_and_channels_a_project_cannot_loosen_o
     let plane = ControlPlane::get().await;
     let ns = start_webhook().await.namespace(plane, "policy-sla").await;
     let admin = plane.client(User::Admin).await;
-    let receiver = Receiver::start().await;
-    let policy_receiver = Receiver::start().await;
+    let receiver = Receiver::start(SIGNING_KEY).await;
+    let policy_receiver = Receiver::start(SIGNING_KEY).await;
     let smtp = SmtpSink::start();
     configure_notifications(&admin, &ns, &receiver, &smtp, "").await;
     let url_secret = |name: &str, url: String| -> Secret {

@@ -30,7 +30,7 @@ const NOTIFIED: &str = "Notified";
 const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// After this many attempts in all, a channel is given up on for that event.
-const GIVE_UP_AFTER_ATTEMPTS: i32 = 15;
+pub(in crate::reconcile) const GIVE_UP_AFTER_ATTEMPTS: i32 = 15;
 
 /// At most this many events are remembered as sent (the schema's limit).
 const MAX_NOTIFIED_EVENTS: usize = 64;
@@ -87,7 +87,7 @@ pub(super) async fn send(
 /// (recorded in the checkpoint when it opened) and the Project's own, and the effective SLA
 /// (whose escalation list merges both). A policy's channel wins over a Project channel of
 /// the same name, so a Project cannot redirect what the TOs require.
-fn effective_approval(
+pub(in crate::reconcile) fn effective_approval(
     project: Option<ProjectApproval>,
     policy: Option<&EffectivePolicyStatus>,
 ) -> ProjectApproval {
@@ -113,23 +113,44 @@ async fn channels_for(
     approval: Option<&ProjectApproval>,
     due: &[DueEvent],
 ) -> Result<Vec<(DueEvent, Vec<Channel>)>, NotifyError> {
+    let config = namespace_config(ctx, namespace).await?;
+    let mut routed = Vec::new();
+    for d in due {
+        routed.push((
+            *d,
+            routed_channels(ctx, namespace, approval, &config, d.event).await?,
+        ));
+    }
+    Ok(routed)
+}
+
+/// The notification routes of `namespace` (its `tollgate-notifications` ConfigMap, if any).
+pub(in crate::reconcile) async fn namespace_config(
+    ctx: &Context,
+    namespace: &str,
+) -> Result<NotifyConfig, NotifyError> {
     let config_map = Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
         .get_opt(CONFIG_MAP_NAME)
         .await
         .map_err(|e| NotifyError::Config {
             reason: format!("cannot read ConfigMap {CONFIG_MAP_NAME} in {namespace}: {e}"),
         })?;
-    let config = match &config_map {
-        Some(cm) => NotifyConfig::from_config_map(cm)?,
-        None => NotifyConfig::default(),
-    };
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut routed = Vec::new();
-    for d in due {
-        let specs = route(d.event, approval, &config)?;
-        routed.push((*d, resolve(&secrets, &specs).await?));
+    match &config_map {
+        Some(cm) => NotifyConfig::from_config_map(cm),
+        None => Ok(NotifyConfig::default()),
     }
-    Ok(routed)
+}
+
+/// The channels that hear about `event`, with their secrets read.
+pub(in crate::reconcile) async fn routed_channels(
+    ctx: &Context,
+    namespace: &str,
+    approval: Option<&ProjectApproval>,
+    config: &NotifyConfig,
+    event: EventKind,
+) -> Result<Vec<Channel>, NotifyError> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    resolve(&secrets, &route(event, approval, config)?).await
 }
 
 /// Delivers each event to the channels that have not had it (nor been given up on), and

@@ -128,6 +128,7 @@ impl Run<'_> {
             cost: self.status.cost.as_ref().map(|c| c.monthly.clone()),
         });
         self.status.checkpoint_ref = None;
+        self.drift_restored(&plan.id);
         // The applied plan's inputs are now the state: an unchanged Project needs no new plan.
         self.transition(
             ProjectPhase::Ready,
@@ -135,7 +136,7 @@ impl Run<'_> {
             &format!("plan {} applied", plan.id),
         )
         .await?;
-        Ok(Action::await_change())
+        self.wait_for_change().await
     }
 
     /// Tells the approved checkpoint how its apply ended (`status.applyOutcome`), which is

@@ -56,13 +56,15 @@ impl Run<'_> {
                                 .is_some_and(|p| p.inputs_digest == plan_key),
                         refused: same_generation
                             && self.status.plan_failed_for.as_deref() == Some(plan_key.as_str()),
+                        drift_due: self.drift_due(),
                     });
                     continue;
                 }
                 Step::Replan => self.replan(&plan_key, false).await,
                 Step::FollowDecision => self.follow_decision(false).await,
                 Step::ResumeApply => self.apply_saved(None).await,
-                Step::WaitForChange => Ok(Action::await_change()),
+                Step::CheckDrift => self.check_drift(&plan_key).await,
+                Step::WaitForChange => self.wait_for_change().await,
             };
         }
     }
@@ -77,6 +79,11 @@ impl Run<'_> {
         }
         if let Err(err) = self.sla_durations() {
             problems.push(format!("spec.approval.sla: {err}"));
+        }
+        if let Some(detection) = &self.project.spec.drift_detection
+            && let Err(err) = crate::drift::Schedule::new(&detection.interval, "")
+        {
+            problems.push(err.to_string());
         }
         problems.join("; ")
     }
@@ -239,6 +246,10 @@ impl Run<'_> {
             policy: &policy,
             defaults: &self.ctx.config.gate,
         });
+        let decision = match &self.restore_drift {
+            Some(report) => crate::drift::restore_decision(decision, report),
+            None => decision,
+        };
         self.status.effective_policy = Some(api::EffectivePolicyStatus {
             policies: policy.policies.clone(),
             auto_approve: policy.auto_approve.iter().copied().collect(),
@@ -260,7 +271,7 @@ impl Run<'_> {
                 "infrastructure matches the Project",
             )
             .await?;
-            return Ok(Action::await_change());
+            return self.wait_for_change().await;
         }
         self.plans().store(&outcome.saved).await?;
         self.audit(AuditAction::PlanMade, |e| {

@@ -26,6 +26,8 @@ pub(super) struct PlanFacts {
     pub current: bool,
     /// Terraform already refused exactly this plan key and generation (`planFailedFor`).
     pub refused: bool,
+    /// `spec.driftDetection` asks for a check and its time has come.
+    pub drift_due: bool,
 }
 
 /// The next step of the normal loop.
@@ -45,6 +47,9 @@ pub(super) enum Step {
     /// A run died while applying: apply the saved plan again (Terraform refuses a stale
     /// plan, so nothing is applied twice).
     ResumeApply,
+    /// Applied, nothing pending, and a drift check is due: a refresh-only plan (never
+    /// while a checkpoint waits or an apply runs: those are other phases).
+    CheckDrift,
     /// Nothing to do until something changes.
     WaitForChange,
 }
@@ -73,6 +78,7 @@ pub(super) fn next_step(facts: &Facts) -> Step {
         Some(ProjectPhase::Applying) => Step::ResumeApply,
         // Killed while planning: the saved plan may never have been gated.
         Some(ProjectPhase::Planning) => Step::Replan,
+        Some(ProjectPhase::Ready) if plan.drift_due => Step::CheckDrift,
         _ => Step::WaitForChange,
     }
 }
@@ -126,7 +132,22 @@ mod tests {
             suspended: false,
             spec_valid: true,
             phase,
-            plan: Some(PlanFacts { current, refused }),
+            plan: Some(PlanFacts {
+                current,
+                refused,
+                drift_due: false,
+            }),
+        }
+    }
+
+    fn drift_due(phase: Option<ProjectPhase>, current: bool) -> Facts {
+        Facts {
+            plan: Some(PlanFacts {
+                current,
+                refused: false,
+                drift_due: true,
+            }),
+            ..facts(phase, current, false)
         }
     }
 
@@ -187,6 +208,27 @@ mod tests {
         ] {
             assert_eq!(next_step(&facts(phase, true, false)), step, "{phase:?}");
         }
+    }
+
+    /// A due drift check runs only from Ready: never while a plan is being made, a
+    /// checkpoint waits, an apply runs, or after a failure or a rejection.
+    #[test]
+    fn drift_is_checked_only_when_ready() {
+        for (phase, step) in [
+            (Some(Ready), Step::CheckDrift),
+            (Some(AwaitingApproval), Step::FollowDecision),
+            (Some(Applying), Step::ResumeApply),
+            (Some(Planning), Step::Replan),
+            (Some(Rejected), Step::WaitForChange),
+            (Some(Failed), Step::WaitForChange),
+            (Some(Suspended), Step::WaitForChange),
+            (Some(Destroying), Step::WaitForChange),
+            (None, Step::WaitForChange),
+        ] {
+            assert_eq!(next_step(&drift_due(phase, true)), step, "{phase:?}");
+        }
+        // A changed Project is planned anyway: that plan sees the drift too.
+        assert_eq!(next_step(&drift_due(Some(Ready), false)), Step::Replan);
     }
 
     #[test]

@@ -1,0 +1,4 @@
+output "path" {
+  description = "The managed file."
+  value       = tgtest_file.config.path
+}
