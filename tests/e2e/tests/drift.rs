@@ -122,6 +122,15 @@ async fn project_where(
     }
 }
 
+async fn count(checkpoints: &Api<Checkpoint>) -> usize {
+    checkpoints
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
 fn phase(p: &Project) -> Option<ProjectPhase> {
     p.status.as_ref().and_then(|s| s.phase)
 }
@@ -194,16 +203,7 @@ async fn drift_made_by_hand_is_restored_only_through_an_approved_checkpoint() {
     .await;
     let drift = clean.status.as_ref().unwrap().drift.clone().unwrap();
     assert!(drift.next_check_at.unwrap().0 > drift.checked_at.unwrap().0);
-    assert_eq!(
-        checkpoints
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1,
-        "only the first apply's"
-    );
+    assert_eq!(count(&checkpoints).await, 1, "only the first apply's");
 
     // Someone edits both files by hand.
     std::fs::write(&file, "edited by hand").unwrap();
@@ -304,12 +304,7 @@ async fn drift_made_by_hand_is_restored_only_through_an_approved_checkpoint() {
     )
     .await;
     assert_eq!(
-        checkpoints
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
+        count(&checkpoints).await,
         2,
         "the first apply's and the restore's"
     );
@@ -446,16 +441,7 @@ async fn notify_tells_a_webhook_once_per_distinct_drift_and_changes_nothing() {
     assert_eq!(phase(&p), Some(ProjectPhase::Ready));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "second edit");
     let checkpoints: Api<Checkpoint> = Api::namespaced(admin.clone(), &ns);
-    assert_eq!(
-        checkpoints
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1,
-        "only the first apply's"
-    );
+    assert_eq!(count(&checkpoints).await, 1, "only the first apply's");
 
     // Ignore stops checking and takes the condition away.
     projects
