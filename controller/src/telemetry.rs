@@ -494,6 +494,7 @@ mod tests {
         m.checkpoint_decided("PlanApproval", "dev", 1.0);
         m.checkpoint_pending("a", "PlanApproval", jiff::Timestamp::now());
         m.notification("c", "failed");
+        m.drift_checked("failed");
         let exported = m.encode();
         let used: Vec<&str> = rules
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -532,5 +533,22 @@ mod tests {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }
         assert!(!text.contains("type=\"Destroy\""), "{text}");
+    }
+
+    #[test]
+    fn drift_metrics_count_checks_by_outcome_and_restores() {
+        let m = Metrics::default();
+        m.drift_checked("clean");
+        m.drift_checked("clean");
+        m.drift_checked("drifted");
+        m.drift_restore_opened();
+        let text = m.encode();
+        for expected in [
+            "tollgate_drift_checks_total{outcome=\"clean\"} 2",
+            "tollgate_drift_checks_total{outcome=\"drifted\"} 1",
+            "tollgate_drift_restores_total 1",
+        ] {
+            assert!(text.contains(expected), "{expected} missing in\n{text}");
+        }
     }
 }
