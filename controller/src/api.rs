@@ -22,8 +22,8 @@ pub use project::{
     CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
     DriftDetection, EffectivePolicyStatus, EscalationPolicy, HistoryEntry, KubernetesBackend,
     LastApplied, LocalBackend, NotificationChannel, PlanStatus, PlanSummaryStatus, Project,
-    ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, ResourceCost, S3Backend,
-    SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
+    ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, QueueStatus, ResourceCost,
+    S3Backend, SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 
