@@ -23,7 +23,7 @@ pub use project::{
     DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
     HistoryEntry, KubernetesBackend, LastApplied, LocalBackend, NotificationChannel, PlanStatus,
     PlanSummaryStatus, Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus,
-    ResourceCost, S3Backend, SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
+    QueueStatus, ResourceCost, S3Backend, SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 

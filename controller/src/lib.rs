@@ -14,6 +14,7 @@ pub mod cloud;
 pub mod cost;
 pub mod credentials;
 pub mod drift;
+pub mod fair;
 pub mod gate;
 pub mod leader;
 pub mod manifest;

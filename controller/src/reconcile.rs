@@ -12,6 +12,7 @@ mod context;
 mod error;
 mod plans;
 mod project;
+mod slots;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +27,7 @@ use kube::{Api, Resource, ResourceExt};
 pub use backoff::{Backoff, delay as backoff_delay};
 pub use context::{Accountability, Context, ControllerConfig};
 pub use error::{ApiStep, During, PlanStoreProblem, ReconcileError};
+pub use slots::{ReleaseOnDrop, RunSlots};
 
 use crate::api::{Checkpoint, Project};
 use crate::state::PROJECT_NAMESPACE_LABEL;
@@ -106,7 +108,11 @@ pub async fn run(
     let mut state_checkpoint_stop = shutdown_tx.subscribe();
     let config = kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency);
 
-    let project_controller = Controller::new(projects, watcher::Config::default())
+    let project_watch = match &ctx.config.project_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let project_controller = Controller::new(projects, project_watch)
         .with_config(config.clone())
         .owns(checkpoints.clone(), watcher::Config::default())
         .owns(secrets, watcher::Config::default().labels(PROJECT_LABEL))
@@ -120,6 +126,7 @@ pub async fn run(
                 Some(ObjectRef::<Project>::new(&name).within(ns))
             },
         )
+        .reconcile_on(ctx.slots.wakeups())
         .graceful_shutdown_on(async move {
             let _ = project_stop.recv().await;
         })

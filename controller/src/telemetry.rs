@@ -97,6 +97,8 @@ pub struct Metrics {
         std::sync::Mutex<std::collections::HashMap<String, (String, jiff::Timestamp)>>,
     ready: AtomicBool,
     leader: Gauge,
+    run_slots_in_use: Gauge,
+    run_queue_waiting: Gauge,
     /// Why the webhook registration blocks readiness (`None`: it does not).
     webhook_blocker: std::sync::Mutex<Option<String>>,
 }
@@ -110,6 +112,18 @@ impl Default for Metrics {
         let checkpoints_opened = Counter::default();
         let applies = Family::<OutcomeLabel, Counter>::default();
         let leader = Gauge::default();
+        let run_slots_in_use = Gauge::default();
+        let run_queue_waiting = Gauge::default();
+        registry.register(
+            "run_slots_in_use",
+            "Terraform run slots held (running, or reserved for a Project being woken)",
+            run_slots_in_use.clone(),
+        );
+        registry.register(
+            "run_queue_waiting",
+            "Projects waiting for a Terraform run slot, all namespaces",
+            run_queue_waiting.clone(),
+        );
         registry.register(
             "leader",
             "1 while this replica runs the reconcilers (holds the leader Lease), else 0",
@@ -194,6 +208,8 @@ impl Default for Metrics {
             open_checkpoints: std::sync::Mutex::default(),
             ready: AtomicBool::new(false),
             leader,
+            run_slots_in_use,
+            run_queue_waiting,
             webhook_blocker: std::sync::Mutex::new(None),
         }
     }
@@ -308,6 +324,14 @@ impl Metrics {
     pub fn set_terraform_commands(&self, started: u64) {
         self.terraform_commands
             .set(i64::try_from(started).unwrap_or(i64::MAX));
+    }
+
+    /// Records the Terraform run slots held and the Projects waiting for one.
+    pub fn set_run_queue(&self, in_use: usize, waiting: usize) {
+        self.run_slots_in_use
+            .set(i64::try_from(in_use).unwrap_or(i64::MAX));
+        self.run_queue_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
     }
 
     /// Records whether this replica runs the reconcilers.

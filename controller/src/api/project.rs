@@ -548,6 +548,11 @@ pub struct ProjectStatus {
     /// BudgetIncrease checkpoint); plans are gated under it until the spec asks for more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_budget: Option<String>,
+    /// Set while the Project waits for a Terraform run slot (the controller's
+    /// `--max-terraform` slots, shared fairly between namespaces); where it stood when it
+    /// started waiting. Gone once it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueStatus>,
     /// Recent applies and decisions, newest first, bounded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
@@ -739,6 +744,23 @@ pub struct StateStatus {
     pub namespace: String,
     /// Name of the state Secret (Terraform's `kubernetes` backend).
     pub secret_name: String,
+}
+
+/// Where a Project waiting for a Terraform run slot stood when it started waiting.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    /// When it started waiting.
+    pub since: Time,
+    /// How many slots were to be handed out, its own included, before it got one (an
+    /// estimate: slots go first to the waiting namespaces that hold the fewest).
+    pub position: i64,
+    /// Projects of its namespace waiting, itself included.
+    pub namespace_waiting: i64,
+    /// Namespaces with Projects waiting; the slots are shared between them.
+    pub namespaces_waiting: i64,
+    /// Terraform runs the controller allows at once.
+    pub slots: i64,
 }
 
 /// The last successful apply.

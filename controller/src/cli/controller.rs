@@ -50,6 +50,11 @@ pub struct ControllerArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "TOLLGATE_NAMESPACE")]
     namespace: Option<String>,
+    /// Reconcile only the Projects whose labels match this label selector (e.g.
+    /// `tollgate.dev/shard=a`). Checkpoints are still reconciled in every watched namespace:
+    /// never run two controllers with different selectors over one namespace.
+    #[arg(long, env = "TOLLGATE_PROJECT_SELECTOR", value_name = "SELECTOR")]
+    project_selector: Option<String>,
     /// Namespace of Terraform state (the default `kubernetes` backend), saved plans, and
     /// Destroy checkpoints of Projects whose namespace is being deleted. Only the controller
     /// (and cluster administrators) should have rights there. Default: the pod's namespace
@@ -65,7 +70,9 @@ pub struct ControllerArgs {
     /// the audit trail). Undecided ones and the one the Project references are always kept.
     #[arg(long, env = "TOLLGATE_KEEP_CHECKPOINTS", default_value_t = crate::retention::DEFAULT_KEEP, value_name = "N")]
     keep_checkpoints: usize,
-    /// Terraform processes at once (across all Projects).
+    /// Terraform runs at once (across all Projects; the slots are shared fairly between
+    /// namespaces, and a Project waiting for one says so in status.queue). Keep
+    /// --concurrency at least as high, or slots stay idle.
     #[arg(long, default_value_t = 4)]
     max_terraform: usize,
     /// Serve the admission webhook with this PEM serving certificate (with --webhook-key).
@@ -222,6 +229,7 @@ pub async fn run(
         },
         concurrency: args.concurrency,
         namespace: args.namespace.clone(),
+        project_selector: args.project_selector.clone(),
         state_namespace: state_namespace(args.state_namespace.as_deref()),
         sla: match &args.sla_defaults {
             Some(path) => super::render::read_sla_defaults(path)?,

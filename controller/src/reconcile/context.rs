@@ -4,7 +4,7 @@ use std::sync::Arc;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
-use super::Backoff;
+use super::{Backoff, RunSlots};
 use crate::audit::AuditLog;
 use crate::catalog::Catalog;
 use crate::cost::PriceBook;
@@ -29,6 +29,8 @@ pub struct ControllerConfig {
     pub concurrency: u16,
     /// Watch only this namespace (default: all namespaces).
     pub namespace: Option<String>,
+    /// Reconcile only Projects matching this label selector.
+    pub project_selector: Option<String>,
     /// Namespace of Terraform state (the `kubernetes` backend), saved plans, and Destroy
     /// checkpoints of Projects whose namespace is being deleted.
     pub state_namespace: String,
@@ -67,6 +69,8 @@ pub struct Context {
     pub notifier: Notifier,
     /// Retry delays of failing objects.
     pub backoff: Backoff,
+    /// The Terraform run slots, shared fairly between namespaces.
+    pub slots: RunSlots,
 }
 
 /// What makes the loop accountable: the key decisions are verified with, the audit trail
@@ -103,6 +107,7 @@ impl Context {
                 instance: std::env::var("POD_NAME").ok(),
             },
         );
+        let slots = RunSlots::new(runner.config().max_concurrent, Arc::clone(&metrics));
         Self {
             client,
             runner,
@@ -115,6 +120,7 @@ impl Context {
             audit,
             notifier,
             backoff: Backoff::default(),
+            slots,
         }
     }
 }

@@ -54,6 +54,7 @@ mod cleanup;
 mod credentials;
 mod drift;
 mod plan;
+mod queue;
 mod state;
 mod steps;
 
@@ -83,13 +84,16 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
     async {
         // The watch cache can lag behind our own status writes; acting on a stale status
         // would plan (and open checkpoints) twice. Read the latest version first.
-        let api: Api<Project> =
-            Api::namespaced(ctx.client.clone(), &project.namespace().unwrap_or_default());
+        let namespace = project.namespace().unwrap_or_default();
+        // Whatever this reconcile ends with, a Terraform run slot it took goes to the next.
+        let _slot = ctx.slots.release_on_drop(&namespace, &project.name_any());
+        let api: Api<Project> = Api::namespaced(ctx.client.clone(), &namespace);
         let Some(project) = api
             .get_opt(&project.name_any())
             .await
             .during(ApiStep::ReadProject)?
         else {
+            ctx.slots.forget(&namespace, &project.name_any());
             return Ok(Action::await_change());
         };
         // Backing off after a failure, and woken only by our own status write (or a
@@ -411,6 +415,9 @@ impl<'a> Run<'a> {
             generation,
         );
         conditions::set(c, "AwaitingApproval", awaiting, reason, message, generation);
+        if reason != queue::QUEUED {
+            self.status.queue = None;
+        }
         self.status.phase = Some(phase);
         self.forget_drift_when_off();
         self.save().await?;

@@ -60,6 +60,9 @@ pub fn state_namespace_of(namespace: &str) -> String {
     format!("{namespace}-state")
 }
 
+/// The `namespace` of a controller that watches every namespace.
+const ALL_NAMESPACES: &str = "";
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -110,6 +113,33 @@ impl ControllerProcess {
         Self::spawn(
             kubeconfig,
             namespace,
+            work_dir,
+            free_port(),
+            (extra_args, Vec::new()),
+        )
+        .await
+    }
+
+    /// A controller watching every namespace that reconciles only the Projects matching
+    /// `selector` (`--project-selector`), so other tests' Projects are left alone, with its
+    /// state in `state_namespace` (created here).
+    pub async fn start_selecting(
+        plane: &ControlPlane,
+        selector: &str,
+        state_namespace: &str,
+        work_dir: &Path,
+        mut extra_args: Vec<String>,
+    ) -> ControllerProcess {
+        let state = plane.state_namespace(state_namespace).await;
+        extra_args.extend([
+            "--state-namespace".to_owned(),
+            state,
+            "--project-selector".to_owned(),
+            selector.to_owned(),
+        ]);
+        Self::spawn(
+            &plane.kubeconfig(User::Admin),
+            ALL_NAMESPACES,
             work_dir,
             free_port(),
             (extra_args, Vec::new()),
@@ -172,7 +202,11 @@ impl ControllerProcess {
             .args(catalog)
             .arg("controller")
             .args(["--kubeconfig", &kubeconfig.to_string_lossy()])
-            .args(["--namespace", namespace])
+            .args(if namespace == ALL_NAMESPACES {
+                Vec::new()
+            } else {
+                vec!["--namespace", namespace]
+            })
             .args(["--work-dir", &work_dir.join("work").to_string_lossy()])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(&extra_args)

@@ -12,6 +12,10 @@ impl Run<'_> {
         let Some(plan) = self.status.plan.clone() else {
             return Ok(Action::await_change());
         };
+        let phase = self.status.phase.unwrap_or(ProjectPhase::Applying);
+        if let Some(action) = self.take_slot(phase).await? {
+            return Ok(action);
+        }
         // The saved plan holds the secret inputs' values: only the credentials are needed.
         if let Some(action) = self.obtain_credentials(&plan.id, false).await? {
             return Ok(action);

@@ -154,15 +154,19 @@ impl Run<'_> {
         self.supersede_pending().await?;
         self.status.plan = None;
         self.status.observed_generation = self.generation();
-        let tag = format!("key-{}", plan_key.get(..16).unwrap_or(plan_key));
-        if let Some(action) = self.obtain_credentials(&tag, true).await? {
-            return Ok(action);
-        }
         let (phase, reason) = if destroy {
             (ProjectPhase::Destroying, "PlanningDestroy")
         } else {
             (ProjectPhase::Planning, "Planning")
         };
+        // Before credentials are minted: they would age while the Project waits.
+        if let Some(action) = self.take_slot(phase).await? {
+            return Ok(action);
+        }
+        let tag = format!("key-{}", plan_key.get(..16).unwrap_or(plan_key));
+        if let Some(action) = self.obtain_credentials(&tag, true).await? {
+            return Ok(action);
+        }
         self.transition(phase, reason, "rendering and planning")
             .await?;
 
