@@ -21,8 +21,8 @@ pub use project::{
     ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType, Budget,
     CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
     DriftDetection, EffectivePolicyStatus, EscalationPolicy, HistoryEntry, KubernetesBackend,
-    LastApplied, LocalBackend, NotificationChannel, PlanStatus, PlanSummaryStatus, Project,
-    ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, ResourceCost, S3Backend,
+    LastApplied, LocalBackend, NotificationChannel, PlanStatus, PlanSummaryStatus, PolicyReport,
+    Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, ResourceCost, S3Backend,
     SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};

@@ -53,6 +53,7 @@ mod checkpoint;
 mod cleanup;
 mod credentials;
 mod plan;
+mod policy;
 mod state;
 mod steps;
 
@@ -144,6 +145,9 @@ struct Run<'a> {
     credentials: Option<crate::credentials::TemporaryCredentials>,
     /// `TF_VAR_<variable>` of every secret input (secret), from the same call.
     input_env: Vec<(String, String)>,
+    /// The Rego policies that judge this Project's plans, read once per reconcile: the
+    /// plan key and the judgement use the same set.
+    policies: tokio::sync::OnceCell<crate::policy::PolicySet>,
 }
 
 /// What [`Run::check_state`] found.
@@ -168,6 +172,7 @@ impl<'a> Run<'a> {
             namespace: project.namespace().unwrap_or_default(),
             status: project.status.clone().unwrap_or_default(),
             rendered: OnceLock::new(),
+            policies: tokio::sync::OnceCell::new(),
             state: (project
                 .spec
                 .backend
