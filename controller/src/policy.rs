@@ -166,13 +166,7 @@ impl PolicySet {
         namespace: Option<(String, Vec<PolicySource>)>,
         config: PolicyConfig,
     ) -> Self {
-        let mut first: Vec<PolicySource> = BUILTIN_PACK
-            .iter()
-            .map(|(file, text)| PolicySource {
-                origin: format!("builtin/{file}"),
-                text: (*text).to_owned(),
-            })
-            .collect();
+        let mut first = builtin::builtin_sources();
         first.extend(cluster);
         let mut groups = vec![PolicyGroup {
             name: "built-in and cluster policies".into(),

@@ -7,7 +7,7 @@ use regorus::Value;
 use serde_json::json;
 
 use super::evaluate::engine_for;
-use super::{BUILTIN_PACK, PolicyConfig, PolicyError, PolicyGroup, PolicySource};
+use super::{PolicyConfig, PolicyError, PolicyGroup, PolicySource};
 
 /// The outcome of one test rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,13 +30,7 @@ pub fn run(dir: &Path) -> Result<Vec<TestOutcome>, PolicyError> {
             }
         }
     }
-    let mut sources: Vec<PolicySource> = BUILTIN_PACK
-        .iter()
-        .map(|(file, text)| PolicySource {
-            origin: format!("builtin/{file}"),
-            text: (*text).to_owned(),
-        })
-        .collect();
+    let mut sources = super::builtin::builtin_sources();
     sources.extend(files);
     tests.sort();
     tests.dedup();

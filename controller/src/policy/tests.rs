@@ -72,6 +72,23 @@ fn ids(found: &[Finding]) -> Vec<String> {
     ids
 }
 
+/// Each plan of one resource is denied by `rule` alone.
+fn assert_denied_by(rule: &str, cases: &[Value]) {
+    for case in cases {
+        assert_eq!(denied(&plan(vec![case.clone()]), "dev"), [rule], "{case}");
+    }
+}
+
+/// Each plan of one resource is denied by nothing.
+fn assert_allowed(cases: &[Value]) {
+    for case in cases {
+        assert!(
+            denied(&plan(vec![case.clone()]), "dev").is_empty(),
+            "{case}"
+        );
+    }
+}
+
 fn tags() -> Value {
     json!({ "tollgate.dev/project": "shop", "tollgate.dev/environment": "dev" })
 }
@@ -202,13 +219,7 @@ fn unencrypted_ebs_volumes_are_denied_in_every_shape() {
             json!({ "block_device_mappings": [{ "ebs": [{ "encrypted": "false" }] }] }),
         ),
     ];
-    for case in cases {
-        assert_eq!(
-            denied(&plan(vec![case.clone()]), "dev"),
-            ["EBS_ENCRYPTION"],
-            "{case}"
-        );
-    }
+    assert_denied_by("EBS_ENCRYPTION", &cases);
     let fine = [
         create(
             "aws_instance.i",
@@ -219,12 +230,7 @@ fn unencrypted_ebs_volumes_are_denied_in_every_shape() {
             json!({ "block_device_mappings": [{ "ebs": [{ "encrypted": "true" }] }] }),
         ),
     ];
-    for case in fine {
-        assert!(
-            denied(&plan(vec![case.clone()]), "dev").is_empty(),
-            "{case}"
-        );
-    }
+    assert_allowed(&fine);
 }
 
 #[test]
@@ -291,13 +297,7 @@ fn admin_ports_open_to_the_internet_are_denied_in_each_rule_shape() {
             json!({ "ip_protocol": "-1", "cidr_ipv6": "::/0" }),
         ),
     ];
-    for case in cases {
-        assert_eq!(
-            denied(&plan(vec![case.clone()]), "dev"),
-            ["OPEN_ADMIN_PORT"],
-            "{case}"
-        );
-    }
+    assert_denied_by("OPEN_ADMIN_PORT", &cases);
     let fine = [
         create(
             "aws_security_group.a",
@@ -312,12 +312,7 @@ fn admin_ports_open_to_the_internet_are_denied_in_each_rule_shape() {
             json!({ "ip_protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_ipv4": "0.0.0.0/0" }),
         ),
     ];
-    for case in fine {
-        assert!(
-            denied(&plan(vec![case.clone()]), "dev").is_empty(),
-            "{case}"
-        );
-    }
+    assert_allowed(&fine);
 }
 
 #[test]
