@@ -22,7 +22,7 @@ pub use project::{
     CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
     DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
     HistoryEntry, KubernetesBackend, LastApplied, LocalBackend, NotificationChannel, PlanStatus,
-    PlanSummaryStatus, Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus,
+    PlanSummaryStatus, PolicyReport, Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus,
     QueueStatus, ResourceCost, S3Backend, SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};

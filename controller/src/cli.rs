@@ -6,6 +6,7 @@ mod checkpoint;
 mod controller;
 mod crd;
 mod plan;
+mod policy;
 mod pricebook;
 mod render;
 mod webhook;
@@ -92,6 +93,9 @@ pub enum CliError {
     /// Refreshing prices failed.
     #[error(transparent)]
     Pricing(#[from] crate::pricing_refresh::RefreshError),
+    /// A policy or the policy configuration is invalid.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     /// The price book or a price cache could not be loaded.
     #[error(transparent)]
     PriceBook(#[from] crate::cost::PriceBookError),
@@ -135,6 +139,8 @@ pub enum Command {
     Checkpoint(checkpoint::CheckpointArgs),
     /// Check the audit log.
     Audit(audit::AuditArgs),
+    /// Policy as code offline: judge a plan with Rego policies, run Rego unit tests.
+    Policy(policy::PolicyArgs),
 }
 
 /// The name under which kubectl runs tollgate as a plugin (`kubectl tollgate …`).
@@ -184,6 +190,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Webhook(args) => webhook::run(&args).await,
         Command::Checkpoint(args) => Ok(checkpoint::run(&args).await),
         Command::Audit(args) => audit::run(&args),
+        Command::Policy(args) => policy::run(&args),
     }
 }
 

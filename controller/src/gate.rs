@@ -57,6 +57,9 @@ pub struct GateInput<'a> {
     pub policy: &'a EffectivePolicy,
     /// Cluster defaults.
     pub defaults: &'a GateDefaults,
+    /// What the Rego policies block on (`deny` findings, or why they could not judge the
+    /// plan): each needs a person, whatever the ApprovalPolicies pre-approve.
+    pub policy_violations: &'a [String],
 }
 
 /// What the gate decided.
@@ -104,6 +107,7 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
             "spec.budget.monthlyLimit ${requested} is above the ${allowed} allowed without approval; approving this plan accepts the new budget"
         ));
     }
+    reasons.extend(input.policy_violations.iter().cloned());
     if let Some(refused) = &input.policy.environment_refused {
         reasons.push(refused.clone());
     }
@@ -228,6 +232,7 @@ mod tests {
         cost: Option<CostFacts>,
         budget: Option<&'static str>,
         policy: Option<EffectivePolicy>,
+        violations: Vec<String>,
         expect: Expect,
     }
 
@@ -259,6 +264,7 @@ mod tests {
                 &[ApprovalTrigger::Create, ApprovalTrigger::Update],
                 None,
             )),
+            violations: Vec::new(),
             expect: Expect::Auto,
         }
     }
@@ -428,6 +434,21 @@ mod tests {
                 expect: Expect::Checkpoint(Destroy, "destroys 3 resource(s)"),
                 ..base()
             },
+            Case {
+                name: "a policy violation needs a person even when everything is pre-approved",
+                violations: vec![
+                    "policy data.s3: S3_ENCRYPTION: module.site.aws_s3_bucket.this".into(),
+                ],
+                expect: Expect::Checkpoint(PlanApproval, "S3_ENCRYPTION"),
+                ..base()
+            },
+            Case {
+                name: "a policy violation on a plan without changes asks nobody",
+                summary: summary(0, 0, 0, 0),
+                violations: vec!["policy data.s3: S3_ENCRYPTION".into()],
+                expect: Expect::NoChanges,
+                ..base()
+            },
         ];
         for case in cases {
             let defaults = GateDefaults::default();
@@ -445,6 +466,7 @@ mod tests {
                 budget,
                 policy: &policy,
                 defaults: &defaults,
+                policy_violations: &case.violations,
             });
             let ok = match (&case.expect, &decision) {
                 (Expect::NoChanges, GateDecision::NoChanges) => true,

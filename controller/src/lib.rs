@@ -20,6 +20,7 @@ pub mod leader;
 pub mod manifest;
 pub mod notify;
 pub mod plan;
+pub mod policy;
 pub mod pricing_refresh;
 pub mod reconcile;
 pub mod redact;

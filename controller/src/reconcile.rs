@@ -18,14 +18,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 pub use backoff::{Backoff, delay as backoff_delay};
-pub use context::{Accountability, Context, ControllerConfig};
+pub use context::{Accountability, Context, ControllerConfig, PolicySettings};
 pub use error::{ApiStep, During, PlanStoreProblem, ReconcileError};
 pub use slots::{ReleaseOnDrop, RunSlots};
 
@@ -112,8 +112,35 @@ pub async fn run(
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
-    let project_controller = Controller::new(projects, project_watch)
+    let project_controller = Controller::new(projects, project_watch);
+    let project_store = project_controller.store();
+    let policy_namespace = ctx.config.policy.namespace.clone();
+    // A policy ConfigMap changed: re-judge the Projects it applies to (the cluster's apply
+    // to every Project, a namespace's to its own).
+    let affected_projects = move |config_map: ConfigMap| {
+        let namespace = config_map.namespace().unwrap_or_default();
+        project_store
+            .state()
+            .iter()
+            .filter(|p| {
+                namespace == policy_namespace || p.namespace().as_deref() == Some(&namespace)
+            })
+            .map(|p| ObjectRef::from_obj(&**p))
+            .collect::<Vec<_>>()
+    };
+    let policy_config_maps: Api<ConfigMap> = match &ctx.config.namespace {
+        // Scoped to one namespace: its own policies and the cluster's (when elsewhere, the
+        // change is seen at the next reconcile through the plan key).
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let project_controller = project_controller
         .with_config(config.clone())
+        .watches(
+            policy_config_maps,
+            watcher::Config::default().labels(crate::policy::POLICY_LABEL),
+            affected_projects,
+        )
         .owns(checkpoints.clone(), watcher::Config::default())
         .owns(secrets, watcher::Config::default().labels(PROJECT_LABEL))
         .watches(

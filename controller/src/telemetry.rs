@@ -92,6 +92,7 @@ pub struct Metrics {
     deliveries: Family<DeliveryLabels, Counter>,
     drift_checks: Family<OutcomeLabel, Counter>,
     drift_restores: Counter,
+    policy_evaluations: Family<OutcomeLabel, Counter>,
     /// Pending checkpoints by uid: type and opening time, turned into `pending` at scrape.
     open_checkpoints:
         std::sync::Mutex<std::collections::HashMap<String, (String, jiff::Timestamp)>>,
@@ -192,6 +193,12 @@ impl Default for Metrics {
             "Checkpoints opened to restore the declared state after drift",
             drift_restores.clone(),
         );
+        let policy_evaluations = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "policy_evaluations",
+            "Plans judged by the Rego policies, by outcome (passed, warned, denied, error)",
+            policy_evaluations.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -205,6 +212,7 @@ impl Default for Metrics {
             timers,
             pending,
             deliveries,
+            policy_evaluations,
             open_checkpoints: std::sync::Mutex::default(),
             ready: AtomicBool::new(false),
             leader,
@@ -291,6 +299,15 @@ impl Metrics {
         if let Ok(mut open) = self.open_checkpoints.lock() {
             open.remove(uid);
         }
+    }
+
+    /// The policies judged a plan: `outcome` is `passed`, `warned`, `denied` or `error`.
+    pub fn policy_evaluated(&self, outcome: &str) {
+        self.policy_evaluations
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// A notification to `channel` ended with `outcome` (`delivered`, `failed`).

@@ -308,3 +308,109 @@ fn validate_applies_the_controllers_account_allow_list() {
     // Without the configuration, the rules are not known: nothing is refused.
     assert_eq!(tollgate(&["validate", "-f", &other]).status.code(), Some(0));
 }
+
+#[test]
+fn policy_test_runs_the_rego_unit_tests_of_a_folder() {
+    let out = tollgate(&["policy", "test", "examples/policies"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr(&out));
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "wrong_test.rego",
+        "package wrong_test\n\ntest_one_is_two if 1 == 2\n",
+    );
+    let out = tollgate(&["policy", "test", dir.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  data.wrong_test.test_one_is_two"),
+        "{stdout}"
+    );
+
+    write(
+        dir.path(),
+        "broken.rego",
+        "package broken\n\ndeny contains x if {\n",
+    );
+    let out = tollgate(&["policy", "test", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("broken.rego is not valid Rego"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn policy_eval_judges_a_plan_with_the_pack_and_user_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    // `terraform show -json` of an unencrypted volume with the tags tollgate's provider sets.
+    let plan = write(
+        dir.path(),
+        "plan.json",
+        r#"{"format_version": "1.2", "resource_changes": [{"address": "aws_ebs_volume.data", "type": "aws_ebs_volume",
+            "change": {"actions": ["create"], "before": null, "after_unknown": {"id": true},
+                "after": {"size": 100, "encrypted": false, "tags_all": {"tollgate.dev/project": "shop", "tollgate.dev/environment": "production"}}}}]}"#,
+    );
+    let plan = plan.as_str();
+    let project = write(
+        dir.path(),
+        "project.yaml",
+        "apiVersion: tollgate.dev/v1alpha1\nkind: Project\nmetadata: {name: shop, namespace: team-a}\nspec:\n  environment: production\n  components: [{name: app, module: demo}]\n",
+    );
+    let out = tollgate(&["policy", "eval", "-f", plan, "--project", &project]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", stderr(&out));
+    assert!(
+        stdout.contains("DENY  data.tollgate.builtin.ebs: EBS_ENCRYPTION:"),
+        "{stdout}"
+    );
+
+    // With the rules it trips turned off and a cost cap it stays under, it passes.
+    let config = write(
+        dir.path(),
+        "config.yaml",
+        "disabledRules: [EBS_ENCRYPTION]\n",
+    );
+    let out = tollgate(&[
+        "policy",
+        "eval",
+        "-f",
+        plan,
+        "--project",
+        &project,
+        "--config",
+        &config,
+        "--policy",
+        "examples/policies",
+        "--monthly-cost",
+        "120",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr(&out));
+    assert!(stdout.contains("0 violation(s)"), "{stdout}");
+
+    let out = tollgate(&[
+        "policy",
+        "eval",
+        "-f",
+        plan,
+        "--config",
+        &config,
+        "--policy",
+        "examples/policies",
+        "--monthly-cost",
+        "900",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("DENY  data.examples.cost_cap:"), "{stdout}");
+
+    let bad = write(dir.path(), "bad.yaml", "requiredTag: [x]\n");
+    let out = tollgate(&["policy", "eval", "-f", plan, "--config", &bad]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("requiredTag"), "{}", stderr(&out));
+}

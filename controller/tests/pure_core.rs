@@ -1,6 +1,7 @@
 //! The pure core stays pure: render, catalog, plan, cost, gate, sla, seal, state, redact,
-//! retention, fair and manifest know nothing of Kubernetes clients, the network, processes
-//! or the Terraform runner, so they can be unit-tested and reasoned about alone (docs/architecture.md).
+//! retention, fair, policy and manifest know nothing of Kubernetes clients, the network,
+//! processes or the Terraform runner, so they can be unit-tested and reasoned about alone
+//! (docs/architecture.md).
 //! A grep over their source, so it stays true as code is added.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,6 +22,7 @@ const PURE: &[&str] = &[
     "retention",
     "drift",
     "fair",
+    "policy",
 ];
 
 /// Paths a pure module must not use.

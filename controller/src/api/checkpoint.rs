@@ -95,6 +95,10 @@ pub struct CheckpointSpec {
     /// do not allow; so the person deciding sees why this was not pre-approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_policy: Option<super::EffectivePolicyStatus>,
+    /// What the Rego policies said of the plan: its `deny` findings are among the
+    /// reasons, and approving them is recorded as an override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::PolicyReport>,
 }
 
 /// Kinds of checkpoint.

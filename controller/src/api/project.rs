@@ -560,6 +560,9 @@ pub struct ProjectStatus {
     /// What the last scheduled drift check (`spec.driftDetection`) found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftStatus>,
+    /// What the Rego policies said of the current plan (docs/policy.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyReport>,
 }
 
 /// The last drift check: a refresh-only plan of the applied configuration.
@@ -610,6 +613,29 @@ pub struct DriftedResource {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub attributes: Vec<String>,
+}
+
+/// What the Rego policies (the built-in pack, the cluster's and the namespace's) said of a
+/// plan.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyReport {
+    /// sha256 of the policy set the plan was judged by (part of the plan key: a policy
+    /// change judges the plan again).
+    pub digest: String,
+    /// `deny` findings: the plan needs a person's approval, which is recorded as an
+    /// override.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub denied: Vec<crate::policy::Finding>,
+    /// `warn` findings: shown, not blocking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub warned: Vec<crate::policy::Finding>,
+    /// Why the policies could not judge the plan (a broken policy); the plan needs a
+    /// person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The approval policy in force for a Project, and where it came from.

@@ -17,6 +17,8 @@ pub enum AuditAction {
     CheckpointSuperseded,
     /// A checkpoint was decided (approved or rejected).
     CheckpointDecided,
+    /// A person approved a plan the Rego policies deny (`reason` lists the violations).
+    PolicyOverridden,
     /// Applying a plan started.
     ApplyStarted,
     /// Applying a plan finished.

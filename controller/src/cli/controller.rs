@@ -12,7 +12,7 @@ use kube::{Client, Config};
 use super::CliError;
 use crate::catalog::Catalog;
 use crate::gate::GateDefaults;
-use crate::reconcile::{self, Context, ControllerConfig};
+use crate::reconcile::{self, Context, ControllerConfig, PolicySettings};
 use crate::telemetry::{self, Metrics};
 use crate::terraform::{RunnerConfig, TerraformRunner};
 
@@ -131,6 +131,15 @@ pub struct ControllerArgs {
     /// wins over them value by value.
     #[arg(long, env = "TOLLGATE_SLA_DEFAULTS", value_name = "FILE")]
     sla_defaults: Option<PathBuf>,
+    /// Namespace of the cluster's policy ConfigMaps (label `tollgate.dev/policy`; Rego that
+    /// judges every Project's plans, docs/policy.md). Only TOs should write there.
+    /// Default: the state namespace.
+    #[arg(long, env = "TOLLGATE_POLICY_NAMESPACE", value_name = "NAMESPACE")]
+    policy_namespace: Option<String>,
+    /// Settings of the built-in policy pack (YAML: `requiredTags`, `productionEnvironments`,
+    /// `adminPorts`, `instanceTypes`, `disabledRules`; docs/policy.md).
+    #[arg(long, env = "TOLLGATE_POLICY_CONFIG", value_name = "FILE")]
+    policy_config: Option<PathBuf>,
     /// Environments where every change needs a person (repeat the flag for several).
     #[arg(long = "protected-environment", default_values_t = GateDefaults::default().protected_environments)]
     protected_environments: Vec<String>,
@@ -231,6 +240,16 @@ pub async fn run(
         namespace: args.namespace.clone(),
         project_selector: args.project_selector.clone(),
         state_namespace: state_namespace(args.state_namespace.as_deref()),
+        policy: PolicySettings {
+            namespace: args
+                .policy_namespace
+                .clone()
+                .unwrap_or_else(|| state_namespace(args.state_namespace.as_deref())),
+            config: match &args.policy_config {
+                Some(path) => read_policy_config(path)?,
+                None => crate::policy::PolicyConfig::default(),
+            },
+        },
         sla: match &args.sla_defaults {
             Some(path) => super::render::read_sla_defaults(path)?,
             None => crate::sla::SlaDefaults::default(),
@@ -535,4 +554,16 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+/// Reads `--policy-config`.
+fn read_policy_config(path: &std::path::Path) -> Result<crate::policy::PolicyConfig, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(crate::policy::PolicyConfig::from_yaml(
+        &path.display().to_string(),
+        &text,
+    )?)
 }

@@ -471,6 +471,7 @@ pub(super) mod tests {
                 approvers: None,
                 requested_by: Some("carol".into()),
                 effective_policy: None,
+                policy: None,
             },
         );
         cp.metadata.namespace = Some("team-a".into());

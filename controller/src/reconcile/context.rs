@@ -34,6 +34,8 @@ pub struct ControllerConfig {
     /// Namespace of Terraform state (the `kubernetes` backend), saved plans, and Destroy
     /// checkpoints of Projects whose namespace is being deleted.
     pub state_namespace: String,
+    /// The Rego policies that judge every plan.
+    pub policy: PolicySettings,
     /// Deadlines of checkpoints whose Project's `spec.approval.sla` leaves them out, and
     /// the reminder interval.
     pub sla: SlaDefaults,
@@ -42,6 +44,15 @@ pub struct ControllerConfig {
     /// The account allow-list (`--credentials-config`); `None`: no allow-list, Projects
     /// may name any account (and static keys are refused).
     pub accounts: Option<Arc<crate::credentials::AccountPolicy>>,
+}
+
+/// Where the cluster's policies are and how the built-in pack is set.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySettings {
+    /// Namespace of the cluster's policy ConfigMaps (owned by TOs).
+    pub namespace: String,
+    /// Settings of the built-in pack.
+    pub config: crate::policy::PolicyConfig,
 }
 
 /// Shared state of all reconciles.

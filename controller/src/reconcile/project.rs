@@ -55,6 +55,7 @@ mod credentials;
 mod drift;
 mod plan;
 mod queue;
+mod policy;
 mod state;
 mod steps;
 
@@ -152,6 +153,9 @@ struct Run<'a> {
     /// Set while re-planning to restore drift: the gate's decision then always asks a
     /// person ([`crate::drift::restore_decision`]).
     restore_drift: Option<crate::drift::DriftReport>,
+    /// The Rego policies that judge this Project's plans, read once per reconcile: the
+    /// plan key and the judgement use the same set.
+    policies: tokio::sync::OnceCell<crate::policy::PolicySet>,
 }
 
 /// What [`Run::check_state`] found.
@@ -176,6 +180,7 @@ impl<'a> Run<'a> {
             namespace: project.namespace().unwrap_or_default(),
             status: project.status.clone().unwrap_or_default(),
             rendered: OnceLock::new(),
+            policies: tokio::sync::OnceCell::new(),
             state: (project
                 .spec
                 .backend

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -265,6 +266,25 @@ impl Env {
             &Patch::Merge(json!({"status": {"decision": decision, "reason": "e2e"}})),
         )
         .await
+    }
+
+    /// Writes the policy ConfigMap `name` (label `tollgate.dev/policy`) with one Rego file,
+    /// as whoever owns `namespace` writes it.
+    async fn policy_config_map(&self, namespace: &str, name: &str, key: &str, rego: &str) {
+        let config_map: ConfigMap = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": {tollgate::policy::POLICY_LABEL: "true"}},
+            "data": {key: rego},
+        }))
+        .unwrap();
+        Api::<ConfigMap>::namespaced(self.plane.client(User::Admin).await, namespace)
+            .patch(
+                name,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&config_map),
+            )
+            .await
+            .unwrap();
     }
 
     /// kubectl as admin in the test's namespace.
@@ -1487,4 +1507,141 @@ async fn checkpoints_carry_the_projects_sla_deadlines() {
         "{}",
         ready.message
     );
+}
+
+/// Policy as code (docs/policy.md): a cluster policy's `deny` holds a plan every
+/// ApprovalPolicy pre-approves until a person overrides it, and the override is recorded; a
+/// namespace policy added while the controller runs is picked up without a restart; a broken
+/// policy blocks the next change with its error.
+#[tokio::test]
+async fn rego_policies_hold_pre_approved_plans_and_a_broken_policy_blocks() {
+    let env = Env::new("rego").await;
+    let everything =
+        json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]});
+    env.allow(everything.clone()).await;
+    let cluster = tollgate_e2e::controller::state_namespace_of(&env.ns);
+    env.policy_config_map(
+        &cluster,
+        "greetings",
+        "greetings.rego",
+        r#"package greetings
+
+deny contains msg if {
+	some rc in input.resource_changes
+	rc.type == "terraform_data"
+	rc.change.after.input.greeting == "forbidden"
+	msg := sprintf("%s greets with a forbidden word", [rc.address])
+}"#,
+    )
+    .await;
+    env.create_as_carol(&demo(
+        &env.ns,
+        &env.markers(),
+        json!({"greeting": "forbidden"}),
+        everything,
+    ))
+    .await;
+    let held = env.pending_checkpoint(None).await;
+    let violation = "module.app.terraform_data.app greets with a forbidden word";
+    let report = held.spec.policy.clone().expect("the policies' report");
+    assert_eq!(
+        report
+            .denied
+            .iter()
+            .map(|f| (f.package.as_str(), f.message.as_str()))
+            .collect::<Vec<_>>(),
+        [("data.greetings", violation)]
+    );
+    assert!(
+        held.spec.reasons.iter().any(|r| r.contains(violation)),
+        "{:?}",
+        held.spec.reasons
+    );
+    assert!(markers_in(&env.markers()).is_empty(), "nothing applied");
+
+    // A TO overrides it; the history names who.
+    let name = held.metadata.name.clone().unwrap();
+    env.decide(User::Alice, &name, "Approved").await.unwrap();
+    let ready = env.wait_phase(ProjectPhase::Ready).await;
+    let status = ready.status.unwrap();
+    assert!(
+        status
+            .history
+            .iter()
+            .any(|h| h.outcome == "PolicyOverridden" && h.decided_by.as_deref() == Some("alice")),
+        "{:?}",
+        status.history
+    );
+    assert_eq!(markers_in(&env.markers()).len(), 1);
+    let judged_by = status.policy.unwrap().digest;
+
+    // The namespace's own policy, added now, judges the Project without a restart.
+    env.policy_config_map(
+        &env.ns,
+        "team",
+        "team.rego",
+        "package team\n\nwarn contains \"team a reviews every change\" if true\n",
+    )
+    .await;
+    wait_for(
+        "the namespace policy judges the Project",
+        DEADLINE,
+        || async {
+            env.project()
+                .await
+                .status
+                .and_then(|s| s.policy)
+                .is_some_and(|p| {
+                    p.digest != judged_by
+                        && p.warned
+                            .iter()
+                            .any(|f| f.message == "team a reviews every change")
+                })
+        },
+    )
+    .await;
+
+    // Broken, it blocks the next change with its error (file and line); nothing is applied.
+    env.policy_config_map(
+        &env.ns,
+        "team",
+        "team.rego",
+        "package team\n\nwarn contains msg if {\n\tmsg := \n}\n",
+    )
+    .await;
+    wait_for("the broken policy reported", DEADLINE, || async {
+        env.project()
+            .await
+            .status
+            .and_then(|s| s.policy)
+            .is_some_and(|p| p.error.is_some())
+    })
+    .await;
+    env.wait_phase(ProjectPhase::Ready).await;
+    let change = json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": {"greeting": "hello again", "replicas": 1, "marker_dir": env.markers().to_str().unwrap()}}]}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&change))
+        .await
+        .unwrap();
+    let blocked = env.pending_checkpoint(Some(&name)).await;
+    let error = blocked
+        .spec
+        .policy
+        .unwrap()
+        .error
+        .expect("the policy error");
+    assert!(
+        error.contains(&format!("configmap {}/team team.rego", env.ns)),
+        "{error}"
+    );
+    assert!(
+        blocked
+            .spec
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("the policies could not judge this plan")),
+        "{:?}",
+        blocked.spec.reasons
+    );
+    assert_eq!(markers_in(&env.markers()).len(), 1, "the change waits");
 }

@@ -87,6 +87,7 @@ impl Run<'_> {
                 .get(api::LAST_CHANGED_BY_ANNOTATION)
                 .cloned(),
             effective_policy: self.status.effective_policy.clone(),
+            policy: self.status.policy.clone(),
         };
         let reference = self.create_checkpoint(&tail, spec).await?;
         self.store_review(&reference, &review).await;
@@ -465,6 +466,7 @@ impl Run<'_> {
                     return Ok(Action::requeue(std::time::Duration::from_secs(1)));
                 }
                 let by = status.decided_by.unwrap_or_else(|| "unknown".into());
+                self.record_policy_override(&checkpoint, &plan, &by);
                 let phase = if destroy {
                     ProjectPhase::Destroying
                 } else {
@@ -479,6 +481,27 @@ impl Run<'_> {
                 self.apply_saved(None).await
             }
         }
+    }
+
+    /// Approving a plan the policies deny is an override: the history and the audit trail
+    /// name who overrode which violations.
+    fn record_policy_override(&mut self, checkpoint: &Checkpoint, plan: &PlanStatus, by: &str) {
+        let Some(report) = checkpoint
+            .spec
+            .policy
+            .as_ref()
+            .filter(|r| !r.denied.is_empty() || r.error.is_some())
+        else {
+            return;
+        };
+        let overridden = super::policy::policy_reasons(report).join("; ");
+        self.push_history(&plan.id, "PolicyOverridden", Some(by.to_owned()));
+        self.audit(AuditAction::PolicyOverridden, |e| {
+            e.actor = by.to_owned();
+            e.checkpoint = checkpoint.metadata.name.clone();
+            e.plan_digest = Some(plan.digest.clone());
+            e.reason = Some(truncate(&overridden, 1000));
+        });
     }
 
     /// Nobody decided in time: nothing is applied, the saved plan is released, and the

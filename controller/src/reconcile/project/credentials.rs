@@ -369,6 +369,7 @@ impl Run<'_> {
                         .get(api::LAST_CHANGED_BY_ANNOTATION)
                         .cloned(),
                     effective_policy: None,
+                    policy: None,
                 };
                 self.create_checkpoint(&tail, spec).await?
             }

@@ -114,7 +114,7 @@ impl Run<'_> {
     }
 
     /// Digest of everything a plan depends on: rendered inputs, modules, Terraform version,
-    /// and the re-plan annotation.
+    /// the gating spec, secret input versions, the policy set, and the re-plan annotation.
     pub(super) async fn plan_key(&self) -> Result<String, ReconcileError> {
         let rendered = self.rendered()?;
         let version = self.ctx.runner.version().await?;
@@ -131,6 +131,8 @@ impl Run<'_> {
                 })?;
         hasher.update(format!("\0gate\0{gating}").as_bytes());
         hasher.update(format!("\0secrets\0{}", self.secret_input_versions().await?).as_bytes());
+        // A policy change judges the plan again.
+        hasher.update(format!("\0policies\0{}", self.policies().await?.digest()).as_bytes());
         // A new value of the re-plan annotation is a new key: plan again on request.
         if let Some(token) = self.project.annotations().get(api::REPLAN_ANNOTATION) {
             hasher.update(format!("\0replan\0{token}").as_bytes());
@@ -203,7 +205,9 @@ impl Run<'_> {
         let json = self.ctx.runner.show_plan_json(&ws, &outcome.saved).await?;
         let model = Plan::from_json(&json)?;
         let summary = model.summary();
-        let review = model.review(Some(&self.sensitive_inputs()));
+        let sensitive = self.sensitive_inputs();
+        let review = model.review(Some(&sensitive));
+        let policy_document = model.redacted(Some(&sensitive)).into_value();
         drop(model);
         let region = self
             .project
@@ -227,6 +231,10 @@ impl Run<'_> {
             delta: e.delta_monthly_cost,
             unpriced: e.unpriced.len(),
         });
+        let policy_report = self.judge_plan(&policy_document, facts.as_ref()).await?;
+        drop(policy_document);
+        let violations = super::policy::policy_reasons(&policy_report);
+        self.status.policy = Some(policy_report);
         let policy = self.effective_policy().await?;
         let budget_check = policy.budget(
             self.project
@@ -249,6 +257,7 @@ impl Run<'_> {
             budget: budget_check,
             policy: &policy,
             defaults: &self.ctx.config.gate,
+            policy_violations: &violations,
         });
         let decision = match &self.restore_drift {
             Some(report) => crate::drift::restore_decision(decision, report),

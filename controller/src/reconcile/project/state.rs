@@ -311,6 +311,7 @@ impl Run<'_> {
             approvers: self.effective_policy().await?.approvers,
             requested_by: None,
             effective_policy: None,
+            policy: None,
         };
         let reference = self
             .create_checkpoint(&format!("state-missing-{}", &digest[..12]), spec)
