@@ -560,6 +560,10 @@ pub struct ProjectStatus {
     /// What the last scheduled drift check (`spec.driftDetection`) found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftStatus>,
+    /// Why the next plan needs a person whatever the approval policy pre-approves (a saved
+    /// plan that was tampered with, missing or unreadable); cleared once a plan is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_required: Option<String>,
 }
 
 /// The last drift check: a refresh-only plan of the applied configuration.

@@ -191,9 +191,31 @@ pub enum PlanStoreProblem {
     /// The plan cannot be compressed or decompressed.
     #[error("cannot {0}")]
     Codec(String),
+    /// The stored bytes cannot be read back as a plan: `found` is the sha256 of the
+    /// stored (compressed) bytes, recorded for the investigation.
+    #[error(
+        "Secret {secret} does not hold a readable plan ({reason}; stored bytes sha256 {found}); it will not be applied"
+    )]
+    Unreadable {
+        /// The (first) Secret the plan was read from.
+        secret: String,
+        /// Why it cannot be read.
+        reason: String,
+        /// sha256 of the compressed bytes found.
+        found: String,
+    },
     /// The stored bytes are not the approved plan.
-    #[error("stored plan does not match its approved digest; it will not be applied")]
-    DigestMismatch,
+    #[error(
+        "Secret {secret} holds a plan with digest {found}, not the approved {expected}; it will not be applied"
+    )]
+    DigestMismatch {
+        /// The (first) Secret the plan was read from.
+        secret: String,
+        /// The approved digest.
+        expected: String,
+        /// The digest of the plan found.
+        found: String,
+    },
 }
 
 impl ReconcileError {

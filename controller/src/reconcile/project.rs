@@ -53,6 +53,7 @@ mod checkpoint;
 mod cleanup;
 mod credentials;
 mod drift;
+mod integrity;
 mod plan;
 mod queue;
 mod state;

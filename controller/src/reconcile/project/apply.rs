@@ -21,26 +21,24 @@ impl Run<'_> {
             return Ok(action);
         }
         let ws = self.write_workspace()?;
-        let saved = match saved {
-            Some(s) if s.verify().is_ok() => s,
-            _ => {
-                let path = self.work_dir().join(PLAN_FILE);
-                match self.plans().restore(&plan.id, &plan.digest, &path).await {
-                    // Saved by an older version, in the Project's namespace.
-                    Err(ReconcileError::PlanStore {
-                        problem: PlanStoreProblem::NotStored,
-                        ..
-                    }) => {
-                        PlanStore::legacy(self.secrets(), &self.name)
-                            .restore(&plan.id, &plan.digest, &path)
-                            .await?
-                    }
-                    other => other?,
-                }
-            }
-        };
         let decided_by = self.decided_by().await;
         let approved_checkpoint = self.status.checkpoint_ref.clone();
+        let saved = match saved {
+            Some(s) if s.verify().is_ok() => s,
+            _ => match self.restore_plan(&plan).await? {
+                Ok(saved) => saved,
+                Err(problem) => {
+                    return self
+                        .refuse_saved_plan(
+                            &plan,
+                            &problem,
+                            approved_checkpoint.as_ref(),
+                            decided_by,
+                        )
+                        .await;
+                }
+            },
+        };
         let destroying = self.status.phase == Some(ProjectPhase::Destroying);
         let (started, finished) = if destroying {
             (AuditAction::DestroyStarted, AuditAction::DestroyFinished)
@@ -67,11 +65,16 @@ impl Run<'_> {
         );
         match applied {
             Ok(_) => {}
-            Err(TerraformError::PlanFile(PlanError::DigestMismatch { .. })) => {
-                // The stored bytes are not the approved ones: never apply, never guess.
-                self.push_history(&plan.id, "Failed", decided_by);
-                self.transition(ProjectPhase::Failed, "PlanTampered", &format!("saved plan {} does not match its approved digest; it was not applied. Change the spec or set the tollgate.dev/replan annotation to plan again", plan.id)).await?;
-                return Ok(Action::await_change());
+            Err(TerraformError::PlanFile(PlanError::DigestMismatch { path, actual, .. })) => {
+                // The file changed between the check and the apply: never apply, never guess.
+                let problem = PlanStoreProblem::DigestMismatch {
+                    secret: format!("(working directory file {})", path.display()),
+                    expected: plan.digest.clone(),
+                    found: actual,
+                };
+                return self
+                    .refuse_saved_plan(&plan, &problem, approved_checkpoint.as_ref(), decided_by)
+                    .await;
             }
             Err(err) if err.kind() == ErrorKind::StalePlan => {
                 // State moved since the plan: either this very apply finished in a run that
@@ -126,6 +129,8 @@ impl Run<'_> {
         }
         self.delete_plans_except(None).await?;
         self.push_history(&plan.id, "Applied", decided_by);
+        self.status.review_required = None;
+        self.plan_verified();
         self.status.last_applied = Some(LastApplied {
             plan_id: plan.id.clone(),
             at: Time(jiff::Timestamp::now()),
@@ -146,7 +151,7 @@ impl Run<'_> {
     /// Tells the approved checkpoint how its apply ended (`status.applyOutcome`), which is
     /// what notifies `Applied` / `ApplyFailed`. Best effort: the Project's own status is
     /// the record; a failure here costs a notification, never an apply.
-    async fn record_apply_outcome(
+    pub(super) async fn record_apply_outcome(
         &self,
         checkpoint: Option<&CheckpointRefStatus>,
         outcome: Result<&str, &str>,
