@@ -23,7 +23,8 @@ pub use project::{
     DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
     HistoryEntry, KubernetesBackend, LastApplied, LocalBackend, NotificationChannel, PlanStatus,
     PlanSummaryStatus, Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus,
-    QueueStatus, ResourceCost, S3Backend, SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
+    QueueStatus, ResourceCost, Revision, RollbackStatus, S3Backend, SecretInput, SecretKeyRef,
+    SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 
@@ -35,6 +36,10 @@ pub const VERSION: &str = "v1alpha1";
 /// Annotation on a Project requesting a fresh plan: set it to a new value (e.g. a timestamp)
 /// and tollgate plans again even though nothing else changed (e.g. to see drift).
 pub const REPLAN_ANNOTATION: &str = "tollgate.dev/replan";
+
+/// Annotation on a Project asking for a rollback to the applied revision it names
+/// (`status.revisions[].revision`): that revision is planned again and goes through the gate.
+pub const ROLLBACK_ANNOTATION: &str = "tollgate.dev/rollback-to";
 
 /// Annotation on a Project naming who last changed its spec. Written only by tollgate's
 /// admission webhook from the authenticated request (a value a user types is overwritten).

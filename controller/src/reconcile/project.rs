@@ -53,9 +53,11 @@ mod checkpoint;
 mod cleanup;
 mod credentials;
 mod drift;
+mod escalation;
 mod integrity;
 mod plan;
 mod queue;
+mod rollback;
 mod state;
 mod steps;
 
@@ -153,6 +155,9 @@ struct Run<'a> {
     /// Set while re-planning to restore drift: the gate's decision then always asks a
     /// person ([`crate::drift::restore_decision`]).
     restore_drift: Option<crate::drift::DriftReport>,
+    /// The Project with a rolled-back revision's components, while a rollback holds
+    /// ([`Run::load_rollback`]); what is rendered and planned instead of the spec.
+    source: Option<Project>,
 }
 
 /// What [`Run::check_state`] found.
@@ -193,7 +198,13 @@ impl<'a> Run<'a> {
             credentials: None,
             input_env: Vec::new(),
             restore_drift: None,
+            source: None,
         }
+    }
+
+    /// What is rendered: the Project, or a rolled-back revision of it.
+    fn source(&self) -> &Project {
+        self.source.as_ref().unwrap_or(self.project)
     }
 
     fn rendered(&self) -> Result<&Rendered, ReconcileError> {
@@ -204,7 +215,7 @@ impl<'a> Run<'a> {
             state_namespace: Some(self.ctx.config.state_namespace.clone()),
             ..RenderOptions::default()
         };
-        let rendered = render(self.project, &self.ctx.catalog, &options)?;
+        let rendered = render(self.source(), &self.ctx.catalog, &options)?;
         Ok(self.rendered.get_or_init(|| rendered))
     }
 
@@ -316,7 +327,8 @@ impl<'a> Run<'a> {
         for (_, value) in self.credentials.iter().flat_map(|c| c.env()) {
             redactor.add(&value);
         }
-        for component in &self.project.spec.components {
+        let rolled_back = self.source.iter().flat_map(|p| &p.spec.components);
+        for component in self.project.spec.components.iter().chain(rolled_back) {
             let Ok(module) = self.ctx.catalog.module(&component.module) else {
                 continue;
             };

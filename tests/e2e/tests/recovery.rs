@@ -104,6 +104,15 @@ impl Env {
     }
 
     async fn decide(&self, user: User, checkpoint: &str, decision: &str) {
+        self.try_decide(user, checkpoint, decision).await.unwrap();
+    }
+
+    async fn try_decide(
+        &self,
+        user: User,
+        checkpoint: &str,
+        decision: &str,
+    ) -> Result<Checkpoint, kube::Error> {
         let api: Api<Checkpoint> = Api::namespaced(self.plane.client(user).await, &self.ns);
         api.patch_status(
             checkpoint,
@@ -111,7 +120,30 @@ impl Env {
             &Patch::Merge(json!({"status": {"decision": decision, "reason": "e2e"}})),
         )
         .await
-        .unwrap();
+    }
+
+    /// Waits for Project `name` to be Ready, then returns its `app_greeting` output.
+    async fn ready_greeting(&self, name: &str) -> String {
+        self.wait_project(name, "Ready", |p| {
+            p.status.as_ref().and_then(|s| s.phase) == Some(tollgate::api::ProjectPhase::Ready)
+        })
+        .await;
+        let secret = Api::<Secret>::namespaced(self.plane.client(User::Admin).await, &self.ns)
+            .get(&format!("{name}-outputs"))
+            .await
+            .unwrap();
+        String::from_utf8(secret.data.unwrap()["app_greeting"].0.clone()).unwrap()
+    }
+
+    /// Sets the demo Project's greeting and marker directory.
+    async fn change(&self, name: &str, greeting: &str, marker_dir: &Path) {
+        let inputs = json!({"greeting": greeting, "replicas": 1, "marker_dir": marker_dir.to_str().unwrap()});
+        let patch =
+            json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": inputs}]}});
+        self.projects
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
     }
 
     /// The `condition` of Project `name` once it has `status`.
@@ -328,4 +360,120 @@ async fn a_tampered_or_missing_saved_plan_voids_the_approval_and_asks_again() {
         1,
         "exactly one apply"
     );
+}
+
+/// A failing apply (the demo module cannot create its marker directory: a file is in the
+/// way) escalates to a FailureEscalation checkpoint that shows the error and what the state
+/// says was done; only Retry/Rollback/Abandon decide it, and only an approver. Retry once
+/// the cause is removed applies; Rollback (from a second failure, then by annotation to an
+/// older revision) plans the kept revision again and waits for a person although the policy
+/// pre-approves everything, and restores that revision's outputs.
+#[tokio::test]
+async fn a_failed_apply_escalates_and_retry_or_rollback_recover() {
+    let env = Env::new("failure", |_, _| Vec::new()).await;
+    env.plane
+        .allow_in(
+            &env.ns,
+            json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]}),
+        )
+        .await;
+    env.create("demo", "v1").await;
+    assert_eq!(env.ready_greeting("demo").await, "v1");
+
+    let blocked = env.dir.path().join("blocked");
+    std::fs::write(&blocked, "a file where the module wants a directory").unwrap();
+    env.change("demo", "v2", &blocked).await;
+    let escalation = env.pending("demo", None).await;
+    assert_eq!(
+        escalation.spec.checkpoint_type,
+        tollgate::api::CheckpointType::FailureEscalation
+    );
+    assert!(
+        escalation.spec.summary.text.contains("failed"),
+        "{}",
+        escalation.spec.summary.text
+    );
+    let reasons = escalation.spec.reasons.join("\n");
+    for option in ["Retry:", "Rollback: plan revision 1", "Abandon:"] {
+        assert!(reasons.contains(option), "{option} not in {reasons}");
+    }
+    assert!(
+        escalation.spec.summary.changes.iter().any(|c| c
+            .starts_with("applied before the failure: ")
+            || c.starts_with("not applied: ")),
+        "{:?}",
+        escalation.spec.summary.changes
+    );
+    // Only the escalation's own decisions, and only from an approver.
+    let name = escalation.name_any();
+    let refused = env
+        .try_decide(User::Alice, &name, "Approved")
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("Retry, Rollback"), "{refused}");
+    let refused = env
+        .try_decide(User::Carol, &name, "Retry")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 403),
+        "{refused:?}"
+    );
+    env.decide(User::Alice, &name, "Rollback").await;
+    // The rollback plan of revision 1 waits for a person although the policy pre-approves.
+    let rollback = env.pending("demo", Some(&name)).await;
+    assert_eq!(
+        rollback.spec.checkpoint_type,
+        tollgate::api::CheckpointType::PlanApproval
+    );
+    assert!(
+        rollback
+            .spec
+            .reasons
+            .iter()
+            .any(|r| r.contains("rollback to revision 1")),
+        "{:?}",
+        rollback.spec.reasons
+    );
+    env.decide(User::Bob, &rollback.name_any(), "Approved")
+        .await;
+    assert_eq!(env.ready_greeting("demo").await, "v1");
+
+    // A new change fails the same way; Retry after the cause is removed applies it.
+    env.change("demo", "v3", &blocked).await;
+    let second = env.pending("demo", Some(&rollback.name_any())).await;
+    assert_eq!(
+        second.spec.checkpoint_type,
+        tollgate::api::CheckpointType::FailureEscalation
+    );
+    std::fs::remove_file(&blocked).unwrap();
+    env.decide(User::Alice, &second.name_any(), "Retry").await;
+    assert_eq!(env.ready_greeting("demo").await, "v3");
+    assert_eq!(
+        markers_in(&blocked).len(),
+        1,
+        "the retried apply created its marker"
+    );
+
+    // A rollback asked for by annotation, to the first revision.
+    let revisions = env
+        .projects
+        .get("demo")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .revisions;
+    assert!(revisions.len() >= 3, "{revisions:?}");
+    let first = revisions.last().unwrap().revision;
+    let annotate =
+        json!({"metadata": {"annotations": {"tollgate.dev/rollback-to": first.to_string()}}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&annotate))
+        .await
+        .unwrap();
+    let by_annotation = env.pending("demo", Some(&second.name_any())).await;
+    env.decide(User::Alice, &by_annotation.name_any(), "Approved")
+        .await;
+    assert_eq!(env.ready_greeting("demo").await, "v1");
 }

@@ -101,21 +101,18 @@ impl Run<'_> {
                 )
                 .await;
             }
-            // Someone (typically the Terraform of a controller that died mid-apply) holds
-            // the state lock: not a failure of this plan; try again shortly.
-            Err(err) if err.kind() == ErrorKind::StateLocked => return Err(err.into()),
+            // Throttling, the network, a state lock held past -lock-timeout (typically by
+            // the Terraform of a controller that died mid-apply): tried again with backoff,
+            // a bounded number of times, then a person is asked.
+            Err(err) if self.may_retry_apply(&err) => return Err(err.into()),
             Err(err) => {
                 self.ctx.metrics.applied("failed");
-                self.record_apply_outcome(approved_checkpoint.as_ref(), Err(&err.to_string()))
+                let error = truncate(&self.sensitive_inputs().redact(&err.to_string()), 2000);
+                self.record_apply_outcome(approved_checkpoint.as_ref(), Err(&error))
                     .await;
                 self.push_history(&plan.id, "Failed", decided_by);
-                self.transition(
-                    ProjectPhase::Failed,
-                    "ApplyFailed",
-                    &format!("apply of plan {} failed: {err}", plan.id),
-                )
-                .await?;
-                return Ok(Action::await_change());
+                self.status.checkpoint_ref = None;
+                return self.escalate_failure(&plan, &error, &ws).await;
             }
         }
         self.ctx.metrics.applied("succeeded");
@@ -125,7 +122,8 @@ impl Run<'_> {
         // A destroy leaves no outputs, and the Project's namespace may be being deleted
         // (nothing can be created there).
         if self.project.meta().deletion_timestamp.is_none() {
-            self.write_outputs(&ws).await?;
+            let outputs_digest = self.write_outputs(&ws).await?;
+            self.record_revision(&plan, outputs_digest).await?;
         }
         self.delete_plans_except(None).await?;
         self.push_history(&plan.id, "Applied", decided_by);
@@ -181,7 +179,8 @@ impl Run<'_> {
         }
     }
 
-    pub(super) async fn write_outputs(&mut self, ws: &Workspace) -> Result<(), ReconcileError> {
+    /// Writes the outputs Secret; returns the sha256 of the outputs.
+    pub(super) async fn write_outputs(&mut self, ws: &Workspace) -> Result<String, ReconcileError> {
         let outputs = self.ctx.runner.output(ws).await?;
         let data: BTreeMap<String, ByteString> = outputs
             .iter()
@@ -193,6 +192,13 @@ impl Run<'_> {
                 (name.clone(), ByteString(text.into_bytes()))
             })
             .collect();
+        let mut hasher = Sha256::new();
+        for (name, value) in &data {
+            hasher.update(format!("{}\0{}\0", name.len(), value.0.len()).as_bytes());
+            hasher.update(name.as_bytes());
+            hasher.update(&value.0);
+        }
+        let outputs_digest = hex::encode(hasher.finalize());
         let name = format!("{}-outputs", self.name);
         let secret = Secret {
             metadata: ObjectMeta {
@@ -227,7 +233,7 @@ impl Run<'_> {
             .await
             .during(ApiStep::WriteOutputs)?;
         self.status.outputs_secret_ref = Some(SecretKeyRef { name });
-        Ok(())
+        Ok(outputs_digest)
     }
 
     pub(super) fn push_history(

@@ -21,6 +21,12 @@ impl Run<'_> {
         {
             return Ok(action);
         }
+        if facts.spec_valid && !facts.suspended {
+            if let Some(action) = self.rollback_on_request().await? {
+                return Ok(action);
+            }
+            self.load_rollback().await?;
+        }
         let mut plan_key = String::new();
         loop {
             return match next_step(&facts) {
