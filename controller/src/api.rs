@@ -117,11 +117,23 @@ mod tests {
     }
 
     #[test]
-    fn decision_is_only_approved_or_rejected() {
+    fn decisions_are_a_closed_set_and_each_type_has_its_own() {
         let crd = serde_json::to_value(Checkpoint::crd()).unwrap();
         let decision = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
             ["properties"]["decision"];
-        assert_eq!(decision["enum"], json!(["Approved", "Rejected"]));
+        assert_eq!(
+            decision["enum"],
+            json!(["Approved", "Rejected", "Retry", "Rollback", "Abandon"])
+        );
+        use crate::api::{CheckpointType, Decision};
+        assert_eq!(
+            Decision::allowed_for(CheckpointType::PlanApproval),
+            [Decision::Approved, Decision::Rejected]
+        );
+        assert_eq!(
+            Decision::allowed_for(CheckpointType::FailureEscalation),
+            [Decision::Retry, Decision::Rollback, Decision::Abandon]
+        );
     }
 
     /// Every pattern in the generated schema is one the client-side validator knows, so the

@@ -302,14 +302,16 @@ impl<'a> StatusUpdate<'a> {
         let allowed = Decision::allowed_for(checkpoint_type);
         match serde_json::from_value::<Decision>(decision.clone()) {
             Ok(d) if allowed.contains(&d) => Ok(Intent::Decide),
-            _ => Err(format!(
-                "status.decision of checkpoint {checkpoint} ({checkpoint_type:?}) must be one of {}, not {decision}",
-                allowed
-                    .iter()
-                    .map(|d| format!("{d:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            _ => {
+                let names: Vec<String> = allowed.iter().map(|d| format!("{d:?}")).collect();
+                let (last, rest) = names
+                    .split_last()
+                    .map_or(("", &[][..]), |(l, r)| (l.as_str(), r));
+                Err(format!(
+                    "status.decision of checkpoint {checkpoint} ({checkpoint_type:?}) must be {} or {last}, not {decision}",
+                    rest.join(", ")
+                ))
+            }
         }
     }
 
