@@ -64,6 +64,10 @@ impl Env {
         api.create(&PostParams::default(), &project).await.unwrap();
     }
 
+    async fn status(&self, name: &str) -> tollgate::api::ProjectStatus {
+        self.projects.get(name).await.unwrap().status.unwrap()
+    }
+
     /// Waits until `check` holds for Project `name`.
     async fn wait_project(
         &self,
@@ -305,15 +309,7 @@ async fn a_tampered_or_missing_saved_plan_voids_the_approval_and_asks_again() {
     );
     assert!(markers_in(&env.markers("demo")).is_empty());
     assert!(markers_in(&env.markers("other")).is_empty());
-    let history = env
-        .projects
-        .get("demo")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .history;
-    assert_eq!(history[0].outcome, "Refused");
+    assert_eq!(env.status("demo").await.history[0].outcome, "Refused");
 
     // A missing plan is refused the same way.
     let fresh = again.spec.plan_ref.clone().unwrap();
@@ -456,14 +452,7 @@ async fn a_failed_apply_escalates_and_retry_or_rollback_recover() {
     );
 
     // A rollback asked for by annotation, to the first revision.
-    let revisions = env
-        .projects
-        .get("demo")
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .revisions;
+    let revisions = env.status("demo").await.revisions;
     assert!(revisions.len() >= 3, "{revisions:?}");
     let first = revisions.last().unwrap().revision;
     let annotate =
