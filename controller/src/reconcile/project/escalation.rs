@@ -80,9 +80,12 @@ impl Run<'_> {
             requested_by: None,
             effective_policy: None,
         };
+        // One checkpoint per failure: a Retry that fails again must ask again, never find
+        // the decided checkpoint of the previous failure under the same name.
         let short: String = plan.digest.chars().take(12).collect();
+        let at = jiff::Timestamp::now().as_second();
         let reference = self
-            .create_checkpoint(&format!("failed-{short}"), spec)
+            .create_checkpoint(&format!("failed-{short}-{at}"), spec)
             .await?;
         let name = reference.name.clone();
         self.status.checkpoint_ref = Some(reference);

@@ -76,6 +76,20 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Deletes the revisions Secret when the Project goes (destroyed or orphaned): its
+    /// record in status goes with the Project, and a namesake must not roll back to it.
+    pub(super) async fn forget_revisions(&self) -> Result<(), ReconcileError> {
+        match self
+            .state_secrets()
+            .delete(&self.revisions_secret(), &Default::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(err) => Err(ApiStep::WriteRevisions.failed(err)),
+        }
+    }
+
     /// Starts a rollback to `revision` (default: the last applied) asked for by `by`
     /// through `asked` (a checkpoint, or the annotation with value `annotation`).
     pub(super) async fn start_rollback(
