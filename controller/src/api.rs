@@ -22,8 +22,9 @@ pub use project::{
     CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
     DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
     HistoryEntry, KubernetesBackend, LastApplied, LocalBackend, NotificationChannel, PlanStatus,
-    PlanSummaryStatus, PolicyReport, Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus,
-    QueueStatus, ResourceCost, S3Backend, SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
+    PlanSummaryStatus, PolicyReport, Project, ProjectApproval, ProjectPhase, ProjectSpec,
+    ProjectStatus, QueueStatus, ResourceCost, Revision, RollbackStatus, S3Backend, SecretInput,
+    SecretKeyRef, SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 
@@ -35,6 +36,10 @@ pub const VERSION: &str = "v1alpha1";
 /// Annotation on a Project requesting a fresh plan: set it to a new value (e.g. a timestamp)
 /// and tollgate plans again even though nothing else changed (e.g. to see drift).
 pub const REPLAN_ANNOTATION: &str = "tollgate.dev/replan";
+
+/// Annotation on a Project asking for a rollback to the applied revision it names
+/// (`status.revisions[].revision`): that revision is planned again and goes through the gate.
+pub const ROLLBACK_ANNOTATION: &str = "tollgate.dev/rollback-to";
 
 /// Annotation on a Project naming who last changed its spec. Written only by tollgate's
 /// admission webhook from the authenticated request (a value a user types is overwritten).
@@ -112,11 +117,23 @@ mod tests {
     }
 
     #[test]
-    fn decision_is_only_approved_or_rejected() {
+    fn decisions_are_a_closed_set_and_each_type_has_its_own() {
         let crd = serde_json::to_value(Checkpoint::crd()).unwrap();
         let decision = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
             ["properties"]["decision"];
-        assert_eq!(decision["enum"], json!(["Approved", "Rejected"]));
+        assert_eq!(
+            decision["enum"],
+            json!(["Approved", "Rejected", "Retry", "Rollback", "Abandon"])
+        );
+        use crate::api::{CheckpointType, Decision};
+        assert_eq!(
+            Decision::allowed_for(CheckpointType::PlanApproval),
+            [Decision::Approved, Decision::Rejected]
+        );
+        assert_eq!(
+            Decision::allowed_for(CheckpointType::FailureEscalation),
+            [Decision::Retry, Decision::Rollback, Decision::Abandon]
+        );
     }
 
     /// Every pattern in the generated schema is one the client-side validator knows, so the

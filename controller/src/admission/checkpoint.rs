@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Policy, Request, Route, Verdict, object_ref, routed_user};
-use crate::api::{ApproverSet, Decision, GROUP};
+use crate::api::{ApproverSet, CheckpointType, Decision, GROUP};
 use crate::seal::SealedDecision;
 
 const STATUS_ROUTE: Route = Route {
@@ -290,13 +290,29 @@ impl<'a> StatusUpdate<'a> {
                 )
             });
         };
-        serde_json::from_value::<Decision>(decision.clone())
-            .map(|_| Intent::Decide)
-            .map_err(|_| {
-                format!(
-                    "status.decision of checkpoint {checkpoint} must be Approved or Rejected, not {decision}"
-                )
-            })
+        // The stored spec says what kind of question this is (a /status write cannot change it).
+        let checkpoint_type = self
+            .req
+            .old_object
+            .as_ref()
+            .and_then(|o| o.data.get("spec"))
+            .and_then(|spec| spec.get("type"))
+            .and_then(|t| serde_json::from_value::<CheckpointType>(t.clone()).ok())
+            .unwrap_or(CheckpointType::PlanApproval);
+        let allowed = Decision::allowed_for(checkpoint_type);
+        match serde_json::from_value::<Decision>(decision.clone()) {
+            Ok(d) if allowed.contains(&d) => Ok(Intent::Decide),
+            _ => {
+                let names: Vec<String> = allowed.iter().map(|d| format!("{d:?}")).collect();
+                let (last, rest) = names
+                    .split_last()
+                    .map_or(("", &[][..]), |(l, r)| (l.as_str(), r));
+                Err(format!(
+                    "status.decision of checkpoint {checkpoint} ({checkpoint_type:?}) must be {} or {last}, not {decision}",
+                    rest.join(", ")
+                ))
+            }
+        }
     }
 
     /// Whether this person may decide: RBAC (when known), the checkpoint's approvers, and

@@ -219,13 +219,59 @@ pub struct ApproverSet {
     pub forbid_self_approval: bool,
 }
 
-/// A person's decision.
+/// A person's decision. `Approved` and `Rejected` answer every checkpoint type but
+/// `FailureEscalation`, which is answered with `Retry`, `Rollback` or `Abandon` (admission
+/// refuses any other pairing).
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Apply exactly the referenced plan.
     Approved,
     /// Do not apply; nothing changes.
     Rejected,
+    /// FailureEscalation: apply the failed plan again (a plan whose state moved on is
+    /// planned again and goes through the gate).
+    Retry,
+    /// FailureEscalation: plan the last applied revision again; that plan goes through
+    /// the gate like any change.
+    Rollback,
+    /// FailureEscalation: drop the failed plan; the Project stays `Failed` until its spec
+    /// (or the `tollgate.dev/replan` annotation) changes.
+    Abandon,
+}
+
+impl Decision {
+    /// The decisions that answer a checkpoint of type `checkpoint_type`.
+    #[must_use]
+    pub fn allowed_for(checkpoint_type: CheckpointType) -> &'static [Decision] {
+        match checkpoint_type {
+            CheckpointType::FailureEscalation => {
+                &[Decision::Retry, Decision::Rollback, Decision::Abandon]
+            }
+            _ => &[Decision::Approved, Decision::Rejected],
+        }
+    }
+
+    /// Whether the decision lets something go ahead (the checkpoint's phase is then
+    /// `Approved`); `Rejected` and `Abandon` stop (`Rejected`).
+    #[must_use]
+    pub fn goes_ahead(self) -> bool {
+        matches!(
+            self,
+            Decision::Approved | Decision::Retry | Decision::Rollback
+        )
+    }
+
+    /// The verb and its past participle: `("approve", "approved")`.
+    #[must_use]
+    pub fn verb(self) -> (&'static str, &'static str) {
+        match self {
+            Decision::Approved => ("approve", "approved"),
+            Decision::Rejected => ("reject", "rejected"),
+            Decision::Retry => ("retry", "retried"),
+            Decision::Rollback => ("roll back", "rolled back"),
+            Decision::Abandon => ("abandon", "abandoned"),
+        }
+    }
 }
 
 /// Status of a Checkpoint. `decision` and `reason` are written by a Technical Operator;

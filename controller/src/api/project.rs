@@ -563,6 +563,56 @@ pub struct ProjectStatus {
     /// What the Rego policies said of the current plan (docs/policy.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyReport>,
+    /// Why the next plan needs a person whatever the approval policy pre-approves (a saved
+    /// plan that was tampered with, missing or unreadable, a rollback); cleared once a plan
+    /// is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_required: Option<String>,
+    /// The last applied revisions, newest first (five are kept): what a rollback can
+    /// return to. Their inputs are kept in the Secret `tfrev-<namespace>.<name>` in the
+    /// state namespace (inputs may be sensitive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub revisions: Vec<Revision>,
+    /// A rollback in force: the Project is planned from this revision's inputs instead of
+    /// its spec until the spec changes (its generation moves on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackStatus>,
+}
+
+/// One applied revision of a Project, compact: no input values (those are in the
+/// revisions Secret).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Revision {
+    /// Number, increasing with each apply.
+    pub revision: i64,
+    /// The plan applied.
+    pub plan_id: String,
+    /// sha256 of that saved plan file.
+    pub plan_digest: String,
+    /// sha256 of the rendered working directory's inputs (modules, values).
+    pub rendered_digest: String,
+    /// sha256 of the outputs the apply produced.
+    pub outputs_digest: String,
+    /// When it was applied.
+    pub at: Time,
+}
+
+/// A rollback asked for by a `FailureEscalation` decision or the annotation
+/// `tollgate.dev/rollback-to`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackStatus {
+    /// The revision planned again.
+    pub revision: i64,
+    /// The Project generation it holds for; a spec change ends it.
+    pub generation: i64,
+    /// Who asked (the decider of the checkpoint, or the annotation).
+    pub requested_by: String,
+    /// The annotation value acted on, so one request starts one rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<String>,
 }
 
 /// The last drift check: a refresh-only plan of the applied configuration.

@@ -33,6 +33,9 @@ pub enum AuditAction {
     CredentialUsed,
     /// A scheduled check found infrastructure changed outside tollgate.
     DriftDetected,
+    /// An approved saved plan was not applied because its stored bytes were tampered with,
+    /// missing or unreadable (`reason` names the Secret and both digests); its approval is void.
+    PlanRefused,
 }
 
 /// Monthly cost, USD decimal strings.

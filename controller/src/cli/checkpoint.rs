@@ -438,6 +438,9 @@ async fn run_decide(
     let verb = match decision {
         Decision::Approved => "Approve",
         Decision::Rejected => "Reject",
+        Decision::Retry => "Retry",
+        Decision::Rollback => "Roll back",
+        Decision::Abandon => "Abandon",
     };
     let confirm = |checkpoint: &Checkpoint| -> std::io::Result<bool> {
         if !interactive {

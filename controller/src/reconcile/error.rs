@@ -103,11 +103,13 @@ pub enum ApiStep {
     WriteCheckpointStatus,
     /// Read the Secrets of the Project's credentials and secret inputs.
     ReadCredentials,
+    /// Read or write the applied revisions' inputs (rollback).
+    WriteRevisions,
 }
 
 impl ApiStep {
     /// Every step, for documentation and tests.
-    pub const ALL: [ApiStep; 16] = [
+    pub const ALL: [ApiStep; 17] = [
         Self::ReadProject,
         Self::WriteFinalizer,
         Self::WriteStatus,
@@ -124,6 +126,7 @@ impl ApiStep {
         Self::RemoveState,
         Self::WriteCheckpointStatus,
         Self::ReadCredentials,
+        Self::WriteRevisions,
     ];
 
     /// The error of this step failing with `source`.
@@ -150,6 +153,7 @@ impl ApiStep {
             Self::RemoveState => "remove_state",
             Self::WriteCheckpointStatus => "write_checkpoint_status",
             Self::ReadCredentials => "read_credentials",
+            Self::WriteRevisions => "revisions",
         }
     }
 }
@@ -172,6 +176,9 @@ impl fmt::Display for ApiStep {
             Self::MoveState => "move the Terraform state Secret to the state namespace",
             Self::RemoveState => "delete the Terraform state and its lock after the destroy",
             Self::WriteCheckpointStatus => "write the Checkpoint's status",
+            Self::WriteRevisions => {
+                "read or write the applied revisions' inputs (revisions Secret)"
+            }
             Self::ReadCredentials => {
                 "read the Secrets of the Project's credentials and secret inputs"
             }
@@ -191,9 +198,31 @@ pub enum PlanStoreProblem {
     /// The plan cannot be compressed or decompressed.
     #[error("cannot {0}")]
     Codec(String),
+    /// The stored bytes cannot be read back as a plan: `found` is the sha256 of the
+    /// stored (compressed) bytes, recorded for the investigation.
+    #[error(
+        "Secret {secret} does not hold a readable plan ({reason}; stored bytes sha256 {found}); it will not be applied"
+    )]
+    Unreadable {
+        /// The (first) Secret the plan was read from.
+        secret: String,
+        /// Why it cannot be read.
+        reason: String,
+        /// sha256 of the compressed bytes found.
+        found: String,
+    },
     /// The stored bytes are not the approved plan.
-    #[error("stored plan does not match its approved digest; it will not be applied")]
-    DigestMismatch,
+    #[error(
+        "Secret {secret} holds a plan with digest {found}, not the approved {expected}; it will not be applied"
+    )]
+    DigestMismatch {
+        /// The (first) Secret the plan was read from.
+        secret: String,
+        /// The approved digest.
+        expected: String,
+        /// The digest of the plan found.
+        found: String,
+    },
 }
 
 impl ReconcileError {

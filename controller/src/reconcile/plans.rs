@@ -71,7 +71,8 @@ impl PlanStore {
         parts.join(",")
     }
 
-    fn secret_name(&self, plan_id: &str, index: usize) -> String {
+    /// Name of the `index`th Secret of plan `plan_id`.
+    pub fn secret_name(&self, plan_id: &str, index: usize) -> String {
         format!("{}-{plan_id}-{index}", self.prefix)
     }
 
@@ -155,10 +156,25 @@ impl PlanStore {
         GzDecoder::new(compressed.as_slice())
             .read_to_end(&mut bytes)
             .map_err(|e| {
-                store_error(plan_id, PlanStoreProblem::Codec(format!("decompress: {e}")))
+                store_error(
+                    plan_id,
+                    PlanStoreProblem::Unreadable {
+                        secret: self.secret_name(plan_id, 0),
+                        reason: format!("cannot decompress: {e}"),
+                        found: digest_bytes(&compressed),
+                    },
+                )
             })?;
-        if digest_bytes(&bytes) != digest {
-            return Err(store_error(plan_id, PlanStoreProblem::DigestMismatch));
+        let found = digest_bytes(&bytes);
+        if found != digest {
+            return Err(store_error(
+                plan_id,
+                PlanStoreProblem::DigestMismatch {
+                    secret: self.secret_name(plan_id, 0),
+                    expected: digest.to_owned(),
+                    found,
+                },
+            ));
         }
         std::fs::write(path, &bytes).map_err(|source| ReconcileError::Io {
             path: path.to_path_buf(),

@@ -53,9 +53,12 @@ mod checkpoint;
 mod cleanup;
 mod credentials;
 mod drift;
+mod escalation;
+mod integrity;
 mod plan;
 mod queue;
 mod policy;
+mod rollback;
 mod state;
 mod steps;
 
@@ -156,6 +159,9 @@ struct Run<'a> {
     /// The Rego policies that judge this Project's plans, read once per reconcile: the
     /// plan key and the judgement use the same set.
     policies: tokio::sync::OnceCell<crate::policy::PolicySet>,
+    /// The Project with a rolled-back revision's components, while a rollback holds
+    /// ([`Run::load_rollback`]); what is rendered and planned instead of the spec.
+    source: Option<Project>,
 }
 
 /// What [`Run::check_state`] found.
@@ -197,7 +203,13 @@ impl<'a> Run<'a> {
             credentials: None,
             input_env: Vec::new(),
             restore_drift: None,
+            source: None,
         }
+    }
+
+    /// What is rendered: the Project, or a rolled-back revision of it.
+    fn source(&self) -> &Project {
+        self.source.as_ref().unwrap_or(self.project)
     }
 
     fn rendered(&self) -> Result<&Rendered, ReconcileError> {
@@ -208,7 +220,7 @@ impl<'a> Run<'a> {
             state_namespace: Some(self.ctx.config.state_namespace.clone()),
             ..RenderOptions::default()
         };
-        let rendered = render(self.project, &self.ctx.catalog, &options)?;
+        let rendered = render(self.source(), &self.ctx.catalog, &options)?;
         Ok(self.rendered.get_or_init(|| rendered))
     }
 
@@ -320,7 +332,8 @@ impl<'a> Run<'a> {
         for (_, value) in self.credentials.iter().flat_map(|c| c.env()) {
             redactor.add(&value);
         }
-        for component in &self.project.spec.components {
+        let rolled_back = self.source.iter().flat_map(|p| &p.spec.components);
+        for component in self.project.spec.components.iter().chain(rolled_back) {
             let Ok(module) = self.ctx.catalog.module(&component.module) else {
                 continue;
             };
@@ -523,26 +536,6 @@ struct Ask {
     approvers: Option<api::ApproverSet>,
     /// Every change for the person to review (stored next to the checkpoint).
     review: crate::plan::PlanReview,
-}
-
-/// `(lineage, serial)` of the Terraform state in a `kubernetes` backend Secret (gzip JSON
-/// under `tfstate`).
-fn state_identity(secret: &Secret) -> Result<(String, u64), String> {
-    let name = secret.name_any();
-    let data = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get("tfstate"))
-        .ok_or_else(|| format!("Secret {name} holds no tfstate"))?;
-    let mut json = Vec::new();
-    flate2::read::GzDecoder::new(data.0.as_slice())
-        .read_to_end(&mut json)
-        .map_err(|e| format!("Secret {name}: cannot decompress the state: {e}"))?;
-    let state: serde_json::Value = serde_json::from_slice(&json)
-        .map_err(|e| format!("Secret {name}: the state is not JSON: {e}"))?;
-    let lineage = state["lineage"].as_str().unwrap_or_default().to_owned();
-    let serial = state["serial"].as_u64().unwrap_or_default();
-    Ok((lineage, serial))
 }
 
 fn plan_status(saved: &SavedPlan, plan_key: &str, summary: &PlanSummary) -> PlanStatus {

@@ -561,18 +561,47 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
         .create(&PostParams::default(), &leaky)
         .await
         .unwrap();
-    wait_phase(&projects, "leaky", ProjectPhase::Failed).await;
+    // The failed apply escalates to a person, with the error as tollgate keeps it.
+    wait_for(
+        "the leaky apply escalates",
+        Duration::from_secs(180),
+        || async {
+            projects
+                .get("leaky")
+                .await
+                .unwrap()
+                .status
+                .is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.reason == "FailureEscalation")
+                })
+        },
+    )
+    .await;
     let failed = projects.get("leaky").await.unwrap().status.unwrap();
-    let stalled = failed
+    let ready = failed
         .conditions
         .iter()
-        .find(|c| c.type_ == "Stalled")
+        .find(|c| c.type_ == "Ready")
         .unwrap();
-    assert_eq!(stalled.reason, "ApplyFailed");
     assert!(
-        stalled.message.contains("leaking [REDACTED]"),
+        ready.message.contains("leaking [REDACTED]"),
         "{}",
-        stalled.message
+        ready.message
+    );
+    let escalation = checkpoints
+        .get(&failed.checkpoint_ref.unwrap().name)
+        .await
+        .unwrap();
+    assert_eq!(
+        escalation.spec.checkpoint_type,
+        CheckpointType::FailureEscalation
+    );
+    assert!(
+        escalation.spec.summary.text.contains("leaking [REDACTED]"),
+        "{}",
+        escalation.spec.summary.text
     );
     assert!(
         std::fs::read_to_string(&audit)

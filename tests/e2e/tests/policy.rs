@@ -67,6 +67,7 @@ async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
             "four-eyes",
             json!({"requestedBy": "alice", "approvers": {"forbidSelfApproval": true}}),
         ),
+        ("escalation", json!({"type": "FailureEscalation"})),
     ] {
         admin
             .create(&PostParams::default(), &checkpoint_object(&ns, name, extra))
@@ -108,6 +109,19 @@ async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
             "only its approvers may",
         ),
         (User::Alice, "four-eyes", approve_as("alice"), "four eyes"),
+        // each checkpoint type has its own decisions
+        (
+            User::Alice,
+            "escalation",
+            approve_as("alice"),
+            "must be Retry, Rollback or Abandon, not Approved",
+        ),
+        (
+            User::Alice,
+            "plain",
+            json!({"decision": "Retry", "decidedBy": "alice"}),
+            "must be Approved or Rejected, not Retry",
+        ),
     ] {
         let message = refused(patch_status(plane, user, &ns, checkpoint, status).await);
         assert!(
@@ -118,6 +132,15 @@ async fn with_no_webhook_the_apiserver_itself_enforces_the_decision_rules() {
     patch_status(plane, User::Bob, &ns, "four-eyes", approve_as("bob"))
         .await
         .unwrap();
+    patch_status(
+        plane,
+        User::Bob,
+        &ns,
+        "escalation",
+        json!({"decision": "Rollback", "decidedBy": "bob"}),
+    )
+    .await
+    .unwrap();
 
     // alice deciding as herself is admitted; the decision is then final.
     let decided = patch_status(

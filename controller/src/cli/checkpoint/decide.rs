@@ -73,13 +73,6 @@ impl Outcome {
     }
 }
 
-fn verb(decision: Decision) -> (&'static str, &'static str) {
-    match decision {
-        Decision::Approved => ("approve", "approved"),
-        Decision::Rejected => ("reject", "rejected"),
-    }
-}
-
 /// The block shown before each decision.
 pub fn preview(checkpoint: &Checkpoint, now: Timestamp) -> String {
     let spec = &checkpoint.spec;
@@ -125,7 +118,7 @@ pub async fn decide_all<D: Decider>(
         reason,
         now,
     } = *request;
-    let (verb, done) = verb(decision);
+    let (verb, done) = decision.verb();
     let mut outcome = Outcome::default();
     for target in targets {
         let checkpoint = match target {

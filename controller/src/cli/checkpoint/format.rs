@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::api::{Checkpoint, CheckpointPhase, CostStatus, Decision};
+use crate::api::{Checkpoint, CheckpointPhase, CostStatus};
 use crate::plan::PlanReview;
 
 /// Placeholder for an empty cell.
@@ -520,8 +520,11 @@ pub fn watch_line(change: Change, checkpoint: &Checkpoint, now: Timestamp) -> St
         status.and_then(|s| s.decision),
         status.and_then(|s| s.decided_by.as_deref()),
     ) {
-        (Some(Decision::Approved), by) => format!(" approved-by={}", by.unwrap_or("?")),
-        (Some(Decision::Rejected), by) => format!(" rejected-by={}", by.unwrap_or("?")),
+        (Some(decision), by) => format!(
+            " {}-by={}",
+            decision.verb().1.replace(' ', "-"),
+            by.unwrap_or("?")
+        ),
         (None, _) => String::new(),
     };
     format!(

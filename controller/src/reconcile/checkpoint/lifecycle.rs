@@ -67,8 +67,8 @@ pub fn phase_for(
         verified_decision,
     ) {
         (Some(phase @ (CheckpointPhase::Superseded | CheckpointPhase::Expired)), _) => phase,
-        (_, Some(Decision::Approved)) => CheckpointPhase::Approved,
-        (_, Some(Decision::Rejected)) => CheckpointPhase::Rejected,
+        (_, Some(decision)) if decision.goes_ahead() => CheckpointPhase::Approved,
+        (_, Some(_)) => CheckpointPhase::Rejected,
         (_, None) if fired.expired => CheckpointPhase::Expired,
         (_, None) if fired.escalated => CheckpointPhase::Escalated,
         (_, None) => CheckpointPhase::Pending,

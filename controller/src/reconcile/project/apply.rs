@@ -21,26 +21,24 @@ impl Run<'_> {
             return Ok(action);
         }
         let ws = self.write_workspace()?;
-        let saved = match saved {
-            Some(s) if s.verify().is_ok() => s,
-            _ => {
-                let path = self.work_dir().join(PLAN_FILE);
-                match self.plans().restore(&plan.id, &plan.digest, &path).await {
-                    // Saved by an older version, in the Project's namespace.
-                    Err(ReconcileError::PlanStore {
-                        problem: PlanStoreProblem::NotStored,
-                        ..
-                    }) => {
-                        PlanStore::legacy(self.secrets(), &self.name)
-                            .restore(&plan.id, &plan.digest, &path)
-                            .await?
-                    }
-                    other => other?,
-                }
-            }
-        };
         let decided_by = self.decided_by().await;
         let approved_checkpoint = self.status.checkpoint_ref.clone();
+        let saved = match saved {
+            Some(s) if s.verify().is_ok() => s,
+            _ => match self.restore_plan(&plan).await? {
+                Ok(saved) => saved,
+                Err(problem) => {
+                    return self
+                        .refuse_saved_plan(
+                            &plan,
+                            &problem,
+                            approved_checkpoint.as_ref(),
+                            decided_by,
+                        )
+                        .await;
+                }
+            },
+        };
         let destroying = self.status.phase == Some(ProjectPhase::Destroying);
         let (started, finished) = if destroying {
             (AuditAction::DestroyStarted, AuditAction::DestroyFinished)
@@ -67,11 +65,16 @@ impl Run<'_> {
         );
         match applied {
             Ok(_) => {}
-            Err(TerraformError::PlanFile(PlanError::DigestMismatch { .. })) => {
-                // The stored bytes are not the approved ones: never apply, never guess.
-                self.push_history(&plan.id, "Failed", decided_by);
-                self.transition(ProjectPhase::Failed, "PlanTampered", &format!("saved plan {} does not match its approved digest; it was not applied. Change the spec or set the tollgate.dev/replan annotation to plan again", plan.id)).await?;
-                return Ok(Action::await_change());
+            Err(TerraformError::PlanFile(PlanError::DigestMismatch { path, actual, .. })) => {
+                // The file changed between the check and the apply: never apply, never guess.
+                let problem = PlanStoreProblem::DigestMismatch {
+                    secret: format!("(working directory file {})", path.display()),
+                    expected: plan.digest.clone(),
+                    found: actual,
+                };
+                return self
+                    .refuse_saved_plan(&plan, &problem, approved_checkpoint.as_ref(), decided_by)
+                    .await;
             }
             Err(err) if err.kind() == ErrorKind::StalePlan => {
                 // State moved since the plan: either this very apply finished in a run that
@@ -98,21 +101,18 @@ impl Run<'_> {
                 )
                 .await;
             }
-            // Someone (typically the Terraform of a controller that died mid-apply) holds
-            // the state lock: not a failure of this plan; try again shortly.
-            Err(err) if err.kind() == ErrorKind::StateLocked => return Err(err.into()),
+            // Throttling, the network, a state lock held past -lock-timeout (typically by
+            // the Terraform of a controller that died mid-apply): tried again with backoff,
+            // a bounded number of times, then a person is asked.
+            Err(err) if self.may_retry_apply(&err) => return Err(err.into()),
             Err(err) => {
                 self.ctx.metrics.applied("failed");
-                self.record_apply_outcome(approved_checkpoint.as_ref(), Err(&err.to_string()))
+                let error = truncate(&self.sensitive_inputs().redact(&err.to_string()), 2000);
+                self.record_apply_outcome(approved_checkpoint.as_ref(), Err(&error))
                     .await;
                 self.push_history(&plan.id, "Failed", decided_by);
-                self.transition(
-                    ProjectPhase::Failed,
-                    "ApplyFailed",
-                    &format!("apply of plan {} failed: {err}", plan.id),
-                )
-                .await?;
-                return Ok(Action::await_change());
+                self.status.checkpoint_ref = None;
+                return self.escalate_failure(&plan, &error, &ws).await;
             }
         }
         self.ctx.metrics.applied("succeeded");
@@ -122,10 +122,13 @@ impl Run<'_> {
         // A destroy leaves no outputs, and the Project's namespace may be being deleted
         // (nothing can be created there).
         if self.project.meta().deletion_timestamp.is_none() {
-            self.write_outputs(&ws).await?;
+            let outputs_digest = self.write_outputs(&ws).await?;
+            self.record_revision(&plan, outputs_digest).await?;
         }
         self.delete_plans_except(None).await?;
         self.push_history(&plan.id, "Applied", decided_by);
+        self.status.review_required = None;
+        self.plan_verified();
         self.status.last_applied = Some(LastApplied {
             plan_id: plan.id.clone(),
             at: Time(jiff::Timestamp::now()),
@@ -146,7 +149,7 @@ impl Run<'_> {
     /// Tells the approved checkpoint how its apply ended (`status.applyOutcome`), which is
     /// what notifies `Applied` / `ApplyFailed`. Best effort: the Project's own status is
     /// the record; a failure here costs a notification, never an apply.
-    async fn record_apply_outcome(
+    pub(super) async fn record_apply_outcome(
         &self,
         checkpoint: Option<&CheckpointRefStatus>,
         outcome: Result<&str, &str>,
@@ -176,7 +179,8 @@ impl Run<'_> {
         }
     }
 
-    pub(super) async fn write_outputs(&mut self, ws: &Workspace) -> Result<(), ReconcileError> {
+    /// Writes the outputs Secret; returns the sha256 of the outputs.
+    pub(super) async fn write_outputs(&mut self, ws: &Workspace) -> Result<String, ReconcileError> {
         let outputs = self.ctx.runner.output(ws).await?;
         let data: BTreeMap<String, ByteString> = outputs
             .iter()
@@ -188,6 +192,13 @@ impl Run<'_> {
                 (name.clone(), ByteString(text.into_bytes()))
             })
             .collect();
+        let mut hasher = Sha256::new();
+        for (name, value) in &data {
+            hasher.update(format!("{}\0{}\0", name.len(), value.0.len()).as_bytes());
+            hasher.update(name.as_bytes());
+            hasher.update(&value.0);
+        }
+        let outputs_digest = hex::encode(hasher.finalize());
         let name = format!("{}-outputs", self.name);
         let secret = Secret {
             metadata: ObjectMeta {
@@ -222,7 +233,7 @@ impl Run<'_> {
             .await
             .during(ApiStep::WriteOutputs)?;
         self.status.outputs_secret_ref = Some(SecretKeyRef { name });
-        Ok(())
+        Ok(outputs_digest)
     }
 
     pub(super) fn push_history(

@@ -144,7 +144,10 @@ impl Run<'_> {
     /// resolve never gets here (InvalidSpec), and the policies' SLA merged in is kept in
     /// order by construction: a failure here is a bug, said in the log, and the checkpoint
     /// opens without deadlines rather than not at all.
-    fn checkpoint_schedule(&self, requested_at: jiff::Timestamp) -> Option<crate::api::Sla> {
+    pub(super) fn checkpoint_schedule(
+        &self,
+        requested_at: jiff::Timestamp,
+    ) -> Option<crate::api::Sla> {
         let schedule = self
             .checkpoint_sla()
             .and_then(|d| d.map(|d| Schedule::open(requested_at, &d)).transpose());
@@ -437,7 +440,13 @@ impl Run<'_> {
         }
         match status.decision {
             None => Ok(Action::await_change()),
-            Some(Decision::Rejected) => {
+            Some(decision)
+                if checkpoint.spec.checkpoint_type == CheckpointType::FailureEscalation =>
+            {
+                self.follow_escalation(&reference.name, decision, status.decided_by, &plan)
+                    .await
+            }
+            Some(Decision::Rejected | Decision::Abandon) => {
                 self.push_history(&plan.id, "Rejected", status.decided_by.clone());
                 let message = format!(
                     "checkpoint {} rejected by {}: {}; nothing was changed",
@@ -457,7 +466,7 @@ impl Run<'_> {
                 }
                 Ok(Action::await_change())
             }
-            Some(Decision::Approved) => {
+            Some(Decision::Approved | Decision::Retry | Decision::Rollback) => {
                 let approved_digest = checkpoint.spec.plan_ref.as_ref().map(|p| p.digest.as_str());
                 if approved_digest != Some(plan.digest.as_str()) {
                     // Never apply a plan other than the one approved.

@@ -49,6 +49,7 @@ impl Run<'_> {
                     self.status.last_applied = None;
                     self.save().await?;
                     self.remove_state().await?;
+                    self.forget_revisions().await?;
                     self.forget_state_namespace_checkpoints().await?;
                     self.remove_finalizer().await?;
                 }
@@ -80,6 +81,7 @@ impl Run<'_> {
             self.save().await?;
             self.event(EventType::Normal, "StateKept", &message).await;
         }
+        self.forget_revisions().await?;
         self.forget_state_namespace_checkpoints().await?;
         self.remove_finalizer().await
     }

@@ -1,7 +1,7 @@
 //! Planning: decide what the normal loop does next, render, plan, price, and let the gate
 //! decide between applying at once and asking a person.
 
-use super::steps::{Facts, PlanFacts, Step, next_step};
+use super::steps::{Facts, PlanFacts, Step, next_step, require_review};
 use super::*;
 use crate::sla::{SlaDurations, SlaError};
 
@@ -20,6 +20,12 @@ impl Run<'_> {
             && let Some(action) = self.refuse_outside_allow_list().await?
         {
             return Ok(action);
+        }
+        if facts.spec_valid && !facts.suspended {
+            if let Some(action) = self.rollback_on_request().await? {
+                return Ok(action);
+            }
+            self.load_rollback().await?;
         }
         let mut plan_key = String::new();
         loop {
@@ -263,6 +269,7 @@ impl Run<'_> {
             Some(report) => crate::drift::restore_decision(decision, report),
             None => decision,
         };
+        let decision = require_review(decision, self.status.review_required.as_deref());
         self.status.effective_policy = Some(api::EffectivePolicyStatus {
             policies: policy.policies.clone(),
             auto_approve: policy.auto_approve.iter().copied().collect(),
@@ -278,6 +285,7 @@ impl Run<'_> {
             self.status.plan = Some(plan_status(&outcome.saved, plan_key, &summary));
             self.status.cost = estimate.as_ref().map(cost_status);
             self.status.checkpoint_ref = None;
+            self.status.review_required = None;
             self.transition(
                 ProjectPhase::Ready,
                 "UpToDate",

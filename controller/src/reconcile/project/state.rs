@@ -362,3 +362,23 @@ impl Run<'_> {
         true
     }
 }
+
+/// `(lineage, serial)` of the Terraform state in a `kubernetes` backend Secret (gzip JSON
+/// under `tfstate`).
+fn state_identity(secret: &Secret) -> Result<(String, u64), String> {
+    let name = secret.name_any();
+    let data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("tfstate"))
+        .ok_or_else(|| format!("Secret {name} holds no tfstate"))?;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(data.0.as_slice())
+        .read_to_end(&mut json)
+        .map_err(|e| format!("Secret {name}: cannot decompress the state: {e}"))?;
+    let state: serde_json::Value = serde_json::from_slice(&json)
+        .map_err(|e| format!("Secret {name}: the state is not JSON: {e}"))?;
+    let lineage = state["lineage"].as_str().unwrap_or_default().to_owned();
+    let serial = state["serial"].as_u64().unwrap_or_default();
+    Ok((lineage, serial))
+}

@@ -3,7 +3,8 @@
 //! The async shell (`plan`, `checkpoint`, `apply`, `cleanup`, `state`) does the I/O of the
 //! step chosen here and nothing else decides.
 
-use crate::api::ProjectPhase;
+use crate::api::{CheckpointType, ProjectPhase};
+use crate::gate::GateDecision;
 
 /// What the normal (not deleting) loop knows.
 #[derive(Clone, Copy, Debug)]
@@ -119,6 +120,33 @@ pub(super) fn next_deletion_step(facts: &DeletionFacts) -> DeletionStep {
         DeletionStep::FollowDestroyDecision
     } else {
         DeletionStep::WaitForChange
+    }
+}
+
+/// The gate's decision when `why` says the next plan needs a person whatever the policy
+/// pre-approves (the approved plan before it was refused): pre-approval becomes a
+/// PlanApproval checkpoint, and a checkpoint says why too. A plan without changes still
+/// needs nobody: nothing would be applied.
+pub(super) fn require_review(decision: GateDecision, why: Option<&str>) -> GateDecision {
+    let Some(why) = why else {
+        return decision;
+    };
+    match decision {
+        GateDecision::AutoApprove { .. } => GateDecision::RequireCheckpoint {
+            checkpoint_type: CheckpointType::PlanApproval,
+            reasons: vec![why.to_owned()],
+        },
+        GateDecision::RequireCheckpoint {
+            checkpoint_type,
+            mut reasons,
+        } => {
+            reasons.insert(0, why.to_owned());
+            GateDecision::RequireCheckpoint {
+                checkpoint_type,
+                reasons,
+            }
+        }
+        GateDecision::NoChanges => GateDecision::NoChanges,
     }
 }
 
@@ -251,5 +279,35 @@ mod tests {
         ] {
             assert_eq!(next_deletion_step(&facts), step, "{facts:?}");
         }
+    }
+
+    #[test]
+    fn a_refused_plan_makes_the_next_one_need_a_person() {
+        let auto = GateDecision::AutoApprove {
+            reasons: vec!["dev".into()],
+        };
+        assert_eq!(require_review(auto.clone(), None), auto);
+        assert_eq!(
+            require_review(auto, Some("refused")),
+            GateDecision::RequireCheckpoint {
+                checkpoint_type: CheckpointType::PlanApproval,
+                reasons: vec!["refused".into()],
+            }
+        );
+        let budget = GateDecision::RequireCheckpoint {
+            checkpoint_type: CheckpointType::BudgetIncrease,
+            reasons: vec!["over budget".into()],
+        };
+        assert_eq!(
+            require_review(budget, Some("refused")),
+            GateDecision::RequireCheckpoint {
+                checkpoint_type: CheckpointType::BudgetIncrease,
+                reasons: vec!["refused".into(), "over budget".into()],
+            }
+        );
+        assert_eq!(
+            require_review(GateDecision::NoChanges, Some("refused")),
+            GateDecision::NoChanges
+        );
     }
 }

@@ -1,0 +1,468 @@
+//! Failures and recovery on a real cluster with real Terraform (issue 15): a saved plan that
+//! is not the approved one is a security event, never a retry.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tollgate::api::{Checkpoint, Project};
+use tollgate_e2e::controller::ControllerProcess;
+use tollgate_e2e::webhook::start_webhook;
+use tollgate_e2e::{ControlPlane, User, demo_project, markers_in};
+
+const DEADLINE: Duration = Duration::from_secs(180);
+
+struct Env {
+    plane: &'static ControlPlane,
+    ns: String,
+    dir: tempfile::TempDir,
+    controller: ControllerProcess,
+    projects: Api<Project>,
+    checkpoints: Api<Checkpoint>,
+}
+
+impl Env {
+    /// A namespace behind the admission webhook with a controller; `extra_args` are the
+    /// controller's.
+    async fn new(prefix: &str, extra_args: impl FnOnce(&str, &Path) -> Vec<String>) -> Env {
+        let plane = ControlPlane::get().await;
+        let ns = start_webhook().await.namespace(plane, prefix).await;
+        let dir = tempfile::tempdir().unwrap();
+        let controller =
+            ControllerProcess::start_with(plane, &ns, dir.path(), extra_args(&ns, dir.path()))
+                .await;
+        let admin = plane.client(User::Admin).await;
+        Env {
+            plane,
+            projects: Api::namespaced(admin.clone(), &ns),
+            checkpoints: Api::namespaced(admin, &ns),
+            ns,
+            dir,
+            controller,
+        }
+    }
+
+    fn markers(&self, project: &str) -> std::path::PathBuf {
+        self.dir.path().join(format!("markers-{project}"))
+    }
+
+    /// The demo Project `name` with `greeting`, created as carol.
+    async fn create(&self, name: &str, greeting: &str) {
+        let mut project = demo_project(
+            &self.ns,
+            &self.markers(name),
+            json!({"greeting": greeting}),
+            serde_json::Value::Null,
+        );
+        project.metadata.name = Some(name.to_owned());
+        let api: Api<Project> = Api::namespaced(self.plane.client(User::Carol).await, &self.ns);
+        api.create(&PostParams::default(), &project).await.unwrap();
+    }
+
+    async fn status(&self, name: &str) -> tollgate::api::ProjectStatus {
+        self.projects.get(name).await.unwrap().status.unwrap()
+    }
+
+    /// Waits until `check` holds for Project `name`.
+    async fn wait_project(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&Project) -> bool,
+    ) -> Project {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let p = self.projects.get(name).await.unwrap();
+            if check(&p) {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; status {:?}\ncontroller log:\n{}",
+                p.status,
+                self.controller.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The pending checkpoint of Project `name` other than `not`.
+    async fn pending(&self, name: &str, not: Option<&str>) -> Checkpoint {
+        let p = self
+            .wait_project(name, "a pending checkpoint", |p| {
+                p.status.as_ref().is_some_and(|s| {
+                    s.phase == Some(tollgate::api::ProjectPhase::AwaitingApproval)
+                        && s.checkpoint_ref
+                            .as_ref()
+                            .is_some_and(|r| Some(r.name.as_str()) != not)
+                })
+            })
+            .await;
+        let reference = p.status.unwrap().checkpoint_ref.unwrap();
+        self.checkpoints.get(&reference.name).await.unwrap()
+    }
+
+    async fn decide(&self, user: User, checkpoint: &str, decision: &str) {
+        self.try_decide(user, checkpoint, decision).await.unwrap();
+    }
+
+    async fn try_decide(
+        &self,
+        user: User,
+        checkpoint: &str,
+        decision: &str,
+    ) -> Result<Checkpoint, kube::Error> {
+        let api: Api<Checkpoint> = Api::namespaced(self.plane.client(user).await, &self.ns);
+        api.patch_status(
+            checkpoint,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"decision": decision, "reason": "e2e"}})),
+        )
+        .await
+    }
+
+    /// Waits for Project `name` to be Ready, then returns its `app_greeting` output.
+    async fn ready_greeting(&self, name: &str) -> String {
+        self.wait_project(name, "Ready", |p| {
+            p.status.as_ref().and_then(|s| s.phase) == Some(tollgate::api::ProjectPhase::Ready)
+        })
+        .await;
+        let secret = Api::<Secret>::namespaced(self.plane.client(User::Admin).await, &self.ns)
+            .get(&format!("{name}-outputs"))
+            .await
+            .unwrap();
+        String::from_utf8(secret.data.unwrap()["app_greeting"].0.clone()).unwrap()
+    }
+
+    /// Sets the demo Project's greeting and marker directory.
+    async fn change(&self, name: &str, greeting: &str, marker_dir: &Path) {
+        let inputs = json!({"greeting": greeting, "replicas": 1, "marker_dir": marker_dir.to_str().unwrap()});
+        let patch =
+            json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": inputs}]}});
+        self.projects
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
+    /// The `condition` of Project `name` once it has `status`.
+    async fn condition(
+        &self,
+        name: &str,
+        condition: &str,
+        status: &str,
+    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        let p = self
+            .wait_project(name, &format!("{condition}={status}"), |p| {
+                p.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == condition && c.status == status)
+                })
+            })
+            .await;
+        p.status
+            .unwrap()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == condition)
+            .unwrap()
+    }
+
+    /// Warning Events of the namespace with `reason`, as text.
+    fn warnings(&self, reason: &str) -> String {
+        self.plane.kubectl(
+            User::Admin,
+            &[
+                "-n",
+                &self.ns,
+                "get",
+                "events",
+                "--field-selector",
+                &format!("type=Warning,reason={reason}"),
+                "-o",
+                "json",
+            ],
+            None,
+        )
+    }
+}
+
+/// Binds carol to Kubernetes' built-in `edit` ClusterRole in `namespace`: a namespace
+/// editor, who may write Secrets there.
+async fn make_carol_a_namespace_editor(plane: &ControlPlane, namespace: &str) {
+    let binding = RoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some("carol-edit".into()),
+            namespace: Some(namespace.to_owned()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: "edit".into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "User".into(),
+            name: plane.username(User::Carol),
+            namespace: None,
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(plane.client(User::Admin).await, namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
+
+/// The plan Secret (chunk 0) of plan `plan_id` in `secrets`.
+async fn plan_secret(secrets: &Api<Secret>, plan_id: &str) -> Secret {
+    let list = secrets
+        .list(&ListParams::default().labels(&format!("tollgate.dev/plan-id={plan_id}")))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1, "one Secret holds plan {plan_id}");
+    list.items.into_iter().next().unwrap()
+}
+
+/// A namespace editor (the built-in `edit` role can write Secrets) overwrites a Project's
+/// saved plan with another Project's, in an install that keeps plans in the Projects'
+/// namespace. The approved apply is refused, and that is a security event: a Warning Event
+/// and `PlanIntegrity=False` naming the Secret and both digests, an audit record, the
+/// checkpoint's apply outcome (what notifies `ApplyFailed`), the approval void, and a new
+/// plan waiting for a new decision; nothing applied until then. The same for a deleted plan.
+#[tokio::test]
+async fn a_tampered_or_missing_saved_plan_voids_the_approval_and_asks_again() {
+    let env = Env::new("tamper", |ns, dir| {
+        vec![
+            "--state-namespace".into(),
+            ns.to_owned(),
+            "--audit-file".into(),
+            dir.join("audit.jsonl").to_string_lossy().into_owned(),
+        ]
+    })
+    .await;
+    make_carol_a_namespace_editor(env.plane, &env.ns).await;
+    env.create("demo", "hello").await;
+    env.create("other", "something else").await;
+    let approved = env.pending("demo", None).await;
+    let other = env.pending("other", None).await;
+    let demo_plan = approved.spec.plan_ref.clone().unwrap();
+    let other_plan = other.spec.plan_ref.clone().unwrap();
+
+    // carol overwrites demo's plan with other's (keeping the name and labels).
+    let carol_secrets: Api<Secret> = Api::namespaced(env.plane.client(User::Carol).await, &env.ns);
+    let target = plan_secret(&carol_secrets, &demo_plan.id).await;
+    let source = plan_secret(&carol_secrets, &other_plan.id).await;
+    let mut forged = target.clone();
+    forged.data = source.data.clone();
+    carol_secrets
+        .replace(&target.name_any(), &PostParams::default(), &forged)
+        .await
+        .unwrap();
+
+    env.decide(User::Alice, &approved.name_any(), "Approved")
+        .await;
+    let integrity = env.condition("demo", "PlanIntegrity", "False").await;
+    assert_eq!(integrity.reason, "PlanTampered");
+    for needle in [
+        target.name_any().as_str(),
+        demo_plan.digest.as_str(),
+        other_plan.digest.as_str(),
+        approved.name_any().as_str(),
+    ] {
+        assert!(
+            integrity.message.contains(needle),
+            "{needle} not in {}",
+            integrity.message
+        );
+    }
+    assert!(
+        env.warnings("PlanTampered").contains(&other_plan.digest),
+        "a Warning Event names the digest found"
+    );
+    let voided = env.checkpoints.get(&approved.name_any()).await.unwrap();
+    let outcome = voided.status.unwrap().apply_outcome.unwrap();
+    assert!(
+        !outcome.succeeded && outcome.message.contains("void"),
+        "{outcome:?}"
+    );
+    let trail = std::fs::read_to_string(env.dir.path().join("audit.jsonl")).unwrap();
+    assert!(
+        trail
+            .lines()
+            .any(|l| l.contains("PlanRefused") && l.contains(&other_plan.digest)),
+        "{trail}"
+    );
+
+    // A new plan, a new checkpoint that says why; nothing was applied.
+    let again = env.pending("demo", Some(&approved.name_any())).await;
+    assert!(
+        again.spec.reasons.iter().any(|r| r.contains("refused")),
+        "{:?}",
+        again.spec.reasons
+    );
+    assert!(markers_in(&env.markers("demo")).is_empty());
+    assert!(markers_in(&env.markers("other")).is_empty());
+    assert_eq!(env.status("demo").await.history[0].outcome, "Refused");
+
+    // A missing plan is refused the same way.
+    let fresh = again.spec.plan_ref.clone().unwrap();
+    let gone = plan_secret(&carol_secrets, &fresh.id).await;
+    carol_secrets
+        .delete(&gone.name_any(), &Default::default())
+        .await
+        .unwrap();
+    env.decide(User::Alice, &again.name_any(), "Approved").await;
+    let missing = env
+        .wait_project("demo", "PlanMissing", |p| {
+            p.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "PlanIntegrity" && c.reason == "PlanMissing")
+            })
+        })
+        .await;
+    let condition = missing
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "PlanIntegrity")
+        .unwrap();
+    assert!(
+        condition.message.contains(&gone.name_any()),
+        "{}",
+        condition.message
+    );
+    assert!(markers_in(&env.markers("demo")).is_empty());
+
+    // The third plan, read back intact, is applied once approved.
+    let third = env.pending("demo", Some(&again.name_any())).await;
+    env.decide(User::Bob, &third.name_any(), "Approved").await;
+    let verified = env.condition("demo", "PlanIntegrity", "True").await;
+    assert_eq!(verified.reason, "Verified");
+    env.wait_project("demo", "Ready", |p| {
+        p.status.as_ref().and_then(|s| s.phase) == Some(tollgate::api::ProjectPhase::Ready)
+    })
+    .await;
+    assert_eq!(
+        markers_in(&env.markers("demo")).len(),
+        1,
+        "exactly one apply"
+    );
+}
+
+/// A failing apply (the demo module cannot create its marker directory: a file is in the
+/// way) escalates to a FailureEscalation checkpoint that shows the error and what the state
+/// says was done; only Retry/Rollback/Abandon decide it, and only an approver. Retry once
+/// the cause is removed applies; Rollback (from a second failure, then by annotation to an
+/// older revision) plans the kept revision again and waits for a person although the policy
+/// pre-approves everything, and restores that revision's outputs.
+#[tokio::test]
+async fn a_failed_apply_escalates_and_retry_or_rollback_recover() {
+    let env = Env::new("failure", |_, _| Vec::new()).await;
+    env.plane
+        .allow_in(
+            &env.ns,
+            json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]}),
+        )
+        .await;
+    env.create("demo", "v1").await;
+    assert_eq!(env.ready_greeting("demo").await, "v1");
+
+    let blocked = env.dir.path().join("blocked");
+    std::fs::write(&blocked, "a file where the module wants a directory").unwrap();
+    env.change("demo", "v2", &blocked).await;
+    let escalation = env.pending("demo", None).await;
+    assert_eq!(
+        escalation.spec.checkpoint_type,
+        tollgate::api::CheckpointType::FailureEscalation
+    );
+    assert!(
+        escalation.spec.summary.text.contains("failed"),
+        "{}",
+        escalation.spec.summary.text
+    );
+    let reasons = escalation.spec.reasons.join("\n");
+    for option in ["Retry:", "Rollback: plan revision 1", "Abandon:"] {
+        assert!(reasons.contains(option), "{option} not in {reasons}");
+    }
+    assert!(
+        escalation.spec.summary.changes.iter().any(|c| c
+            .starts_with("applied before the failure: ")
+            || c.starts_with("not applied: ")),
+        "{:?}",
+        escalation.spec.summary.changes
+    );
+    // Only the escalation's own decisions, and only from an approver.
+    let name = escalation.name_any();
+    let refused = env
+        .try_decide(User::Alice, &name, "Approved")
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("Retry, Rollback"), "{refused}");
+    let refused = env
+        .try_decide(User::Carol, &name, "Retry")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 403),
+        "{refused:?}"
+    );
+    env.decide(User::Alice, &name, "Rollback").await;
+    // The rollback plan of revision 1 waits for a person although the policy pre-approves.
+    let rollback = env.pending("demo", Some(&name)).await;
+    assert_eq!(
+        rollback.spec.checkpoint_type,
+        tollgate::api::CheckpointType::PlanApproval
+    );
+    assert!(
+        rollback
+            .spec
+            .reasons
+            .iter()
+            .any(|r| r.contains("rollback to revision 1")),
+        "{:?}",
+        rollback.spec.reasons
+    );
+    env.decide(User::Bob, &rollback.name_any(), "Approved")
+        .await;
+    assert_eq!(env.ready_greeting("demo").await, "v1");
+
+    // A new change fails the same way; Retry after the cause is removed applies it.
+    env.change("demo", "v3", &blocked).await;
+    let second = env.pending("demo", Some(&rollback.name_any())).await;
+    assert_eq!(
+        second.spec.checkpoint_type,
+        tollgate::api::CheckpointType::FailureEscalation
+    );
+    std::fs::remove_file(&blocked).unwrap();
+    env.decide(User::Alice, &second.name_any(), "Retry").await;
+    assert_eq!(env.ready_greeting("demo").await, "v3");
+    assert_eq!(
+        markers_in(&blocked).len(),
+        1,
+        "the retried apply created its marker"
+    );
+
+    // A rollback asked for by annotation, to the first revision.
+    let revisions = env.status("demo").await.revisions;
+    assert!(revisions.len() >= 3, "{revisions:?}");
+    let first = revisions.last().unwrap().revision;
+    let annotate =
+        json!({"metadata": {"annotations": {"tollgate.dev/rollback-to": first.to_string()}}});
+    env.projects
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&annotate))
+        .await
+        .unwrap();
+    let by_annotation = env.pending("demo", Some(&second.name_any())).await;
+    env.decide(User::Alice, &by_annotation.name_any(), "Approved")
+        .await;
+    assert_eq!(env.ready_greeting("demo").await, "v1");
+}
