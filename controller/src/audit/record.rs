@@ -31,6 +31,10 @@ pub enum AuditAction {
     CredentialUsed,
     /// A scheduled check found infrastructure changed outside tollgate.
     DriftDetected,
+    /// A plan above its namespace's NamespaceBudget was admitted because a person approved
+    /// its BudgetIncrease `checkpoint` (`cost.after`: the namespace's use with it;
+    /// `cost.budget`: the cap).
+    NamespaceBudgetOverrunApproved,
 }
 
 /// Monthly cost, USD decimal strings.

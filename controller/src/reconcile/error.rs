@@ -103,11 +103,13 @@ pub enum ApiStep {
     WriteCheckpointStatus,
     /// Read the Secrets of the Project's credentials and secret inputs.
     ReadCredentials,
+    /// Read or write the namespace's NamespaceBudget ledger.
+    ReserveBudget,
 }
 
 impl ApiStep {
     /// Every step, for documentation and tests.
-    pub const ALL: [ApiStep; 16] = [
+    pub const ALL: [ApiStep; 17] = [
         Self::ReadProject,
         Self::WriteFinalizer,
         Self::WriteStatus,
@@ -124,6 +126,7 @@ impl ApiStep {
         Self::RemoveState,
         Self::WriteCheckpointStatus,
         Self::ReadCredentials,
+        Self::ReserveBudget,
     ];
 
     /// The error of this step failing with `source`.
@@ -150,6 +153,7 @@ impl ApiStep {
             Self::RemoveState => "remove_state",
             Self::WriteCheckpointStatus => "write_checkpoint_status",
             Self::ReadCredentials => "read_credentials",
+            Self::ReserveBudget => "reserve_budget",
         }
     }
 }
@@ -175,6 +179,7 @@ impl fmt::Display for ApiStep {
             Self::ReadCredentials => {
                 "read the Secrets of the Project's credentials and secret inputs"
             }
+            Self::ReserveBudget => "read or write the namespace's NamespaceBudget ledger",
         })
     }
 }
