@@ -25,12 +25,6 @@ enum Step<T> {
     Write(Vec<BudgetReservation>, T),
 }
 
-/// A ledger write whose precondition failed.
-enum Write {
-    Committed(NamespaceBudget),
-    Conflict,
-}
-
 impl Run<'_> {
     fn budgets(&self) -> Api<NamespaceBudget> {
         Api::namespaced(self.ctx.client.clone(), &self.namespace)
@@ -60,10 +54,11 @@ impl Run<'_> {
                 .unwrap_or_default();
             match decide(&budget, reservations) {
                 Step::Keep(answer) => return Ok(Some((answer, None))),
-                Step::Write(next, answer) => match self.write_ledger(&budget, next).await? {
-                    Write::Committed(written) => return Ok(Some((answer, Some(written)))),
-                    Write::Conflict => continue,
-                },
+                Step::Write(next, answer) => {
+                    if let Some(written) = self.write_ledger(&budget, next).await? {
+                        return Ok(Some((answer, Some(written))));
+                    }
+                }
             }
         }
         Err(ApiStep::ReserveBudget.failed(kube::Error::Api(Box::new(
@@ -247,12 +242,12 @@ impl Run<'_> {
     }
 
     /// Writes `reservations` (and the use and headroom they come to) only if the budget is
-    /// still at the version read.
+    /// still at the version read; `None` when it was not (a conflict).
     async fn write_ledger(
         &self,
         budget: &NamespaceBudget,
         reservations: Vec<BudgetReservation>,
-    ) -> Result<Write, ReconcileError> {
+    ) -> Result<Option<NamespaceBudget>, ReconcileError> {
         let limit = limit_of(budget);
         let used = ledger::used(&reservations);
         let status = NamespaceBudgetStatus {
@@ -274,8 +269,8 @@ impl Run<'_> {
             .patch_status(BUDGET_NAME, &params, &Patch::Merge(&patch))
             .await
         {
-            Ok(written) => Ok(Write::Committed(written)),
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(Write::Conflict),
+            Ok(written) => Ok(Some(written)),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
             Err(e) => Err(ApiStep::ReserveBudget.failed(e)),
         }
     }
