@@ -25,4 +25,4 @@ if ! tests/e2e/control-plane.sh status >/dev/null 2>&1; then
 fi
 # shellcheck disable=SC1091
 . "${TOLLGATE_E2E_DIR:-$TOLLGATE_CACHE/e2e}/env"
-cargo test -p tollgate-e2e --locked --test static_site -- --ignored
+cargo test -p tollgate-e2e --locked --test static_site --test budget -- --ignored
