@@ -3,12 +3,17 @@
 //! Doc comments on these types become `kubectl explain` text, so they are written for the
 //! platform team and the Technical Operator, not for Rust readers.
 
+mod budget;
 mod checkpoint;
 mod common;
 mod policy;
 mod project;
 mod validation;
 
+pub use budget::{
+    BudgetReservation, DEFAULT_WARN_AT_PERCENT, NamespaceBudget, NamespaceBudgetSpec,
+    NamespaceBudgetStatus,
+};
 pub use checkpoint::{
     ApplyOutcome, ApproverSet, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointSpec,
     CheckpointStatus, CheckpointSummary, CheckpointType, Decision, DeliveryOutcome,

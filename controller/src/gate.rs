@@ -5,12 +5,14 @@
 //! destroy, a budget it cannot check) needs a person.
 
 pub mod effective;
+pub mod namespace;
 
 use rust_decimal::Decimal;
 
 use crate::api::{ApprovalTrigger, CheckpointType};
 use crate::plan::{PlanSummary, RiskKind};
 use effective::{BudgetCheck, EffectivePolicy};
+use namespace::NamespaceCheck;
 
 /// Cluster-wide defaults from the controller's configuration; a Project cannot relax them.
 #[derive(Clone, Debug)]
@@ -53,6 +55,8 @@ pub struct GateInput<'a> {
     pub cost: Option<&'a CostFacts>,
     /// The Project's hard monthly budget in USD, as the effective policy allows it.
     pub budget: BudgetCheck,
+    /// The namespace's cap (NamespaceBudget) and whether this plan's reservation fits it.
+    pub namespace: &'a NamespaceCheck,
     /// What the ApprovalPolicies that select the Project allow, tightened by the Project.
     pub policy: &'a EffectivePolicy,
     /// Cluster defaults.
@@ -129,6 +133,24 @@ pub fn evaluate(input: &GateInput<'_>) -> GateDecision {
             reasons.push("the plan could not be priced, so the budget cannot be checked".into())
         }
         _ => {}
+    }
+    match input.namespace {
+        NamespaceCheck::OverCap {
+            others,
+            requested,
+            limit,
+        } => {
+            checkpoint_type = CheckpointType::BudgetIncrease;
+            reasons.push(format!(
+                "the namespace budget is ${limit} a month: the other Projects hold ${}, and this plan's ${} would bring it to ${}; approving admits this plan only",
+                others.round_dp(2),
+                requested.round_dp(2),
+                (*others + *requested).round_dp(2)
+            ));
+        }
+        NamespaceCheck::Unpriced => reasons
+            .push("the plan could not be priced, so the namespace budget cannot be checked".into()),
+        NamespaceCheck::None | NamespaceCheck::Reserved { .. } => {}
     }
     if input
         .defaults
@@ -233,6 +255,7 @@ mod tests {
         budget: Option<&'static str>,
         policy: Option<EffectivePolicy>,
         violations: Vec<String>,
+        namespace: NamespaceCheck,
         expect: Expect,
     }
 
@@ -265,6 +288,7 @@ mod tests {
                 None,
             )),
             violations: Vec::new(),
+            namespace: NamespaceCheck::None,
             expect: Expect::Auto,
         }
     }
@@ -402,6 +426,32 @@ mod tests {
                 ..base()
             },
             Case {
+                name: "a reservation under the namespace cap applies",
+                cost: cost("60", "0"),
+                namespace: NamespaceCheck::Reserved {
+                    used: "90".parse().unwrap(),
+                    limit: "100".parse().unwrap(),
+                },
+                ..base()
+            },
+            Case {
+                name: "over the namespace cap is a BudgetIncrease",
+                cost: cost("60", "0"),
+                namespace: NamespaceCheck::OverCap {
+                    others: "50".parse().unwrap(),
+                    requested: "60".parse().unwrap(),
+                    limit: "100".parse().unwrap(),
+                },
+                expect: Expect::Checkpoint(BudgetIncrease, "would bring it to $110"),
+                ..base()
+            },
+            Case {
+                name: "an unpriced plan under a namespace cap needs a person",
+                namespace: NamespaceCheck::Unpriced,
+                expect: Expect::Checkpoint(PlanApproval, "namespace budget cannot be checked"),
+                ..base()
+            },
+            Case {
                 name: "unpriced resources need a person",
                 cost: Some(CostFacts {
                     unpriced: 2,
@@ -464,6 +514,7 @@ mod tests {
                 summary: &case.summary,
                 cost: case.cost.as_ref(),
                 budget,
+                namespace: &case.namespace,
                 policy: &policy,
                 defaults: &defaults,
                 policy_violations: &case.violations,

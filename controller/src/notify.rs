@@ -30,7 +30,8 @@ pub use deliver::{
 };
 pub use email::{EmailMessage, render_email};
 pub use event::{
-    Deadlines, DecisionInfo, DriftSubject, EventKind, MAX_LISTED_CHANGES, Notification,
+    BudgetWarning, Deadlines, DecisionInfo, DriftSubject, EventKind, MAX_LISTED_CHANGES,
+    Notification,
 };
 pub use routes::{
     CONFIG_MAP_KEY, CONFIG_MAP_NAME, ChannelEntry, EmailEntry, NotifyConfig, SlackEntry, URL_KEY,

@@ -36,6 +36,10 @@ pub enum AuditAction {
     /// An approved saved plan was not applied because its stored bytes were tampered with,
     /// missing or unreadable (`reason` names the Secret and both digests); its approval is void.
     PlanRefused,
+    /// A plan above its namespace's NamespaceBudget was admitted because a person approved
+    /// its BudgetIncrease `checkpoint` (`cost.after`: the namespace's use with it;
+    /// `cost.budget`: the cap).
+    NamespaceBudgetOverrunApproved,
 }
 
 /// Monthly cost, USD decimal strings.

@@ -6,7 +6,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use super::CliError;
-use crate::api::{ApprovalPolicy, Checkpoint, Project};
+use crate::api::{ApprovalPolicy, Checkpoint, NamespaceBudget, Project};
 
 #[derive(Debug, clap::Args)]
 pub struct CrdArgs {
@@ -15,8 +15,13 @@ pub struct CrdArgs {
     out_dir: Option<PathBuf>,
 }
 
-fn crds() -> [CustomResourceDefinition; 3] {
-    [Project::crd(), Checkpoint::crd(), ApprovalPolicy::crd()]
+fn crds() -> [CustomResourceDefinition; 4] {
+    [
+        Project::crd(),
+        Checkpoint::crd(),
+        ApprovalPolicy::crd(),
+        NamespaceBudget::crd(),
+    ]
 }
 
 /// The CRDs as `(file name, YAML)` pairs, the exact contents of `crds/`.

@@ -34,11 +34,14 @@ pub enum EventKind {
     DestroyWaiting,
     /// A scheduled check found infrastructure changed outside tollgate (no checkpoint).
     Drifted,
+    /// A Project's reservation took its namespace's use past the NamespaceBudget's
+    /// warning threshold (nothing is blocked).
+    BudgetWarning,
 }
 
 impl EventKind {
     /// Every event, in lifecycle order.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Opened,
         EventKind::Reminder,
         EventKind::Escalated,
@@ -48,6 +51,7 @@ impl EventKind {
         EventKind::ApplyFailed,
         EventKind::DestroyWaiting,
         EventKind::Drifted,
+        EventKind::BudgetWarning,
     ];
 
     /// The name used in messages, records and routes (same as the serde name).
@@ -62,6 +66,7 @@ impl EventKind {
             EventKind::ApplyFailed => "ApplyFailed",
             EventKind::DestroyWaiting => "DestroyWaiting",
             EventKind::Drifted => "Drifted",
+            EventKind::BudgetWarning => "BudgetWarning",
         }
     }
 
@@ -89,6 +94,7 @@ impl EventKind {
             EventKind::ApplyFailed => "Apply failed",
             EventKind::DestroyWaiting => "Destroy waiting for approval",
             EventKind::Drifted => "Drift detected",
+            EventKind::BudgetWarning => "Namespace budget warning",
         }
     }
 }
@@ -97,6 +103,25 @@ impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// What a `BudgetWarning` says.
+#[derive(Clone, Copy, Debug)]
+pub struct BudgetWarning<'a> {
+    /// The namespace.
+    pub namespace: &'a str,
+    /// The NamespaceBudget's uid.
+    pub budget_uid: &'a str,
+    /// The Project whose plan crossed the threshold.
+    pub project: &'a str,
+    /// That plan.
+    pub plan_id: &'a str,
+    /// The namespace's use after it, USD a month.
+    pub used: &'a str,
+    /// The cap, USD a month.
+    pub limit: &'a str,
+    /// `used` as a percentage of `limit`.
+    pub percent: i64,
 }
 
 /// Who decided what, for `Decided` events.
@@ -284,6 +309,45 @@ impl Notification {
         }
     }
 
+    /// A `BudgetWarning` about `project`, whose plan `plan_id` took `namespace` to `used`
+    /// of `limit` a month (`percent`). `budget_uid` makes the delivery key: one warning per
+    /// crossing of the threshold by a plan.
+    pub fn budget_warning(warning: BudgetWarning<'_>, environment: &str, at: Timestamp) -> Self {
+        let summary = format!(
+            "namespace {} uses ${} of its ${} monthly budget ({}%) after plan {} of Project {}",
+            warning.namespace,
+            warning.used,
+            warning.limit,
+            warning.percent,
+            warning.plan_id,
+            warning.project
+        );
+        Notification {
+            event: EventKind::BudgetWarning,
+            occurrence: 0,
+            at,
+            namespace: warning.namespace.to_owned(),
+            project_namespace: warning.namespace.to_owned(),
+            project: warning.project.to_owned(),
+            environment: environment.to_owned(),
+            checkpoint: String::new(),
+            checkpoint_uid: format!("{}/{}", warning.budget_uid, warning.plan_id),
+            checkpoint_type: CheckpointType::BudgetIncrease,
+            summary: summary.clone(),
+            add: 0,
+            change: 0,
+            destroy: 0,
+            changes: Vec::new(),
+            risks: Vec::new(),
+            reasons: vec![summary],
+            cost: None,
+            plan_digest: None,
+            deadlines: Deadlines::default(),
+            decision: None,
+            detail: None,
+        }
+    }
+
     /// `name (Type)` of the checkpoint, when the event is about one.
     pub fn checkpoint_line(&self) -> Option<String> {
         (!self.checkpoint.is_empty())
@@ -340,6 +404,9 @@ impl Notification {
 
     /// A one-line title, e.g. `Approval needed: team-a/web (production) PlanApproval`.
     pub fn title(&self) -> String {
+        if self.event == EventKind::BudgetWarning {
+            return format!("{}: {}", self.event.headline(), self.summary);
+        }
         if self.checkpoint.is_empty() {
             return format!(
                 "{}: {}/{} ({})",

@@ -105,11 +105,13 @@ pub enum ApiStep {
     ReadCredentials,
     /// Read or write the applied revisions' inputs (rollback).
     WriteRevisions,
+    /// Read or write the namespace's NamespaceBudget ledger.
+    ReserveBudget,
 }
 
 impl ApiStep {
     /// Every step, for documentation and tests.
-    pub const ALL: [ApiStep; 17] = [
+    pub const ALL: [ApiStep; 18] = [
         Self::ReadProject,
         Self::WriteFinalizer,
         Self::WriteStatus,
@@ -127,6 +129,7 @@ impl ApiStep {
         Self::WriteCheckpointStatus,
         Self::ReadCredentials,
         Self::WriteRevisions,
+        Self::ReserveBudget,
     ];
 
     /// The error of this step failing with `source`.
@@ -154,6 +157,7 @@ impl ApiStep {
             Self::WriteCheckpointStatus => "write_checkpoint_status",
             Self::ReadCredentials => "read_credentials",
             Self::WriteRevisions => "revisions",
+            Self::ReserveBudget => "reserve_budget",
         }
     }
 }
@@ -182,6 +186,7 @@ impl fmt::Display for ApiStep {
             Self::ReadCredentials => {
                 "read the Secrets of the Project's credentials and secret inputs"
             }
+            Self::ReserveBudget => "read or write the namespace's NamespaceBudget ledger",
         })
     }
 }

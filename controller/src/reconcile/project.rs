@@ -49,6 +49,7 @@ use crate::terraform::{
 };
 
 mod apply;
+mod budget;
 mod checkpoint;
 mod cleanup;
 mod credentials;
@@ -357,6 +358,7 @@ impl<'a> Run<'a> {
     }
 
     async fn remove_finalizer(&self) -> Result<(), ReconcileError> {
+        self.release_namespace_budget().await?;
         let finalizers = self
             .project
             .finalizers()

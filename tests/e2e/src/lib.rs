@@ -24,7 +24,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, CustomResourceExt};
 use tokio::sync::OnceCell;
-use tollgate::api::{ApprovalPolicy, Checkpoint, Project};
+use tollgate::api::{ApprovalPolicy, Checkpoint, NamespaceBudget, Project};
 
 /// The people in the e2e cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -271,7 +271,12 @@ impl ControlPlane {
 
     async fn install_crds(&self) {
         let crds: Api<CustomResourceDefinition> = Api::all(self.client(User::Admin).await);
-        for crd in [Project::crd(), Checkpoint::crd(), ApprovalPolicy::crd()] {
+        for crd in [
+            Project::crd(),
+            Checkpoint::crd(),
+            ApprovalPolicy::crd(),
+            NamespaceBudget::crd(),
+        ] {
             let name = crd.metadata.name.clone().expect("CRDs are named");
             crds.patch(
                 &name,

@@ -474,6 +474,14 @@ impl Run<'_> {
                     self.save().await?;
                     return Ok(Action::requeue(std::time::Duration::from_secs(1)));
                 }
+                if checkpoint.spec.checkpoint_type == CheckpointType::BudgetIncrease {
+                    self.admit_over_namespace_budget(
+                        &reference.name,
+                        &plan.id,
+                        status.decided_by.clone(),
+                    )
+                    .await?;
+                }
                 let by = status.decided_by.unwrap_or_else(|| "unknown".into());
                 self.record_policy_override(&checkpoint, &plan, &by);
                 let phase = if destroy {

@@ -3,6 +3,7 @@
 
 use super::steps::{Facts, PlanFacts, Step, next_step, require_review};
 use super::*;
+use crate::gate::namespace::NamespaceCheck;
 use crate::sla::{SlaDurations, SlaError};
 
 impl Run<'_> {
@@ -254,6 +255,13 @@ impl Run<'_> {
                 .and_then(|b| b.parse().ok()),
         );
         let budget = budget_check.limit;
+        let namespace = if destroy {
+            NamespaceCheck::None
+        } else {
+            self.claim_namespace_budget(&outcome.saved.id, estimate.as_ref())
+                .await?
+        };
+        self.note_namespace_budget(&namespace);
         let decision = gate::evaluate(&GateInput {
             environment: &self.project.spec.environment,
             first_apply: self.status.last_applied.is_none(),
@@ -261,6 +269,7 @@ impl Run<'_> {
             summary: &summary,
             cost: facts.as_ref(),
             budget: budget_check,
+            namespace: &namespace,
             policy: &policy,
             defaults: &self.ctx.config.gate,
             policy_violations: &violations,

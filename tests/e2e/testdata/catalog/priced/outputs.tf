@@ -1,0 +1,4 @@
+output "ids" {
+  description = "The instances' ids."
+  value       = aws_instance.vm[*].id
+}
