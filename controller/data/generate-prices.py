@@ -112,6 +112,10 @@ NAMED_ITEMS = {
         ),
         "Data Storage Indexed GB-Mo": ("dynamodb", "storage", "GB-month", 1),
     },
+    ".processed.eks.": {
+        "Compute per Hours": ("eks", "cluster:hour", "hour", 1),
+        "Compute ExtendedSupport per Hours": ("eks", "cluster-extended-support:hour", "hour", 1),
+    },
     ".processed.ecs.": {
         "perCPU per hour": ("fargate", "vcpu-hour:x86_64", "vCPU-hour", 1),
         "perGB per hour": ("fargate", "gb-hour:x86_64", "GB-hour", 1),

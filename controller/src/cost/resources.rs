@@ -4,6 +4,7 @@
 mod compute;
 mod containers;
 mod database;
+mod kubernetes;
 mod network;
 mod serverless;
 mod storage;
@@ -236,6 +237,8 @@ pub(crate) fn price(ctx: &PricerInput<'_, '_>) -> Option<Priced> {
         "aws_cloudfront_distribution" => network::cloudfront_distribution(ctx),
         "aws_route53_zone" => network::route53_zone(ctx),
         "aws_ecs_service" => containers::ecs_service(ctx),
+        "aws_eks_cluster" => kubernetes::eks_cluster(ctx),
+        "aws_eks_node_group" => kubernetes::eks_node_group(ctx),
         "aws_lambda_function" => serverless::lambda_function(ctx),
         "aws_s3_bucket" => storage::s3_bucket(ctx),
         "aws_cloudwatch_log_group" => serverless::cloudwatch_log_group(ctx),
