@@ -263,6 +263,21 @@ fn cost_prices_a_plan_json_in_every_format() {
 }
 
 #[test]
+fn cost_explain_names_each_price_row_and_assumption() {
+    let fixture = "controller/tests/fixtures/plans/coverage_forms.json";
+    let out = String::from_utf8(tollgate(&["cost", fixture, "--explain"]).stdout).unwrap();
+    assert!(out.contains("TOTAL"), "{out}");
+    assert!(
+        out.contains("    price: ec2 instance:m3.medium in us-east-1, v0rts/aws-price-watcher@c4a0470f6340 processed/ec2.json (observed 2025-11-20)"),
+        "{out}"
+    );
+    assert!(out.contains("priced at its min_capacity 5"), "{out}");
+    assert!(out.contains("assumes: runs 730 hours a month"), "{out}");
+    let plain = String::from_utf8(tollgate(&["cost", fixture]).stdout).unwrap();
+    assert!(!plain.contains("price: "), "{plain}");
+}
+
+#[test]
 fn validate_applies_the_controllers_account_allow_list() {
     let dir = tempfile::tempdir().unwrap();
     let demo = std::fs::read_to_string(repo().join("examples/demo/project.yaml")).unwrap();

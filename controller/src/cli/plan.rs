@@ -67,6 +67,10 @@ pub struct CostArgs {
     /// Price cache written by `tollgate pricebook refresh`: its rows override the embedded price book.
     #[arg(long, value_name = "FILE", env = "TOLLGATE_PRICE_CACHE")]
     price_cache: Option<PathBuf>,
+    /// After the table, show per component the price book row used (key, region, source,
+    /// date) and every assumption behind its quantity.
+    #[arg(long)]
+    explain: bool,
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -98,6 +102,9 @@ pub fn run_cost(args: &CostArgs) -> Result<ExitCode, CliError> {
     let estimate =
         cost::estimate_with_book(&plan, &args.region, &usage(args.usage.as_deref())?, book)?;
     print_estimate(&estimate, args.output);
+    if args.explain && args.output != OutputFormat::Json {
+        print!("\n{}", estimate.render_explain());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

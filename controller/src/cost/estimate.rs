@@ -4,6 +4,8 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::pricebook::PriceRow;
+
 /// Hours in a month, the convention every AWS calculator uses.
 pub const HOURS_PER_MONTH: Decimal = Decimal::from_parts(730, 0, 0, false, 0);
 
@@ -24,6 +26,28 @@ pub struct Component {
     /// The quantity comes from the usage file (0 when the file gives none), not from
     /// the plan.
     pub usage_based: bool,
+    /// The price book row the unit price is (`tollgate cost --explain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<PriceSource>,
+    /// What the quantity assumes: hours run, capacity kept, usage-file values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumptions: Vec<String>,
+}
+
+/// Where a component's unit price comes from: one row of the price book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceSource {
+    /// The row's `service`, e.g. `ec2`.
+    pub service: String,
+    /// The row's `key`, e.g. `instance:m3.medium`.
+    pub key: String,
+    /// The row's region (`global` when the region has no row of its own).
+    pub region: String,
+    /// Where the price was read.
+    pub source: String,
+    /// When the source showed it.
+    pub observed: String,
 }
 
 impl Component {
@@ -42,7 +66,33 @@ impl Component {
             unit_price: unit_price.normalize(),
             monthly_cost: (monthly_quantity * unit_price).normalize(),
             usage_based,
+            price: None,
+            assumptions: Vec::new(),
         }
+    }
+
+    /// A component priced at `row`, which it cites.
+    pub(crate) fn from_row(
+        name: impl Into<String>,
+        row: &PriceRow,
+        monthly_quantity: Decimal,
+        usage_based: bool,
+    ) -> Component {
+        let mut c = Component::new(name, row.unit, monthly_quantity, row.usd, usage_based);
+        c.price = Some(PriceSource {
+            service: row.service.to_string(),
+            key: row.key.to_string(),
+            region: row.region.to_string(),
+            source: row.source.to_string(),
+            observed: row.observed.to_string(),
+        });
+        c
+    }
+
+    /// Adds an assumption behind the quantity.
+    pub(crate) fn assuming(mut self, assumption: impl Into<String>) -> Component {
+        self.assumptions.push(assumption.into());
+        self
     }
 }
 
@@ -192,6 +242,13 @@ impl Estimate {
     /// A Markdown report (for pull-request comments and Checkpoint summaries).
     pub fn render_markdown(&self) -> String {
         super::render::markdown(self)
+    }
+
+    /// Per component of every priced resource: the price book row used (service, key,
+    /// region, source, date) and every assumption behind the quantity
+    /// (`tollgate cost --explain`).
+    pub fn render_explain(&self) -> String {
+        super::render::explain(self)
     }
 }
 

@@ -283,6 +283,54 @@ pub(crate) fn markdown(e: &Estimate) -> String {
     out
 }
 
+/// Where each component's price comes from and what its quantity assumes.
+pub(crate) fn explain(e: &Estimate) -> String {
+    let mut out = format!(
+        "Price book {} (region {}): where each price comes from\n",
+        e.price_book_version, e.region
+    );
+    for r in &e.resources {
+        let _ = writeln!(out, "\n{} ({})", r.address, r.action);
+        let (label, components) = if r.components.is_empty() {
+            (" (was)", &r.previous_components)
+        } else {
+            ("", &r.components)
+        };
+        for c in components {
+            let _ = writeln!(
+                out,
+                "  {}{label}: {} {} x {} = {}",
+                c.name,
+                quantity(c.monthly_quantity),
+                c.unit,
+                unit_price(c.unit_price),
+                money(c.monthly_cost)
+            );
+            match &c.price {
+                Some(p) => {
+                    let _ = writeln!(
+                        out,
+                        "    price: {} {} in {}, {} (observed {})",
+                        p.service, p.key, p.region, p.source, p.observed
+                    );
+                }
+                None => out.push_str("    price: not from the price book\n"),
+            }
+            for a in &c.assumptions {
+                let _ = writeln!(out, "    assumes: {a}");
+            }
+        }
+    }
+    for u in &e.unpriced {
+        let _ = writeln!(
+            out,
+            "\n{} ({}): not priced: {}",
+            u.address, u.action, u.reason
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

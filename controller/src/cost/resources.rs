@@ -4,6 +4,7 @@
 mod compute;
 mod containers;
 mod database;
+mod kubernetes;
 mod network;
 mod serverless;
 mod storage;
@@ -14,6 +15,9 @@ use super::estimate::{Component, HOURS_PER_MONTH};
 use super::plan_view::{Attrs, Change, PlanView, Unknown};
 use super::pricebook::{PriceBook, PriceRow};
 use super::usage::Usage;
+
+/// The assumption behind every hourly component.
+pub(crate) const ALWAYS_ON: &str = "runs 730 hours a month (always on)";
 
 /// Which side of a change is priced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +56,18 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         }
     }
 
+    /// The same input, priced in `region` (a DynamoDB replica's).
+    pub fn in_region<'r>(&'r self, region: &'r str) -> PricerInput<'r, 'a> {
+        PricerInput {
+            book: self.book,
+            region,
+            usage: self.usage,
+            plan: self.plan,
+            change: self.change,
+            side: self.side,
+        }
+    }
+
     pub fn unknown(attr: &str) -> String {
         format!("{attr} is unknown until apply")
     }
@@ -71,7 +87,7 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         quantity: Decimal,
     ) -> Result<Component, String> {
         let row = self.price(service, key)?;
-        Ok(Component::new(name, row.unit, quantity, row.usd, false))
+        Ok(Component::from_row(name, row, quantity, false))
     }
 
     /// A component running `count` times all month (730 hours each).
@@ -82,7 +98,9 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         key: &str,
         count: Decimal,
     ) -> Result<Component, String> {
-        self.fixed(name, service, key, count * HOURS_PER_MONTH)
+        Ok(self
+            .fixed(name, service, key, count * HOURS_PER_MONTH)?
+            .assuming(ALWAYS_ON))
     }
 
     /// A usage-based component: quantity = usage value / `divisor` (0 without usage).
@@ -101,7 +119,16 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         } else {
             raw / divisor
         };
-        Ok(Component::new(name, row.unit, quantity, row.usd, true))
+        Ok(Component::from_row(name, row, quantity, true)
+            .assuming(self.usage_assumption(usage_key)))
+    }
+
+    /// The assumption a usage-based quantity rests on: the usage file's value, or none.
+    pub fn usage_assumption(&self, usage_key: &str) -> String {
+        match self.usage_value(usage_key) {
+            Some(v) => format!("usage file: {usage_key} = {}", v.normalize()),
+            None => format!("usage file gives no {usage_key}: 0"),
+        }
     }
 
     pub fn usage_value(&self, usage_key: &str) -> Option<Decimal> {
@@ -210,6 +237,8 @@ pub(crate) fn price(ctx: &PricerInput<'_, '_>) -> Option<Priced> {
         "aws_cloudfront_distribution" => network::cloudfront_distribution(ctx),
         "aws_route53_zone" => network::route53_zone(ctx),
         "aws_ecs_service" => containers::ecs_service(ctx),
+        "aws_eks_cluster" => kubernetes::eks_cluster(ctx),
+        "aws_eks_node_group" => kubernetes::eks_node_group(ctx),
         "aws_lambda_function" => serverless::lambda_function(ctx),
         "aws_s3_bucket" => storage::s3_bucket(ctx),
         "aws_cloudwatch_log_group" => serverless::cloudwatch_log_group(ctx),

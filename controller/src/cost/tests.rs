@@ -195,8 +195,9 @@ fn region_argument_is_the_fallback() {
         .unwrap();
     // 0.0132 x 730 h + 8 GB x 0.12 (the provider's default gp2 root volume).
     assert_eq!(web.monthly_cost, d("10.596"));
-    // A region the book has no row for: unpriced, with the dimension named.
-    let e = estimate(&plan, "eu-north-1", &Usage::none()).unwrap();
+    // A region the book has no row for (GovCloud is not a commercial region): unpriced,
+    // with the dimension named.
+    let e = estimate(&plan, "us-gov-west-1", &Usage::none()).unwrap();
     let web = e
         .unpriced
         .iter()
@@ -204,7 +205,7 @@ fn region_argument_is_the_fallback() {
         .unwrap();
     assert_eq!(
         web.reason,
-        "no price for ec2 instance:t3.micro in eu-north-1"
+        "no price for ec2 instance:t3.micro in us-gov-west-1"
     );
     assert!(matches!(
         estimate(&plan, "", &Usage::none()),
@@ -446,4 +447,38 @@ fn missing_price_rows_come_with_the_refresh_command_for_their_region() {
     let covered = estimate(&plan, "us-east-1", &Usage::none()).unwrap();
     assert!(covered.unpriced.is_empty(), "{:?}", covered.unpriced);
     assert!(!covered.render_table().contains("pricebook refresh"));
+}
+
+/// Forms and types the generated book and the newer pricers cover, checked against the
+/// cited rows (controller/data/aws-prices.csv, sources in controller/data/sources/):
+/// us-east-1 m3.medium $0.067/h, r3.large $0.166/h, gp2 $0.10/GB-month; Fargate x86 $0.04048
+/// per vCPU-hour and $0.004445 per GB-hour; Fargate Windows $0.046552, $0.00511175 and OS
+/// license $0.046 per vCPU-hour; DynamoDB WCU $0.00065, RCU $0.00013 per hour (eu-west-1
+/// rWCU $0.000735, RCU $0.000147); on-demand us-east-1 WRU $0.625, RRU $0.125 per million,
+/// storage $0.25; ap-northeast-1 rWRU $0.715, RRU $0.1425 per million, storage $0.285.
+#[test]
+fn coverage_forms_golden() {
+    let usage = Usage::from_yaml_str(
+        "resource_usage:\n  aws_dynamodb_table.events:\n    monthly_write_request_units: 10000000\n    monthly_read_request_units: 20000000\n    storage_gb: 10\n",
+    )
+    .unwrap();
+    let e = estimate_fixture("coverage_forms.json", &usage);
+    assert!(e.unpriced.is_empty(), "{:?}", e.unpriced);
+    let cost = |a: &str| resource(&e, a).monthly_cost;
+    // 730 × 0.067 + 8 × 0.10; 730 × 0.166 + 8 × 0.10.
+    assert_eq!(cost("aws_instance.legacy_m3"), d("49.71"));
+    assert_eq!(cost("aws_instance.legacy_r3"), d("121.98"));
+    // "1 vCPU" / "2 GB" × 2 tasks: 2 × 730 × 0.04048 + 4 × 730 × 0.004445.
+    assert_eq!(cost("aws_ecs_service.api"), d("72.0802"));
+    // "0.25 vcpu" / "512" Windows: 0.25 × 730 × (0.046552 + 0.046) + 0.5 × 730 × 0.00511175.
+    assert_eq!(cost("aws_ecs_service.win"), d("18.75652875"));
+    // Auto Scaling minimums 5 WCU / 10 RCU, not the table's 50/50; replica in eu-west-1.
+    // 5 × 730 × 0.00065 + 10 × 730 × 0.00013 + 5 × 730 × 0.000735 + 10 × 730 × 0.000147.
+    assert_eq!(cost("aws_dynamodb_table.orders"), d("7.07735"));
+    // 10 × 0.625 + 20 × 0.125 + 10 × 0.25 + 10 × 0.715 + 20 × 0.1425 + 10 × 0.285.
+    assert_eq!(cost("aws_dynamodb_table.events"), d("24.1"));
+    let orders = resource(&e, "aws_dynamodb_table.orders");
+    assert!(orders.components[0].assumptions[1].contains("min_capacity 5"));
+    insta::assert_snapshot!("coverage_forms_explain", e.render_explain());
+    insta::assert_snapshot!("coverage_forms_json", e.to_json());
 }

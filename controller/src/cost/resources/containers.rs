@@ -54,67 +54,127 @@ pub(crate) fn ecs_service(ctx: &PricerInput<'_, '_>) -> Priced {
         .opt_number(&a, "desired_count")?
         .unwrap_or(Decimal::ZERO);
     let (td_address, td) = task_definition(ctx, &a)?;
-    let cpu = match td.number("cpu") {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err(format!(
-                "task definition {td_address} sets no task-level cpu, which Fargate requires"
-            ));
-        }
-        Err(_) => return Err(PricerInput::unknown(&format!("{td_address}.cpu"))),
+    let vcpu = task_size(&td, &td_address, Size::Cpu)?;
+    let gb = task_size(&td, &td_address, Size::Memory)?;
+    let platform = platform(&td, &td_address)?;
+    let (label, rate) = match platform {
+        Platform::Linux(arch) => (arch, arch.to_ascii_lowercase()),
+        Platform::Windows(family) => (family, "windows".to_string()),
     };
-    let memory = match td.number("memory") {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            return Err(format!(
-                "task definition {td_address} sets no task-level memory, which Fargate requires"
-            ));
-        }
-        Err(_) => return Err(PricerInput::unknown(&format!("{td_address}.memory"))),
-    };
-    let arch = match td.blocks("runtime_platform") {
-        Ok(blocks) => match blocks.first().map(|b| b.str("cpu_architecture")) {
-            Some(Ok(Some(arch))) => arch,
-            Some(Err(_)) => {
-                return Err(PricerInput::unknown(&format!(
-                    "{td_address}.runtime_platform.cpu_architecture"
-                )));
-            }
-            _ => "X86_64",
-        },
-        Err(_) => "X86_64",
-    };
-    let arch_key = match arch {
-        "ARM64" => "arm64",
-        "X86_64" => "x86_64",
-        other => {
-            return Err(format!(
-                "cpu_architecture `{other}` is not a Fargate architecture"
-            ));
-        }
-    };
-    let vcpu = cpu / CPU_UNITS_PER_VCPU;
-    let gb = memory / MIB_PER_GB;
-    Ok(Outcome::Components(vec![
+    let mut out = vec![
         ctx.hourly(
             format!(
-                "Fargate vCPU ({arch}, {} vCPU × {count} tasks)",
+                "Fargate vCPU ({label}, {} vCPU × {count} tasks)",
                 vcpu.normalize()
             ),
             "fargate",
-            &format!("vcpu-hour:{arch_key}"),
+            &format!("vcpu-hour:{rate}"),
             vcpu * count,
         )?,
         ctx.hourly(
             format!(
-                "Fargate memory ({arch}, {} GB × {count} tasks)",
+                "Fargate memory ({label}, {} GB × {count} tasks)",
                 gb.normalize()
             ),
             "fargate",
-            &format!("gb-hour:{arch_key}"),
+            &format!("gb-hour:{rate}"),
             gb * count,
         )?,
-    ]))
+    ];
+    if let Platform::Windows(family) = platform {
+        out.push(ctx.hourly(
+            format!(
+                "Fargate Windows OS license ({family}, {} vCPU × {count} tasks)",
+                vcpu.normalize()
+            ),
+            "fargate",
+            "windows-license:vcpu-hour",
+            vcpu * count,
+        )?);
+    }
+    Ok(Outcome::Components(out))
+}
+
+#[derive(Clone, Copy)]
+enum Size {
+    Cpu,
+    Memory,
+}
+
+/// The task-level size in vCPU or GB. AWS accepts CPU units (`"1024"`) or vCPU
+/// (`"1 vCPU"`, `"0.25 vcpu"`), and memory in MiB (`"2048"`) or GB (`"2 GB"`, `"2GB"`).
+/// Fargate requires task-level values: container-level ones do not size a Fargate task.
+fn task_size(td: &Attrs<'_>, td_address: &str, size: Size) -> Result<Decimal, String> {
+    let (key, suffix, per_unit) = match size {
+        Size::Cpu => ("cpu", "vcpu", CPU_UNITS_PER_VCPU),
+        Size::Memory => ("memory", "gb", MIB_PER_GB),
+    };
+    let text = match (td.str(key), td.number(key)) {
+        (Err(_), _) | (_, Err(_)) => {
+            return Err(PricerInput::unknown(&format!("{td_address}.{key}")));
+        }
+        (Ok(Some(text)), _) => text.to_string(),
+        (Ok(None), Ok(Some(n))) => n.to_string(),
+        (Ok(None), Ok(None)) => {
+            return Err(format!(
+                "task definition {td_address} sets no task-level {key}, which Fargate requires (container-level values do not size a Fargate task)"
+            ));
+        }
+    };
+    parse_size(&text, suffix, per_unit).ok_or_else(|| {
+        format!("task definition {td_address} has {key} `{text}`, which is not a size AWS accepts")
+    })
+}
+
+/// `"<n> <suffix>"` (any case, space optional) is `n`; a bare number is in the small unit.
+fn parse_size(text: &str, suffix: &str, small_per_large: Decimal) -> Option<Decimal> {
+    let lower = text.trim().to_ascii_lowercase();
+    let value = match lower.strip_suffix(suffix) {
+        Some(n) => n.trim().parse::<Decimal>().ok()?,
+        None => lower.parse::<Decimal>().ok()? / small_per_large,
+    };
+    (value > Decimal::ZERO).then_some(value)
+}
+
+#[derive(Clone, Copy)]
+enum Platform<'a> {
+    /// `X86_64` or `ARM64`.
+    Linux(&'a str),
+    /// The `WINDOWS_SERVER_*` family (x86_64 only).
+    Windows(&'a str),
+}
+
+fn platform<'a>(td: &Attrs<'a>, td_address: &str) -> Result<Platform<'a>, String> {
+    let block = td
+        .blocks("runtime_platform")
+        .ok()
+        .and_then(|b| b.into_iter().next());
+    let field = |key: &str| -> Result<Option<&'a str>, String> {
+        match block.as_ref().map(|b| b.str(key)) {
+            Some(Err(_)) => Err(PricerInput::unknown(&format!(
+                "{td_address}.runtime_platform.{key}"
+            ))),
+            Some(Ok(v)) => Ok(v),
+            None => Ok(None),
+        }
+    };
+    let arch = field("cpu_architecture")?.unwrap_or("X86_64");
+    let os = field("operating_system_family")?.unwrap_or("LINUX");
+    match (os, arch) {
+        ("LINUX", "X86_64" | "ARM64") => Ok(Platform::Linux(arch)),
+        (family, "X86_64") if family.starts_with("WINDOWS_SERVER_") => {
+            Ok(Platform::Windows(family))
+        }
+        (family, "ARM64") if family.starts_with("WINDOWS_SERVER_") => {
+            Err("Fargate runs Windows tasks on X86_64 only, not ARM64".into())
+        }
+        (_, "X86_64" | "ARM64") => Err(format!(
+            "operating_system_family `{os}` is not a Fargate platform"
+        )),
+        _ => Err(format!(
+            "cpu_architecture `{arch}` is not a Fargate architecture"
+        )),
+    }
 }
 
 /// Finds the task definition the service runs, and the matching side of its values.
@@ -267,6 +327,89 @@ mod tests {
         );
         let c = components(price_plan(&p, "us-east-1", &Usage::none()));
         assert_eq!(total(&c), d("28.835"));
+    }
+
+    fn fargate_total(
+        cpu: serde_json::Value,
+        memory: serde_json::Value,
+    ) -> Result<rust_decimal::Decimal, String> {
+        let p = plan_with_td(
+            json!({"launch_type": "FARGATE", "desired_count": 1}),
+            json!({"family": "api", "cpu": cpu, "memory": memory}),
+        );
+        price_plan(&p, "us-east-1", &Usage::none()).map(|o| total(&components(Ok(o))))
+    }
+
+    #[test]
+    fn fargate_sizes_in_every_form_aws_accepts() {
+        // 1 vCPU × 730 × 0.04048 = 29.5504; 2 GB × 730 × 0.004445 = 6.4897: 36.0401.
+        for (cpu, memory) in [
+            (json!("1 vCPU"), json!("2 GB")),
+            (json!("1 vcpu"), json!("2GB")),
+            (json!("1024"), json!("2048")),
+            (json!(1024), json!(2048)),
+            (json!(" 1 VCPU "), json!("2 gb")),
+        ] {
+            assert_eq!(
+                fargate_total(cpu.clone(), memory.clone()),
+                Ok(d("36.0401")),
+                "{cpu} {memory}"
+            );
+        }
+        // 0.25 vCPU × 730 × 0.04048 = 7.3876; 512 MiB = 0.5 GB × 730 × 0.004445 = 1.622425.
+        assert_eq!(
+            fargate_total(json!("0.25 vcpu"), json!("512")),
+            Ok(d("9.010025"))
+        );
+    }
+
+    #[test]
+    fn fargate_sizes_aws_rejects_are_unpriced() {
+        for (cpu, memory, says) in [
+            (json!("one vCPU"), json!("2 GB"), "cpu `one vCPU`"),
+            (json!("1 vCPU"), json!("2 TB"), "memory `2 TB`"),
+            (json!("0"), json!("512"), "cpu `0`"),
+            (json!(null), json!("512"), "no task-level cpu"),
+        ] {
+            let err = fargate_total(cpu, memory).unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn fargate_windows_adds_the_license() {
+        // us-east-1 Fargate Windows: $0.046552 per vCPU-hour, $0.00511175 per GB-hour,
+        // OS license $0.046 per vCPU-hour (AWS Pricing Calculator ecs.json).
+        // 2 vCPU × 730 × 0.046552 = 67.96592; 4 GB × 730 × 0.00511175 = 14.92631;
+        // 2 × 730 × 0.046 = 67.16: 150.05223.
+        let p = plan_with_td(
+            json!({"launch_type": "FARGATE", "desired_count": 1}),
+            json!({"family": "api", "cpu": "2 vCPU", "memory": "4 GB",
+                   "runtime_platform": [{"cpu_architecture": "X86_64", "operating_system_family": "WINDOWS_SERVER_2022_CORE"}]}),
+        );
+        let c = components(price_plan(&p, "us-east-1", &Usage::none()));
+        assert_eq!(find(&c, "OS license").monthly_cost, d("67.16"));
+        assert_eq!(total(&c), d("150.05223"));
+        let arm = plan_with_td(
+            json!({"launch_type": "FARGATE", "desired_count": 1}),
+            json!({"family": "api", "cpu": "2 vCPU", "memory": "4 GB",
+                   "runtime_platform": [{"cpu_architecture": "ARM64", "operating_system_family": "WINDOWS_SERVER_2022_CORE"}]}),
+        );
+        let err = price_plan(&arm, "us-east-1", &Usage::none()).unwrap_err();
+        assert!(err.contains("X86_64 only"), "{err}");
+    }
+
+    #[test]
+    fn fargate_arm64_in_another_region() {
+        // ap-northeast-1 Fargate ARM: $0.04045 per vCPU-hour, $0.00442 per GB-hour
+        // (AWS Pricing Calculator ecs.json). 1 × 730 × 0.04045 = 29.5285; 2 × 730 × 0.00442 = 6.4532.
+        let p = plan_with_td(
+            json!({"launch_type": "FARGATE", "desired_count": 1}),
+            json!({"family": "api", "cpu": "1 vCPU", "memory": "2 GB",
+                   "runtime_platform": [{"cpu_architecture": "ARM64", "operating_system_family": "LINUX"}]}),
+        );
+        let c = components(price_plan(&p, "ap-northeast-1", &Usage::none()));
+        assert_eq!(total(&c), d("35.9817"));
     }
 
     #[test]

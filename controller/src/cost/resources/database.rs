@@ -2,10 +2,12 @@
 
 use rust_decimal::Decimal;
 
-use super::{Outcome, Priced, PricerInput};
+use super::{Outcome, Priced, PricerInput, Side};
+use crate::cost::estimate::Component;
+use crate::cost::plan_view::{Attrs, Change, local_address, strip_index};
 
-/// `aws_db_instance`: instance hours by engine and class (Multi-AZ doubles instance
-/// hours and storage), storage by type (default gp2, io1 when `iops` is set) and
+/// `aws_db_instance`: instance hours by engine, class and deployment (AWS prices a
+/// Multi-AZ instance on its own row; Multi-AZ doubles storage), storage by type (default gp2, io1 when `iops` is set) and
 /// provisioned IOPS for io1/io2.
 pub(crate) fn db_instance(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
@@ -13,13 +15,16 @@ pub(crate) fn db_instance(ctx: &PricerInput<'_, '_>) -> Priced {
     let class = ctx.req_str(&a, "instance_class")?;
     let multi_az = ctx.opt_bool(&a, "multi_az")?.unwrap_or(false);
     let copies = if multi_az { Decimal::TWO } else { Decimal::ONE };
-    let deployment = if multi_az { "Multi-AZ" } else { "Single-AZ" };
-    let engine_key = engine;
+    let (deployment, instance_key) = if multi_az {
+        ("Multi-AZ", "instance-multi-az")
+    } else {
+        ("Single-AZ", "instance")
+    };
     let mut out = vec![ctx.hourly(
         format!("Database instance (on-demand, {deployment}, {engine}, {class})"),
         "rds",
-        &format!("instance:{engine_key}:{class}"),
-        copies,
+        &format!("{instance_key}:{engine}:{class}"),
+        Decimal::ONE,
     )?];
     let iops = ctx.opt_number(&a, "iops")?;
     let storage_type = ctx
@@ -77,7 +82,8 @@ pub(crate) fn db_instance(ctx: &PricerInput<'_, '_>) -> Priced {
 
 fn cache_key(engine: &str, node_type: &str) -> Result<String, String> {
     match engine {
-        "redis" | "memcached" => Ok(format!("node:{node_type}")),
+        "redis" => Ok(format!("node:{node_type}")),
+        "memcached" => Ok(format!("memcached-node:{node_type}")),
         "valkey" => Ok(format!("valkey-node:{node_type}")),
         other => Err(format!(
             "engine `{other}` is not a known ElastiCache engine"
@@ -134,21 +140,39 @@ pub(crate) fn elasticache_replication_group(ctx: &PricerInput<'_, '_>) -> Priced
 }
 
 /// `aws_dynamodb_table`: PROVISIONED (default) bills WCU/RCU hours; PAY_PER_REQUEST bills
-/// request units from usage. Storage is usage-based either way.
+/// request units from usage. Storage is usage-based either way. A dimension managed by an
+/// Application Auto Scaling target in the plan is priced at the target's minimum capacity
+/// (stated as an assumption). Each `replica` (global table, version 2019.11.21) bills, in
+/// its own region, replicated writes for the table's writes, the same read capacity, and
+/// its own storage.
 pub(crate) fn dynamodb_table(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let mode = ctx.opt_str(&a, "billing_mode")?.unwrap_or("PROVISIONED");
+    let replicas = replica_regions(ctx, &a)?;
     let mut out = Vec::new();
     match mode {
         "PROVISIONED" => {
-            let wcu = ctx
-                .opt_number(&a, "write_capacity")?
-                .unwrap_or(Decimal::ZERO);
-            let rcu = ctx
-                .opt_number(&a, "read_capacity")?
-                .unwrap_or(Decimal::ZERO);
-            out.push(ctx.hourly("Write capacity units (WCU)", "dynamodb", "wcu", wcu)?);
-            out.push(ctx.hourly("Read capacity units (RCU)", "dynamodb", "rcu", rcu)?);
+            let wcu = capacity(ctx, &a, "write_capacity", "WriteCapacityUnits")?;
+            let rcu = capacity(ctx, &a, "read_capacity", "ReadCapacityUnits")?;
+            out.push(wcu.component(ctx, "Write capacity units (WCU)", "wcu", ctx.region)?);
+            out.push(rcu.component(ctx, "Read capacity units (RCU)", "rcu", ctx.region)?);
+            for region in &replicas {
+                out.push(wcu.component(
+                    ctx,
+                    &format!("Replica {region}: replicated write capacity units (rWCU)"),
+                    "replicated-wcu",
+                    region,
+                )?);
+                out.push(
+                    rcu.component(
+                        ctx,
+                        &format!("Replica {region}: read capacity units (RCU)"),
+                        "rcu",
+                        region,
+                    )?
+                    .assuming(REPLICA_READS),
+                );
+            }
         }
         "PAY_PER_REQUEST" => {
             out.push(ctx.usage_based(
@@ -165,6 +189,26 @@ pub(crate) fn dynamodb_table(ctx: &PricerInput<'_, '_>) -> Priced {
                 "monthly_read_request_units",
                 Decimal::from(1_000_000),
             )?);
+            for region in &replicas {
+                out.push(ctx.in_region(region).usage_based(
+                    format!("Replica {region}: replicated write request units (rWRU)"),
+                    "dynamodb",
+                    "replicated-wru",
+                    "monthly_write_request_units",
+                    Decimal::from(1_000_000),
+                )?);
+                out.push(
+                    ctx.in_region(region)
+                        .usage_based(
+                            format!("Replica {region}: read request units (RRU)"),
+                            "dynamodb",
+                            "rru",
+                            "monthly_read_request_units",
+                            Decimal::from(1_000_000),
+                        )?
+                        .assuming(REPLICA_READS),
+                );
+            }
         }
         other => {
             return Err(format!(
@@ -179,7 +223,135 @@ pub(crate) fn dynamodb_table(ctx: &PricerInput<'_, '_>) -> Priced {
         "storage_gb",
         Decimal::ONE,
     )?);
+    for region in &replicas {
+        out.push(ctx.in_region(region).usage_based(
+            format!("Replica {region}: data storage"),
+            "dynamodb",
+            "storage",
+            "storage_gb",
+            Decimal::ONE,
+        )?);
+    }
     Ok(Outcome::Components(out))
+}
+
+const REPLICA_READS: &str =
+    "a replica is assumed to keep the table's read capacity and serve as many reads";
+
+/// The regions of the table's `replica` blocks.
+fn replica_regions<'a>(ctx: &PricerInput<'_, 'a>, a: &Attrs<'a>) -> Result<Vec<&'a str>, String> {
+    let Some(blocks) = ctx.blocks(a, "replica")? else {
+        return Ok(Vec::new());
+    };
+    blocks
+        .iter()
+        .map(|b| match b.str("region_name") {
+            Ok(Some(region)) => Ok(region),
+            Ok(None) => Err("replica.region_name is not set".to_string()),
+            Err(_) => Err(PricerInput::unknown("replica.region_name")),
+        })
+        .collect()
+}
+
+/// Provisioned capacity of one dimension, and what it rests on.
+struct Capacity {
+    units: Decimal,
+    assumption: Option<String>,
+}
+
+impl Capacity {
+    fn component(
+        &self,
+        ctx: &PricerInput<'_, '_>,
+        name: &str,
+        key: &str,
+        region: &str,
+    ) -> Result<Component, String> {
+        let c = ctx
+            .in_region(region)
+            .hourly(name, "dynamodb", key, self.units)?;
+        Ok(match &self.assumption {
+            Some(a) => c.assuming(a.clone()),
+            None => c,
+        })
+    }
+}
+
+/// The table's `attr` capacity, or the minimum an Application Auto Scaling target in the
+/// plan keeps for `dimension` (`dynamodb:table:<dimension>`): what AWS bills at the least,
+/// since the target moves the table's capacity between its minimum and maximum.
+fn capacity(
+    ctx: &PricerInput<'_, '_>,
+    a: &Attrs<'_>,
+    attr: &str,
+    dimension: &str,
+) -> Result<Capacity, String> {
+    if ctx.side == Side::After
+        && let Some(target) = scaling_target(ctx, a, dimension)
+    {
+        let t = target.after_attrs();
+        let min = match t.number("min_capacity") {
+            Ok(Some(m)) => m,
+            Ok(None) => return Err(format!("{}.min_capacity is not set", target.address)),
+            Err(_) => {
+                return Err(PricerInput::unknown(&format!(
+                    "{}.min_capacity",
+                    target.address
+                )));
+            }
+        };
+        let max = t
+            .number("max_capacity")
+            .ok()
+            .flatten()
+            .map(|m| format!(", up to max_capacity {}", m.normalize()))
+            .unwrap_or_default();
+        return Ok(Capacity {
+            units: min,
+            assumption: Some(format!(
+                "{dimension} scaled by Application Auto Scaling target {}: priced at its min_capacity {} (the least it keeps{max}); the table's {attr} is ignored",
+                target.address,
+                min.normalize()
+            )),
+        });
+    }
+    Ok(Capacity {
+        units: ctx.opt_number(a, attr)?.unwrap_or(Decimal::ZERO),
+        assumption: None,
+    })
+}
+
+/// The `aws_appautoscaling_target` of this table's `dimension`: its `resource_id` is
+/// `table/<name>`, or its configuration references this table.
+fn scaling_target<'c, 'a>(
+    ctx: &PricerInput<'c, 'a>,
+    a: &Attrs<'a>,
+    dimension: &str,
+) -> Option<&'c Change<'a>> {
+    let want_dimension = format!("dynamodb:table:{dimension}");
+    let resource_id = a.str("name").ok().flatten().map(|n| format!("table/{n}"));
+    let table = strip_index(local_address(ctx.change.address, ctx.change.module_address));
+    ctx.plan.changes.iter().find(|c| {
+        if c.resource_type != "aws_appautoscaling_target" || !c.action.has_after() {
+            return false;
+        }
+        let t = c.after_attrs();
+        if t.str("scalable_dimension") != Ok(Some(want_dimension.as_str())) {
+            return false;
+        }
+        let same_module = c.module_address.unwrap_or("") == ctx.change.module_address.unwrap_or("");
+        match t.str("resource_id") {
+            Ok(Some(id)) => resource_id.as_deref() == Some(id),
+            _ => {
+                same_module
+                    && ctx
+                        .plan
+                        .references(c, "resource_id")
+                        .iter()
+                        .any(|r| strip_index(r) == table || r.starts_with(&format!("{table}.")))
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -204,7 +376,7 @@ mod tests {
 
     #[test]
     fn mysql_multi_az_io1_doubles() {
-        // us-east-1 db.t3.large MySQL $0.136/h; Multi-AZ doubles: 1,460 h × 0.136 = 198.56.
+        // us-east-1 db.t3.large MySQL Multi-AZ $0.272/h (rds-mysql-ondemand.json) × 730 = 198.56.
         // io1 $0.125/GB-month × 100 × 2 = 25.00; IOPS $0.10 × 1,000 × 2 = 200.00.
         let c = components(price_after(
             "aws_db_instance",
@@ -231,8 +403,9 @@ mod tests {
             json!({"engine": "mysql", "instance_class": "db.t4g.small", "storage_type": "gp3",
                    "allocated_storage": 400, "iops": 14000, "multi_az": true}),
         ));
-        // 46.72 + 92.00 + 80.00.
-        assert_eq!(total(&c), d("218.72"));
+        // Multi-AZ db.t4g.small $0.065/h (AWS's own row, not 2 × 0.032) → 47.45;
+        // + 400 GB × 2 × 0.115 = 92.00 + (14,000 − 12,000) × 2 × 0.02 = 80.00.
+        assert_eq!(total(&c), d("219.45"));
     }
 
     #[test]

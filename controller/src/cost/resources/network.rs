@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Outcome, Priced, PricerInput};
+use super::{ALWAYS_ON, Outcome, Priced, PricerInput};
 use crate::cost::estimate::{Component, HOURS_PER_MONTH};
 
 /// `aws_lb` / `aws_alb`: hourly charge by type (default `application`) plus capacity
@@ -35,7 +35,9 @@ pub(crate) fn load_balancer(ctx: &PricerInput<'_, '_>) -> Priced {
     let avg = ctx
         .usage_value("average_capacity_units")
         .unwrap_or(Decimal::ZERO);
-    let units = Component::new(cu, row.unit, avg * HOURS_PER_MONTH, row.usd, true);
+    let units = Component::from_row(cu, row, avg * HOURS_PER_MONTH, true)
+        .assuming(ctx.usage_assumption("average_capacity_units"))
+        .assuming(ALWAYS_ON);
     Ok(Outcome::Components(vec![hours, units]))
 }
 

@@ -36,13 +36,14 @@ pub(crate) fn lambda_function(ctx: &PricerInput<'_, '_>) -> Priced {
             "monthly_requests",
             Decimal::from(1_000_000),
         )?,
-        Component::new(
+        Component::from_row(
             format!("Duration ({arch}, {} MB)", memory_mb.normalize()),
-            duration.unit,
+            duration,
             gb_seconds,
-            duration.usd,
             true,
-        ),
+        )
+        .assuming(ctx.usage_assumption("monthly_requests"))
+        .assuming(ctx.usage_assumption("request_duration_ms")),
     ]))
 }
 
