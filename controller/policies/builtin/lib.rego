@@ -14,14 +14,16 @@ enabled(rule) if not rule in data.tollgate.config.disabledRules
 
 production if input.tollgate.project.environment in data.tollgate.config.productionEnvironments
 
-# The plan keeps (creates, updates or leaves) a resource of `kind` in the same module as
-# `resource`: the shipped modules put a bucket and its settings resources side by side.
-alongside(resource, kind) if {
+# `[module address, type]` of every resource the plan keeps (creates, updates or leaves),
+# built once: `alongside` is then a lookup, not a scan of the plan per resource.
+kept contains [object.get(rc, "module_address", ""), rc.type] if {
 	some rc in input.resource_changes
-	rc.type == kind
 	rc.change.after != null
-	object.get(rc, "module_address", "") == object.get(resource, "module_address", "")
 }
+
+# The plan keeps a resource of `kind` in the same module as `resource`: the shipped modules
+# put a bucket and its settings resources side by side.
+alongside(resource, kind) if [object.get(resource, "module_address", ""), kind] in kept
 
 truthy(value) if value == true
 

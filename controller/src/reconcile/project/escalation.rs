@@ -79,6 +79,7 @@ impl Run<'_> {
             approvers: self.effective_policy().await?.approvers,
             requested_by: None,
             effective_policy: None,
+            policy: None,
         };
         // One checkpoint per failure: a Retry that fails again must ask again, never find
         // the decided checkpoint of the previous failure under the same name.
