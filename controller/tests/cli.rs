@@ -326,7 +326,7 @@ fn validate_applies_the_controllers_account_allow_list() {
 
 #[test]
 fn policy_test_runs_the_rego_unit_tests_of_a_folder() {
-    let out = tollgate(&["policy", "test", "examples/policies"]);
+    let out = tollgate(&["policy", "test", "examples/rego"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", stderr(&out));
     assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
@@ -400,7 +400,7 @@ fn policy_eval_judges_a_plan_with_the_pack_and_user_policies() {
         "--config",
         &config,
         "--policy",
-        "examples/policies",
+        "examples/rego",
         "--monthly-cost",
         "120",
     ]);
@@ -416,7 +416,7 @@ fn policy_eval_judges_a_plan_with_the_pack_and_user_policies() {
         "--config",
         &config,
         "--policy",
-        "examples/policies",
+        "examples/rego",
         "--monthly-cost",
         "900",
     ]);

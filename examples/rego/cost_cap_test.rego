@@ -1,4 +1,4 @@
-# `tollgate policy test examples/policies` runs these.
+# `tollgate policy test examples/rego` runs these.
 package examples.cost_cap_test
 
 import data.examples.cost_cap
