@@ -64,37 +64,38 @@ pub(super) fn evaluate(
             .add_data(data.clone())
             .map_err(|err| PolicyError::Input(err.to_string()))?;
         engine.set_input(input_value.clone());
-        let packages = engine
-            .get_packages()
-            .map_err(|err| PolicyError::Input(err.to_string()))?;
-        let mut seen = std::collections::BTreeSet::new();
-        for package in packages {
-            if !seen.insert(package.clone()) {
-                continue;
-            }
+        // Every rule of the group evaluated once, in one interpreter state: helper rules
+        // shared by many packages (the plan's changed resources, say) are computed once.
+        let tree = engine
+            .eval_modules(false)
+            .map_err(|err| PolicyError::Evaluate {
+                group: group.name.clone(),
+                rule: "its rules".into(),
+                message: err.to_string(),
+            })?;
+        let mut packages: Vec<Vec<String>> = engine
+            .get_policy_package_components()
+            .map_err(|err| PolicyError::Input(err.to_string()))?
+            .into_iter()
+            .map(|p| p.components)
+            .collect();
+        packages.sort();
+        packages.dedup();
+        for components in packages {
+            let node = components
+                .iter()
+                .fold(&tree, |node, component| &node[component.as_str()]);
+            let package = format!("data.{}", components.join("."));
             for (rule, found) in [
                 ("deny", &mut findings.denied),
                 ("warn", &mut findings.warned),
             ] {
                 let path = format!("{package}.{rule}");
-                let results = engine.eval_query(path.clone(), false).map_err(|err| {
-                    PolicyError::Evaluate {
-                        group: group.name.clone(),
-                        rule: path.clone(),
-                        message: err.to_string(),
-                    }
-                })?;
-                for value in results
-                    .result
-                    .iter()
-                    .flat_map(|r| r.expressions.iter().map(|e| &e.value))
-                {
-                    for message in messages(value, &group.name, &path)? {
-                        found.push(Finding {
-                            package: package.clone(),
-                            message,
-                        });
-                    }
+                for message in messages(&node[rule], &group.name, &path)? {
+                    found.push(Finding {
+                        package: package.clone(),
+                        message,
+                    });
                 }
             }
         }
