@@ -110,14 +110,7 @@ impl ControllerProcess {
         work_dir: &Path,
         extra_args: Vec<String>,
     ) -> ControllerProcess {
-        Self::spawn(
-            kubeconfig,
-            namespace,
-            work_dir,
-            free_port(),
-            (extra_args, Vec::new()),
-        )
-        .await
+        Self::spawn(kubeconfig, namespace, work_dir, (extra_args, Vec::new())).await
     }
 
     /// A controller watching every namespace that reconciles only the Projects matching
@@ -141,7 +134,6 @@ impl ControllerProcess {
             &plane.kubeconfig(User::Admin),
             ALL_NAMESPACES,
             work_dir,
-            free_port(),
             (extra_args, Vec::new()),
         )
         .await
@@ -163,7 +155,6 @@ impl ControllerProcess {
             &plane.kubeconfig(User::Admin),
             namespace,
             work_dir,
-            free_port(),
             (extra_args, env),
         )
         .await
@@ -173,12 +164,13 @@ impl ControllerProcess {
         kubeconfig: &Path,
         namespace: &str,
         work_dir: &Path,
-        metrics_port: u16,
         (extra_args, env): (Vec<String>, Vec<(String, String)>),
     ) -> ControllerProcess {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let log = work_dir.join(format!(
-            "controller-{metrics_port}-{}.log",
-            std::process::id()
+            "controller-{}-{}.log",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(work_dir).expect("work dir");
         let log_file = std::fs::OpenOptions::new()
@@ -208,7 +200,9 @@ impl ControllerProcess {
                 vec!["--namespace", namespace]
             })
             .args(["--work-dir", &work_dir.join("work").to_string_lossy()])
-            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            // Port 0: the kernel picks a free port while the controller holds it (a port
+            // found free beforehand can be taken by another test in between).
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .args(&extra_args)
             .env("TOLLGATE_LOG", "info,kube=warn")
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -217,6 +211,7 @@ impl ControllerProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("start tollgate controller");
+        let metrics_port = listening_port(&log).await;
         let process = ControllerProcess {
             child,
             kubeconfig: kubeconfig.to_path_buf(),
@@ -284,7 +279,6 @@ impl ControllerProcess {
             &self.kubeconfig.clone(),
             &self.namespace.clone(),
             &self.work_dir.clone(),
-            free_port(),
             (self.extra_args.clone(), self.env.clone()),
         )
         .await;
@@ -335,4 +329,27 @@ impl ControllerProcess {
             .unwrap_or_default();
         Some((code, body))
     }
+}
+
+/// The metrics port the controller logging to `log` bound, from its
+/// `serving /metrics, /healthz, /readyz addr=Some(127.0.0.1:PORT)` line.
+async fn listening_port(log: &Path) -> u16 {
+    let port = || -> Option<u16> {
+        let text = std::fs::read_to_string(log).ok()?;
+        let line = text.lines().find(|l| l.contains("serving /metrics"))?;
+        let after = line.split("127.0.0.1:").nth(1)?;
+        after
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    };
+    wait_for(
+        "the controller's metrics address",
+        Duration::from_secs(60),
+        || async { port().is_some() },
+    )
+    .await;
+    port().expect("a port in the controller's log")
 }
