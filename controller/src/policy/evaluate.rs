@@ -56,7 +56,7 @@ pub(super) fn evaluate(
     input: &PolicyInput<'_>,
 ) -> Result<Findings, PolicyError> {
     let input_value = input_document(input)?;
-    let data = Value::from(json!({ "tollgate": { "config": config } }));
+    let data = data_document(config);
     let mut findings = Findings::default();
     for group in groups {
         let mut engine = engine_for(group)?;
@@ -105,6 +105,11 @@ pub(super) fn evaluate(
         found.dedup();
     }
     Ok(findings)
+}
+
+/// The pack's settings as policies read them: `data.tollgate.config`.
+pub(super) fn data_document(config: &PolicyConfig) -> Value {
+    Value::from(json!({ "tollgate": { "config": config } }))
 }
 
 /// An engine with a group's policies parsed, under the evaluation time limit.

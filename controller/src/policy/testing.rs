@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use regorus::Value;
-use serde_json::json;
 
-use super::evaluate::engine_for;
+use super::evaluate::{data_document, engine_for};
 use super::{PolicyConfig, PolicyError, PolicyGroup, PolicySource};
 
 /// The outcome of one test rule.
@@ -40,9 +39,7 @@ pub fn run(dir: &Path) -> Result<Vec<TestOutcome>, PolicyError> {
     };
     let mut engine = engine_for(&group)?;
     engine
-        .add_data(Value::from(
-            json!({ "tollgate": { "config": PolicyConfig::default() } }),
-        ))
+        .add_data(data_document(&PolicyConfig::default()))
         .map_err(|err| PolicyError::Input(err.to_string()))?;
     tests
         .into_iter()

@@ -34,12 +34,12 @@ fn plan(changes: Vec<Value>) -> Value {
     json!({ "format_version": "1.2", "resource_changes": changes })
 }
 
-fn judge_with(
+fn try_judge(
     set: &PolicySet,
     plan: &Value,
     environment: &str,
     cost: Option<&CostFacts>,
-) -> Findings {
+) -> Result<Findings, PolicyError> {
     let labels = BTreeMap::new();
     set.evaluate(&PolicyInput {
         plan,
@@ -51,7 +51,15 @@ fn judge_with(
         },
         cost,
     })
-    .unwrap()
+}
+
+fn judge_with(
+    set: &PolicySet,
+    plan: &Value,
+    environment: &str,
+    cost: Option<&CostFacts>,
+) -> Findings {
+    try_judge(set, plan, environment, cost).unwrap()
 }
 
 fn builtin() -> PolicySet {
@@ -451,19 +459,7 @@ fn a_broken_policy_is_an_error_naming_file_and_line() {
         "package broken\n\ndeny contains msg if {\n\tmsg := \n}\n",
     );
     let set = PolicySet::new(vec![broken], None, PolicyConfig::default());
-    let labels = BTreeMap::new();
-    let err = set
-        .evaluate(&PolicyInput {
-            plan: &plan(vec![]),
-            project: ProjectFacts {
-                namespace: "n",
-                name: "p",
-                environment: "dev",
-                labels: &labels,
-            },
-            cost: None,
-        })
-        .unwrap_err();
+    let err = try_judge(&set, &plan(vec![]), "dev", None).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, PolicyError::Parse { .. }), "{text}");
     assert!(
@@ -480,19 +476,7 @@ fn a_broken_policy_is_an_error_naming_file_and_line() {
 fn a_deny_rule_that_is_not_messages_is_an_error() {
     let odd = source("odd.rego", "package odd\ndeny contains 42 if true");
     let set = PolicySet::new(vec![odd], None, PolicyConfig::default());
-    let labels = BTreeMap::new();
-    let err = set
-        .evaluate(&PolicyInput {
-            plan: &plan(vec![]),
-            project: ProjectFacts {
-                namespace: "n",
-                name: "p",
-                environment: "dev",
-                labels: &labels,
-            },
-            cost: None,
-        })
-        .unwrap_err();
+    let err = try_judge(&set, &plan(vec![]), "dev", None).unwrap_err();
     assert!(matches!(err, PolicyError::Result { .. }), "{err}");
 }
 
