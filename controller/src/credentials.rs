@@ -6,6 +6,7 @@
 //! were minted for: never on disk, in status, Events, logs or audit records. `Debug` of
 //! [`TemporaryCredentials`] shows the key id's length, not the key.
 
+pub mod broker;
 pub mod policy;
 pub mod secret;
 pub mod secrets_manager;
@@ -111,6 +112,11 @@ pub enum CredentialsError {
         "spec.cloud.aws.credentials.assumeRole.sessionDuration `{0}`: use 15m to 12h, e.g. `1h`"
     )]
     SessionDuration(String),
+    /// The loopback credentials endpoint cannot listen.
+    #[error(
+        "cannot serve the runs' credentials endpoint on 127.0.0.1: {0}; the controller needs a free loopback port"
+    )]
+    Endpoint(#[source] std::io::Error),
 }
 
 impl CredentialsError {

@@ -1,7 +1,7 @@
 //! Redaction of known secret values from text before it is logged, stored or put in an error.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// What replaces a known secret in redacted text.
 pub const REDACTED: &str = "[REDACTED]";
@@ -15,6 +15,55 @@ pub const REDACTED: &str = "[REDACTED]";
 pub struct Redactor {
     /// Byte patterns, longest first.
     patterns: Arc<Vec<Vec<u8>>>,
+    /// Secrets that become known while the run goes on.
+    live: Vec<LiveSecrets>,
+}
+
+/// Secrets learned while a run is going, such as credentials refreshed during a long apply:
+/// every redactor holding it (and every clone of one) redacts what is added later.
+#[derive(Clone, Default)]
+pub struct LiveSecrets(Arc<RwLock<Vec<Vec<u8>>>>);
+
+impl LiveSecrets {
+    /// Adds a secret (and its JSON-escaped form). Empty strings are ignored.
+    pub fn add(&self, secret: &str) {
+        let mut patterns = match self.0.write() {
+            Ok(guard) => guard,
+            // A writer that panicked left a complete list behind: keep using it.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for pattern in forms(secret) {
+            if !patterns.contains(&pattern) {
+                patterns.push(pattern);
+            }
+        }
+    }
+
+    fn patterns(&self) -> Vec<Vec<u8>> {
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// A secret as it appears in text: itself, and inside a JSON string (escaped).
+fn forms(secret: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if secret.is_empty() {
+        return out;
+    }
+    out.push(secret.as_bytes().to_vec());
+    if let Ok(quoted) = serde_json::to_string(secret) {
+        let inner = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap_or(&quoted);
+        if inner != secret {
+            out.push(inner.as_bytes().to_vec());
+        }
+    }
+    out
 }
 
 impl Redactor {
@@ -39,21 +88,22 @@ impl Redactor {
             return;
         }
         let mut patterns: Vec<Vec<u8>> = self.patterns.as_ref().clone();
-        let mut push = |p: Vec<u8>| {
-            if !p.is_empty() && !patterns.contains(&p) {
+        for p in forms(secret) {
+            if !patterns.contains(&p) {
                 patterns.push(p);
             }
-        };
-        push(secret.as_bytes().to_vec());
-        if let Ok(quoted) = serde_json::to_string(secret) {
-            let inner = quoted
-                .strip_prefix('"')
-                .and_then(|q| q.strip_suffix('"'))
-                .unwrap_or(&quoted);
-            push(inner.as_bytes().to_vec());
         }
         patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
         self.patterns = Arc::new(patterns);
+    }
+
+    /// The redactor that also redacts whatever `live` learns later.
+    #[must_use]
+    pub fn with_live(mut self, live: &LiveSecrets) -> Self {
+        if !self.live.iter().any(|l| Arc::ptr_eq(&l.0, &live.0)) {
+            self.live.push(live.clone());
+        }
+        self
     }
 
     /// The redactor with one more secret.
@@ -73,18 +123,28 @@ impl Redactor {
         }
         patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
         self.patterns = Arc::new(patterns);
+        for live in &other.live {
+            *self = std::mem::take(self).with_live(live);
+        }
     }
 
-    /// Whether it holds no secrets.
+    /// Whether it holds no secrets (a redactor with live secrets may learn some: not empty).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.patterns.is_empty() && self.live.is_empty()
     }
 
     /// Length in bytes of the longest pattern (0 if none).
     #[must_use]
     pub fn max_len(&self) -> usize {
-        self.patterns.first().map_or(0, Vec::len)
+        let live = self.live.iter().flat_map(LiveSecrets::patterns);
+        self.patterns
+            .iter()
+            .cloned()
+            .chain(live)
+            .map(|p| p.len())
+            .max()
+            .unwrap_or(0)
     }
 
     /// `text` with every secret replaced by [`REDACTED`].
@@ -98,11 +158,21 @@ impl Redactor {
 
     /// Non-overlapping matches in `hay`, leftmost first, longest pattern at each position.
     fn matches(&self, hay: &[u8]) -> Vec<(usize, usize)> {
+        let learned: Vec<Vec<u8>>;
+        let patterns: &[Vec<u8>] = if self.live.is_empty() {
+            &self.patterns
+        } else {
+            let mut all: Vec<Vec<u8>> = self.patterns.as_ref().clone();
+            all.extend(self.live.iter().flat_map(LiveSecrets::patterns));
+            all.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            learned = all;
+            &learned
+        };
         let mut out = Vec::new();
         let mut i = 0;
         while i < hay.len() {
             let rest = hay.get(i..).unwrap_or_default();
-            match self.patterns.iter().find(|p| rest.starts_with(p)) {
+            match patterns.iter().find(|p| rest.starts_with(p)) {
                 Some(p) => {
                     out.push((i, i + p.len()));
                     i += p.len();
@@ -164,6 +234,27 @@ mod tests {
 
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn secrets_learned_later_are_redacted_by_every_clone() {
+        let live = LiveSecrets::default();
+        let run = Redactor::new(["first-key"]).with_live(&live);
+        let mut workspace = Redactor::default();
+        workspace.extend(&run);
+        assert!(!workspace.is_empty());
+        assert_eq!(workspace.redact("k=later"), "k=later");
+        live.add(r#"lat"er"#);
+        for r in [&run, &workspace] {
+            assert_eq!(
+                r.redact(r#"a=lat"er b="lat\"er" c=first-key"#),
+                r#"a=[REDACTED] b="[REDACTED]" c=[REDACTED]"#
+            );
+        }
+        assert_eq!(
+            workspace.max_len(),
+            r#"lat\"er"#.len().max("first-key".len())
+        );
+    }
 
     #[test]
     fn redacts_all_occurrences() {

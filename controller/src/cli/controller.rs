@@ -183,6 +183,16 @@ pub struct ControllerArgs {
         value_name = "SECONDS"
     )]
     shutdown_grace_period: u64,
+    /// A run's assumed-role credentials are minted again when less than this is left of
+    /// them, so an apply longer than `sessionDuration` keeps working: Terraform gets a
+    /// loopback credentials endpoint and a per-run token, never keys.
+    #[arg(
+        long,
+        env = "TOLLGATE_CREDENTIALS_REFRESH_MARGIN",
+        default_value_t = 300,
+        value_name = "SECONDS"
+    )]
+    credentials_refresh_margin: u64,
 }
 
 /// Why the reconcilers stop.
@@ -269,7 +279,7 @@ pub async fn run(
     let seal_key = Arc::new(
         crate::admission::seal_key::load_or_create(&client, &args.decision_key_secret).await?,
     );
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client,
         runner.clone(),
         catalog,
@@ -284,7 +294,15 @@ pub async fn run(
             }),
             notifier: crate::notify::Notifier::new(crate::notify::RetryPolicy::default())?,
         },
-    ));
+    );
+    ctx.credentials_broker = Some(
+        crate::credentials::broker::Broker::start(
+            std::time::Duration::from_secs(args.credentials_refresh_margin),
+            std::future::pending::<()>(),
+        )
+        .await?,
+    );
+    let ctx = Arc::new(ctx);
     let scrape_runner = runner.clone();
     let scrape_metrics = metrics.clone();
     let before_scrape: Arc<dyn Fn() + Send + Sync> =

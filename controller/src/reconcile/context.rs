@@ -82,6 +82,9 @@ pub struct Context {
     pub backoff: Backoff,
     /// The Terraform run slots, shared fairly between namespaces.
     pub slots: RunSlots,
+    /// The loopback endpoint that keeps a run's assumed-role credentials fresh; `None`:
+    /// runs get the first credentials as keys, valid for `sessionDuration` only.
+    pub credentials_broker: Option<Arc<crate::credentials::broker::Broker>>,
 }
 
 /// What makes the loop accountable: the key decisions are verified with, the audit trail
@@ -132,6 +135,7 @@ impl Context {
             notifier,
             backoff: Backoff::default(),
             slots,
+            credentials_broker: None,
         }
     }
 }

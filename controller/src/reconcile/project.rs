@@ -152,6 +152,11 @@ struct Run<'a> {
     /// Cloud credentials of the next Terraform run, from [`Run::obtain_credentials`]; only
     /// ever in memory and Terraform's environment.
     credentials: Option<crate::credentials::TemporaryCredentials>,
+    /// The run's session at [`Context::credentials_broker`], when its credentials are
+    /// assumed-role ones: Terraform then asks for fresh ones instead of holding keys.
+    credential_lease: Option<crate::credentials::broker::Lease>,
+    /// Credentials the broker mints during the run, redacted like the first ones.
+    refreshed_secrets: crate::redact::LiveSecrets,
     /// `TF_VAR_<variable>` of every secret input (secret), from the same call.
     input_env: Vec<(String, String)>,
     /// Set while re-planning to restore drift: the gate's decision then always asks a
@@ -178,6 +183,22 @@ enum StateCheck {
     Missing,
 }
 
+/// Appends what the controller did to a Project to the audit trail (a failure to write is
+/// logged: the reconcile goes on).
+fn record_audit(
+    audit: &crate::audit::AuditLog,
+    namespace: &str,
+    name: &str,
+    action: AuditAction,
+    fill: impl FnOnce(&mut AuditEntry),
+) {
+    let mut entry = AuditEntry::new("system:tollgate", action, namespace, name);
+    fill(&mut entry);
+    if let Err(err) = audit.append(entry) {
+        tracing::error!(error = %err, ?action, "cannot write the audit trail");
+    }
+}
+
 impl<'a> Run<'a> {
     fn new(project: &'a Project, ctx: &'a Context) -> Self {
         Self {
@@ -202,6 +223,8 @@ impl<'a> Run<'a> {
                     )
                 }),
             credentials: None,
+            credential_lease: None,
+            refreshed_secrets: Default::default(),
             input_env: Vec::new(),
             restore_drift: None,
             source: None,
@@ -333,6 +356,10 @@ impl<'a> Run<'a> {
         for (_, value) in self.credentials.iter().flat_map(|c| c.env()) {
             redactor.add(&value);
         }
+        if let Some(lease) = &self.credential_lease {
+            redactor.add(lease.token());
+        }
+        redactor = redactor.with_live(&self.refreshed_secrets);
         let rolled_back = self.source.iter().flat_map(|p| &p.spec.components);
         for component in self.project.spec.components.iter().chain(rolled_back) {
             let Ok(module) = self.ctx.catalog.module(&component.module) else {
@@ -468,11 +495,7 @@ impl<'a> Run<'a> {
     /// Appends one record to the audit trail. A failed write does not stop the loop (the
     /// trail is also the log target `tollgate::audit`); it is logged as an error.
     fn audit(&self, action: AuditAction, fill: impl FnOnce(&mut AuditEntry)) {
-        let mut entry = AuditEntry::new("system:tollgate", action, &self.namespace, &self.name);
-        fill(&mut entry);
-        if let Err(err) = self.ctx.audit.append(entry) {
-            tracing::error!(error = %err, ?action, "cannot write the audit trail");
-        }
+        record_audit(&self.ctx.audit, &self.namespace, &self.name, action, fill);
     }
 
     async fn event(&self, type_: EventType, reason: &str, note: &str) {

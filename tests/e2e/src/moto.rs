@@ -66,6 +66,27 @@ impl Moto {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// The sessions moto's STS issued, as it keeps them (`/moto-api/data.json`): what the
+    /// caller sent (session name, external id) and the access key id it got.
+    pub fn assumed_roles(&self) -> Vec<serde_json::Value> {
+        let out = std::process::Command::new(&self.python)
+            .args([
+                "-c",
+                &format!(
+                    "import json, urllib.request\nprint(json.dumps(json.load(urllib.request.urlopen({url:?} + '/moto-api/data.json'))['sts']['AssumedRole']))",
+                    url = self.url
+                ),
+            ])
+            .output()
+            .expect("read moto's model data");
+        assert!(
+            out.status.success(),
+            "moto model data: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("moto's assumed roles as JSON")
+    }
+
     /// Starts moto checking every request after the first three, which make an `admin` IAM
     /// user allowed everything; returns its keys for the test's own setup.
     pub async fn start_enforcing() -> (Moto, String, String) {

@@ -166,6 +166,36 @@ fn value<'a>(seen: &'a [(String, String)], key: &str) -> Option<&'a str> {
     seen.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// Assumed-role credentials as the apply fetched them from the controller's endpoint
+/// (`FETCH_<n>`: key id, secret key, session token).
+fn fetched(seen: &[(String, String)], n: u8) -> (String, String, String) {
+    let text = value(seen, &format!("FETCH_{n}")).unwrap_or_default();
+    let doc: serde_json::Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("FETCH_{n} is not the endpoint's JSON ({e}): {text}"));
+    let field = |name: &str| doc[name].as_str().unwrap_or_default().to_owned();
+    (
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        field("Token"),
+    )
+}
+
+/// The HTTP status the credentials endpoint gives `token` now.
+fn endpoint_status(uri: &str, token: &str) -> u16 {
+    use std::io::{Read, Write};
+    let rest = uri.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut tcp = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).unwrap();
+    response.get(9..12).unwrap().parse().unwrap()
+}
+
 /// Every place a secret must never reach: the controller's log, the namespace's Projects,
 /// Checkpoints and Events, the audit file and every file of the working directories.
 async fn find_anywhere(
@@ -255,6 +285,54 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// A Terraform error that echoes the run's credentials (the test module's `leak`): the
+/// apply of `leaky` fails and escalates, and what tollgate keeps of the error says
+/// [REDACTED] where they were.
+async fn leak(projects: &Api<Project>, checkpoints: &Api<Checkpoint>, mut leaky: Project) {
+    let name = leaky.metadata.name.clone().unwrap();
+    leaky.spec.components[0]
+        .inputs
+        .insert("leak".into(), serde_json::json!(true));
+    projects
+        .create(&PostParams::default(), &leaky)
+        .await
+        .unwrap();
+    // The failed apply escalates to a person, with the error as tollgate keeps it.
+    wait_for(
+        "the leaky apply escalates",
+        Duration::from_secs(180),
+        || async {
+            projects.get(&name).await.unwrap().status.is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "FailureEscalation")
+            })
+        },
+    )
+    .await;
+    let failed = projects.get(&name).await.unwrap().status.unwrap();
+    let ready = failed
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    let redacted = |text: &str| text.contains("leaking") && text.contains("[REDACTED]");
+    assert!(redacted(&ready.message), "{}", ready.message);
+    let escalation = checkpoints
+        .get(&failed.checkpoint_ref.unwrap().name)
+        .await
+        .unwrap();
+    assert_eq!(
+        escalation.spec.checkpoint_type,
+        CheckpointType::FailureEscalation
+    );
+    assert!(
+        redacted(&escalation.spec.summary.text),
+        "{}",
+        escalation.spec.summary.text
+    );
+}
+
 #[tokio::test]
 async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_teams_apart() {
     let plane = ControlPlane::get().await;
@@ -264,7 +342,7 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
         dir,
         controller,
         projects,
-        checkpoints: _,
+        checkpoints,
         secrets: _,
     } = Scene::start(
         plane,
@@ -272,7 +350,9 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
         false,
         Some(serde_json::json!(["FirstApply", "Create"])),
         moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
-        vec![],
+        // Longer than the session lasts: every request for credentials mints new ones, as
+        // happens when a long apply outlives its session.
+        vec!["--credentials-refresh-margin".into(), "7200".into()],
     )
     .await;
     let audit = dir.path().join(AUDIT_FILE);
@@ -323,21 +403,35 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
         .unwrap();
     wait_phase(&projects, "shop", ProjectPhase::Ready).await;
     let seen = seen(&out);
-    let key = value(&seen, "AWS_ACCESS_KEY_ID")
-        .expect("an access key id")
+    // No keys in Terraform's environment (the controller's own blanked): a loopback
+    // endpoint and a token for this run, which every AWS SDK in the run asks.
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ROLE_ARN",
+    ] {
+        assert_eq!(value(&seen, name), Some(""), "{name}");
+    }
+    let uri = value(&seen, "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .unwrap()
         .to_owned();
-    let secret = value(&seen, "AWS_SECRET_ACCESS_KEY")
-        .expect("a secret key")
+    let run_token = value(&seen, "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+        .unwrap()
         .to_owned();
-    let token = value(&seen, "AWS_SESSION_TOKEN")
-        .expect("a session token")
-        .to_owned();
-    // Temporary credentials, not the controller's own; its profile-style variables blanked.
-    assert!(key.starts_with("ASIA"), "{key}");
+    assert!(uri.starts_with("http://127.0.0.1:"), "{uri}");
+    assert_eq!(run_token.len(), 64);
+    let (key, secret, token) = fetched(&seen, 1);
+    let (refreshed_key, refreshed_secret, refreshed_token) = fetched(&seen, 2);
+    // Temporary credentials, not the controller's own, and asked again: new ones.
+    assert!(
+        key.starts_with("ASIA") && refreshed_key.starts_with("ASIA"),
+        "{key} {refreshed_key}"
+    );
     assert_ne!(key, "AKIDCONTROLLER0001");
-    assert_eq!(value(&seen, "AWS_ROLE_ARN"), Some(""));
-    // Moto knows them: they are the assumed role's session, named after the Project and plan.
-    let identity = moto.boto(&key, &secret, "print(sts.get_caller_identity()['Arn'])");
+    assert_ne!(key, refreshed_key);
+    // Moto knows both: sessions of the assumed role named after the Project and plan, asked
+    // for with the Project's external id.
     let plan_id = projects
         .get("shop")
         .await
@@ -347,17 +441,66 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
         .plan
         .unwrap()
         .id;
-    assert_eq!(
-        identity,
-        format!("arn:aws:sts::{ACCOUNT}:assumed-role/tollgate-deploy/{namespace}.shop.{plan_id}")
-    );
+    let session = format!("{namespace}.shop.{plan_id}");
+    for (key, secret) in [(&key, &secret), (&refreshed_key, &refreshed_secret)] {
+        let identity = moto.boto(key, secret, "print(sts.get_caller_identity()['Arn'])");
+        assert_eq!(
+            identity,
+            format!("arn:aws:sts::{ACCOUNT}:assumed-role/tollgate-deploy/{session}")
+        );
+    }
+    let issued_by_moto = moto.assumed_roles();
+    for key in [&key, &refreshed_key] {
+        let role = issued_by_moto
+            .iter()
+            .find(|r| r["access_key_id"] == key.as_str())
+            .unwrap_or_else(|| panic!("moto issued {key}: {issued_by_moto:?}"));
+        assert_eq!(role["external_id"], "ext-7f3a", "{role}");
+        assert_eq!(role["session_name"], session.as_str(), "{role}");
+    }
+    // The run is over: its token no longer gets anything.
+    assert_eq!(endpoint_status(&uri, &run_token), 403);
+
+    // A hostile apply prints what the endpoint hands it, minted after the run began (and
+    // after its redactor was made): redacted all the same, everywhere.
+    leak(
+        &projects,
+        &checkpoints,
+        project(
+            &namespace,
+            "leaky-role",
+            ACCOUNT,
+            serde_json::json!({"assumeRole": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/tollgate-deploy"), "externalId": "ext-7f3a"}}),
+            &dir.path().join("leaky-role.env"),
+        ),
+    )
+    .await;
+    let leaky_sessions = format!("{namespace}.leaky-role.");
+    let leaked: Vec<String> = moto
+        .assumed_roles()
+        .iter()
+        .filter(|r| {
+            r["session_name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&leaky_sessions))
+        })
+        .flat_map(|r| {
+            ["access_key_id", "secret_access_key", "session_token"]
+                .map(|f| r[f].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    // The plan's session, the apply's, and one per request the apply made.
+    assert!(leaked.len() >= 6 * 3, "{leaked:?}");
     let trail = std::fs::read_to_string(&audit).unwrap();
     let issued: Vec<serde_json::Value> = trail
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .filter(|r: &serde_json::Value| r["action"] == "CredentialUsed" && r["project"] == "shop")
         .collect();
-    assert!(issued.len() >= 2, "one record per plan and apply: {trail}");
+    assert!(
+        issued.len() >= 4,
+        "one record per plan and apply, and per refresh: {trail}"
+    );
     assert_eq!(
         issued[0]["credential"]["source"],
         format!("arn:aws:iam::{ACCOUNT}:role/tollgate-deploy")
@@ -369,12 +512,24 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
         &namespace,
         &controller,
         dir.path(),
-        &[&secret, &token, &key],
+        &[
+            &secret,
+            &token,
+            &key,
+            &refreshed_key,
+            &refreshed_secret,
+            &refreshed_token,
+            &run_token,
+        ]
+        .into_iter()
+        .chain(leaked.iter())
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
     )
     .await
     .into_iter()
-    // The test module's own output file is where the apply recorded them.
-    .filter(|h| !h.ends_with("shop.env"))
+    // The test module's own output files are where the applies recorded them.
+    .filter(|h| !h.ends_with("shop.env") && !h.ends_with("leaky-role.env"))
     .collect::<Vec<_>>();
     assert!(hits.is_empty(), "secrets leaked: {hits:?}");
     plane.delete_namespace(&namespace).await;
@@ -452,7 +607,7 @@ async fn a_denied_role_opens_a_credential_checkpoint_that_closes_once_the_role_i
         closed.status.unwrap().phase,
         Some(CheckpointPhase::Superseded)
     );
-    assert!(value(&seen(&out), "AWS_SESSION_TOKEN").is_some());
+    assert!(fetched(&seen(&out), 1).0.starts_with("ASIA"));
     let events = Api::<Event>::namespaced(plane.client(User::Admin).await, &namespace)
         .list(&ListParams::default())
         .await
@@ -547,62 +702,18 @@ async fn a_missing_secret_opens_a_credential_checkpoint_that_closes_when_the_sec
 
     // A Terraform error that echoes the key: the apply fails, and what tollgate keeps of the
     // error says [REDACTED] where the key was.
-    let mut leaky = project(
-        &namespace,
-        "leaky",
-        ACCOUNT,
-        serde_json::json!({"secretRef": {"name": "aws-keys"}}),
-        &dir.path().join("leaky.env"),
-    );
-    leaky.spec.components[0]
-        .inputs
-        .insert("leak".into(), serde_json::json!(true));
-    projects
-        .create(&PostParams::default(), &leaky)
-        .await
-        .unwrap();
-    // The failed apply escalates to a person, with the error as tollgate keeps it.
-    wait_for(
-        "the leaky apply escalates",
-        Duration::from_secs(180),
-        || async {
-            projects
-                .get("leaky")
-                .await
-                .unwrap()
-                .status
-                .is_some_and(|s| {
-                    s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.reason == "FailureEscalation")
-                })
-        },
+    leak(
+        &projects,
+        &checkpoints,
+        project(
+            &namespace,
+            "leaky",
+            ACCOUNT,
+            serde_json::json!({"secretRef": {"name": "aws-keys"}}),
+            &dir.path().join("leaky.env"),
+        ),
     )
     .await;
-    let failed = projects.get("leaky").await.unwrap().status.unwrap();
-    let ready = failed
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
-    assert!(
-        ready.message.contains("leaking [REDACTED]"),
-        "{}",
-        ready.message
-    );
-    let escalation = checkpoints
-        .get(&failed.checkpoint_ref.unwrap().name)
-        .await
-        .unwrap();
-    assert_eq!(
-        escalation.spec.checkpoint_type,
-        CheckpointType::FailureEscalation
-    );
-    assert!(
-        escalation.spec.summary.text.contains("leaking [REDACTED]"),
-        "{}",
-        escalation.spec.summary.text
-    );
     assert!(
         std::fs::read_to_string(&audit)
             .unwrap()

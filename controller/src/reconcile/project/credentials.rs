@@ -7,8 +7,8 @@ use crate::api::{AssumeRole, SecretInput};
 use crate::audit::AuditCredential;
 use crate::credentials::policy::CredentialKind;
 use crate::credentials::{
-    CONTROLLER_IDENTITY_ENV, CredentialsError, TemporaryCredentials, secret, secrets_manager,
-    session, sts, trust,
+    CONTROLLER_IDENTITY_ENV, CredentialsError, TemporaryCredentials, broker, secret,
+    secrets_manager, session, sts, trust,
 };
 
 /// Condition saying the Project uses long-lived keys (allowed, not preferred).
@@ -22,6 +22,8 @@ const CREDENTIAL_RETRY_MAX: Duration = Duration::from_secs(300);
 struct Issued {
     credentials: TemporaryCredentials,
     audit: AuditCredential,
+    /// How to mint the next ones (assumed roles): the run then gets a broker lease.
+    renew: Option<broker::Issue>,
 }
 
 impl Run<'_> {
@@ -93,6 +95,7 @@ impl Run<'_> {
         inputs: bool,
     ) -> Result<Option<Action>, ReconcileError> {
         self.credentials = None;
+        self.credential_lease = None;
         self.input_env.clear();
         let aws = self.project.spec.cloud.as_ref().map(|c| &c.aws);
         let credentials = aws.and_then(|a| a.credentials.as_ref());
@@ -117,19 +120,20 @@ impl Run<'_> {
         ) {
             (Some(role), _, Some(config)) => {
                 let name = session::session_name(&self.namespace, &self.name, tag);
-                sts::assume_role(config, role, &name)
-                    .await
-                    .map(|credentials| {
-                        Some(Issued {
-                            audit: AuditCredential {
-                                kind: "AssumeRole".into(),
-                                source: role.role_arn.clone(),
-                                session: Some(name),
-                                expires: credentials.expires.clone(),
-                            },
-                            credentials,
-                        })
+                let renew: broker::Issue = {
+                    let (config, role, name) = (config.clone(), role.clone(), name.clone());
+                    Arc::new(move || {
+                        let (config, role, name) = (config.clone(), role.clone(), name.clone());
+                        Box::pin(async move { sts::assume_role(&config, &role, &name).await })
                     })
+                };
+                renew().await.map(|credentials| {
+                    Some(Issued {
+                        audit: assumed_role_audit(role, &name, &credentials),
+                        credentials,
+                        renew: Some(renew),
+                    })
+                })
             }
             (None, Some(keys), _) => {
                 secret::static_keys(&self.secrets(), &self.namespace, &keys.name)
@@ -143,6 +147,7 @@ impl Run<'_> {
                                 expires: None,
                             },
                             credentials,
+                            renew: None,
                         })
                     })
             }
@@ -150,8 +155,21 @@ impl Run<'_> {
             _ => Ok(None),
         };
         match issued {
-            Ok(Some(Issued { credentials, audit })) => {
+            Ok(Some(Issued {
+                credentials,
+                audit,
+                renew,
+            })) => {
                 self.audit(AuditAction::CredentialUsed, |e| e.credential = Some(audit));
+                if let (Some(renew), Some(broker), Some(role)) =
+                    (renew, &self.ctx.credentials_broker, role)
+                {
+                    self.credential_lease = Some(broker.lease(
+                        credentials.clone(),
+                        renew,
+                        self.hear_refresh(role, tag),
+                    ));
+                }
                 self.credentials = Some(credentials);
             }
             Ok(None) => {}
@@ -454,13 +472,66 @@ impl Run<'_> {
             for name in CONTROLLER_IDENTITY_ENV {
                 ws = ws.with_env(*name, "");
             }
-            for (name, value) in credentials.env() {
-                ws = ws.with_secret_env(name, value);
+            match &self.credential_lease {
+                // Keys in the environment would win over the endpoint in every SDK's chain:
+                // blank the controller's own, hand out none.
+                Some(lease) => {
+                    for (name, _) in credentials.env() {
+                        ws = ws.with_env(name, "");
+                    }
+                    let [(uri_name, uri), (token_name, token)] = lease.env();
+                    ws = ws
+                        .with_env(uri_name, uri)
+                        .with_secret_env(token_name, token);
+                }
+                None => {
+                    for (name, value) in credentials.env() {
+                        ws = ws.with_secret_env(name, value);
+                    }
+                }
             }
         }
         for (name, value) in &self.input_env {
             ws = ws.with_secret_env(name.clone(), value.clone());
         }
         ws
+    }
+
+    /// What the broker does with credentials it mints during this run: an audit record like
+    /// the first one's, and their values redacted from the run's output.
+    fn hear_refresh(&self, role: &AssumeRole, tag: &str) -> broker::Issued {
+        let audit = Arc::clone(&self.ctx.audit);
+        let live = self.refreshed_secrets.clone();
+        let (namespace, name) = (self.namespace.clone(), self.name.clone());
+        let role = role.clone();
+        let session = session::session_name(&self.namespace, &self.name, tag);
+        Arc::new(move |credentials: &TemporaryCredentials| {
+            for (_, value) in credentials.env() {
+                live.add(&value);
+            }
+            record_audit(
+                &audit,
+                &namespace,
+                &name,
+                AuditAction::CredentialUsed,
+                |e| {
+                    e.credential = Some(assumed_role_audit(&role, &session, credentials));
+                },
+            );
+        })
+    }
+}
+
+/// The audit record of assumed-role credentials: role, session and expiry, never a key.
+fn assumed_role_audit(
+    role: &AssumeRole,
+    session: &str,
+    credentials: &TemporaryCredentials,
+) -> AuditCredential {
+    AuditCredential {
+        kind: "AssumeRole".into(),
+        source: role.role_arn.clone(),
+        session: Some(session.to_owned()),
+        expires: credentials.expires.clone(),
     }
 }
