@@ -892,7 +892,28 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
 }
 
 #[tokio::test]
-async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
+async fn state_lands_in_s3_locked_with_a_lock_file_and_written_with_the_projects_role() {
+    state_in_s3(StateLock::LockFile).await;
+}
+
+#[tokio::test]
+async fn state_lands_in_s3_locked_in_a_dynamodb_table_and_written_with_the_projects_role() {
+    state_in_s3(StateLock::DynamoDb).await;
+}
+
+/// How the `s3` backend locks state.
+#[derive(Clone, Copy, PartialEq)]
+enum StateLock {
+    /// S3-native: a `<key>.tflock` object (the default).
+    LockFile,
+    /// An item `<bucket>/<key>` in a DynamoDB table (`dynamodbTable`).
+    DynamoDb,
+}
+
+/// A Project's state in moto's S3 under the Project's role: a lock someone else holds
+/// stops its first plan (`Retrying`, naming the lock) until it is released; then the state
+/// is in the bucket, the lock is gone, and the controller's own identity cannot read it.
+async fn state_in_s3(lock: StateLock) {
     let plane = ControlPlane::get().await;
     let (moto, admin_key, admin_secret) = Moto::start_enforcing().await;
     let admin = (admin_key.as_str(), admin_secret.as_str());
@@ -920,14 +941,36 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
     moto.boto(
         admin.0,
         admin.1,
-        &format!("boto3.client('s3', **kw).create_bucket(Bucket={bucket:?})\niam.create_role(RoleName='tollgate-state', AssumeRolePolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'AWS': '*'}}, 'Action': 'sts:AssumeRole'}}]}}))\niam.put_role_policy(RoleName='tollgate-state', PolicyName='state', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': ['s3:*', 'sts:GetCallerIdentity'], 'Resource': '*'}}]}}))"),
+        &format!("boto3.client('s3', **kw).create_bucket(Bucket={bucket:?})\nboto3.client('dynamodb', **kw).create_table(TableName='tf-locks', KeySchema=[{{'AttributeName': 'LockID', 'KeyType': 'HASH'}}], AttributeDefinitions=[{{'AttributeName': 'LockID', 'AttributeType': 'S'}}], BillingMode='PAY_PER_REQUEST')\niam.create_role(RoleName='tollgate-state', AssumeRolePolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'AWS': '*'}}, 'Action': 'sts:AssumeRole'}}]}}))\niam.put_role_policy(RoleName='tollgate-state', PolicyName='state', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': ['s3:*', 'dynamodb:*', 'sts:GetCallerIdentity'], 'Resource': '*'}}]}}))"),
     );
-    // Someone else holds the state's lock (S3's lock file) when the Project first plans.
-    moto.boto(
-        admin.0,
-        admin.1,
-        &format!("boto3.client('s3', **kw).put_object(Bucket={bucket:?}, Key={lock:?}, Body=json.dumps({{'ID': 'held-by-test', 'Operation': 'OperationTypeApply', 'Who': 'e2e', 'Version': '1.15.0', 'Created': '2026-01-01T00:00:00Z', 'Path': {key:?}}}))", lock = format!("{key}.tflock")),
+    // Someone else holds the state's lock when the Project first plans: Terraform's lock
+    // info, where this backend keeps it.
+    let info = format!(
+        "json.dumps({{'ID': 'held-by-test', 'Operation': 'OperationTypeApply', 'Who': 'e2e', 'Version': '1.15.0', 'Created': '2026-01-01T00:00:00Z', 'Path': {key:?}}})"
     );
+    let (hold, release) = match lock {
+        StateLock::LockFile => (
+            format!(
+                "boto3.client('s3', **kw).put_object(Bucket={bucket:?}, Key={lock:?}, Body={info})",
+                lock = format!("{key}.tflock")
+            ),
+            format!(
+                "boto3.client('s3', **kw).delete_object(Bucket={bucket:?}, Key={lock:?})",
+                lock = format!("{key}.tflock")
+            ),
+        ),
+        StateLock::DynamoDb => (
+            format!(
+                "boto3.client('dynamodb', **kw).put_item(TableName='tf-locks', Item={{'LockID': {{'S': {lock:?}}}, 'Info': {{'S': {info}}}}})",
+                lock = format!("{bucket}/{key}")
+            ),
+            format!(
+                "boto3.client('dynamodb', **kw).delete_item(TableName='tf-locks', Key={{'LockID': {{'S': {lock:?}}}}})",
+                lock = format!("{bucket}/{key}")
+            ),
+        ),
+    };
+    moto.boto(admin.0, admin.1, &hold);
     let out = dir.path().join("state.env");
     let mut state = project(
         &namespace,
@@ -936,10 +979,13 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
         serde_json::json!({"assumeRole": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/tollgate-state")}}),
         &out,
     );
-    state.spec.backend = Some(
-        serde_json::from_value(serde_json::json!({"type": "s3", "s3": {"bucket": bucket}}))
-            .unwrap(),
-    );
+    let backend = match lock {
+        StateLock::LockFile => serde_json::json!({"type": "s3", "s3": {"bucket": bucket}}),
+        StateLock::DynamoDb => {
+            serde_json::json!({"type": "s3", "s3": {"bucket": bucket, "dynamodbTable": "tf-locks"}})
+        }
+    };
+    state.spec.backend = Some(serde_json::from_value(backend).unwrap());
     projects
         .create(&PostParams::default(), &state)
         .await
@@ -958,14 +1004,7 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
     })
     .await;
     assert!(!out.exists());
-    moto.boto(
-        admin.0,
-        admin.1,
-        &format!(
-            "boto3.client('s3', **kw).delete_object(Bucket={bucket:?}, Key={lock:?})",
-            lock = format!("{key}.tflock")
-        ),
-    );
+    moto.boto(admin.0, admin.1, &release);
     wait_phase(&projects, "state", ProjectPhase::Ready).await;
     // The state is in the bucket, under the Project's key, and names the applied resource;
     // the lock file is gone. Only the role could write there (the controller may not).
@@ -980,6 +1019,15 @@ async fn state_lands_in_s3_locked_and_written_with_the_projects_role() {
         "controller log:\n{}",
         controller.log()
     );
+    if lock == StateLock::DynamoDb {
+        // Terraform used the table: no lock left, and the state's digest recorded there.
+        let items = moto.boto(
+            admin.0,
+            admin.1,
+            "print(sorted(i['LockID']['S'] for i in boto3.client('dynamodb', **kw).scan(TableName='tf-locks')['Items']))",
+        );
+        assert_eq!(items, format!("['{bucket}/{key}-md5']"));
+    }
     let denied = moto.boto(
         &controller_key,
         &controller_secret,
