@@ -875,6 +875,23 @@ async fn secret_inputs_reach_terraform_as_environment_only_and_a_new_version_pla
         .unwrap()
         .inputs_digest;
     assert_ne!(first_key, second_key);
+    // A sensitive output hands both back: kept in the outputs Secret (by design), and
+    // nowhere else (the search below covers status, reviews, Events and logs).
+    let echoed = format!("{token}/{sm_second}");
+    wait_for(
+        "the sensitive output in the outputs Secret",
+        TIMEOUT,
+        || async {
+            secrets
+                .get("inputs-outputs")
+                .await
+                .ok()
+                .and_then(|s| s.data)
+                .and_then(|d| d.get("seen_secrets_echo").map(|v| v.0.clone()))
+                .is_some_and(|v| v == echoed.as_bytes())
+        },
+    )
+    .await;
 
     let hits = find_anywhere(
         plane,
