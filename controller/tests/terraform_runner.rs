@@ -715,3 +715,28 @@ resource "tgtest_file" "gone" {
     let token = &masked.as_value()["resource_drift"][2]["change"];
     assert_eq!(token["before"]["content"], SENSITIVE_PLACEHOLDER, "{token}");
 }
+
+/// A provider the mirror does not have, or no release of it matching the constraint, will
+/// not appear by retrying: a configuration error (a person fixes the mirror or the
+/// constraint), not a transient one, as Terraform and OpenTofu word it.
+#[tokio::test]
+async fn a_provider_the_mirror_lacks_is_a_configuration_error() {
+    let (Some(bin), Some(cli_config)) = (terraform_binary(), test_provider_config()) else {
+        return;
+    };
+    let runner = TerraformRunner::new(config(bin)).unwrap();
+    for requirement in [
+        r#"absent = { source = "registry.terraform.io/tollgate/absent" }"#,
+        r#"tgtest = { source = "registry.terraform.io/tollgate/tgtest", version = ">= 999.0.0" }"#,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("main.tf"),
+            format!("terraform {{\n  required_providers {{\n    {requirement}\n  }}\n}}\n"),
+        )
+        .unwrap();
+        let ws = Workspace::new(dir.path()).with_env("TF_CLI_CONFIG_FILE", &cli_config);
+        let err = runner.init(&ws, &InitOptions::default()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{requirement}: {err}");
+    }
+}

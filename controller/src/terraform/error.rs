@@ -472,6 +472,16 @@ const TRANSIENT_MARKERS: &[&str] = &[
     "The plugin encountered an error, and failed to respond",
 ];
 
+/// A provider that cannot be installed from where the CLI configuration points (a mirror
+/// without it, no release matching the constraint): retrying will not make it appear, so
+/// these win over [`TRANSIENT_MARKERS`] (Terraform's heading for them, "Failed to query
+/// available provider packages", is also what an unreachable registry gets).
+const PROVIDER_UNAVAILABLE_MARKERS: &[&str] = &[
+    "was not found in any of the search locations",
+    "no available releases match the given constraints",
+    "does not have a package available for your current platform",
+];
+
 /// Terraform's words for "run init first"; also configuration errors (retrying the same
 /// command does not help, initialising does).
 const INIT_MARKERS: &[&str] = &[
@@ -525,7 +535,9 @@ const CONFIG_MARKERS: &[&str] = &[
 /// lock error even if it mentions a network failure.
 pub(crate) fn classify(command: &str, output: CommandOutput) -> TerraformError {
     let text = format!("{}\n{}", output.stderr.text, output.stdout.text);
-    let has = |markers: &[&str]| markers.iter().any(|m| text.contains(m));
+    // Terraform wraps its diagnostics at the terminal's width: match phrases across lines.
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let has = |markers: &[&str]| markers.iter().any(|m| flat.contains(m));
     let command = command.to_owned();
     let output = Box::new(output);
     if has(LOCK_MARKERS) {
@@ -544,6 +556,9 @@ pub(crate) fn classify(command: &str, output: CommandOutput) -> TerraformError {
     }
     if has(AUTH_MARKERS) {
         return TerraformError::Auth { command, output };
+    }
+    if has(PROVIDER_UNAVAILABLE_MARKERS) {
+        return TerraformError::Config { command, output };
     }
     if has(TRANSIENT_MARKERS) {
         return TerraformError::Transient { command, output };
