@@ -78,6 +78,22 @@ impl AuditLog {
         }
     }
 
+    /// Records what the controller itself (`system:tollgate`) did to Project
+    /// `namespace/name`; a failure to write is logged, since the caller's work goes on.
+    pub fn record_controller_action(
+        &self,
+        namespace: &str,
+        name: &str,
+        action: super::AuditAction,
+        fill: impl FnOnce(&mut AuditEntry),
+    ) {
+        let mut entry = AuditEntry::new("system:tollgate", action, namespace, name);
+        fill(&mut entry);
+        if let Err(err) = self.append(entry) {
+            tracing::error!(error = %err, ?action, "cannot write the audit trail");
+        }
+    }
+
     /// Appends `entry` now.
     pub fn append(&self, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
         self.append_at(entry, Timestamp::now())

@@ -183,22 +183,6 @@ enum StateCheck {
     Missing,
 }
 
-/// Appends what the controller did to a Project to the audit trail (a failure to write is
-/// logged: the reconcile goes on).
-fn record_audit(
-    audit: &crate::audit::AuditLog,
-    namespace: &str,
-    name: &str,
-    action: AuditAction,
-    fill: impl FnOnce(&mut AuditEntry),
-) {
-    let mut entry = AuditEntry::new("system:tollgate", action, namespace, name);
-    fill(&mut entry);
-    if let Err(err) = audit.append(entry) {
-        tracing::error!(error = %err, ?action, "cannot write the audit trail");
-    }
-}
-
 impl<'a> Run<'a> {
     fn new(project: &'a Project, ctx: &'a Context) -> Self {
         Self {
@@ -495,7 +479,9 @@ impl<'a> Run<'a> {
     /// Appends one record to the audit trail. A failed write does not stop the loop (the
     /// trail is also the log target `tollgate::audit`); it is logged as an error.
     fn audit(&self, action: AuditAction, fill: impl FnOnce(&mut AuditEntry)) {
-        record_audit(&self.ctx.audit, &self.namespace, &self.name, action, fill);
+        self.ctx
+            .audit
+            .record_controller_action(&self.namespace, &self.name, action, fill);
     }
 
     async fn event(&self, type_: EventType, reason: &str, note: &str) {

@@ -509,15 +509,9 @@ impl Run<'_> {
             for (_, value) in credentials.env() {
                 live.add(&value);
             }
-            record_audit(
-                &audit,
-                &namespace,
-                &name,
-                AuditAction::CredentialUsed,
-                |e| {
-                    e.credential = Some(assumed_role_audit(&role, &session, credentials));
-                },
-            );
+            audit.record_controller_action(&namespace, &name, AuditAction::CredentialUsed, |e| {
+                e.credential = Some(assumed_role_audit(&role, &session, credentials));
+            });
         })
     }
 }
