@@ -155,7 +155,7 @@ pub(crate) fn autoscaling_group(ctx: &PricerInput<'_, '_>) -> Priced {
             template.address
         )),
     ];
-    for (label, volume) in template_volumes(template, &t)? {
+    for (label, volume) in template_volumes(ctx, template, &t)? {
         out.extend(
             volume_components(ctx, &format!("{label} × {count}: "), &volume)?
                 .into_iter()
@@ -216,55 +216,66 @@ fn launch_source<'c, 'a>(
 
 /// The EBS volumes every instance of the group gets: the template's block device
 /// mappings (a launch configuration's root and EBS devices), or an 8 GB gp2 root (the
-/// common AMI size) when it maps none.
+/// common AMI size) when it maps none. A value the provider computes because the
+/// template does not set it (gp3's baseline IOPS) takes AWS's default.
 fn template_volumes<'a>(
+    ctx: &PricerInput<'_, 'a>,
     template: &Change<'a>,
     t: &Attrs<'a>,
 ) -> Result<Vec<(String, Volume<'a>)>, String> {
-    let devices: Vec<(String, Attrs<'a>)> = if template.resource_type == "aws_launch_configuration"
-    {
-        ["root_block_device", "ebs_block_device"]
-            .into_iter()
-            .flat_map(|block| {
-                let blocks = t.blocks(block).unwrap_or_default();
-                blocks
-                    .into_iter()
-                    .enumerate()
-                    .map(move |(i, b)| (format!("{block}[{i}]"), b))
-            })
-            .collect()
+    let expressions = ctx
+        .plan
+        .config_of(template)
+        .and_then(|c| c.get("expressions"));
+    // (label, values, configuration of the same device)
+    let mut devices: Vec<(String, Attrs<'a>, Option<&serde_json::Value>)> = Vec::new();
+    if template.resource_type == "aws_launch_configuration" {
+        for block in ["root_block_device", "ebs_block_device"] {
+            for (i, b) in t.blocks(block).unwrap_or_default().into_iter().enumerate() {
+                let config = expressions
+                    .and_then(|e| e.get(block))
+                    .and_then(|b| b.get(i));
+                devices.push((format!("{block}[{i}]"), b, config));
+            }
+        }
     } else {
-        t.blocks("block_device_mappings")
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                let ebs = m.blocks("ebs").ok()?.into_iter().next()?;
-                Some((format!("block_device_mappings[{i}]"), ebs))
-            })
-            .collect()
-    };
-    let unknown = |label: &str, attr: &str| {
-        format!(
-            "{label}.{attr} of {} is unknown until apply",
-            template.address
-        )
-    };
+        let mappings = t.blocks("block_device_mappings").unwrap_or_default();
+        for (i, m) in mappings.into_iter().enumerate() {
+            let Some(ebs) = m.blocks("ebs").ok().and_then(|e| e.into_iter().next()) else {
+                continue;
+            };
+            let config = expressions
+                .and_then(|e| e.get("block_device_mappings"))
+                .and_then(|b| b.get(i))
+                .and_then(|m| m.get("ebs"))
+                .and_then(|e| e.get(0));
+            devices.push((format!("block_device_mappings[{i}]"), ebs, config));
+        }
+    }
     let mut out = Vec::new();
-    for (label, ebs) in devices {
+    for (label, ebs, config) in devices {
+        let configured = |attr: &str| config.is_some_and(|c| c.get(attr).is_some());
+        let unknown = |attr: &str| {
+            format!(
+                "{label}.{attr} of {} is unknown until apply",
+                template.address
+            )
+        };
+        let number = |attr: &str| match ebs.number(attr) {
+            Ok(v) => Ok(v),
+            Err(_) if !configured(attr) => Ok(None),
+            Err(_) => Err(unknown(attr)),
+        };
+        let volume_type = match ebs.str("volume_type") {
+            Ok(v) => v.unwrap_or("gp2"),
+            Err(_) if !configured("volume_type") => "gp2",
+            Err(_) => return Err(unknown("volume_type")),
+        };
         let volume = Volume {
-            volume_type: ebs
-                .str("volume_type")
-                .map_err(|_| unknown(&label, "volume_type"))?
-                .unwrap_or("gp2"),
-            size_gb: ebs
-                .number("volume_size")
-                .map_err(|_| unknown(&label, "volume_size"))?
-                .unwrap_or(DEFAULT_ROOT_GB),
-            iops: ebs.number("iops").map_err(|_| unknown(&label, "iops"))?,
-            throughput: ebs
-                .number("throughput")
-                .map_err(|_| unknown(&label, "throughput"))?,
+            volume_type,
+            size_gb: number("volume_size")?.unwrap_or(DEFAULT_ROOT_GB),
+            iops: number("iops")?,
+            throughput: number("throughput")?,
         };
         out.push((label, volume));
     }
