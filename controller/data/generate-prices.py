@@ -301,6 +301,14 @@ NAMED_ITEMS = {
             1,
         ),
     },
+    ".processed.docdb.": {
+        "Database Storage": ("docdb", "storage", "GB-month", 1),
+        "Database Storage IO-Optimized-DocDB": ("docdb", "storage:io-optimized", "GB-month", 1),
+        "1 million IO requests": ("docdb", "io", "1M I/O requests", 1000000),
+    },
+    ".processed.redshift.": {
+        "Redshift Serverless compute charges per RPU-Hr": ("redshift", "serverless:rpu-hour", "RPU-hour", 1),
+    },
     ".processed.waf.": {
         "WebACL per month": ("wafv2", "web-acl", "web-ACL-month", 1),
         "Web ACL Activated per Month": ("wafv2", "web-acl", "web-ACL-month", 1),
@@ -330,6 +338,11 @@ NAMED_ITEMS = {
 }
 # MSK brokers: "<location> (Compute Family: m5.large, usageType: USE1-Kafka.m5.large, …)".
 MSK_BROKER = re.compile(r"(?:^|, )usageType: [A-Z0-9]+-(?P<kind>Kafka|Express)\.(?P<type>[a-z0-9]+\.[a-z0-9]+)(?:,|$)")
+# DocumentDB instances: "[<family> OnDemand( IO-Optimized-DocDB)?] …", the class in the
+# location's attributes.
+DOCDB_ITEM = re.compile(r"^\[(?:Memory optimized|General purpose) OnDemand(?P<io> IO-Optimized-DocDB)?\]")
+# Redshift provisioned nodes: "[OnDemand Compute Instance … Generation] …".
+REDSHIFT_ITEM = re.compile(r"^\[OnDemand Compute Instance (?:Current|Previous) Generation\]")
 # Redis OSS and Memcached nodes are one price (`node:`), Valkey another (`valkey-node:`).
 CACHE_PREFIX = {"Redis": "node", "Memcached": "memcached-node", "Valkey": "valkey-node"}
 
@@ -402,6 +415,15 @@ def rows_of(entry):
             if item in named:
                 service, key, unit, multiplier = named[item]
                 yield (service, region, key, unit, scaled(price, multiplier))
+            elif ".docdb." in name and DOCDB_ITEM.match(item):
+                m = INSTANCE_ATTRIBUTE.search(attributes)
+                if m:
+                    kind = "instance:io-optimized" if DOCDB_ITEM.match(item).group("io") else "instance"
+                    yield ("docdb", region, f"{kind}:{m.group('type')}", "hour", price)
+            elif ".redshift." in name and REDSHIFT_ITEM.match(item):
+                m = INSTANCE_ATTRIBUTE.search(attributes)
+                if m:
+                    yield ("redshift", region, f"node:{m.group('type')}", "node-hour", price)
             elif ".msk." in name:
                 m = MSK_BROKER.search(attributes)
                 if m and "operation: RunBroker" in attributes:

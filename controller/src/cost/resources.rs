@@ -1,6 +1,7 @@
 //! Pricers: one function per priced resource type, reading plan attributes and the
 //! price book and returning components, "free", or a reason it cannot be priced.
 
+mod analytics;
 mod aurora;
 mod compute;
 mod containers;
@@ -335,6 +336,10 @@ pub(crate) fn price(ctx: &PricerInput<'_, '_>) -> Option<Priced> {
         "aws_api_gateway_stage" => edge::api_gateway_stage(ctx),
         "aws_apigatewayv2_api" => edge::apigatewayv2_api(ctx),
         "aws_wafv2_web_acl" => edge::wafv2_web_acl(ctx),
+        "aws_docdb_cluster" => analytics::docdb_cluster(ctx),
+        "aws_docdb_cluster_instance" => analytics::docdb_cluster_instance(ctx),
+        "aws_redshift_cluster" => analytics::redshift_cluster(ctx),
+        "aws_redshiftserverless_workgroup" => analytics::redshiftserverless_workgroup(ctx),
         _ => return None,
     };
     Some(priced)
@@ -345,7 +350,8 @@ pub(crate) fn usage_keys(resource_type: &str) -> &'static [&'static str] {
     match resource_type {
         "aws_instance" => &["monthly_standard_io_requests"],
         "aws_ebs_volume" => &["monthly_standard_io_requests"],
-        "aws_rds_cluster" => &["storage_gb", "monthly_io_requests"],
+        "aws_rds_cluster" | "aws_docdb_cluster" => &["storage_gb", "monthly_io_requests"],
+        "aws_redshiftserverless_workgroup" => &["monthly_rpu_hours"],
         "aws_rds_cluster_instance" => &["average_acu"],
         "aws_lb" | "aws_alb" => &["average_capacity_units"],
         "aws_nat_gateway" => &["monthly_data_processed_gb"],
@@ -428,6 +434,8 @@ const FREE_TYPES: &[&str] = &[
     "aws_default_security_group",
     "aws_default_subnet",
     "aws_default_vpc",
+    "aws_docdb_cluster_parameter_group",
+    "aws_docdb_subnet_group",
     "aws_ec2_transit_gateway",
     "aws_ec2_transit_gateway_peering_attachment_accepter",
     "aws_ec2_transit_gateway_route",
@@ -481,6 +489,9 @@ const FREE_TYPES: &[&str] = &[
     "aws_network_acl_rule",
     "aws_placement_group",
     "aws_rds_cluster_parameter_group",
+    "aws_redshift_parameter_group",
+    "aws_redshift_subnet_group",
+    "aws_redshiftserverless_namespace",
     "aws_route",
     "aws_route53_record",
     "aws_route_table",

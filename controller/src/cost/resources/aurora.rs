@@ -62,7 +62,7 @@ pub(crate) fn rds_cluster_instance(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let engine = aurora_engine(ctx.req_str(&a, "engine")?)?;
     let class = ctx.req_str(&a, "instance_class")?;
-    let cluster = cluster_of(ctx, &a);
+    let cluster = cluster_of(ctx, &a, "aws_rds_cluster");
     let cluster_attrs = cluster.map(|c| ctx.side_of(c));
     let iopt = match &cluster_attrs {
         Some(c) => c.str("storage_type") == Ok(Some("aurora-iopt1")),
@@ -132,16 +132,20 @@ pub(crate) fn rds_cluster_instance(ctx: &PricerInput<'_, '_>) -> Priced {
     ]))
 }
 
-/// The instance's cluster: through the configuration reference, else by identifier.
-fn cluster_of<'c, 'a>(ctx: &PricerInput<'c, 'a>, a: &Attrs<'a>) -> Option<&'c Change<'a>> {
+/// The instance's cluster (`aws_rds_cluster`, `aws_docdb_cluster`): through the
+/// configuration reference, else by identifier.
+pub(super) fn cluster_of<'c, 'a>(
+    ctx: &PricerInput<'c, 'a>,
+    a: &Attrs<'a>,
+    cluster_type: &str,
+) -> Option<&'c Change<'a>> {
     let references = ctx.plan.references(ctx.change, "cluster_identifier");
-    if let Some(found) = ctx.referenced(&references, "aws_rds_cluster") {
+    if let Some(found) = ctx.referenced(&references, cluster_type) {
         return Some(found);
     }
     let id = a.str("cluster_identifier").ok().flatten()?;
     ctx.plan.changes.iter().find(|c| {
-        c.resource_type == "aws_rds_cluster"
-            && ctx.side_of(c).str("cluster_identifier") == Ok(Some(id))
+        c.resource_type == cluster_type && ctx.side_of(c).str("cluster_identifier") == Ok(Some(id))
     })
 }
 
