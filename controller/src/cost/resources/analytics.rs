@@ -2,33 +2,24 @@
 
 use rust_decimal::Decimal;
 
-use super::aurora::cluster_of;
+use super::aurora::{ClusterStorage, cluster_of, cluster_storage};
 use super::{Outcome, Priced, PricerInput};
 
 /// `aws_docdb_cluster`: storage and, on standard storage, I/O requests, both from the
 /// usage file (`storage_gb`, `monthly_io_requests`); compute is billed on the instances.
 pub(crate) fn docdb_cluster(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
-    if ctx.opt_str(&a, "storage_type")? == Some("iopt1") {
-        return Ok(Outcome::Components(vec![ctx.usage_based(
-            "Storage (I/O-Optimized)",
-            "docdb",
-            "storage:io-optimized",
-            "storage_gb",
-            Decimal::ONE,
-        )?]));
-    }
-    Ok(Outcome::Components(vec![
-        ctx.usage_based("Storage", "docdb", "storage", "storage_gb", Decimal::ONE)?,
-        ctx.usage_based(
-            "I/O requests",
-            "docdb",
-            "io",
-            "monthly_io_requests",
-            Decimal::from(1_000_000),
-        )?,
-    ]))
+    let io_optimized = ctx.opt_str(&a, "storage_type")? == Some("iopt1");
+    cluster_storage(ctx, &DOCDB_STORAGE, io_optimized)
 }
+
+const DOCDB_STORAGE: ClusterStorage = ClusterStorage {
+    service: "docdb",
+    product: "DocumentDB",
+    standard: "storage",
+    io_optimized: "storage:io-optimized",
+    io_requests: "io",
+};
 
 /// `aws_docdb_cluster_instance`: instance hours by class, on the I/O-Optimized rows when
 /// its cluster uses `storage_type = "iopt1"`.

@@ -33,25 +33,61 @@ pub(crate) fn rds_cluster(ctx: &PricerInput<'_, '_>) -> Priced {
         }
     }
     // Unset: Aurora Standard, AWS's default.
-    let (storage_key, label) = if ctx.opt_str(&a, "storage_type")? == Some("aurora-iopt1") {
-        (
-            "aurora-storage:io-optimized",
-            "Storage (Aurora I/O-Optimized)",
-        )
-    } else {
-        ("aurora-storage:standard", "Storage (Aurora Standard)")
-    };
-    let mut out = vec![ctx.usage_based(label, "rds", storage_key, "storage_gb", Decimal::ONE)?];
-    if storage_key == "aurora-storage:standard" {
-        out.push(ctx.usage_based(
-            "I/O requests (Aurora Standard)",
-            "rds",
-            "aurora-io",
+    let io_optimized = ctx.opt_str(&a, "storage_type")? == Some("aurora-iopt1");
+    cluster_storage(ctx, &AURORA_STORAGE, io_optimized)
+}
+
+/// The price rows of a cluster's storage: `service`, its Standard and I/O-Optimized
+/// storage keys and its I/O request key; `product` names it in component names.
+pub(super) struct ClusterStorage {
+    pub service: &'static str,
+    pub product: &'static str,
+    pub standard: &'static str,
+    pub io_optimized: &'static str,
+    pub io_requests: &'static str,
+}
+
+const AURORA_STORAGE: ClusterStorage = ClusterStorage {
+    service: "rds",
+    product: "Aurora",
+    standard: "aurora-storage:standard",
+    io_optimized: "aurora-storage:io-optimized",
+    io_requests: "aurora-io",
+};
+
+/// Storage (usage `storage_gb`) and, on Standard storage, I/O requests (usage
+/// `monthly_io_requests`) of an Aurora or DocumentDB cluster.
+pub(super) fn cluster_storage(
+    ctx: &PricerInput<'_, '_>,
+    rows: &ClusterStorage,
+    io_optimized: bool,
+) -> Priced {
+    let product = rows.product;
+    if io_optimized {
+        return Ok(Outcome::Components(vec![ctx.usage_based(
+            format!("Storage ({product} I/O-Optimized)"),
+            rows.service,
+            rows.io_optimized,
+            "storage_gb",
+            Decimal::ONE,
+        )?]));
+    }
+    Ok(Outcome::Components(vec![
+        ctx.usage_based(
+            format!("Storage ({product} Standard)"),
+            rows.service,
+            rows.standard,
+            "storage_gb",
+            Decimal::ONE,
+        )?,
+        ctx.usage_based(
+            format!("I/O requests ({product} Standard)"),
+            rows.service,
+            rows.io_requests,
             "monthly_io_requests",
             Decimal::from(1_000_000),
-        )?);
-    }
-    Ok(Outcome::Components(out))
+        )?,
+    ]))
 }
 
 /// `aws_rds_cluster_instance`: a provisioned class is priced as the engine's instance
