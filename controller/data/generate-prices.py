@@ -31,7 +31,7 @@ DATA = Path(__file__).resolve().parent
 SOURCES = DATA / "sources"
 CURATED = DATA / "curated-prices.csv"
 BOOK = DATA / "aws-prices.csv"
-VERSION = "2026-12-03.1"
+VERSION = "2026-12-03.2"
 HEADER = ["service", "region", "key", "unit", "usd", "source", "observed"]
 
 # The commercial AWS regions, by the location names AWS's price files use. Local Zones,
@@ -125,7 +125,224 @@ NAMED_ITEMS = {
         "perGB per hour Windows": ("fargate", "gb-hour:windows", "GB-hour", 1),
         "perCPU OS License Fee per hour Windows": ("fargate", "windows-license:vcpu-hour", "vCPU-hour", 1),
     },
+    # Non-instance dimensions: every commercial region the calculator files cover
+    # (the curated rows held six).
+    ".processed.vpc.": {
+        "Hourly charge for In use Public IPv4 Addresses per Hrs": ("vpc", "public-ipv4:hour", "hour", 1),
+        "Hourly charge for VPC Endpoints per Hrs": ("vpc", "endpoint-interface:hour", "hour", 1),
+        "Charge for per GB data processed by VPC Endpoints per GB from 0 to 1048576": (
+            "vpc",
+            "endpoint-interface:gb",
+            "GB",
+            1,
+        ),
+        "Hourly charge for AWS Gateway Load Balancer VPC Endpoint per Hrs": ("vpc", "endpoint-gwlb:hour", "hour", 1),
+        "Hourly charge for Transit Gateway VPC Attachments per hour": ("vpc", "tgw-attachment:vpc:hour", "hour", 1),
+        "Hourly charge for Transit Gateway Site to-Site VPN attachments per hour": (
+            "vpc",
+            "tgw-attachment:vpn:hour",
+            "hour",
+            1,
+        ),
+        "Hourly charge for Transit Gateway Peering Attachments per hour": (
+            "vpc",
+            "tgw-attachment:peering:hour",
+            "hour",
+            1,
+        ),
+        "Hourly charge for Transit Gateway Connect attachments per hour": (
+            "vpc",
+            "tgw-attachment:connect:hour",
+            "hour",
+            1,
+        ),
+        "Charge for per GB data processed by AWS Transit Gateways for VPC attachments per GigaBytes": (
+            "vpc",
+            "tgw-attachment:vpc:gb",
+            "GB",
+            1,
+        ),
+        "Charge for per GB data processed by AWS Transit Gateways for Site to-Site VPN attachments per GigaBytes": (
+            "vpc",
+            "tgw-attachment:vpn:gb",
+            "GB",
+            1,
+        ),
+        "CreateVpnConnection per Hrs": ("vpc", "vpn-connection:hour", "hour", 1),
+        "CreateVpnConnection per hours": ("vpc", "vpn-connection:hour", "hour", 1),
+    },
+    ".processed.cloudwatch.": {
+        "Metric for the first 10000": ("cloudwatch", "metric", "metric-month", 1),
+        "Logs Collected Data Ingestion": ("cloudwatch", "logs-ingestion", "GB", 1),
+        "Stored Data": ("cloudwatch", "logs-storage", "GB-month", 1),
+        "Alarm Standard": ("cloudwatch", "alarm:standard", "alarm-metric-month", 1),
+        "Alarm High Resolution": ("cloudwatch", "alarm:high-resolution", "alarm-metric-month", 1),
+        "Alarm Composite": ("cloudwatch", "alarm:composite", "alarm-month", 1),
+        "Dashboard Basic Dashboard": ("cloudwatch", "dashboard", "dashboard-month", 1),
+    },
+    ".processed.elb.": {
+        "Application Load Balancer Hours": ("elb", "alb:hour", "hour", 1),
+        "Application Load Balancer LCU Hours": ("elb", "alb:capacity-unit", "LCU-hour", 1),
+        "Network Load Balancer Hours": ("elb", "nlb:hour", "hour", 1),
+        "Network Load Balancer LCU Hours": ("elb", "nlb:capacity-unit", "NLCU-hour", 1),
+        "Gateway Load Balancer Hours": ("elb", "gwlb:hour", "hour", 1),
+        "Gateway Load Balancer LCU Hours": ("elb", "gwlb:capacity-unit", "GLCU-hour", 1),
+    },
+    ".processed.secretsmanager.": {
+        "Secret": ("secretsmanager", "secret", "secret-month", 1),
+        "API Request": ("secretsmanager", "api-requests", "10k requests", 10000),
+    },
+    ".processed.kms.": {
+        "Encryption Key": ("kms", "key", "key-month", 1),
+        "API request - Non Free Tier": ("kms", "requests", "10k requests", 10000),
+    },
+    ".processed.lambda.": {
+        "Lambda Requests": ("lambda", "requests", "1M requests", 1000000),
+        "Lambda Duration": ("lambda", "duration:x86_64", "GB-second", 1),
+        "Lambda Duration-ARM": ("lambda", "duration:arm64", "GB-second", 1),
+    },
+    ".processed.s3.": {
+        "Standard Storage First 50 TB per GB Mo": ("s3", "standard:storage", "GB-month", 1),
+        "PUT COPY/POST or LIST requests per Requests": ("s3", "standard:put-requests", "1k requests", 1000),
+        "GET and all other requests per Requests": ("s3", "standard:get-requests", "1k requests", 1000),
+    },
+    # RDS instance storage. AWS prices Multi-AZ storage on rows of its own, which are not
+    # always twice the Single-AZ price (Seoul gp2: 0.131 and 0.276).
+    ".processed.rds-storage.": {
+        "Database Storage Single AZ General Purpose": ("rds", "storage:gp2", "GB-month", 1),
+        "Database Storage Single AZ General Purpose-GP3": ("rds", "storage:gp3", "GB-month", 1),
+        "Database Storage Single AZ Provisioned IOPS": ("rds", "storage:io1", "GB-month", 1),
+        "Database Storage Single AZ Provisioned IOPS-IO2": ("rds", "storage:io2", "GB-month", 1),
+        "Database Storage Single AZ Magnetic": ("rds", "storage:standard", "GB-month", 1),
+        "Provisioned IOPS Single AZ": ("rds", "iops:io1", "IOPS-month", 1),
+        "Provisioned GP3 IOPS Single AZ": ("rds", "iops:gp3", "IOPS-month", 1),
+        "Database Storage Multi AZ General Purpose": ("rds", "storage-multi-az:gp2", "GB-month", 1),
+        "Database Storage Multi AZ General Purpose-GP3": ("rds", "storage-multi-az:gp3", "GB-month", 1),
+        "Database Storage Multi AZ Provisioned IOPS": ("rds", "storage-multi-az:io1", "GB-month", 1),
+        "Database Storage Multi AZ Provisioned IOPS-IO2": ("rds", "storage-multi-az:io2", "GB-month", 1),
+        "Database Storage Multi AZ Magnetic": ("rds", "storage-multi-az:standard", "GB-month", 1),
+        "Provisioned IOPS Multi AZ": ("rds", "iops-multi-az:io1", "IOPS-month", 1),
+        "Provisioned GP3 IOPS Multi AZ": ("rds", "iops-multi-az:gp3", "IOPS-month", 1),
+    },
+    # A raw calculator file ({"regions": …}), as yeo/ec2.shop saved it.
+    ".raw.ebs.": {
+        "Storage General Purpose gp2 GB Mo": ("ebs", "gp2:storage", "GB-month", 1),
+        "Storage General Purpose gp3 GB Mo": ("ebs", "gp3:storage", "GB-month", 1),
+        "Storage Provisioned IOPS io1 GB Mo": ("ebs", "io1:storage", "GB-month", 1),
+        "Storage Provisioned IOPS io2 GB month": ("ebs", "io2:storage", "GB-month", 1),
+        "Storage Cold HDD sc1 GB Mo": ("ebs", "sc1:storage", "GB-month", 1),
+        "Storage Throughput Optimized HDD st1 GB Mo": ("ebs", "st1:storage", "GB-month", 1),
+        "Storage Magnetic standard GB Mo": ("ebs", "standard:storage", "GB-month", 1),
+        "Provisioned EBS IOPS gp3 Volumes per IOPS Mo": ("ebs", "gp3:iops", "IOPS-month", 1),
+        "Provisioned EBS IOPS io1 Volumes per IOPS Mo": ("ebs", "io1:iops", "IOPS-month", 1),
+        "Provisioned EBS IOPS io2 Volumes per IOPS Mo": ("ebs", "io2:iops-tier1", "IOPS-month", 1),
+        "Provisioned EBS I O Requests standard Volumes per IOs": ("ebs", "standard:io", "1M requests", 1000000),
+        # AWS prices gp3 throughput per GiB/s-month; the book per MiB/s-month (÷ 1024, exact).
+        "Provisioned Throughput gp3 per GiBps mo": (
+            "ebs",
+            "gp3:throughput",
+            "MiBps-month",
+            decimal.Decimal("0.0009765625"),
+        ),
+    },
+    # Resource types priced from these files only.
+    ".processed.efs.": {
+        "General Purpose Storage GB Mo": ("efs", "storage:standard", "GB-month", 1),
+        "Infrequent Access Storage GB Mo": ("efs", "storage:infrequent-access", "GB-month", 1),
+        "Archive Storage GB Mo": ("efs", "storage:archive", "GB-month", 1),
+        "One Zone General Purpose Storage GB Mo": ("efs", "storage:one-zone", "GB-month", 1),
+        "One Zone Infrequent Access Storage GB Mo": ("efs", "storage:one-zone-infrequent-access", "GB-month", 1),
+        "Throughput Provisioned": ("efs", "throughput:provisioned", "MiBps-month", 1),
+    },
+    ".processed.sns.": {
+        "Amazon SNS API Requests": ("sns", "requests", "1M requests", 1000000),
+        "HTTP Notifications": ("sns", "notifications:http", "1M notifications", 1000000),
+        "SNS Email and Email JSON Notifications": ("sns", "notifications:email", "1M notifications", 1000000),
+    },
+    ".processed.ecr.": {
+        "EC2 Container Registry": ("ecr", "storage", "GB-month", 1),
+    },
+    ".processed.kinesis.": {
+        "Provisioned shard hour per ShardHour": ("kinesis", "shard:hour", "shard-hour", 1),
+        # Retention beyond 24 hours, up to 7 days.
+        "Addon shard hour per ShardHour": ("kinesis", "shard:extended-retention", "shard-hour", 1),
+        "Payload Units per PutRequest": ("kinesis", "put-payload-units", "1M PUT payload units", 1000000),
+        "OnDemandStreamHr per StreamHr": ("kinesis", "on-demand:stream-hour", "stream-hour", 1),
+        "OnDemandDataIngested per GB": ("kinesis", "on-demand:ingested", "GB", 1),
+    },
+    ".processed.msk.": {
+        "RunVolume": ("msk", "storage", "GB-month", 1),
+        "Serverless Cluster-hours": ("msk", "serverless:cluster-hour", "cluster-hour", 1),
+        "Serverless Partition-hours": ("msk", "serverless:partition-hour", "partition-hour", 1),
+    },
+    ".processed.rds-aurora-storage.": {
+        # AWS publishes the Aurora Standard storage price under the PostgreSQL item only;
+        # Aurora MySQL storage is the same product (AWS's Aurora pricing page lists one price).
+        "Database Storage DB Engine Aurora PostgreSQL General Purpose Aurora": (
+            "rds",
+            "aurora-storage:standard",
+            "GB-month",
+            1,
+        ),
+        "Any IO Optimized Aurora": ("rds", "aurora-storage:io-optimized", "GB-month", 1),
+        "System Operation Aurora I O Operation": ("rds", "aurora-io", "1M I/O requests", 1000000),
+        "Aurora MySQL ServerlessV2": ("rds", "serverless-v2:aurora-mysql", "ACU-hour", 1),
+        "Aurora PostgreSQL ServerlessV2": ("rds", "serverless-v2:aurora-postgresql", "ACU-hour", 1),
+        "Aurora MySQL ServerlessV2 Aurora IO Optimization Mode": (
+            "rds",
+            "serverless-v2:aurora-mysql:io-optimized",
+            "ACU-hour",
+            1,
+        ),
+        "Aurora PostgreSQL ServerlessV2 Aurora IO Optimization Mode": (
+            "rds",
+            "serverless-v2:aurora-postgresql:io-optimized",
+            "ACU-hour",
+            1,
+        ),
+    },
+    ".processed.docdb.": {
+        "Database Storage": ("docdb", "storage", "GB-month", 1),
+        "Database Storage IO-Optimized-DocDB": ("docdb", "storage:io-optimized", "GB-month", 1),
+        "1 million IO requests": ("docdb", "io", "1M I/O requests", 1000000),
+    },
+    ".processed.redshift.": {
+        "Redshift Serverless compute charges per RPU-Hr": ("redshift", "serverless:rpu-hour", "RPU-hour", 1),
+    },
+    ".processed.waf.": {
+        "WebACL per month": ("wafv2", "web-acl", "web-ACL-month", 1),
+        "Web ACL Activated per Month": ("wafv2", "web-acl", "web-ACL-month", 1),
+        "Rule Activated per Month": ("wafv2", "rule", "rule-month", 1),
+        "Rules added per WebACL per month": ("wafv2", "rule", "rule-month", 1),
+        "Web Requests received per Request": ("wafv2", "requests", "1M requests", 1000000),
+    },
+    ".processed.apigateway.": {
+        "API Calls Number of up to 333 million": ("apigateway", "rest:requests", "1M requests", 1000000),
+        "ApiGatewayHttpApi First 300 million": ("apigateway", "http:requests", "1M requests", 1000000),
+        "WebSocket Messages Messages first 1 billion": ("apigateway", "websocket:messages", "1M messages", 1000000),
+        "WebSocket Connection Minutes": (
+            "apigateway",
+            "websocket:connection-minutes",
+            "1M connection-minutes",
+            1000000,
+        ),
+        "Caching Memory Size 0 5": ("apigateway", "cache:0.5", "hour", 1),
+        "Caching Memory Size 1 6": ("apigateway", "cache:1.6", "hour", 1),
+        "Caching Memory Size 6 1": ("apigateway", "cache:6.1", "hour", 1),
+        "Caching Memory Size 13 5": ("apigateway", "cache:13.5", "hour", 1),
+        "Caching Memory Size 28 4": ("apigateway", "cache:28.4", "hour", 1),
+        "Caching Memory Size 58 2": ("apigateway", "cache:58.2", "hour", 1),
+        "Caching Memory Size 118": ("apigateway", "cache:118", "hour", 1),
+        "Caching Memory Size 237": ("apigateway", "cache:237", "hour", 1),
+    },
 }
+# MSK brokers: "<location> (Compute Family: m5.large, usageType: USE1-Kafka.m5.large, …)".
+MSK_BROKER = re.compile(r"(?:^|, )usageType: [A-Z0-9]+-(?P<kind>Kafka|Express)\.(?P<type>[a-z0-9]+\.[a-z0-9]+)(?:,|$)")
+# DocumentDB instances: "[<family> OnDemand( IO-Optimized-DocDB)?] …", the class in the
+# location's attributes.
+DOCDB_ITEM = re.compile(r"^\[(?:Memory optimized|General purpose) OnDemand(?P<io> IO-Optimized-DocDB)?\]")
+# Redshift provisioned nodes: "[OnDemand Compute Instance … Generation] …".
+REDSHIFT_ITEM = re.compile(r"^\[OnDemand Compute Instance (?:Current|Previous) Generation\]")
 # Redis OSS and Memcached nodes are one price (`node:`), Valkey another (`valkey-node:`).
 CACHE_PREFIX = {"Redis": "node", "Memcached": "memcached-node", "Valkey": "valkey-node"}
 
@@ -173,6 +390,10 @@ def items(data):
         return
     for item in sorted(data):
         for located, price in sorted(data[item].items()):
+            if located == "Any":
+                # Regionless prices (CloudWatch dashboards).
+                yield item, "global", "", price
+                continue
             m = LOCATION.match(located)
             if not m or m.group("location") not in REGIONS:
                 continue
@@ -188,10 +409,26 @@ def rows_of(entry):
     name = entry["name"]
     named = next((table for marker, table in NAMED_ITEMS.items() if marker in name), None)
     for item, region, attributes, price in items(entry["data"]):
+        if region == "global" and named is None:
+            continue
         if named is not None:
             if item in named:
                 service, key, unit, multiplier = named[item]
                 yield (service, region, key, unit, scaled(price, multiplier))
+            elif ".docdb." in name and DOCDB_ITEM.match(item):
+                m = INSTANCE_ATTRIBUTE.search(attributes)
+                if m:
+                    kind = "instance:io-optimized" if DOCDB_ITEM.match(item).group("io") else "instance"
+                    yield ("docdb", region, f"{kind}:{m.group('type')}", "hour", price)
+            elif ".redshift." in name and REDSHIFT_ITEM.match(item):
+                m = INSTANCE_ATTRIBUTE.search(attributes)
+                if m:
+                    yield ("redshift", region, f"node:{m.group('type')}", "node-hour", price)
+            elif ".msk." in name:
+                m = MSK_BROKER.search(attributes)
+                if m and "operation: RunBroker" in attributes:
+                    prefix = "kafka" if m.group("kind") == "Kafka" else "express"
+                    yield ("msk", region, f"broker:{prefix}.{m.group('type')}", "broker-hour", price)
         elif ".ec2." in name:
             m = EC2_ITEM.match(item)
             if m:

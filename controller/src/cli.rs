@@ -1,5 +1,23 @@
 //! The `tollgate` command line: a thin shell over the library.
 
+// Defined before the submodules: macro_rules! are in scope only below their definition.
+/// `print!` for CLI output: `?` it, a closed pipe ends the command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` for CLI output: `?` it, a closed pipe ends the command quietly.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod api_docs;
 mod audit;
 mod checkpoint;
@@ -99,6 +117,27 @@ pub enum CliError {
     /// The price book or a price cache could not be loaded.
     #[error(transparent)]
     PriceBook(#[from] crate::cost::PriceBookError),
+    /// Standard output could not be written.
+    #[error("cannot write to standard output: {0}")]
+    Stdout(std::io::Error),
+}
+
+impl CliError {
+    /// Whether the reader of standard output went away (`tollgate cost … | head`): not a
+    /// failure of the command, so `main` exits quietly instead of reporting it.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Writes to standard output, returning the error `print!` would panic with (a closed
+/// pipe) so the command can stop quietly.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    use std::io::Write;
+    std::io::stdout()
+        .lock()
+        .write_fmt(args)
+        .map_err(CliError::Stdout)
 }
 
 /// tollgate: Terraform for Kubernetes platform teams, applying only what a person approved.

@@ -20,6 +20,8 @@ async fn main() -> ExitCode {
     }
     match run(Cli::parse_from_program(std::env::args_os())).await {
         Ok(code) => code,
+        // The reader went away (`tollgate cost … | head`): it has what it wanted.
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE

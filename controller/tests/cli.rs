@@ -429,3 +429,46 @@ fn policy_eval_judges_a_plan_with_the_pack_and_user_policies() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("requiredTag"), "{}", stderr(&out));
 }
+
+/// Runs tollgate with its stdout on a pipe whose reader is already gone, as
+/// `tollgate … | head` does once `head` has read enough.
+fn into_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("TOLLGATE_CATALOG")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_printing_command_stops_quietly_when_its_reader_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wd");
+    let out = out.to_str().unwrap();
+    let fixture = "controller/tests/fixtures/plans/coverage_forms.json";
+    for args in [
+        &["cost", fixture][..],
+        &["cost", fixture, "--explain"],
+        &["cost", fixture, "--output", "json"],
+        &["cost", fixture, "--output", "markdown"],
+        &["crd"],
+        &["api-docs"],
+        &["validate", "-f", "examples/demo/project.yaml"],
+        &["render", "-f", "examples/demo/project.yaml", "--out", out],
+        &["policy", "test", "examples/rego"],
+    ] {
+        let run = into_closed_pipe(args);
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "tollgate {args:?} into a closed pipe: {}",
+            stderr(&run)
+        );
+        assert_eq!(stderr(&run), "", "tollgate {args:?} says nothing on stderr");
+    }
+}

@@ -68,8 +68,11 @@ fn docs_coverage_table_is_current() {
         rds_rows: usize,
         cache: BTreeSet<&'b str>,
         other: usize,
+        // Non-instance rows by service (RDS's are Aurora storage, I/O and Serverless v2).
+        services: BTreeMap<&'b str, usize>,
     }
     let mut regions: BTreeMap<&str, Region> = BTreeMap::new();
+    let mut services: BTreeSet<&str> = BTreeSet::new();
     for row in book.rows() {
         let r = regions.entry(row.region).or_default();
         let tail = row.key.rsplit(':').next().unwrap_or(row.key);
@@ -84,7 +87,11 @@ fn docs_coverage_table_is_current() {
             ("elasticache", _) => {
                 r.cache.insert(tail);
             }
-            _ => r.other += 1,
+            (service, _) => {
+                r.other += 1;
+                *r.services.entry(service).or_default() += 1;
+                services.insert(service);
+            }
         }
     }
     let mut table = String::from(
@@ -99,6 +106,25 @@ fn docs_coverage_table_is_current() {
             r.cache.len(),
             r.other
         ));
+    }
+    table.push_str(
+        "\nThe other priced dimensions, by service (rows per region; `-` none):\n\n| region |",
+    );
+    for service in &services {
+        table.push_str(&format!(" {service} |"));
+    }
+    table.push_str("\n|---|");
+    table.push_str(&"---|".repeat(services.len()));
+    table.push('\n');
+    for (name, r) in &regions {
+        table.push_str(&format!("| {name} |"));
+        for service in &services {
+            match r.services.get(service) {
+                Some(n) => table.push_str(&format!(" {n} |")),
+                None => table.push_str(" - |"),
+            }
+        }
+        table.push('\n');
     }
     let table = format!(
         "{START}\nPrice book {}: {} rows.\n\n{table}\n{END}",

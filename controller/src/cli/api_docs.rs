@@ -1,7 +1,6 @@
 //! `tollgate api-docs`: the API reference, generated from the same CRD schemas the apiserver
 //! uses, so the documentation cannot drift from the API.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use kube::CustomResourceExt;
@@ -146,11 +145,6 @@ fn fields(schema: &Value, path: &str, out: &mut String) {
 }
 
 pub fn run() -> Result<ExitCode, CliError> {
-    std::io::stdout()
-        .write_all(api_reference()?.as_bytes())
-        .map_err(|source| CliError::Io {
-            path: "stdout".into(),
-            source,
-        })?;
+    out!("{}", api_reference()?)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -39,12 +39,12 @@ pub(super) fn run(args: &AuditArgs) -> Result<ExitCode, CliError> {
             let report = verify(&text);
             match report.finding {
                 None => {
-                    println!(
+                    outln!(
                         "{}: {} records, chain intact; last hash {}",
                         file.display(),
                         report.records,
                         report.last_hash.as_deref().unwrap_or("(none: empty log)")
-                    );
+                    )?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(finding) => {

@@ -207,6 +207,10 @@ struct DecideArgs {
 pub async fn run(args: &CheckpointArgs) -> ExitCode {
     match run_inner(args).await {
         Ok(code) => ExitCode::from(code),
+        // The reader went away (`tollgate cp list | head`): it has what it wanted.
+        Err(CheckpointCliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())

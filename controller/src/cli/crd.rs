@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,17 +57,12 @@ pub fn run(args: &CrdArgs) -> Result<ExitCode, CliError> {
                     path: path.clone(),
                     source,
                 })?;
-                println!("wrote {}", path.display());
+                outln!("wrote {}", path.display())?;
             }
         }
         None => {
             let yaml = crds_yaml()?;
-            std::io::stdout()
-                .write_all(yaml.as_bytes())
-                .map_err(|source| CliError::Io {
-                    path: "stdout".into(),
-                    source,
-                })?;
+            out!("{yaml}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -87,11 +87,11 @@ fn usage(path: Option<&Path>) -> Result<Usage, CliError> {
     }
 }
 
-fn print_estimate(estimate: &Estimate, format: OutputFormat) {
+fn print_estimate(estimate: &Estimate, format: OutputFormat) -> Result<(), CliError> {
     match format {
-        OutputFormat::Table => print!("{}", estimate.render_table()),
-        OutputFormat::Markdown => print!("{}", estimate.render_markdown()),
-        OutputFormat::Json => println!("{}", estimate.to_json()),
+        OutputFormat::Table => out!("{}", estimate.render_table()),
+        OutputFormat::Markdown => out!("{}", estimate.render_markdown()),
+        OutputFormat::Json => outln!("{}", estimate.to_json()),
     }
 }
 
@@ -101,9 +101,9 @@ pub fn run_cost(args: &CostArgs) -> Result<ExitCode, CliError> {
         serde_json::from_str(&read(&args.plan)?).map_err(cost::CostError::PlanNotJson)?;
     let estimate =
         cost::estimate_with_book(&plan, &args.region, &usage(args.usage.as_deref())?, book)?;
-    print_estimate(&estimate, args.output);
+    print_estimate(&estimate, args.output)?;
     if args.explain && args.output != OutputFormat::Json {
-        print!("\n{}", estimate.render_explain());
+        out!("\n{}", estimate.render_explain())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -221,30 +221,32 @@ pub async fn run_plan(args: &PlanArgs, catalog: Option<&Path>) -> Result<ExitCod
             "plan": {"id": report.saved.id, "digest": report.saved.digest, "file": report.saved.path, "status": report.status, "summary": report.summary},
             "cost": report.estimate.to_json_value(),
         });
-        println!("{combined:#}");
+        outln!("{combined:#}")?;
     } else {
-        println!(
+        outln!(
             "project {namespace}/{name}: plan {} saved in {}",
             report.saved.id,
             report.saved.path.display()
-        );
-        println!("  digest sha256:{}", report.saved.digest);
-        print_summary(&report.summary);
-        println!();
-        print_estimate(&report.estimate, args.output);
+        )?;
+        outln!("  digest sha256:{}", report.saved.digest)?;
+        print_summary(&report.summary)?;
+        outln!()?;
+        print_estimate(&report.estimate, args.output)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(summary: &PlanSummary) {
+fn print_summary(summary: &PlanSummary) -> Result<(), CliError> {
     if !summary.has_changes {
-        println!("No changes. Infrastructure matches the Project.");
-        return;
+        return outln!("No changes. Infrastructure matches the Project.");
     }
-    println!(
+    outln!(
         "  {} to add, {} to change, {} to replace, {} to destroy",
-        summary.add, summary.change, summary.replace, summary.destroy
-    );
+        summary.add,
+        summary.change,
+        summary.replace,
+        summary.destroy
+    )?;
     let a = &summary.addresses;
     for (action, addresses) in [
         ("create", &a.create),
@@ -254,15 +256,16 @@ fn print_summary(summary: &PlanSummary) {
         ("read", &a.read),
     ] {
         for address in addresses {
-            println!("    {action:<8} {address}");
+            outln!("    {action:<8} {address}")?;
         }
     }
     if summary.risks.is_empty() {
-        println!("  risks: none");
+        outln!("  risks: none")?;
     } else {
-        println!("  risks:");
+        outln!("  risks:")?;
         for risk in &summary.risks {
-            println!("    {:?} {}", risk.kind, risk.address);
+            outln!("    {:?} {}", risk.kind, risk.address)?;
         }
     }
+    Ok(())
 }

@@ -139,17 +139,17 @@ fn eval(args: &EvalArgs) -> Result<ExitCode, Broken> {
         cost: cost.as_ref(),
     })?;
     for finding in &findings.denied {
-        println!("DENY  {}: {}", finding.package, finding.message);
+        outln!("DENY  {}: {}", finding.package, finding.message)?;
     }
     for finding in &findings.warned {
-        println!("WARN  {}: {}", finding.package, finding.message);
+        outln!("WARN  {}: {}", finding.package, finding.message)?;
     }
-    println!(
+    outln!(
         "{} violation(s), {} warning(s); policy set {}",
         findings.denied.len(),
         findings.warned.len(),
         set.digest()
-    );
+    )?;
     Ok(if findings.denied.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -162,14 +162,14 @@ fn test(dir: &Path) -> Result<ExitCode, Broken> {
     let mut failed = 0;
     for outcome in &outcomes {
         match &outcome.failure {
-            None => println!("PASS  {}", outcome.rule),
+            None => outln!("PASS  {}", outcome.rule)?,
             Some(why) => {
                 failed += 1;
-                println!("FAIL  {}: {why}", outcome.rule);
+                outln!("FAIL  {}: {why}", outcome.rule)?;
             }
         }
     }
-    println!("{} passed, {failed} failed", outcomes.len() - failed);
+    outln!("{} passed, {failed} failed", outcomes.len() - failed)?;
     Ok(if failed == 0 && !outcomes.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -59,7 +59,7 @@ async fn run_refresh(args: &RefreshArgs) -> Result<ExitCode, CliError> {
     for reason in &refreshed.skipped {
         eprintln!("skipped: {reason}");
     }
-    println!(
+    outln!(
         "wrote {} prices for {} to {} ({} GetProducts calls, {} skipped, observed {})",
         refreshed.rows.len(),
         args.regions.join(", "),
@@ -67,6 +67,6 @@ async fn run_refresh(args: &RefreshArgs) -> Result<ExitCode, CliError> {
         refreshed.requests,
         refreshed.skipped.len(),
         refreshed.observed
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -100,12 +100,12 @@ pub fn run_render(args: &RenderArgs, catalog: Option<&Path>) -> Result<ExitCode,
         },
     )?;
     rendered.write_to(&args.out)?;
-    println!(
+    outln!(
         "rendered {} into {} (inputs digest {})",
         args.file.display(),
         args.out.display(),
         rendered.inputs_digest
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -134,11 +134,11 @@ pub fn run_validate(args: &ValidateArgs, catalog: Option<&Path>) -> Result<ExitC
             return Ok(ExitCode::FAILURE);
         }
     }
-    println!(
+    outln!(
         "{}: project {name} is valid ({} component(s))",
         args.file.display(),
         project.spec.components.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

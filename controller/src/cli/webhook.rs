@@ -129,7 +129,7 @@ async fn configure(args: &ConfigureArgs) -> Result<ExitCode, CliError> {
     };
     let cert = match (&why, &stored) {
         (None, Some(current)) => {
-            println!("certificate: kept (still good for {})", names.join(", "));
+            outln!("certificate: kept (still good for {})", names.join(", "))?;
             current.clone()
         }
         _ => {
@@ -141,11 +141,11 @@ async fn configure(args: &ConfigureArgs) -> Result<ExitCode, CliError> {
                 now,
             )
             .map_err(|e| CliError::Kube(e.to_string()))?;
-            println!(
+            outln!(
                 "certificate: issued ({reason}) for {}, valid {} days",
                 names.join(", "),
                 args.validity_days
-            );
+            )?;
             issued
         }
     };
@@ -179,7 +179,7 @@ async fn configure(args: &ConfigureArgs) -> Result<ExitCode, CliError> {
         .map_err(kube_err("cannot apply the MutatingWebhookConfiguration"))?
         .metadata
         .resource_version;
-    report("MutatingWebhookConfiguration", &args.name, before, after);
+    report("MutatingWebhookConfiguration", &args.name, before, after)?;
     let before = validating_api
         .get_opt(&args.name)
         .await
@@ -195,7 +195,7 @@ async fn configure(args: &ConfigureArgs) -> Result<ExitCode, CliError> {
         .map_err(kube_err("cannot apply the ValidatingWebhookConfiguration"))?
         .metadata
         .resource_version;
-    report("ValidatingWebhookConfiguration", &args.name, before, after);
+    report("ValidatingWebhookConfiguration", &args.name, before, after)?;
 
     let before = secrets
         .get_opt(&args.secret)
@@ -217,7 +217,7 @@ async fn configure(args: &ConfigureArgs) -> Result<ExitCode, CliError> {
         &format!("{}/{}", args.namespace, args.secret),
         before,
         after,
-    );
+    )?;
 
     if let Some(dir) = &args.write_files {
         write_files(dir, &cert)?;
@@ -237,13 +237,18 @@ fn typed<T: serde::Serialize>(object: T, kind: &str) -> serde_json::Value {
     value
 }
 
-fn report(kind: &str, name: &str, before: Option<String>, after: Option<String>) {
+fn report(
+    kind: &str,
+    name: &str,
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<(), CliError> {
     let what = match (before, after) {
         (None, _) => "created",
         (Some(b), Some(a)) if b == a => "unchanged",
         _ => "updated",
     };
-    println!("{kind} {name}: {what}");
+    outln!("{kind} {name}: {what}")
 }
 
 fn stored_cert(secret: &Secret) -> Option<ServingCert> {
@@ -318,7 +323,7 @@ fn write_files(dir: &Path, cert: &ServingCert) -> Result<(), CliError> {
         };
         write_private(&tmp, content.as_bytes()).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display())?;
     }
     Ok(())
 }

@@ -89,6 +89,13 @@ impl Component {
         c
     }
 
+    /// The same component `factor` times over (one per instance of a group).
+    pub(crate) fn times(mut self, factor: Decimal) -> Component {
+        self.monthly_quantity = (self.monthly_quantity * factor).normalize();
+        self.monthly_cost = (self.monthly_quantity * self.unit_price).normalize();
+        self
+    }
+
     /// Adds an assumption behind the quantity.
     pub(crate) fn assuming(mut self, assumption: impl Into<String>) -> Component {
         self.assumptions.push(assumption.into());

@@ -392,6 +392,25 @@ impl<'a> PlanView<'a> {
             .unwrap_or_default()
     }
 
+    /// The references of `attr` inside the first `block { ... }` of a resource's
+    /// configuration, e.g. `launch_template` / `id`.
+    pub fn references_nested(&self, change: &Change<'a>, block: &str, attr: &str) -> Vec<&'a str> {
+        let blocks = self
+            .config_of(change)
+            .and_then(|c| c.get("expressions"))
+            .and_then(|e| e.get(block));
+        let first = match blocks {
+            Some(Value::Array(items)) => items.first(),
+            other => other,
+        };
+        first
+            .and_then(|b| b.get(attr))
+            .and_then(|e| e.get("references"))
+            .and_then(Value::as_array)
+            .map(|refs| refs.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+
     /// The region of the aws provider configuration a resource uses: `Ok(None)` when the
     /// default configuration's region is not constant (the caller supplies one), `Err` with
     /// the reason when the resource uses an aliased configuration whose region is known

@@ -475,7 +475,9 @@ mod tests {
 
     fn is_instance_catalogue(row: &PriceRow) -> bool {
         matches!(row.service, "ec2" | "elasticache")
-            || (row.service == "rds" && row.key.starts_with("instance"))
+            || (matches!(row.service, "rds" | "docdb") && row.key.starts_with("instance"))
+            || (row.service == "msk" && row.key.starts_with("broker:"))
+            || (row.service == "redshift" && row.key.starts_with("node:"))
     }
 
     /// The generated catalogue holds every commercial region of AWS's price files, with

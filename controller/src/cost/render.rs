@@ -51,7 +51,7 @@ fn component_label(c: &Component) -> String {
 }
 
 const USAGE_NOTE: &str =
-    "* usage-based: quantity from the usage file (0 when the usage file gives none)";
+    "* usage-dependent: quantity from the usage file (0 when the usage file gives none)";
 
 /// A plain-text table.
 pub(crate) fn table(e: &Estimate) -> String {

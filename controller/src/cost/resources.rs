@@ -1,13 +1,18 @@
 //! Pricers: one function per priced resource type, reading plan attributes and the
 //! price book and returning components, "free", or a reason it cannot be priced.
 
+mod analytics;
+mod aurora;
 mod compute;
 mod containers;
 mod database;
+mod edge;
 mod kubernetes;
 mod network;
+mod observability;
 mod serverless;
 mod storage;
+mod streaming;
 
 use rust_decimal::Decimal;
 
@@ -210,6 +215,70 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         }
     }
 
+    /// The resource of `resource_type` that configuration `references` point at (in this
+    /// resource's module): an explicit index, the resource without index, this
+    /// resource's own index (`count`/`for_each` in step), else its first instance.
+    pub fn referenced(&self, references: &[&str], resource_type: &str) -> Option<&'c Change<'a>> {
+        let plan = self.plan;
+        let prefix = self
+            .change
+            .module_address
+            .filter(|m| !m.is_empty())
+            .map(|m| format!("{m}."))
+            .unwrap_or_default();
+        let own_index = self
+            .change
+            .address
+            .rfind('[')
+            .filter(|_| self.change.address.ends_with(']'))
+            .map(|i| &self.change.address[i..]);
+        for reference in references {
+            let Some(rest) = reference
+                .strip_prefix(resource_type)
+                .and_then(|r| r.strip_prefix('.'))
+            else {
+                continue;
+            };
+            let name_end = rest.find(['.', '[']).unwrap_or(rest.len());
+            let base = format!("{prefix}{resource_type}.{}", &rest[..name_end]);
+            let explicit_index = rest[name_end..]
+                .starts_with('[')
+                .then(|| {
+                    rest[name_end..]
+                        .find(']')
+                        .map(|e| &rest[name_end..=name_end + e])
+                })
+                .flatten();
+            let mut candidates = Vec::new();
+            if let Some(idx) = explicit_index {
+                candidates.push(format!("{base}{idx}"));
+            }
+            candidates.push(base.clone());
+            if let Some(idx) = own_index {
+                candidates.push(format!("{base}{idx}"));
+            }
+            if let Some(found) = candidates.iter().find_map(|c| plan.change(c)) {
+                return Some(found);
+            }
+            if let Some(found) = plan
+                .changes
+                .iter()
+                .find(|c| c.address.starts_with(&format!("{base}[")))
+            {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// The values of `change` on the side being priced.
+    pub fn side_of(&self, change: &Change<'a>) -> Attrs<'a> {
+        match self.side {
+            Side::After => change.after_attrs(),
+            Side::Before => change.before_attrs(),
+        }
+    }
+
     /// A nested block list; an unknown block that the configuration does not set is
     /// treated as absent (the provider computes it from defaults).
     pub fn blocks(&self, attrs: &Attrs<'a>, key: &str) -> Result<Option<Vec<Attrs<'a>>>, String> {
@@ -225,8 +294,11 @@ impl<'c, 'a> PricerInput<'c, 'a> {
 pub(crate) fn price(ctx: &PricerInput<'_, '_>) -> Option<Priced> {
     let priced = match ctx.change.resource_type {
         "aws_instance" => compute::instance(ctx),
+        "aws_autoscaling_group" => compute::autoscaling_group(ctx),
         "aws_ebs_volume" => storage::ebs_volume(ctx),
         "aws_db_instance" => database::db_instance(ctx),
+        "aws_rds_cluster" => aurora::rds_cluster(ctx),
+        "aws_rds_cluster_instance" => aurora::rds_cluster_instance(ctx),
         "aws_elasticache_cluster" => database::elasticache_cluster(ctx),
         "aws_elasticache_replication_group" => database::elasticache_replication_group(ctx),
         "aws_dynamodb_table" => database::dynamodb_table(ctx),
@@ -244,6 +316,30 @@ pub(crate) fn price(ctx: &PricerInput<'_, '_>) -> Option<Priced> {
         "aws_cloudwatch_log_group" => serverless::cloudwatch_log_group(ctx),
         "aws_secretsmanager_secret" => serverless::secretsmanager_secret(ctx),
         "aws_kms_key" => serverless::kms_key(ctx),
+        "aws_cloudwatch_metric_alarm" => observability::cloudwatch_metric_alarm(ctx),
+        "aws_cloudwatch_composite_alarm" => observability::cloudwatch_composite_alarm(ctx),
+        "aws_cloudwatch_dashboard" => observability::cloudwatch_dashboard(ctx),
+        "aws_efs_file_system" => storage::efs_file_system(ctx),
+        "aws_ecr_repository" => storage::ecr_repository(ctx),
+        "aws_sns_topic" => streaming::sns_topic(ctx),
+        "aws_sns_topic_subscription" => streaming::sns_topic_subscription(ctx),
+        "aws_kinesis_stream" => streaming::kinesis_stream(ctx),
+        "aws_msk_cluster" => streaming::msk_cluster(ctx),
+        "aws_msk_serverless_cluster" => streaming::msk_serverless_cluster(ctx),
+        "aws_ec2_transit_gateway_vpc_attachment" => network::transit_gateway_attachment(ctx, "vpc"),
+        "aws_ec2_transit_gateway_peering_attachment" => {
+            network::transit_gateway_attachment(ctx, "peering")
+        }
+        "aws_ec2_transit_gateway_connect" => network::transit_gateway_attachment(ctx, "connect"),
+        "aws_vpn_connection" => network::vpn_connection(ctx),
+        "aws_api_gateway_rest_api" => edge::api_gateway_rest_api(ctx),
+        "aws_api_gateway_stage" => edge::api_gateway_stage(ctx),
+        "aws_apigatewayv2_api" => edge::apigatewayv2_api(ctx),
+        "aws_wafv2_web_acl" => edge::wafv2_web_acl(ctx),
+        "aws_docdb_cluster" => analytics::docdb_cluster(ctx),
+        "aws_docdb_cluster_instance" => analytics::docdb_cluster_instance(ctx),
+        "aws_redshift_cluster" => analytics::redshift_cluster(ctx),
+        "aws_redshiftserverless_workgroup" => analytics::redshiftserverless_workgroup(ctx),
         _ => return None,
     };
     Some(priced)
@@ -254,6 +350,9 @@ pub(crate) fn usage_keys(resource_type: &str) -> &'static [&'static str] {
     match resource_type {
         "aws_instance" => &["monthly_standard_io_requests"],
         "aws_ebs_volume" => &["monthly_standard_io_requests"],
+        "aws_rds_cluster" | "aws_docdb_cluster" => &["storage_gb", "monthly_io_requests"],
+        "aws_redshiftserverless_workgroup" => &["monthly_rpu_hours"],
+        "aws_rds_cluster_instance" => &["average_acu"],
         "aws_lb" | "aws_alb" => &["average_capacity_units"],
         "aws_nat_gateway" => &["monthly_data_processed_gb"],
         "aws_vpc_endpoint" => &["monthly_data_processed_gb"],
@@ -270,6 +369,21 @@ pub(crate) fn usage_keys(resource_type: &str) -> &'static [&'static str] {
         ],
         "aws_secretsmanager_secret" => &["monthly_requests"],
         "aws_kms_key" => &["monthly_requests"],
+        "aws_efs_file_system" => &["storage_gb", "infrequent_access_storage_gb"],
+        "aws_ecr_repository" => &["storage_gb"],
+        "aws_sns_topic" => &["monthly_requests"],
+        "aws_sns_topic_subscription" => &["monthly_notifications"],
+        "aws_kinesis_stream" => &["monthly_put_payload_units", "monthly_data_ingested_gb"],
+        "aws_msk_serverless_cluster" => &["partitions"],
+        "aws_ec2_transit_gateway_vpc_attachment" | "aws_vpn_connection" => {
+            &["monthly_data_processed_gb"]
+        }
+        "aws_api_gateway_rest_api" | "aws_wafv2_web_acl" => &["monthly_requests"],
+        "aws_apigatewayv2_api" => &[
+            "monthly_requests",
+            "monthly_messages",
+            "monthly_connection_minutes",
+        ],
         _ => &[],
     }
 }
@@ -282,9 +396,28 @@ const FREE_TYPES: &[&str] = &[
     "aws_alb_listener_rule",
     "aws_alb_target_group",
     "aws_alb_target_group_attachment",
+    "aws_api_gateway_account",
+    "aws_api_gateway_authorizer",
+    "aws_api_gateway_base_path_mapping",
+    "aws_api_gateway_deployment",
+    "aws_api_gateway_integration",
+    "aws_api_gateway_integration_response",
+    "aws_api_gateway_method",
+    "aws_api_gateway_method_response",
+    "aws_api_gateway_method_settings",
+    "aws_api_gateway_resource",
+    "aws_apigatewayv2_authorizer",
+    "aws_apigatewayv2_deployment",
+    "aws_apigatewayv2_integration",
+    "aws_apigatewayv2_route",
+    "aws_apigatewayv2_stage",
     "aws_appautoscaling_policy",
     "aws_appautoscaling_target",
+    "aws_autoscaling_attachment",
+    "aws_autoscaling_lifecycle_hook",
+    "aws_autoscaling_notification",
     "aws_autoscaling_policy",
+    "aws_autoscaling_schedule",
     "aws_cloudfront_cache_policy",
     "aws_cloudfront_origin_access_control",
     "aws_cloudfront_origin_access_identity",
@@ -292,6 +425,7 @@ const FREE_TYPES: &[&str] = &[
     "aws_cloudfront_response_headers_policy",
     "aws_cloudwatch_log_resource_policy",
     "aws_cloudwatch_log_stream",
+    "aws_customer_gateway",
     "aws_db_option_group",
     "aws_db_parameter_group",
     "aws_db_subnet_group",
@@ -300,11 +434,23 @@ const FREE_TYPES: &[&str] = &[
     "aws_default_security_group",
     "aws_default_subnet",
     "aws_default_vpc",
+    "aws_docdb_cluster_parameter_group",
+    "aws_docdb_subnet_group",
+    "aws_ec2_transit_gateway",
+    "aws_ec2_transit_gateway_peering_attachment_accepter",
+    "aws_ec2_transit_gateway_route",
+    "aws_ec2_transit_gateway_route_table",
+    "aws_ec2_transit_gateway_route_table_association",
+    "aws_ec2_transit_gateway_route_table_propagation",
     "aws_ecr_lifecycle_policy",
     "aws_ecr_repository_policy",
     "aws_ecs_cluster",
     "aws_ecs_cluster_capacity_providers",
     "aws_ecs_task_definition",
+    "aws_efs_access_point",
+    "aws_efs_backup_policy",
+    "aws_efs_file_system_policy",
+    "aws_efs_mount_target",
     "aws_egress_only_internet_gateway",
     "aws_elasticache_parameter_group",
     "aws_elasticache_subnet_group",
@@ -329,6 +475,7 @@ const FREE_TYPES: &[&str] = &[
     "aws_key_pair",
     "aws_kms_alias",
     "aws_lambda_permission",
+    "aws_launch_configuration",
     "aws_launch_template",
     "aws_lb_listener",
     "aws_lb_listener_certificate",
@@ -336,10 +483,15 @@ const FREE_TYPES: &[&str] = &[
     "aws_lb_target_group",
     "aws_lb_target_group_attachment",
     "aws_main_route_table_association",
+    "aws_msk_configuration",
     "aws_network_acl",
     "aws_network_acl_association",
     "aws_network_acl_rule",
     "aws_placement_group",
+    "aws_rds_cluster_parameter_group",
+    "aws_redshift_parameter_group",
+    "aws_redshift_subnet_group",
+    "aws_redshiftserverless_namespace",
     "aws_route",
     "aws_route53_record",
     "aws_route_table",
@@ -360,6 +512,7 @@ const FREE_TYPES: &[&str] = &[
     "aws_secretsmanager_secret_version",
     "aws_security_group",
     "aws_security_group_rule",
+    "aws_sns_topic_policy",
     "aws_subnet",
     "aws_vpc",
     "aws_vpc_dhcp_options",
@@ -369,6 +522,15 @@ const FREE_TYPES: &[&str] = &[
     "aws_vpc_ipv4_cidr_block_association",
     "aws_vpc_security_group_egress_rule",
     "aws_vpc_security_group_ingress_rule",
+    "aws_vpn_connection_route",
+    "aws_vpn_gateway",
+    "aws_vpn_gateway_attachment",
+    "aws_vpn_gateway_route_propagation",
+    "aws_wafv2_ip_set",
+    "aws_wafv2_regex_pattern_set",
+    "aws_wafv2_rule_group",
+    "aws_wafv2_web_acl_association",
+    "aws_wafv2_web_acl_logging_configuration",
 ];
 
 /// Providers whose resources never appear on a cloud bill.

@@ -1,9 +1,10 @@
-//! `aws_instance`.
+//! `aws_instance` and `aws_autoscaling_group`.
 
 use rust_decimal::Decimal;
 
-use super::storage::{block_device, volume_components};
+use super::storage::{Volume, block_device, volume_components};
 use super::{Outcome, Priced, PricerInput};
+use crate::cost::plan_view::{Attrs, Change};
 
 /// EC2 detailed monitoring publishes 7 metrics per instance at 1-minute resolution,
 /// billed as CloudWatch custom metrics.
@@ -90,6 +91,206 @@ pub(crate) fn instance(ctx: &PricerInput<'_, '_>) -> Priced {
         )?);
     }
     Ok(Outcome::Components(out))
+}
+
+/// `aws_autoscaling_group`: `desired_capacity` (AWS's default: `min_size`) on-demand
+/// Linux instances of the launch template's (or launch configuration's) `instance_type`,
+/// each with the template's EBS volumes (or an 8 GB gp2 root when it names none). A
+/// `mixed_instances_policy` is unpriced: its Spot share and type mix are not in the plan.
+pub(crate) fn autoscaling_group(ctx: &PricerInput<'_, '_>) -> Priced {
+    let a = ctx.attrs();
+    if ctx
+        .blocks(&a, "mixed_instances_policy")?
+        .is_some_and(|b| !b.is_empty())
+    {
+        return Err(
+            "mixed_instances_policy is not priced: its instance types and Spot share vary".into(),
+        );
+    }
+    let (desired, desired_assumption) = match ctx.opt_number(&a, "desired_capacity")? {
+        Some(n) => (
+            n,
+            format!("desired_capacity {} instances run all month", n.normalize()),
+        ),
+        None => match a.number("min_size") {
+            Ok(Some(n)) => (
+                n,
+                format!(
+                    "desired_capacity is not set: AWS starts min_size {} instances, priced all month",
+                    n.normalize()
+                ),
+            ),
+            Ok(None) => return Err("min_size is not set".into()),
+            Err(_) => return Err(PricerInput::unknown("min_size")),
+        },
+    };
+    let (template, template_kind) = launch_source(ctx, &a)?;
+    let t = ctx.side_of(template);
+    let instance_type = match t.str("instance_type") {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return Err(format!(
+                "{} sets no instance_type, so the group's instances are not known",
+                template.address
+            ));
+        }
+        Err(_) => {
+            return Err(format!(
+                "instance_type of {} is unknown until apply",
+                template.address
+            ));
+        }
+    };
+    let count = desired.normalize();
+    let mut out = vec![
+        ctx.hourly(
+            format!("Instances (Linux/UNIX, on-demand, {instance_type} × {count})"),
+            "ec2",
+            &format!("instance:{instance_type}"),
+            desired,
+        )?
+        .assuming(desired_assumption)
+        .assuming(format!(
+            "instance_type from {template_kind} {}",
+            template.address
+        )),
+    ];
+    for (label, volume) in template_volumes(ctx, template, &t)? {
+        out.extend(
+            volume_components(ctx, &format!("{label} × {count}: "), &volume)?
+                .into_iter()
+                .map(|c| c.times(desired)),
+        );
+    }
+    Ok(Outcome::Components(out))
+}
+
+/// The launch template (or launch configuration) a group starts its instances from:
+/// through the configuration reference, else by the known id or name.
+fn launch_source<'c, 'a>(
+    ctx: &PricerInput<'c, 'a>,
+    a: &Attrs<'a>,
+) -> Result<(&'c Change<'a>, &'static str), String> {
+    let plan = ctx.plan;
+    for attr in ["id", "name"] {
+        let references = plan.references_nested(ctx.change, "launch_template", attr);
+        if let Some(found) = ctx.referenced(&references, "aws_launch_template") {
+            return Ok((found, "launch template"));
+        }
+    }
+    let references = plan.references(ctx.change, "launch_configuration");
+    if let Some(found) = ctx.referenced(&references, "aws_launch_configuration") {
+        return Ok((found, "launch configuration"));
+    }
+    let wanted: Vec<(&str, &str, &str)> = ctx
+        .blocks(a, "launch_template")?
+        .unwrap_or_default()
+        .first()
+        .map(|lt| {
+            ["id", "name"]
+                .into_iter()
+                .filter_map(|k| lt.str(k).ok().flatten().map(|v| (k, v)))
+                .map(|(k, v)| ("aws_launch_template", k, v))
+                .collect()
+        })
+        .unwrap_or_default();
+    let by_config = a
+        .str("launch_configuration")
+        .ok()
+        .flatten()
+        .map(|v| ("aws_launch_configuration", "name", v));
+    for (resource_type, key, value) in wanted.into_iter().chain(by_config) {
+        if let Some(found) = plan.changes.iter().find(|c| {
+            c.resource_type == resource_type && ctx.side_of(c).str(key) == Ok(Some(value))
+        }) {
+            let kind = if resource_type == "aws_launch_template" {
+                "launch template"
+            } else {
+                "launch configuration"
+            };
+            return Ok((found, kind));
+        }
+    }
+    Err("the group's launch template (or launch configuration) is not in the plan, so its instance type is unknown".into())
+}
+
+/// The EBS volumes every instance of the group gets: the template's block device
+/// mappings (a launch configuration's root and EBS devices), or an 8 GB gp2 root (the
+/// common AMI size) when it maps none. A value the provider computes because the
+/// template does not set it (gp3's baseline IOPS) takes AWS's default.
+fn template_volumes<'a>(
+    ctx: &PricerInput<'_, 'a>,
+    template: &Change<'a>,
+    t: &Attrs<'a>,
+) -> Result<Vec<(String, Volume<'a>)>, String> {
+    let expressions = ctx
+        .plan
+        .config_of(template)
+        .and_then(|c| c.get("expressions"));
+    // (label, values, configuration of the same device)
+    let mut devices: Vec<(String, Attrs<'a>, Option<&serde_json::Value>)> = Vec::new();
+    if template.resource_type == "aws_launch_configuration" {
+        for block in ["root_block_device", "ebs_block_device"] {
+            for (i, b) in t.blocks(block).unwrap_or_default().into_iter().enumerate() {
+                let config = expressions
+                    .and_then(|e| e.get(block))
+                    .and_then(|b| b.get(i));
+                devices.push((format!("{block}[{i}]"), b, config));
+            }
+        }
+    } else {
+        let mappings = t.blocks("block_device_mappings").unwrap_or_default();
+        for (i, m) in mappings.into_iter().enumerate() {
+            let Some(ebs) = m.blocks("ebs").ok().and_then(|e| e.into_iter().next()) else {
+                continue;
+            };
+            let config = expressions
+                .and_then(|e| e.get("block_device_mappings"))
+                .and_then(|b| b.get(i))
+                .and_then(|m| m.get("ebs"))
+                .and_then(|e| e.get(0));
+            devices.push((format!("block_device_mappings[{i}]"), ebs, config));
+        }
+    }
+    let mut out = Vec::new();
+    for (label, ebs, config) in devices {
+        let configured = |attr: &str| config.is_some_and(|c| c.get(attr).is_some());
+        let unknown = |attr: &str| {
+            format!(
+                "{label}.{attr} of {} is unknown until apply",
+                template.address
+            )
+        };
+        let number = |attr: &str| match ebs.number(attr) {
+            Ok(v) => Ok(v),
+            Err(_) if !configured(attr) => Ok(None),
+            Err(_) => Err(unknown(attr)),
+        };
+        let volume_type = match ebs.str("volume_type") {
+            Ok(v) => v.unwrap_or("gp2"),
+            Err(_) if !configured("volume_type") => "gp2",
+            Err(_) => return Err(unknown("volume_type")),
+        };
+        let volume = Volume {
+            volume_type,
+            size_gb: number("volume_size")?.unwrap_or(DEFAULT_ROOT_GB),
+            iops: number("iops")?,
+            throughput: number("throughput")?,
+        };
+        out.push((label, volume));
+    }
+    if out.is_empty() {
+        out.push((
+            "root volume (8 GB gp2 assumed)".to_string(),
+            Volume {
+                volume_type: "gp2",
+                size_gb: DEFAULT_ROOT_GB,
+                iops: None,
+                throughput: None,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -199,5 +400,80 @@ mod tests {
             json!({"instance_type": "m5.large", "tenancy": "host"}),
         ));
         assert_eq!(total(&c), d("0.8"));
+    }
+
+    /// An Auto Scaling group and the launch template it references by `id`, as
+    /// `terraform show -json` writes them when the template is created alongside.
+    fn asg_plan(group: serde_json::Value, template: serde_json::Value) -> serde_json::Value {
+        json!({
+            "format_version": "1.2",
+            "resource_changes": [
+                {"address": "aws_autoscaling_group.web", "mode": "managed", "type": "aws_autoscaling_group", "name": "web",
+                 "change": {"actions": ["create"], "before": null, "after": group,
+                            "after_unknown": {"launch_template": [{"id": true}]}}},
+                {"address": "aws_launch_template.web", "mode": "managed", "type": "aws_launch_template", "name": "web",
+                 "change": {"actions": ["create"], "before": null, "after": template, "after_unknown": {"id": true}}}
+            ],
+            "configuration": {"root_module": {"resources": [
+                {"address": "aws_autoscaling_group.web", "mode": "managed", "type": "aws_autoscaling_group", "name": "web",
+                 "expressions": {"desired_capacity": {"constant_value": 3},
+                                 "launch_template": [{"id": {"references": ["aws_launch_template.web.id", "aws_launch_template.web"]}}]}},
+                {"address": "aws_launch_template.web", "mode": "managed", "type": "aws_launch_template", "name": "web",
+                 "expressions": {}}
+            ]}}
+        })
+    }
+
+    #[test]
+    fn autoscaling_group_is_desired_capacity_times_the_template() {
+        // us-east-1 m5.large $0.096/h × 3 × 730 = 210.24; gp3 30 GB × $0.08 × 3 = 7.20.
+        let p = asg_plan(
+            json!({"desired_capacity": 3, "min_size": 1, "max_size": 6, "launch_template": [{"version": "$Latest"}]}),
+            json!({"instance_type": "m5.large", "block_device_mappings": [
+                {"device_name": "/dev/xvda", "ebs": [{"volume_size": 30, "volume_type": "gp3"}]}]}),
+        );
+        let c = components(price_plan(&p, "us-east-1", &Usage::none()));
+        assert_eq!(find(&c, "Instances").monthly_cost, d("210.24"));
+        assert_eq!(find(&c, "Storage").monthly_cost, d("7.2"));
+        assert_eq!(total(&c), d("217.44"));
+        assert!(
+            find(&c, "Instances")
+                .assumptions
+                .iter()
+                .any(|a| a.contains("aws_launch_template.web")),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn autoscaling_group_without_desired_capacity_keeps_min_size() {
+        // t3.micro $0.0104/h × 2 × 730 = 15.184; default root 8 GB gp2 × $0.10 × 2 = 1.60.
+        let p = asg_plan(
+            json!({"min_size": 2, "max_size": 4, "launch_template": [{}]}),
+            json!({"instance_type": "t3.micro"}),
+        );
+        let c = components(price_plan(&p, "us-east-1", &Usage::none()));
+        assert_eq!(total(&c), d("16.784"));
+        assert!(
+            c[0].assumptions.iter().any(|a| a.contains("min_size 2")),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn autoscaling_group_that_cannot_be_priced_says_why() {
+        let p = asg_plan(
+            json!({"desired_capacity": 1, "min_size": 1, "max_size": 1, "launch_template": [{}],
+                   "mixed_instances_policy": [{"instances_distribution": []}]}),
+            json!({"instance_type": "t3.micro"}),
+        );
+        let err = price_plan(&p, "us-east-1", &Usage::none()).unwrap_err();
+        assert!(err.contains("mixed_instances_policy"), "{err}");
+        let err = price_after(
+            "aws_autoscaling_group",
+            json!({"desired_capacity": 1, "min_size": 1, "launch_template": [{"id": "lt-0123"}]}),
+        )
+        .unwrap_err();
+        assert!(err.contains("not in the plan"), "{err}");
     }
 }

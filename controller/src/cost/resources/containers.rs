@@ -183,59 +183,13 @@ fn task_definition<'a>(
     service: &Attrs<'a>,
 ) -> Result<(String, Attrs<'a>), String> {
     let plan = ctx.plan;
-    let prefix = ctx
-        .change
-        .module_address
-        .filter(|m| !m.is_empty())
-        .map(|m| format!("{m}."))
-        .unwrap_or_default();
-    let side_of = |c: &Change<'a>| match ctx.side {
-        Side::After => c.after_attrs(),
-        Side::Before => c.before_attrs(),
-    };
+    let side_of = |c: &Change<'a>| ctx.side_of(c);
     // 1. Through the configuration reference (the normal case: the ARN is unknown
     //    until the task definition is registered).
     if ctx.side == Side::After {
-        let own_index = ctx
-            .change
-            .address
-            .rfind('[')
-            .filter(|_| ctx.change.address.ends_with(']'))
-            .map(|i| &ctx.change.address[i..]);
-        for reference in plan.references(ctx.change, "task_definition") {
-            let Some(rest) = reference.strip_prefix("aws_ecs_task_definition.") else {
-                continue;
-            };
-            let name_end = rest.find(['.', '[']).unwrap_or(rest.len());
-            let base = format!("{prefix}aws_ecs_task_definition.{}", &rest[..name_end]);
-            let explicit_index = rest[name_end..]
-                .starts_with('[')
-                .then(|| {
-                    rest[name_end..]
-                        .find(']')
-                        .map(|e| &rest[name_end..=name_end + e])
-                })
-                .flatten();
-            let mut candidates = Vec::new();
-            if let Some(idx) = explicit_index {
-                candidates.push(format!("{base}{idx}"));
-            }
-            candidates.push(base.clone());
-            if let Some(idx) = own_index {
-                candidates.push(format!("{base}{idx}"));
-            }
-            for candidate in &candidates {
-                if let Some(td) = plan.change(candidate) {
-                    return Ok((td.address.to_string(), side_of(td)));
-                }
-            }
-            if let Some(td) = plan
-                .changes
-                .iter()
-                .find(|c| c.address.starts_with(&format!("{base}[")))
-            {
-                return Ok((td.address.to_string(), side_of(td)));
-            }
+        let references = plan.references(ctx.change, "task_definition");
+        if let Some(td) = ctx.referenced(&references, "aws_ecs_task_definition") {
+            return Ok((td.address.to_string(), side_of(td)));
         }
     }
     // 2. By family, from a known `task_definition` value (family, family:rev or ARN).

@@ -6,15 +6,16 @@ use super::{Outcome, Priced, PricerInput, Side};
 use crate::cost::estimate::Component;
 use crate::cost::plan_view::{Attrs, Change, local_address, strip_index};
 
-/// `aws_db_instance`: instance hours by engine, class and deployment (AWS prices a
-/// Multi-AZ instance on its own row; Multi-AZ doubles storage), storage by type (default gp2, io1 when `iops` is set) and
-/// provisioned IOPS for io1/io2.
+/// `aws_db_instance`: instance hours by engine, class and deployment, storage by type
+/// (default gp2, io1 when `iops` is set) and provisioned IOPS for io1/io2/gp3 (AWS prices
+/// Multi-AZ instances, storage and IOPS on rows of their own).
 pub(crate) fn db_instance(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     let engine = ctx.req_str(&a, "engine")?;
     let class = ctx.req_str(&a, "instance_class")?;
     let multi_az = ctx.opt_bool(&a, "multi_az")?.unwrap_or(false);
-    let copies = if multi_az { Decimal::TWO } else { Decimal::ONE };
+    // Multi-AZ storage and IOPS rows: `storage-multi-az:gp2`, `iops-multi-az:io1`.
+    let az = if multi_az { "-multi-az" } else { "" };
     let (deployment, instance_key) = if multi_az {
         ("Multi-AZ", "instance-multi-az")
     } else {
@@ -48,8 +49,8 @@ pub(crate) fn db_instance(ctx: &PricerInput<'_, '_>) -> Priced {
     out.push(ctx.fixed(
         label,
         "rds",
-        &format!("storage:{storage_type}"),
-        storage * copies,
+        &format!("storage{az}:{storage_type}"),
+        storage,
     )?);
     if storage_type == "gp3" {
         // gp3 includes 3,000 IOPS below 400 GB and 12,000 from 400 GB (MySQL, MariaDB,
@@ -63,8 +64,8 @@ pub(crate) fn db_instance(ctx: &PricerInput<'_, '_>) -> Priced {
             out.push(ctx.fixed(
                 format!("Provisioned gp3 IOPS (above {}, {deployment})", baseline),
                 "rds",
-                "iops:gp3",
-                (iops - baseline) * copies,
+                &format!("iops{az}:gp3"),
+                iops - baseline,
             )?);
         }
     }
@@ -73,8 +74,8 @@ pub(crate) fn db_instance(ctx: &PricerInput<'_, '_>) -> Priced {
         out.push(ctx.fixed(
             format!("Provisioned IOPS ({storage_type}, {deployment})"),
             "rds",
-            &format!("iops:{storage_type}"),
-            iops * copies,
+            &format!("iops{az}:{storage_type}"),
+            iops,
         )?);
     }
     Ok(Outcome::Components(out))

@@ -140,6 +140,60 @@ pub(crate) fn route53_zone(ctx: &PricerInput<'_, '_>) -> Priced {
     )?]))
 }
 
+/// Transit Gateway attachments: an hourly charge per attachment plus, for VPC and VPN
+/// attachments, data processed (usage `monthly_data_processed_gb`). The transit gateway
+/// itself is not billed.
+pub(crate) fn transit_gateway_attachment(ctx: &PricerInput<'_, '_>, kind: &str) -> Priced {
+    let mut out = vec![ctx.hourly(
+        format!("Transit Gateway attachment ({kind})"),
+        "vpc",
+        &format!("tgw-attachment:{kind}:hour"),
+        Decimal::ONE,
+    )?];
+    if kind == "vpc" {
+        out.push(ctx.usage_based(
+            "Data processed by the transit gateway",
+            "vpc",
+            "tgw-attachment:vpc:gb",
+            "monthly_data_processed_gb",
+            Decimal::ONE,
+        )?);
+    }
+    Ok(Outcome::Components(out))
+}
+
+/// `aws_vpn_connection`: the Site-to-Site VPN connection-hour; on a transit gateway, also
+/// its VPN attachment and data processed (usage `monthly_data_processed_gb`).
+pub(crate) fn vpn_connection(ctx: &PricerInput<'_, '_>) -> Priced {
+    let a = ctx.attrs();
+    let mut out = vec![ctx.hourly(
+        "Site-to-Site VPN connection",
+        "vpc",
+        "vpn-connection:hour",
+        Decimal::ONE,
+    )?];
+    let on_tgw = match a.str("transit_gateway_id") {
+        Ok(v) => v.is_some_and(|id| !id.is_empty()),
+        Err(_) => true,
+    };
+    if on_tgw {
+        out.push(ctx.hourly(
+            "Transit Gateway attachment (VPN)",
+            "vpc",
+            "tgw-attachment:vpn:hour",
+            Decimal::ONE,
+        )?);
+        out.push(ctx.usage_based(
+            "Data processed by the transit gateway",
+            "vpc",
+            "tgw-attachment:vpn:gb",
+            "monthly_data_processed_gb",
+            Decimal::ONE,
+        )?);
+    }
+    Ok(Outcome::Components(out))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -278,5 +332,33 @@ mod tests {
             &Usage::none(),
         ));
         assert_eq!(total(&c), d("0.5"));
+    }
+
+    #[test]
+    fn transit_gateway_attachments_and_vpn() {
+        // us-east-1 TGW VPC attachment $0.05/h × 730 = 36.50; 1,000 GB × $0.02 = 20.
+        let usage = Usage::none().with_type_default(
+            "aws_ec2_transit_gateway_vpc_attachment",
+            "monthly_data_processed_gb",
+            d("1000"),
+        );
+        let c = components(price_after_in(
+            "aws_ec2_transit_gateway_vpc_attachment",
+            json!({"transit_gateway_id": "tgw-1", "vpc_id": "vpc-1"}),
+            "us-east-1",
+            &usage,
+        ));
+        assert_eq!(total(&c), d("56.5"));
+        // VPN $0.05/h × 730 = 36.50; on a transit gateway + attachment 36.50.
+        let c = components(price_after(
+            "aws_vpn_connection",
+            json!({"type": "ipsec.1"}),
+        ));
+        assert_eq!(total(&c), d("36.5"));
+        let c = components(price_after(
+            "aws_vpn_connection",
+            json!({"type": "ipsec.1", "transit_gateway_id": "tgw-1"}),
+        ));
+        assert_eq!(total(&c), d("73"));
     }
 }

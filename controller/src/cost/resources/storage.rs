@@ -180,6 +180,75 @@ pub(crate) fn s3_bucket(ctx: &PricerInput<'_, '_>) -> Priced {
     ]))
 }
 
+/// `aws_efs_file_system`: storage from the usage file (`storage_gb` in Standard or One
+/// Zone, `infrequent_access_storage_gb`), plus provisioned throughput when
+/// `throughput_mode = "provisioned"`. Elastic throughput (per GB transferred) is not priced.
+pub(crate) fn efs_file_system(ctx: &PricerInput<'_, '_>) -> Priced {
+    let a = ctx.attrs();
+    let one_zone = ctx.opt_str(&a, "availability_zone_name")?.is_some();
+    let (standard, ia, class) = if one_zone {
+        (
+            "storage:one-zone",
+            "storage:one-zone-infrequent-access",
+            "One Zone",
+        )
+    } else {
+        ("storage:standard", "storage:infrequent-access", "Standard")
+    };
+    let mode = ctx.opt_str(&a, "throughput_mode")?.unwrap_or("bursting");
+    let mut storage = ctx.usage_based(
+        format!("Storage ({class})"),
+        "efs",
+        standard,
+        "storage_gb",
+        Decimal::ONE,
+    )?;
+    if mode == "elastic" {
+        storage = storage
+            .assuming("elastic throughput is billed per GB read and written, which is not priced");
+    }
+    let mut out = vec![
+        storage,
+        ctx.usage_based(
+            format!("Storage ({class}-Infrequent Access)"),
+            "efs",
+            ia,
+            "infrequent_access_storage_gb",
+            Decimal::ONE,
+        )?,
+    ];
+    match mode {
+        "bursting" | "elastic" => {}
+        "provisioned" => {
+            let mibps = ctx
+                .opt_number(&a, "provisioned_throughput_in_mibps")?
+                .ok_or("provisioned_throughput_in_mibps is not set")?;
+            out.push(
+                ctx.fixed(
+                    format!("Provisioned throughput ({} MiB/s)", mibps.normalize()),
+                    "efs",
+                    "throughput:provisioned",
+                    mibps,
+                )?
+                .assuming("the throughput Standard storage includes (50 KiB/s per GiB) is not deducted: an upper bound"),
+            );
+        }
+        other => return Err(format!("throughput_mode `{other}` is not an EFS mode")),
+    }
+    Ok(Outcome::Components(out))
+}
+
+/// `aws_ecr_repository`: image storage from the usage file (`storage_gb`).
+pub(crate) fn ecr_repository(ctx: &PricerInput<'_, '_>) -> Priced {
+    Ok(Outcome::Components(vec![ctx.usage_based(
+        "Image storage",
+        "ecr",
+        "storage",
+        "storage_gb",
+        Decimal::ONE,
+    )?]))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -342,5 +411,49 @@ mod tests {
         ));
         // 10,000 × 0.023 = 230; 10 × 0.005 = 0.05; 100 × 0.0004 = 0.04.
         assert_eq!(total(&c), d("230.09"));
+    }
+
+    #[test]
+    fn efs_storage_and_provisioned_throughput() {
+        // us-east-1 EFS Standard $0.30/GB-month × 50 = 15; IA $0.025 × 200 = 5;
+        // provisioned throughput $6.00/MiBps-month × 10 = 60.
+        let usage = Usage::none()
+            .with_type_default("aws_efs_file_system", "storage_gb", d("50"))
+            .with_type_default(
+                "aws_efs_file_system",
+                "infrequent_access_storage_gb",
+                d("200"),
+            );
+        let c = components(price_after_in(
+            "aws_efs_file_system",
+            json!({"throughput_mode": "provisioned", "provisioned_throughput_in_mibps": 10}),
+            "us-east-1",
+            &usage,
+        ));
+        assert_eq!(find(&c, "Storage (Standard)").monthly_cost, d("15"));
+        assert_eq!(find(&c, "Infrequent Access").monthly_cost, d("5"));
+        assert_eq!(find(&c, "Provisioned throughput").monthly_cost, d("60"));
+        // One Zone: $0.16 × 50 = 8.
+        let c = components(price_after_in(
+            "aws_efs_file_system",
+            json!({"availability_zone_name": "us-east-1a"}),
+            "us-east-1",
+            &usage,
+        ));
+        assert_eq!(find(&c, "Storage (One Zone)").monthly_cost, d("8"));
+    }
+
+    #[test]
+    fn ecr_storage_is_usage_based() {
+        // $0.10/GB-month × 25 = 2.50.
+        let usage = Usage::none().with_type_default("aws_ecr_repository", "storage_gb", d("25"));
+        let c = components(price_after_in(
+            "aws_ecr_repository",
+            json!({"name": "app"}),
+            "us-east-1",
+            &usage,
+        ));
+        assert_eq!(total(&c), d("2.5"));
+        assert!(c[0].usage_based);
     }
 }
