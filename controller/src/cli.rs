@@ -2,7 +2,7 @@
 
 mod api_docs;
 mod audit;
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod controller;
 mod crd;
 mod plan;
@@ -99,6 +99,9 @@ pub enum CliError {
     /// The price book or a price cache could not be loaded.
     #[error(transparent)]
     PriceBook(#[from] crate::cost::PriceBookError),
+    /// The dashboard could not start.
+    #[error(transparent)]
+    Dashboard(#[from] crate::dashboard::DashboardError),
 }
 
 /// tollgate: Terraform for Kubernetes platform teams, applying only what a person approved.
@@ -141,6 +144,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Policy as code offline: judge a plan with Rego policies, run Rego unit tests.
     Policy(policy::PolicyArgs),
+    /// The checkpoint queue in your browser, live, deciding with your own kubeconfig.
+    Dashboard(crate::dashboard::DashboardArgs),
 }
 
 /// The name under which kubectl runs tollgate as a plugin (`kubectl tollgate …`).
@@ -191,6 +196,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Checkpoint(args) => Ok(checkpoint::run(&args).await),
         Command::Audit(args) => audit::run(&args),
         Command::Policy(args) => policy::run(&args),
+        Command::Dashboard(args) => crate::dashboard::run(&args)
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cloud;
 pub mod cost;
 pub mod credentials;
+pub mod dashboard;
 pub mod drift;
 pub mod fair;
 pub mod gate;
