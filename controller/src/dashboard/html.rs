@@ -700,4 +700,4 @@ fn cost(body: &mut String, checkpoint: &Checkpoint, project_cost: ProjectCost<'_
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
