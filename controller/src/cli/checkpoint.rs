@@ -366,7 +366,10 @@ pub(crate) async fn read_review(
     config_maps
         .get_opt(&review_name)
         .await
-        .map_err(|e| format!("ConfigMap {review_name}: {e}"))
+        .map_err(|e| match e {
+            kube::Error::Api(status) => format!("ConfigMap {review_name}: {}", status.message),
+            other => format!("ConfigMap {review_name}: {other}"),
+        })
         .and_then(|cm| {
             cm.and_then(|cm| cm.data?.remove(crate::api::REVIEW_KEY))
                 .map(|text| {

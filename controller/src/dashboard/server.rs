@@ -32,8 +32,9 @@ use crate::cli::checkpoint::{decide::refused_by, patch_decision, read_review};
 /// A response body: a whole page or a stream of server-sent events.
 pub type Body = BoxBody<Bytes, Infallible>;
 
-/// The session cookie.
-const COOKIE: &str = "tollgate_session";
+/// The session cookie's name; the port follows, as cookies are not kept apart by port
+/// and two dashboards (two kubeconfigs) may run side by side.
+const COOKIE: &str = "tollgate_session_";
 /// Sessions kept at once; the oldest goes first (one person signs in a few times).
 const MAX_SESSIONS: usize = 16;
 /// The largest decision form accepted.
@@ -42,14 +43,16 @@ const MAX_FORM_BYTES: usize = 16 * 1024;
 const TICK: Duration = Duration::from_secs(15);
 
 /// What every response carries: only this server's script and style (no inline ones), no
-/// framing, no MIME sniffing, no Referer (addresses name checkpoints), no caching.
+/// framing, no MIME sniffing, no caching, and a Referer only back to this server
+/// (addresses name checkpoints). Not `no-referrer`: with it Chromium sends `Origin: null`
+/// on the page's own form POSTs, and the Origin check would refuse every decision.
 const SECURITY_HEADERS: [(&str, &str); 7] = [
     (
         "content-security-policy",
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     ),
     ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),
     ("x-frame-options", "DENY"),
     ("cache-control", "no-store"),
     ("cross-origin-opener-policy", "same-origin"),
@@ -70,6 +73,8 @@ pub struct Dashboard {
     /// The `Host` values this server answers to (`127.0.0.1:PORT`, `localhost:PORT`).
     hosts: Vec<String>,
     login: String,
+    /// The session cookie's name.
+    cookie: String,
     sessions: Mutex<VecDeque<Session>>,
     closing: watch::Receiver<bool>,
     random: ring::rand::SystemRandom,
@@ -150,6 +155,7 @@ impl Dashboard {
                 .map(|h| format!("{h}:{port}"))
                 .collect(),
             login,
+            cookie: format!("{COOKIE}{port}"),
             sessions: Mutex::new(VecDeque::new()),
             closing,
             random: ring::rand::SystemRandom::new(),
@@ -168,7 +174,11 @@ impl Dashboard {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
-            .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))?;
+            .find_map(|c| {
+                c.trim()
+                    .strip_prefix(self.cookie.as_str())?
+                    .strip_prefix('=')
+            })?;
         self.sessions()
             .iter()
             .find(|s| same(&s.id, id))
@@ -184,7 +194,7 @@ impl Dashboard {
                 "The system's random source failed; restart tollgate dashboard.",
             );
         };
-        let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+        let cookie = format!("{}={id}; HttpOnly; SameSite=Strict; Path=/", self.cookie);
         {
             let mut sessions = self.sessions();
             if sessions.len() >= MAX_SESSIONS {

@@ -7,6 +7,7 @@
 //! Failing to reach the control plane is a test failure, not a skip: CI starts it.
 #![allow(clippy::expect_used, clippy::panic)] // a harness that cannot set up must fail the test
 
+pub mod browser;
 pub mod controller;
 pub mod moto;
 pub mod receiver;

@@ -140,7 +140,7 @@ fn assert_security_headers(answer: &Answer) {
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(answer.headers["x-content-type-options"], "nosniff");
-    assert_eq!(answer.headers["referrer-policy"], "no-referrer");
+    assert_eq!(answer.headers["referrer-policy"], "same-origin");
     assert_eq!(answer.headers["x-frame-options"], "DENY");
 }
 
@@ -190,7 +190,7 @@ async fn without_the_sign_in_link_nothing_is_shown() {
         get("/c/team-a/shop-1").body(Full::default()).unwrap(),
         get("/events").body(Full::default()).unwrap(),
         get("/")
-            .header(header::COOKIE, "tollgate_session=forged")
+            .header(header::COOKIE, "tollgate_session_8490=forged")
             .body(Full::default())
             .unwrap(),
     ] {
