@@ -212,18 +212,28 @@ impl Browser {
         }
     }
 
-    /// Clicks the element `css` selects.
+    /// Clicks the element `css` selects. A live update can replace it between finding and
+    /// clicking ("stale element reference"): then it is found again.
     pub async fn click(&self, css: &str) {
-        let element = self
-            .find(css)
-            .await
-            .unwrap_or_else(|| panic!("no {css} on the page"));
-        self.call(
-            Method::POST,
-            &self.at(&format!("/element/{element}/click")),
-            json!({}),
-        )
-        .await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let element = self
+                .find(css)
+                .await
+                .unwrap_or_else(|| panic!("no {css} on the page"));
+            match self
+                .try_call(
+                    Method::POST,
+                    &self.at(&format!("/element/{element}/click")),
+                    json!({}),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if e["error"] == "stale element reference" && Instant::now() < deadline => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// Types `text` into the element `css` selects.
@@ -275,12 +285,12 @@ impl Browser {
         }
     }
 
-    /// Saves the whole page (beyond the viewport) as a PNG.
-    pub async fn screenshot(&self, path: &Path) {
+    /// Saves the page as a PNG: the whole page, or only what the screen shows.
+    pub async fn screenshot(&self, path: &Path, whole: bool) {
         let shot = self
             .cdp(
                 "Page.captureScreenshot",
-                json!({"format": "png", "captureBeyondViewport": true}),
+                json!({"format": "png", "captureBeyondViewport": whole}),
             )
             .await;
         let png = base64::engine::general_purpose::STANDARD

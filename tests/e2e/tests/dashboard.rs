@@ -139,10 +139,13 @@ fn screenshots() -> Option<PathBuf> {
     std::env::var_os("TOLLGATE_DASHBOARD_SCREENSHOTS").map(PathBuf::from)
 }
 
+/// A screenshot `name` (`…-phone.png`: the phone's screen, else the whole page).
 async fn shoot(browser: &Browser, name: &str) {
     if let Some(dir) = screenshots() {
         std::fs::create_dir_all(&dir).unwrap();
-        browser.screenshot(&dir.join(name)).await;
+        browser
+            .screenshot(&dir.join(name), !name.ends_with("-phone.png"))
+            .await;
     }
 }
 
@@ -213,8 +216,10 @@ async fn a_technical_operator_reviews_and_decides_in_the_browser_with_their_own_
         })
         .await;
     assert!(still_same_page(&browser).await, "the queue was reloaded");
-    let project = projects.get("demo").await.unwrap();
-    let name = project.status.unwrap().checkpoint_ref.unwrap().name;
+    // The only checkpoint of the namespace (the Project records it just after opening it).
+    let opened = checkpoints.list(&Default::default()).await.unwrap().items;
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let name = opened[0].metadata.name.clone().unwrap();
     assert!(
         shown.contains(&name) && shown.contains("PlanApproval") && shown.contains("dev"),
         "{shown}"

@@ -3,7 +3,9 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::plan::{AttributeChange, ReviewedChange};
+use crate::api::CheckpointType;
+use crate::cli::checkpoint::format::Review;
+use crate::plan::{AttributeChange, PlanReview, ReviewedChange};
 
 /// Markup an attacker would like to see run; every field below carries one.
 const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
