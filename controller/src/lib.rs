@@ -19,6 +19,7 @@ pub mod fair;
 pub mod gate;
 pub mod leader;
 pub mod manifest;
+pub mod markup;
 pub mod notify;
 pub mod plan;
 pub mod policy;

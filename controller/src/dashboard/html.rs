@@ -15,21 +15,7 @@ mod checkpoint;
 
 pub use checkpoint::{CheckpointPage, Refusal, checkpoint_live, checkpoint_page};
 
-/// Text made safe for HTML element content and double- or single-quoted attributes.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::markup::escape as esc;
 
 /// A path segment made safe for a URL inside an attribute: Kubernetes names are DNS labels,
 /// anything else is percent-encoded.

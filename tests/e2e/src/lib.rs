@@ -401,6 +401,25 @@ where
     }
 }
 
+/// Waits for Project `name` to reach phase `want`, failing the test after `deadline`.
+pub async fn wait_project_phase(
+    projects: &Api<Project>,
+    name: &str,
+    want: tollgate::api::ProjectPhase,
+    deadline: Duration,
+) {
+    wait_for(&format!("Project {name} {want:?}"), deadline, || async {
+        projects
+            .get(name)
+            .await
+            .ok()
+            .and_then(|p| p.status)
+            .and_then(|s| s.phase)
+            == Some(want)
+    })
+    .await;
+}
+
 /// A Checkpoint as the controller opens it (a PlanApproval of a one-resource plan), with
 /// `spec_extra` merged into its spec.
 pub fn checkpoint_object(namespace: &str, name: &str, spec_extra: serde_json::Value) -> Checkpoint {

@@ -24,7 +24,7 @@ use tollgate::api::{Checkpoint, Project, ProjectPhase};
 use tollgate_e2e::browser::{Browser, http};
 use tollgate_e2e::controller::{ControllerProcess, tollgate_binary};
 use tollgate_e2e::webhook::start_webhook;
-use tollgate_e2e::{ControlPlane, User, demo_project, markers_in, wait_for};
+use tollgate_e2e::{ControlPlane, User, demo_project, markers_in, wait_project_phase};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -355,16 +355,7 @@ async fn a_technical_operator_reviews_and_decides_in_the_browser_with_their_own_
     let decided = checkpoints.get(&name).await.unwrap().status.unwrap();
     assert_eq!(decided.decided_by.as_deref(), Some("alice"));
     assert_eq!(decided.reason.as_deref(), Some("reviewed in the dashboard"));
-    wait_for("the Project Ready", DEADLINE, || async {
-        projects
-            .get("demo")
-            .await
-            .unwrap()
-            .status
-            .and_then(|s| s.phase)
-            == Some(ProjectPhase::Ready)
-    })
-    .await;
+    wait_project_phase(&projects, "demo", ProjectPhase::Ready, DEADLINE).await;
     assert_eq!(
         markers_in(&markers).len(),
         1,

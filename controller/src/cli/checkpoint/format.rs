@@ -565,4 +565,4 @@ pub fn watch_line(change: Change, checkpoint: &Checkpoint, now: Timestamp) -> St
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

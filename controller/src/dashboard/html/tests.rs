@@ -5,33 +5,11 @@ use serde_json::{Value, json};
 use super::*;
 use crate::api::CheckpointType;
 use crate::cli::checkpoint::format::Review;
+pub(crate) use crate::cli::checkpoint::format::tests::{checkpoint, now};
 use crate::plan::{AttributeChange, PlanReview, ReviewedChange};
 
 /// Markup an attacker would like to see run; every field below carries one.
 const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
-
-pub(crate) fn now() -> Timestamp {
-    "2026-11-25T12:00:00Z".parse().unwrap()
-}
-
-pub(crate) fn checkpoint(namespace: &str, name: &str, spec: Value, status: Value) -> Checkpoint {
-    let mut full = json!({
-        "type": "PlanApproval", "projectRef": {"name": "shop"},
-        "planRef": {"id": "shop-7", "digest": "3f".repeat(32)},
-        "summary": {"text": "1 to add, 0 to change, 0 to destroy", "add": 1, "change": 0, "destroy": 0,
-                    "changes": ["create module.app.terraform_data.this"]},
-        "requestedAt": "2026-11-25T10:00:00Z",
-    });
-    if let (Some(full), Some(extra)) = (full.as_object_mut(), spec.as_object()) {
-        full.extend(extra.clone());
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
-        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": "2026-11-25T10:00:00Z"},
-        "spec": full, "status": status,
-    }))
-    .unwrap()
-}
 
 pub(crate) fn project(namespace: &str, name: &str, environment: &str, status: Value) -> Project {
     serde_json::from_value(json!({
