@@ -61,8 +61,11 @@ impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium session with a desktop
     /// window.
     pub async fn start() -> Browser {
+        // Its own process group, which Chromium joins: dropping the Browser (a failed test)
+        // ends both, not only chromedriver.
         let mut driver = Command::new(chromedriver())
             .arg("--port=0")
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -104,7 +107,7 @@ impl Browser {
                         // --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
                         "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                                  "--disable-dev-shm-usage", "--window-size=1280,900",
-                                 "--lang=en-US", "--no-first-run"],
+                                 "--lang=en-US", "--no-first-run", "--disable-crash-reporter", "--disable-breakpad"],
                     }
                 }}}),
             )
@@ -299,8 +302,8 @@ impl Browser {
         std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
-    /// Ends the session (Chromium exits) and chromedriver.
-    pub async fn quit(mut self) {
+    /// Ends the session (Chromium exits), then chromedriver (on drop).
+    pub async fn quit(self) {
         let _ = self
             .try_call(
                 Method::DELETE,
@@ -308,7 +311,16 @@ impl Browser {
                 Value::Null,
             )
             .await;
-        let _ = self.driver.start_kill();
-        let _ = self.driver.wait().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(group) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
