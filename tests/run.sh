@@ -48,6 +48,10 @@ step "AWS on loopback for the credential tests (PyPI moto[server])"
 TOLLGATE_MOTO_SERVER="$(bash tests/tools/install-moto.sh)"
 export TOLLGATE_MOTO_SERVER
 
+step "Headless Chromium and its WebDriver (Debian chromium, chromium-driver) for the dashboard in a browser (tests/e2e/tests/dashboard.rs, run with the other tests)"
+TOLLGATE_CHROMEDRIVER="$(bash tests/tools/install-chromium.sh)"
+export TOLLGATE_CHROMEDRIVER
+
 step "Format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings

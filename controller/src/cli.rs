@@ -20,7 +20,7 @@ macro_rules! outln {
 
 mod api_docs;
 mod audit;
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod controller;
 mod crd;
 mod plan;
@@ -120,6 +120,9 @@ pub enum CliError {
     /// Standard output could not be written.
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    /// The dashboard could not start.
+    #[error(transparent)]
+    Dashboard(#[from] crate::dashboard::DashboardError),
 }
 
 impl CliError {
@@ -180,6 +183,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Policy as code offline: judge a plan with Rego policies, run Rego unit tests.
     Policy(policy::PolicyArgs),
+    /// The checkpoint queue in your browser, live, deciding with your own kubeconfig.
+    Dashboard(crate::dashboard::DashboardArgs),
 }
 
 /// The name under which kubectl runs tollgate as a plugin (`kubectl tollgate …`).
@@ -230,6 +235,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Checkpoint(args) => Ok(checkpoint::run(&args).await),
         Command::Audit(args) => audit::run(&args),
         Command::Policy(args) => policy::run(&args),
+        Command::Dashboard(args) => crate::dashboard::run(&args)
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
     }
 }
 

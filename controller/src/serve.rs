@@ -5,15 +5,15 @@
 //! connection finishes its request and closes.
 //!
 //! Small enough not to need a framework (axum, tower-http); TLS stays with the caller (the
-//! webhook does its handshake, then hands the stream to [`http1`]).
+//! webhook does its handshake, then hands the stream to [`http1`]). Any body type: the
+//! dashboard streams server-sent events.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -130,7 +130,7 @@ pub async fn accept_loop<A, F, Fut>(
 
 /// Serves HTTP/1 on one connection with `handle` until the client closes it or the
 /// server stops (then the request in progress finishes first).
-pub async fn http1<IO, H, Fut>(
+pub async fn http1<IO, H, Fut, B>(
     name: &'static str,
     io: IO,
     peer: SocketAddr,
@@ -140,7 +140,10 @@ pub async fn http1<IO, H, Fut>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let service = hyper::service::service_fn(move |req| {
         let response = handle(req);
@@ -170,7 +173,9 @@ pub async fn http1<IO, H, Fut>(
 mod tests {
     use std::sync::Arc;
 
+    use http_body_util::Full;
     use hyper::StatusCode;
+    use hyper::body::Bytes;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::{Notify, oneshot};
 

@@ -1,4 +1,4 @@
-//! The pure core stays pure: render, catalog, plan, cost, gate, sla, seal, state, redact,
+//! The pure core stays pure: render, catalog, plan, cost, gate, sla, seal, state, redact, markup,
 //! retention, fair, policy and manifest know nothing of Kubernetes clients, the network,
 //! processes or the Terraform runner, so they can be unit-tested and reasoned about alone
 //! (docs/architecture.md).
@@ -23,6 +23,7 @@ const PURE: &[&str] = &[
     "drift",
     "fair",
     "policy",
+    "markup",
 ];
 
 /// Paths a pure module must not use.

@@ -6,8 +6,8 @@
 //! Exit codes: see [`decide`]'s `EXIT_*` (0 done, 1 refused by the API, 2 usage or
 //! configuration, 3 nothing to decide).
 
-mod decide;
-mod format;
+pub(crate) mod decide;
+pub(crate) mod format;
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -237,7 +237,8 @@ async fn run_inner(args: &CheckpointArgs) -> Result<u8, CheckpointCliError> {
     }
 }
 
-async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, CheckpointCliError> {
+/// A client with the identity of `kubeconfig` (default: `$KUBECONFIG`, else `~/.kube/config`).
+pub(crate) async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, CheckpointCliError> {
     let options = KubeConfigOptions::default();
     let config = match kubeconfig {
         Some(path) => {
@@ -345,38 +346,9 @@ async fn run_show(scope: &Scope, name: &str) -> Result<u8, CheckpointCliError> {
         .in_namespace::<Project>(namespace)
         .get_opt(&checkpoint.spec.project_ref.name)
         .await;
-    let (readable, status) = match project {
-        Ok(Some(project)) => (true, project.status),
-        Ok(None) | Err(_) => (false, None),
-    };
-    let cost = status.as_ref().and_then(|s| {
-        let same_plan = match (&s.plan, &checkpoint.spec.plan_ref) {
-            (Some(plan), Some(reference)) => plan.id == reference.id,
-            _ => false,
-        };
-        s.cost.as_ref().filter(|_| same_plan)
-    });
-    let project_cost = match (cost, readable) {
-        (Some(cost), _) => format::ProjectCost::ThisPlan(cost),
-        (None, true) => format::ProjectCost::OtherPlan,
-        (None, false) => format::ProjectCost::Unreadable,
-    };
-    // The review next to the checkpoint: what the TO's RBAC (tollgate-approver) may read,
-    // unlike the saved plan.
-    let review_name = crate::api::review_config_map_name(name);
-    let stored = scope
-        .in_namespace::<k8s_openapi::api::core::v1::ConfigMap>(namespace)
-        .get_opt(&review_name)
-        .await
-        .map_err(|e| format!("ConfigMap {review_name}: {e}"))
-        .and_then(|cm| {
-            cm.and_then(|cm| cm.data?.remove(crate::api::REVIEW_KEY))
-                .map(|text| {
-                    serde_json::from_str::<crate::plan::PlanReview>(&text)
-                        .map_err(|e| format!("ConfigMap {review_name} is damaged: {e}"))
-                })
-                .transpose()
-        });
+    let project = project.ok().flatten();
+    let project_cost = format::ProjectCost::of(&checkpoint, project.as_ref());
+    let stored = read_review(&scope.in_namespace(namespace), name).await;
     let review = match &stored {
         Ok(Some(review)) => format::Review::Stored(review),
         Ok(None) => format::Review::Missing,
@@ -387,8 +359,54 @@ async fn run_show(scope: &Scope, name: &str) -> Result<u8, CheckpointCliError> {
     Ok(0)
 }
 
-/// Decides through the status subresource with a merge patch of exactly
-/// `{"status":{"decision":…,"reason":…}}`.
+/// The plan review stored next to checkpoint `name` (ConfigMap `<name>-review`): what the
+/// TO's RBAC (tollgate-approver) may read, unlike the saved plan. `Ok(None)` when there is
+/// none; `Err` says why it cannot be read.
+pub(crate) async fn read_review(
+    config_maps: &Api<k8s_openapi::api::core::v1::ConfigMap>,
+    name: &str,
+) -> Result<Option<crate::plan::PlanReview>, String> {
+    let review_name = crate::api::review_config_map_name(name);
+    config_maps
+        .get_opt(&review_name)
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(status) => format!("ConfigMap {review_name}: {}", status.message),
+            other => format!("ConfigMap {review_name}: {other}"),
+        })
+        .and_then(|cm| {
+            cm.and_then(|cm| cm.data?.remove(crate::api::REVIEW_KEY))
+                .map(|text| {
+                    serde_json::from_str::<crate::plan::PlanReview>(&text)
+                        .map_err(|e| format!("ConfigMap {review_name} is damaged: {e}"))
+                })
+                .transpose()
+        })
+}
+
+/// Writes a decision exactly as a TO does: a merge patch of
+/// `{"status":{"decision":…,"reason":…}}` on the status subresource, under the identity of
+/// `checkpoints`' client, so admission stamps who decided.
+pub(crate) async fn patch_decision(
+    checkpoints: &Api<Checkpoint>,
+    name: &str,
+    decision: Decision,
+    reason: &str,
+) -> Result<Checkpoint, kube::Error> {
+    let patch = serde_json::json!({"status": {"decision": decision, "reason": reason}});
+    checkpoints
+        .patch_status(
+            name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(patch),
+        )
+        .await
+}
+
+/// Decides through the status subresource ([`patch_decision`]).
 struct StatusPatch<'a>(&'a Scope);
 
 impl Decider for StatusPatch<'_> {
@@ -399,18 +417,7 @@ impl Decider for StatusPatch<'_> {
         decision: Decision,
         reason: &str,
     ) -> Result<Checkpoint, kube::Error> {
-        let patch = serde_json::json!({"status": {"decision": decision, "reason": reason}});
-        self.0
-            .in_namespace::<Checkpoint>(namespace)
-            .patch_status(
-                name,
-                &PatchParams {
-                    field_manager: Some(FIELD_MANAGER.to_owned()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(patch),
-            )
-            .await
+        patch_decision(&self.0.in_namespace(namespace), name, decision, reason).await
     }
 }
 

@@ -12,6 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::channel::{SmtpSecurity, SmtpSettings};
 use super::deliver::AttemptError;
 use super::event::Notification;
+use crate::markup::escape;
 
 /// A rendered email.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,22 +92,6 @@ pub fn render_email(n: &Notification) -> EmailMessage {
         text,
         html,
     }
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Sends one message to `to` through the relay: one attempt.

@@ -7,6 +7,7 @@
 //! Failing to reach the control plane is a test failure, not a skip: CI starts it.
 #![allow(clippy::expect_used, clippy::panic)] // a harness that cannot set up must fail the test
 
+pub mod browser;
 pub mod controller;
 pub mod moto;
 pub mod receiver;
@@ -398,6 +399,25 @@ where
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }
+}
+
+/// Waits for Project `name` to reach phase `want`, failing the test after `deadline`.
+pub async fn wait_project_phase(
+    projects: &Api<Project>,
+    name: &str,
+    want: tollgate::api::ProjectPhase,
+    deadline: Duration,
+) {
+    wait_for(&format!("Project {name} {want:?}"), deadline, || async {
+        projects
+            .get(name)
+            .await
+            .ok()
+            .and_then(|p| p.status)
+            .and_then(|s| s.phase)
+            == Some(want)
+    })
+    .await;
 }
 
 /// A Checkpoint as the controller opens it (a PlanApproval of a one-resource plan), with

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::api::{Checkpoint, CheckpointPhase, CostStatus};
+use crate::api::{Checkpoint, CheckpointPhase, CostStatus, Project};
 use crate::plan::PlanReview;
 
 /// Placeholder for an empty cell.
@@ -81,7 +81,8 @@ pub fn human(d: SignedDuration) -> String {
     out
 }
 
-fn age(checkpoint: &Checkpoint, now: Timestamp) -> String {
+/// Time since the checkpoint was created.
+pub fn age(checkpoint: &Checkpoint, now: Timestamp) -> String {
     let created = checkpoint
         .metadata
         .creation_timestamp
@@ -116,7 +117,8 @@ pub fn signed_usd(amount: &str) -> String {
     }
 }
 
-fn cost_delta(checkpoint: &Checkpoint) -> String {
+/// The monthly cost delta, e.g. `+$3.50`; `-` when not priced.
+pub fn cost_delta(checkpoint: &Checkpoint) -> String {
     checkpoint
         .spec
         .summary
@@ -147,7 +149,8 @@ fn name(checkpoint: &Checkpoint) -> (&str, &str) {
     )
 }
 
-fn time(t: Timestamp) -> String {
+/// A timestamp to the second, UTC.
+pub fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -288,6 +291,27 @@ pub enum ProjectCost<'a> {
     OtherPlan,
     /// The Project could not be read (deleted, or RBAC).
     Unreadable,
+}
+
+impl<'a> ProjectCost<'a> {
+    /// The costs of `checkpoint`'s plan from its Project (`None`: it could not be read).
+    pub fn of(checkpoint: &Checkpoint, project: Option<&'a Project>) -> Self {
+        let Some(project) = project else {
+            return ProjectCost::Unreadable;
+        };
+        let status = project.status.as_ref();
+        let same_plan = match (
+            status.and_then(|s| s.plan.as_ref()),
+            &checkpoint.spec.plan_ref,
+        ) {
+            (Some(plan), Some(reference)) => plan.id == reference.id,
+            _ => false,
+        };
+        match status.and_then(|s| s.cost.as_ref()) {
+            Some(cost) if same_plan => ProjectCost::ThisPlan(cost),
+            _ => ProjectCost::OtherPlan,
+        }
+    }
 }
 
 /// The plan review stored next to the checkpoint (ConfigMap `<checkpoint>-review`).
@@ -541,4 +565,4 @@ pub fn watch_line(change: Change, checkpoint: &Checkpoint, now: Timestamp) -> St
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,11 +7,11 @@ use crate::api::CostStatus;
 
 const NOW: &str = "2026-11-25T12:00:00Z";
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     NOW.parse().unwrap()
 }
 
-fn checkpoint(namespace: &str, name: &str, spec: Value, status: Value) -> Checkpoint {
+pub(crate) fn checkpoint(namespace: &str, name: &str, spec: Value, status: Value) -> Checkpoint {
     let mut full = json!({
         "type": "PlanApproval", "projectRef": {"name": "shop"},
         "planRef": {"id": "shop-7", "digest": "3f".repeat(32)},

@@ -1,0 +1,191 @@
+//! The cluster as the person sees it: Checkpoints and Projects kept current by Kubernetes
+//! watches made with the person's own client, and a counter that moves on every change so
+//! each open page (server-sent events) renders again.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use tokio::sync::watch;
+
+use crate::api::{Checkpoint, Project};
+
+/// Why a watch is not current: the API's message (e.g. RBAC refusing to list).
+type LastError = Arc<Mutex<Option<String>>>;
+
+/// Checkpoints and Projects in the person's scope, as their watches last saw them.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The person's client: every read and every decision is made with it.
+    pub client: Client,
+    /// One namespace, or `None` for every namespace.
+    pub namespace: Option<String>,
+    checkpoints: Store<Checkpoint>,
+    projects: Store<Project>,
+    checkpoint_error: LastError,
+    project_error: LastError,
+    changed: watch::Receiver<u64>,
+}
+
+impl Cluster {
+    /// Starts watching Checkpoints and Projects in `namespace` (every namespace when
+    /// `None`) with `client`; the watches retry with backoff and end with the runtime.
+    pub fn watch(client: Client, namespace: Option<String>) -> Cluster {
+        let (changes, changed) = watch::channel(0_u64);
+        let changes = Arc::new(changes);
+        let (checkpoints, checkpoint_writer) = reflector::store();
+        let (projects, project_writer) = reflector::store();
+        let cluster = Cluster {
+            checkpoints,
+            projects,
+            checkpoint_error: LastError::default(),
+            project_error: LastError::default(),
+            changed,
+            namespace,
+            client,
+        };
+        spawn_watch(
+            cluster.api(),
+            checkpoint_writer,
+            changes.clone(),
+            cluster.checkpoint_error.clone(),
+        );
+        spawn_watch(
+            cluster.api(),
+            project_writer,
+            changes,
+            cluster.project_error.clone(),
+        );
+        cluster
+    }
+
+    /// A cluster whose stores are filled by the caller (tests) and never change.
+    #[cfg(test)]
+    pub fn fixed(
+        client: Client,
+        checkpoints: Store<Checkpoint>,
+        projects: Store<Project>,
+    ) -> Cluster {
+        let (_, changed) = watch::channel(0_u64);
+        Cluster {
+            client,
+            namespace: None,
+            checkpoints,
+            projects,
+            checkpoint_error: LastError::default(),
+            project_error: LastError::default(),
+            changed,
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        match &self.namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    /// "namespace X" or "all namespaces".
+    pub fn scope(&self) -> String {
+        self.namespace.as_ref().map_or_else(
+            || "all namespaces".to_owned(),
+            |namespace| format!("namespace {namespace}"),
+        )
+    }
+
+    /// Every checkpoint seen, each with its Project when that can be read.
+    pub fn checkpoints(&self) -> Vec<(Arc<Checkpoint>, Option<Arc<Project>>)> {
+        self.checkpoints
+            .state()
+            .into_iter()
+            .map(|checkpoint| {
+                let project = self.project_of(&checkpoint);
+                (checkpoint, project)
+            })
+            .collect()
+    }
+
+    /// One checkpoint, as last seen.
+    pub fn checkpoint(&self, namespace: &str, name: &str) -> Option<Arc<Checkpoint>> {
+        self.checkpoints
+            .get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// The checkpoint's Project, as last seen.
+    pub fn project_of(&self, checkpoint: &Checkpoint) -> Option<Arc<Project>> {
+        let namespace = checkpoint
+            .spec
+            .project_ref
+            .namespace
+            .as_deref()
+            .or(checkpoint.metadata.namespace.as_deref())?;
+        self.projects
+            .get(&ObjectRef::new(&checkpoint.spec.project_ref.name).within(namespace))
+    }
+
+    /// Whether the first list of checkpoints has not arrived yet.
+    pub fn loading(&self) -> bool {
+        self.checkpoints.state().is_empty() && self.error().is_none() && !self.ready()
+    }
+
+    fn ready(&self) -> bool {
+        // The store publishes the first list whole; an empty namespace is ready too once
+        // the watch said so, which the counter records.
+        *self.changed.borrow() > 0
+    }
+
+    /// Why checkpoints (or Projects) are not current, if they are not.
+    pub fn error(&self) -> Option<String> {
+        let read = |e: &LastError| e.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        read(&self.checkpoint_error).or_else(|| {
+            read(&self.project_error)
+                .map(|e| format!("Projects (environment and history are not shown): {e}"))
+        })
+    }
+
+    /// A receiver that changes with every watch event.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.clone()
+    }
+}
+
+fn spawn_watch<K>(
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+    changes: Arc<watch::Sender<u64>>,
+    last_error: LastError,
+) where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    <K as Resource>::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .boxed();
+        while let Some(event) = events.next().await {
+            let error = event.err().map(|e| describe(&e));
+            if let Some(error) = &error {
+                tracing::warn!(error = %error, "dashboard watch failed; retrying");
+            }
+            *last_error.lock().unwrap_or_else(PoisonError::into_inner) = error;
+            changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    });
+}
+
+/// The API's own message when it answered, else the client's error.
+fn describe(error: &watcher::Error) -> String {
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status)) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
