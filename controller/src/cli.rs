@@ -27,6 +27,7 @@ mod plan;
 mod policy;
 mod pricebook;
 mod render;
+mod runner;
 mod webhook;
 
 use std::path::PathBuf;
@@ -82,6 +83,9 @@ pub enum CliError {
     /// Connecting to Kubernetes failed.
     #[error("Kubernetes: {0}")]
     Kube(String),
+    /// The runner Job configuration or a runner's inputs are invalid.
+    #[error(transparent)]
+    RunnerJob(#[from] crate::runner_job::RunnerJobError),
     /// The admission webhook failed.
     #[error(transparent)]
     Admission(#[from] crate::admission::Error),
@@ -180,6 +184,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Policy as code offline: judge a plan with Rego policies, run Rego unit tests.
     Policy(policy::PolicyArgs),
+    /// What the pod of a runner Job runs (`controller --runner=job`).
+    Runner(runner::RunnerArgs),
 }
 
 /// The name under which kubectl runs tollgate as a plugin (`kubectl tollgate …`).
@@ -230,6 +236,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Checkpoint(args) => Ok(checkpoint::run(&args).await),
         Command::Audit(args) => audit::run(&args),
         Command::Policy(args) => policy::run(&args),
+        Command::Runner(args) => runner::run(&args).await,
     }
 }
 

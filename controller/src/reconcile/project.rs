@@ -56,6 +56,7 @@ mod credentials;
 mod drift;
 mod escalation;
 mod integrity;
+mod job;
 mod plan;
 mod policy;
 mod queue;
@@ -66,7 +67,7 @@ mod steps;
 const PLAN_FILE: &str = "tfplan";
 /// `-reconfigure`: the working directory may have been initialised for another backend
 /// configuration (a CLI run, an older render); the state lives in the backend, never here.
-const INIT_OPTIONS: InitOptions = InitOptions {
+pub(crate) const INIT_OPTIONS: InitOptions = InitOptions {
     no_backend: false,
     backend_config_files: Vec::new(),
     reconfigure: true,
