@@ -312,12 +312,21 @@ pub fn build(req: &JobRequest<'_>) -> Job {
         name: "runner".into(),
         image: Some(req.image.to_owned()),
         args: Some(args.iter().map(|a| (*a).to_owned()).collect()),
-        // Terraform writes its CLI configuration and plugin cache under $HOME.
-        env: Some(vec![EnvVar {
-            name: "HOME".into(),
-            value: Some(WORK_DIR.into()),
-            ..EnvVar::default()
-        }]),
+        // The root filesystem is read-only: Terraform's home and plugin cache go to the
+        // work volume (the runner creates the cache directory).
+        env: Some(
+            [
+                ("HOME", WORK_DIR.to_owned()),
+                ("TF_PLUGIN_CACHE_DIR", format!("{WORK_DIR}/plugins")),
+            ]
+            .into_iter()
+            .map(|(name, value)| EnvVar {
+                name: name.into(),
+                value: Some(value),
+                ..EnvVar::default()
+            })
+            .collect(),
+        ),
         resources: Some(req.settings.resources.clone()),
         volume_mounts: Some(vec![
             VolumeMount {
@@ -329,6 +338,11 @@ pub fn build(req: &JobRequest<'_>) -> Job {
             VolumeMount {
                 name: "work".into(),
                 mount_path: WORK_DIR.into(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
                 ..VolumeMount::default()
             },
         ]),
@@ -378,11 +392,8 @@ pub fn build(req: &JobRequest<'_>) -> Job {
                             }),
                             ..Volume::default()
                         },
-                        Volume {
-                            name: "work".into(),
-                            empty_dir: Some(EmptyDirVolumeSource::default()),
-                            ..Volume::default()
-                        },
+                        empty_dir("work"),
+                        empty_dir("tmp"),
                     ]),
                     ..PodSpec::default()
                 }),
@@ -390,6 +401,14 @@ pub fn build(req: &JobRequest<'_>) -> Job {
             ..JobSpec::default()
         }),
         ..Job::default()
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
     }
 }
 

@@ -69,6 +69,12 @@ pub async fn run(args: &RunnerArgs) -> Result<ExitCode, CliError> {
     let RunnerCommand::Apply(args) = &args.command;
     let client = super::controller::client(args.kubeconfig.as_ref()).await?;
     let results: Api<Secret> = Api::namespaced(client, &args.namespace);
+    if let Some(cache) = std::env::var_os("TF_PLUGIN_CACHE_DIR").filter(|c| !c.is_empty()) {
+        std::fs::create_dir_all(&cache).map_err(|source| CliError::Io {
+            path: PathBuf::from(&cache),
+            source,
+        })?;
+    }
     let bundle = read_bundle(&args.inputs)?;
     bundle.write_files(&args.work_dir)?;
     let plan_path = args.work_dir.join("tfplan");

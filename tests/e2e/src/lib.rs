@@ -8,6 +8,7 @@
 #![allow(clippy::expect_used, clippy::panic)] // a harness that cannot set up must fail the test
 
 pub mod controller;
+pub mod kubelet;
 pub mod moto;
 pub mod receiver;
 pub mod webhook;

@@ -134,6 +134,7 @@ impl Run<'_> {
         }
         let state = runner_job::state(&job);
         if state == JobState::Running {
+            tracing::info!(job = %name, %holder, "waiting for the runner Job");
             return Ok(JobRun::Running(Action::requeue(JOB_RECHECK)));
         }
         let result = self
