@@ -27,7 +27,7 @@ use kube::{Api, Resource, ResourceExt};
 pub use backoff::{Backoff, delay as backoff_delay};
 pub use context::{Accountability, Context, ControllerConfig, JobRunner, PolicySettings};
 pub use error::{ApiStep, During, PlanStoreProblem, ReconcileError};
-pub(crate) use project::INIT_OPTIONS;
+pub(crate) use project::{INIT_OPTIONS, truncate};
 pub use slots::{ReleaseOnDrop, RunSlots};
 
 use crate::api::{Checkpoint, Project};

@@ -152,19 +152,14 @@ fn succeeded(holder: &str) -> Outcome {
 }
 
 fn failed(holder: &str, err: &TerraformError, redactor: &Redactor) -> Outcome {
-    let mut message = redactor.redact(&err.to_string());
-    if message.len() > 4000 {
-        let mut end = 4000;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-    }
     Outcome {
         holder: holder.to_owned(),
         succeeded: false,
         error_kind: Some(format!("{:?}", err.kind())),
-        error: Some(message),
+        error: Some(crate::reconcile::truncate(
+            &redactor.redact(&err.to_string()),
+            4000,
+        )),
     }
 }
 

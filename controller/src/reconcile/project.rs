@@ -608,7 +608,8 @@ fn money(amount: Decimal) -> String {
     amount.round_dp(2).to_string()
 }
 
-fn truncate(text: &str, max: usize) -> String {
+/// `text` cut to `max` characters (an ellipsis marks the cut).
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }

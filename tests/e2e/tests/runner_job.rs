@@ -5,27 +5,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, PostParams};
-use serde_json::json;
+use kube::api::{Api, ListParams};
 use tollgate::api::{Project, ProjectPhase};
 use tollgate::runner_job::{self, RUN_LABEL};
 use tollgate_e2e::controller::{ControllerProcess, state_namespace_of};
 use tollgate_e2e::kubelet::{Kubelet, Node};
-use tollgate_e2e::{ControlPlane, User, applying_in, demo_project, markers_in, wait_for};
+use tollgate_e2e::{
+    ControlPlane, User, applying_in, create_preapproved, markers_in, wait_demo, wait_for,
+};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 const LEASE_SECONDS: u64 = 4;
 /// The runner ServiceAccount the test's --runner-config names.
 const RUNNER_ACCOUNT: &str = "tollgate-runner";
-
-fn everything() -> serde_json::Value {
-    json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]})
-}
 
 /// The state namespace of `ns` with the runner identity of `deploy/runner-rbac.yaml`.
 async fn state_namespace_with_runner(plane: &ControlPlane, ns: &str) -> String {
@@ -56,49 +53,6 @@ fn job_runner_args(dir: &Path) -> Vec<String> {
         "--runner-config".into(),
         config.to_string_lossy().into_owned(),
     ]
-}
-
-async fn create_preapproved(
-    plane: &ControlPlane,
-    projects: &Api<Project>,
-    ns: &str,
-    markers: &Path,
-    apply_seconds: u32,
-) {
-    plane.allow_in(ns, everything()).await;
-    projects
-        .create(
-            &PostParams::default(),
-            &demo_project(
-                ns,
-                markers,
-                json!({"apply_delay_seconds": apply_seconds}),
-                everything(),
-            ),
-        )
-        .await
-        .unwrap();
-}
-
-async fn wait_phase(
-    projects: &Api<Project>,
-    phase: ProjectPhase,
-    log: impl Fn() -> String,
-) -> Project {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let p = projects.get("demo").await.unwrap();
-        let status = p.status.clone().unwrap_or_default();
-        if status.phase == Some(phase) {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the Project is not {phase:?}: {status:?}\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn runner_jobs(jobs: &Api<Job>) -> Vec<Job> {
@@ -155,7 +109,13 @@ async fn killing_the_leader_mid_apply_in_a_runner_job_gives_exactly_one_apply() 
         second.metric("tollgate_leader").await == 1.0
     })
     .await;
-    let project = wait_phase(&projects, ProjectPhase::Ready, || second.log()).await;
+    let project = wait_demo(
+        &projects,
+        "Ready",
+        |s| s.phase == Some(ProjectPhase::Ready),
+        || second.log(),
+    )
+    .await;
     assert_eq!(
         markers_in(&markers).len(),
         1,
@@ -245,7 +205,13 @@ async fn a_runner_job_that_dies_is_reported_with_its_run_identity() {
     let markers = dir.path().join("markers");
     create_preapproved(plane, &projects, &ns, &markers, 0).await;
 
-    let project = wait_phase(&projects, ProjectPhase::Failed, || controller.log()).await;
+    let project = wait_demo(
+        &projects,
+        "Failed",
+        |s| s.phase == Some(ProjectPhase::Failed),
+        || controller.log(),
+    )
+    .await;
     let status = project.status.unwrap();
     let run = status.runner_job.expect("status.runnerJob");
     let ready = status

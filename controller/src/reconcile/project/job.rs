@@ -92,15 +92,7 @@ impl Run<'_> {
         let holder = runner_job::holder(&self.ctx.config.state_namespace, &name);
         if job.spec.as_ref().and_then(|s| s.suspend) == Some(true) {
             self.hand_inputs(&job, ws).await?;
-            self.status.runner_job = Some(RunnerJobStatus {
-                plan_id: plan.id.clone(),
-                attempt,
-                job: name.clone(),
-                holder: holder.clone(),
-                started_at: Time(jiff::Timestamp::now()),
-                recorded: false,
-            });
-            self.save().await?;
+            self.record_run(plan, attempt, &name, &holder).await?;
             jobs.patch(
                 &name,
                 &PatchParams::default(),
@@ -122,15 +114,7 @@ impl Run<'_> {
             .as_ref()
             .is_none_or(|r| r.job != name)
         {
-            self.status.runner_job = Some(RunnerJobStatus {
-                plan_id: plan.id.clone(),
-                attempt,
-                job: name.clone(),
-                holder: holder.clone(),
-                started_at: Time(jiff::Timestamp::now()),
-                recorded: false,
-            });
-            self.save().await?;
+            self.record_run(plan, attempt, &name, &holder).await?;
         }
         let state = runner_job::state(&job);
         if state == JobState::Running {
@@ -180,6 +164,25 @@ impl Run<'_> {
             &name,
             outcome.error.as_deref().unwrap_or("no message"),
         ))))
+    }
+
+    /// Records in status that Job `job` runs `plan` (before it may start, or on adopting it).
+    async fn record_run(
+        &mut self,
+        plan: &PlanStatus,
+        attempt: i64,
+        job: &str,
+        holder: &str,
+    ) -> Result<(), ReconcileError> {
+        self.status.runner_job = Some(RunnerJobStatus {
+            plan_id: plan.id.clone(),
+            attempt,
+            job: job.to_owned(),
+            holder: holder.to_owned(),
+            started_at: Time(jiff::Timestamp::now()),
+            recorded: false,
+        });
+        self.save().await
     }
 
     /// Creates the Job's inputs Secret (the rendered configuration and the run's
