@@ -21,6 +21,11 @@ impl Run<'_> {
         if let Some(action) = self.obtain_credentials(&plan.id, false).await? {
             return Ok(action);
         }
+        if self.ctx.config.job_runner.is_some() {
+            // A runner Job's pod cannot reach the controller's loopback credentials
+            // endpoint: it gets the minted keys, without refresh (docs/deploy.md#job-runner).
+            self.credential_lease = None;
+        }
         let ws = self.write_workspace()?;
         let decided_by = self.decided_by().await;
         let approved_checkpoint = self.status.checkpoint_ref.clone();
