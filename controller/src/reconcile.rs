@@ -27,7 +27,7 @@ use kube::{Api, Resource, ResourceExt};
 pub use backoff::{Backoff, delay as backoff_delay};
 pub use context::{Accountability, Context, ControllerConfig, JobRunner, PolicySettings};
 pub use error::{ApiStep, During, PlanStoreProblem, ReconcileError};
-pub(crate) use project::{INIT_OPTIONS, truncate};
+pub(crate) use project::INIT_OPTIONS;
 pub use slots::{ReleaseOnDrop, RunSlots};
 
 use crate::api::{Checkpoint, Project};
@@ -48,7 +48,12 @@ fn job_wakeups(
     watcher(jobs, watcher::Config::default().labels(&selector))
         .filter_map(|event| async move {
             match event {
-                Ok(watcher::Event::Apply(job) | watcher::Event::InitApply(job)) => {
+                // A deleted Job wakes its Project too: a run that is gone is reported.
+                Ok(
+                    watcher::Event::Apply(job)
+                    | watcher::Event::InitApply(job)
+                    | watcher::Event::Delete(job),
+                ) => {
                     let labels = job.labels();
                     Some(
                         ObjectRef::<Project>::new(labels.get(PROJECT_LABEL)?)
@@ -63,6 +68,14 @@ fn job_wakeups(
             }
         })
         .boxed()
+}
+
+/// `text` cut to `max` characters (an ellipsis marks the cut).
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    text.chars().take(max).collect::<String>() + "…"
 }
 
 /// Field manager for everything the controller writes (server-side apply).

@@ -195,8 +195,8 @@ pub struct ControllerArgs {
     credentials_refresh_margin: u64,
     /// Where applies run: `in-process` (Terraform as a child of the controller) or `job`
     /// (one Kubernetes Job per apply, which survives a controller restart; docs/deploy.md).
-    #[arg(long, env = "TOLLGATE_RUNNER", value_enum, default_value_t = RunnerMode::InProcess)]
-    runner: RunnerMode,
+    #[arg(long, env = "TOLLGATE_RUNNER", value_enum, default_value_t = super::runner::RunnerMode::InProcess)]
+    pub(super) runner: super::runner::RunnerMode,
     /// Image of runner Jobs: the controller's own (required with --runner=job).
     #[arg(
         long,
@@ -204,39 +204,11 @@ pub struct ControllerArgs {
         value_name = "IMAGE",
         required_if_eq("runner", "job")
     )]
-    runner_image: Option<String>,
+    pub(super) runner_image: Option<String>,
     /// Runner Jobs' ServiceAccount, resources and deadline, per namespace or Project
     /// (YAML; docs/deploy.md). Default: ServiceAccount `tollgate-runner`, 2 CPU / 2 GiB, 1 h.
     #[arg(long, env = "TOLLGATE_RUNNER_CONFIG", value_name = "FILE")]
-    runner_config: Option<PathBuf>,
-}
-
-/// Where applies run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum RunnerMode {
-    /// As children of the controller process.
-    InProcess,
-    /// In Kubernetes Jobs (`tollgate runner apply`).
-    Job,
-}
-
-/// The Job runner's settings, when `--runner=job`.
-fn job_runner(args: &ControllerArgs) -> Result<Option<crate::reconcile::JobRunner>, CliError> {
-    if args.runner == RunnerMode::InProcess {
-        return Ok(None);
-    }
-    let image = args.runner_image.clone().unwrap_or_default();
-    let config = match &args.runner_config {
-        Some(path) => {
-            let yaml = std::fs::read_to_string(path).map_err(|source| CliError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            crate::runner_job::RunnerJobConfig::parse(&yaml, &path.display().to_string())?
-        }
-        None => crate::runner_job::RunnerJobConfig::default(),
-    };
-    Ok(Some(crate::reconcile::JobRunner { image, config }))
+    pub(super) runner_config: Option<PathBuf>,
 }
 
 /// Why the reconcilers stop.
@@ -318,7 +290,7 @@ pub async fn run(
                 None
             }
         },
-        job_runner: job_runner(args)?,
+        job_runner: super::runner::job_runner(args)?,
     };
     let price_book = crate::cost::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(

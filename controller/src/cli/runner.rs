@@ -18,6 +18,36 @@ use crate::redact::Redactor;
 use crate::runner_job::{self, Bundle, Outcome};
 use crate::terraform::{RunnerConfig, TerraformError, TerraformRunner, Workspace};
 
+/// Where applies run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunnerMode {
+    /// As children of the controller process.
+    InProcess,
+    /// In Kubernetes Jobs (`tollgate runner apply`).
+    Job,
+}
+
+/// The Job runner's settings, when `--runner=job`.
+pub(super) fn job_runner(
+    args: &super::controller::ControllerArgs,
+) -> Result<Option<crate::reconcile::JobRunner>, CliError> {
+    if args.runner == RunnerMode::InProcess {
+        return Ok(None);
+    }
+    let image = args.runner_image.clone().unwrap_or_default();
+    let config = match &args.runner_config {
+        Some(path) => {
+            let yaml = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            crate::runner_job::RunnerJobConfig::parse(&yaml, &path.display().to_string())?
+        }
+        None => crate::runner_job::RunnerJobConfig::default(),
+    };
+    Ok(Some(crate::reconcile::JobRunner { image, config }))
+}
+
 /// `tollgate runner …`.
 #[derive(Debug, clap::Args)]
 pub struct RunnerArgs {

@@ -32,6 +32,8 @@ pub enum Node {
     Run,
     /// Its pod dies before doing anything: the Job fails (`DeadlineExceeded`).
     Kill,
+    /// Its pod starts and never ends (for a test that deletes the Job meanwhile).
+    Hold,
 }
 
 /// One pod the node ran.
@@ -124,6 +126,15 @@ impl NodeContext {
         let now = || format!("{:.0}", jiff::Timestamp::now());
         self.status(&jobs, &name, json!({"startTime": now(), "active": 1}))
             .await;
+        if self.node == Node::Hold {
+            pods.lock().expect("lock").push(PodRun {
+                job: name.clone(),
+                work: PathBuf::new(),
+                exit: None,
+                log: PathBuf::new(),
+            });
+            return;
+        }
         if self.node == Node::Kill {
             let failed = condition(
                 "Failed",

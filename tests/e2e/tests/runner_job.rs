@@ -193,17 +193,46 @@ async fn killing_the_leader_mid_apply_in_a_runner_job_gives_exactly_one_apply() 
 
 #[tokio::test]
 async fn a_runner_job_that_dies_is_reported_with_its_run_identity() {
+    // Killed past its deadline: the dead Job is kept for `kubectl logs`.
+    assert_eq!(
+        reported_dead("jobdies", Node::Kill, "DeadlineExceeded").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_runner_job_deleted_while_it_runs_is_reported() {
+    assert_eq!(
+        reported_dead("jobgone", Node::Hold, "deleted before it finished").await,
+        0
+    );
+}
+
+/// A Project whose runner Job the node treats as `node` (with [`Node::Hold`], the test
+/// deletes the running Job) ends `Failed` (`RunnerJobDied`), the message and a Warning
+/// Event naming the run and `reason`, nothing applied and no second Job started. Returns
+/// how many runner Jobs are left.
+async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
     let plane = ControlPlane::get().await;
-    let ns = plane.namespace("jobdies").await;
+    let ns = plane.namespace(prefix).await;
     let state = state_namespace_with_runner(plane, &ns).await;
     let dir = tempfile::tempdir().unwrap();
-    let _node = Kubelet::start(plane, &state, &dir.path().join("node"), Node::Kill).await;
+    let kubelet = Kubelet::start(plane, &state, &dir.path().join("node"), node).await;
     let controller =
         ControllerProcess::start_with(plane, &ns, dir.path(), job_runner_args(dir.path())).await;
     let admin = plane.client(User::Admin).await;
     let projects: Api<Project> = Api::namespaced(admin.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(admin.clone(), &state);
     let markers = dir.path().join("markers");
     create_preapproved(plane, &projects, &ns, &markers, 0).await;
+    if node == Node::Hold {
+        wait_for("the node starts the Job's pod", DEADLINE, || async {
+            !kubelet.pods().is_empty()
+        })
+        .await;
+        let job = kubelet.pods()[0].job.clone();
+        jobs.delete(&job, &Default::default()).await.unwrap();
+    }
 
     let project = wait_demo(
         &projects,
@@ -221,7 +250,7 @@ async fn a_runner_job_that_dies_is_reported_with_its_run_identity() {
         .unwrap();
     assert_eq!(ready.reason, "RunnerJobDied");
     assert!(
-        ready.message.contains(&run.holder) && ready.message.contains("DeadlineExceeded"),
+        ready.message.contains(&run.holder) && ready.message.contains(reason),
         "{}",
         ready.message
     );
@@ -244,7 +273,5 @@ async fn a_runner_job_that_dies_is_reported_with_its_run_identity() {
             })
     })
     .await;
-    // The dead Job is kept for `kubectl logs`; nothing started a second one.
-    let jobs: Api<Job> = Api::namespaced(admin, &state);
-    assert_eq!(runner_jobs(&jobs).await.len(), 1);
+    runner_jobs(&jobs).await.len()
 }
