@@ -100,7 +100,8 @@ if [ -x tests/e2e/control-plane.sh ]; then
   # Also the state tests: OpenTofu's kubernetes backend words its lock errors its own way.
   # And the credential tests: OpenTofu's s3 backend, TF_VAR_ secret inputs, env credentials.
   # And drift: OpenTofu's refresh-only plan JSON (resource_drift) read the same way.
-  TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate-e2e --locked --test loop --test state --test credentials --test drift -- --test-threads=2
+  # And the Job runner: the runner pod's apply (`tollgate runner apply`) through OpenTofu.
+  TOLLGATE_TERRAFORM="$tofu_bin" cargo test -p tollgate-e2e --locked --test loop --test state --test credentials --test drift --test runner_job -- --test-threads=2
 fi
 
 step "AWS suite (the real hashicorp/aws provider against moto), when the provider is already built"

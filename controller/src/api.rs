@@ -28,8 +28,8 @@ pub use project::{
     DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
     HistoryEntry, KubernetesBackend, LastApplied, LocalBackend, NotificationChannel, PlanStatus,
     PlanSummaryStatus, PolicyReport, Project, ProjectApproval, ProjectPhase, ProjectSpec,
-    ProjectStatus, QueueStatus, ResourceCost, Revision, RollbackStatus, S3Backend, SecretInput,
-    SecretKeyRef, SlaPolicy, StateStatus,
+    ProjectStatus, QueueStatus, ResourceCost, Revision, RollbackStatus, RunnerJobStatus, S3Backend,
+    SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 

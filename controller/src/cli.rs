@@ -27,6 +27,7 @@ mod plan;
 mod policy;
 mod pricebook;
 mod render;
+mod runner;
 mod webhook;
 
 use std::path::PathBuf;
@@ -82,6 +83,9 @@ pub enum CliError {
     /// Connecting to Kubernetes failed.
     #[error("Kubernetes: {0}")]
     Kube(String),
+    /// The runner Job configuration or a runner's inputs are invalid.
+    #[error(transparent)]
+    RunnerJob(#[from] crate::runner_job::RunnerJobError),
     /// The admission webhook failed.
     #[error(transparent)]
     Admission(#[from] crate::admission::Error),
@@ -185,6 +189,8 @@ pub enum Command {
     Policy(policy::PolicyArgs),
     /// The checkpoint queue in your browser, live, deciding with your own kubeconfig.
     Dashboard(crate::dashboard::DashboardArgs),
+    /// What the pod of a runner Job runs (`controller --runner=job`).
+    Runner(runner::RunnerArgs),
 }
 
 /// The name under which kubectl runs tollgate as a plugin (`kubectl tollgate …`).
@@ -239,6 +245,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             .await
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),
+        Command::Runner(args) => runner::run(&args).await,
     }
 }
 

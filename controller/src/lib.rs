@@ -28,6 +28,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod render;
 pub mod retention;
+pub mod runner_job;
 pub mod seal;
 pub mod serve;
 pub mod sla;

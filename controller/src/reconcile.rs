@@ -25,12 +25,58 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 pub use backoff::{Backoff, delay as backoff_delay};
-pub use context::{Accountability, Context, ControllerConfig, PolicySettings};
+pub use context::{Accountability, Context, ControllerConfig, JobRunner, PolicySettings};
 pub use error::{ApiStep, During, PlanStoreProblem, ReconcileError};
+pub(crate) use project::INIT_OPTIONS;
 pub use slots::{ReleaseOnDrop, RunSlots};
 
 use crate::api::{Checkpoint, Project};
 use crate::state::PROJECT_NAMESPACE_LABEL;
+
+/// With `--runner=job`: the Project whose runner Job changed (it ended, most of all). Without
+/// it, nothing (and no Job is watched, so the controller needs no permission on Jobs).
+fn job_wakeups(
+    ctx: &Context,
+    state_selector: &str,
+) -> futures::stream::BoxStream<'static, ObjectRef<Project>> {
+    if ctx.config.job_runner.is_none() {
+        return futures::stream::empty().boxed();
+    }
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> =
+        Api::namespaced(ctx.client.clone(), &ctx.config.state_namespace);
+    let selector = format!("{},{state_selector}", crate::runner_job::RUN_LABEL);
+    watcher(jobs, watcher::Config::default().labels(&selector))
+        .filter_map(|event| async move {
+            match event {
+                // A deleted Job wakes its Project too: a run that is gone is reported.
+                Ok(
+                    watcher::Event::Apply(job)
+                    | watcher::Event::InitApply(job)
+                    | watcher::Event::Delete(job),
+                ) => {
+                    let labels = job.labels();
+                    Some(
+                        ObjectRef::<Project>::new(labels.get(PROJECT_LABEL)?)
+                            .within(labels.get(PROJECT_NAMESPACE_LABEL)?),
+                    )
+                }
+                Ok(_) => None,
+                Err(err) => {
+                    tracing::warn!(error = %err, "watching runner Jobs; Projects look at their Job every minute meanwhile");
+                    None
+                }
+            }
+        })
+        .boxed()
+}
+
+/// `text` cut to `max` characters (an ellipsis marks the cut).
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    text.chars().take(max).collect::<String>() + "…"
+}
 
 /// Field manager for everything the controller writes (server-side apply).
 pub const FIELD_MANAGER: &str = "tollgate-controller";
@@ -154,6 +200,7 @@ pub async fn run(
             },
         )
         .reconcile_on(ctx.slots.wakeups())
+        .reconcile_on(job_wakeups(&ctx, &state_selector))
         .graceful_shutdown_on(async move {
             let _ = project_stop.recv().await;
         })

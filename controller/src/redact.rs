@@ -106,6 +106,18 @@ impl Redactor {
         self
     }
 
+    /// The secrets it removes now, live ones included (to hand them to another process's
+    /// redactor).
+    #[must_use]
+    pub fn secrets(&self) -> Vec<String> {
+        self.patterns
+            .iter()
+            .cloned()
+            .chain(self.live.iter().flat_map(LiveSecrets::patterns))
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .collect()
+    }
+
     /// The redactor with one more secret.
     #[must_use]
     pub fn with(mut self, secret: &str) -> Self {

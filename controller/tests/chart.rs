@@ -329,3 +329,63 @@ fn the_plain_bundle_is_fresh() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn chart_job_runner_is_the_shipped_runner_rbac_and_only_with_runner_job() {
+    let args_of = |docs: &[Value]| -> Vec<String> {
+        find(docs, "Deployment", "tollgate")["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    // In-process (the default): no Jobs, no runner identity.
+    let docs = render(&[]);
+    assert!(!docs.iter().any(|d| {
+        d["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("tollgate-runner"))
+    }));
+    assert!(!args_of(&docs).iter().any(|a| a.starts_with("--runner")));
+
+    let docs = render(&["--set", "controller.runner.mode=job"]);
+    let shipped = file_docs("deploy/runner-rbac.yaml");
+    for role in ["tollgate-runner", "tollgate-runner-jobs"] {
+        assert_eq!(
+            find(&docs, "Role", role)["rules"],
+            find(&shipped, "Role", role)["rules"],
+            "{role}"
+        );
+        assert_eq!(
+            find(&docs, "RoleBinding", role)["subjects"],
+            find(&shipped, "RoleBinding", role)["subjects"],
+            "{role}"
+        );
+    }
+    find(&docs, "ServiceAccount", "tollgate-runner");
+    let args = args_of(&docs);
+    let image = find(&docs, "Deployment", "tollgate")["spec"]["template"]["spec"]["containers"][0]
+        ["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for flag in [
+        "--runner=job".to_owned(),
+        format!("--runner-image={image}"),
+        "--runner-config=/etc/tollgate/runner/runner.yaml".to_owned(),
+    ] {
+        assert!(args.contains(&flag), "{flag} in {args:?}");
+    }
+    // The configuration the controller reads is valid and names the chart's account.
+    let yaml = find(&docs, "ConfigMap", "tollgate-runner")["data"]["runner.yaml"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = tollgate::runner_job::RunnerJobConfig::parse(&yaml, "runner.yaml").unwrap();
+    assert_eq!(config.service_account, "tollgate-runner");
+    assert_eq!(config.active_deadline_seconds, 3600);
+
+    let refused = try_render(&["--set", "controller.runner.mode=pod"]).unwrap_err();
+    assert!(refused.contains("in-process or job"), "{refused}");
+}

@@ -20,6 +20,7 @@ const PURE: &[&str] = &[
     "redact",
     "manifest",
     "retention",
+    "runner_job",
     "drift",
     "fair",
     "policy",

@@ -44,6 +44,14 @@ if ! out="$("${kubectl[@]}" apply --dry-run=server -f "$work/all.yaml" 2>&1)"; t
   exit 1
 fi
 echo "server dry-run: $(grep -c '^kind:' "$work/all.yaml") objects accepted"
+# The Job runner's objects too (controller.runner.mode=job: the runner's ServiceAccount,
+# Roles and configuration, the controller's flags).
+render --set controller.runner.mode=job > "$work/job-runner.yaml"
+if ! out="$("${kubectl[@]}" apply --dry-run=server -f "$work/job-runner.yaml" 2>&1)"; then
+  echo "$out" >&2
+  exit 1
+fi
+echo "server dry-run with controller.runner.mode=job: $(grep -c '^kind:' "$work/job-runner.yaml") objects accepted"
 
 # For real, without the CRDs (installed by the e2e harness already) and without the hook
 # Job (no kubelet runs it here; its work is done below with the same command).

@@ -553,6 +553,10 @@ pub struct ProjectStatus {
     /// started waiting. Gone once it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueStatus>,
+    /// The latest runner Job of this Project's current plan (`--runner=job`): which Job
+    /// applies it, and its run identity (the holder the stuck-lock playbook looks for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_job: Option<RunnerJobStatus>,
     /// Recent applies and decisions, newest first, bounded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
@@ -820,6 +824,27 @@ pub struct StateStatus {
     pub namespace: String,
     /// Name of the state Secret (Terraform's `kubernetes` backend).
     pub secret_name: String,
+}
+
+/// A runner Job (`--runner=job`) of the Project's plan.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerJobStatus {
+    /// The plan it applies.
+    pub plan_id: String,
+    /// Which run of that plan (0 first; a new Job after a failed run that is retried).
+    pub attempt: i64,
+    /// The Job, in the state namespace.
+    pub job: String,
+    /// The run's identity, `job/<namespace>/<job>`: the pod's name, which Terraform records
+    /// as the state lock's holder (`Who`), starts with the Job's name.
+    pub holder: String,
+    /// When the controller let it run.
+    pub started_at: Time,
+    /// Whether the controller has recorded how it ended (a later run of the same plan gets
+    /// the next attempt).
+    #[serde(default)]
+    pub recorded: bool,
 }
 
 /// Where a Project waiting for a Terraform run slot stood when it started waiting.

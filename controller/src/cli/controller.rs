@@ -193,6 +193,22 @@ pub struct ControllerArgs {
         value_name = "SECONDS"
     )]
     credentials_refresh_margin: u64,
+    /// Where applies run: `in-process` (Terraform as a child of the controller) or `job`
+    /// (one Kubernetes Job per apply, which survives a controller restart; docs/deploy.md).
+    #[arg(long, env = "TOLLGATE_RUNNER", value_enum, default_value_t = super::runner::RunnerMode::InProcess)]
+    pub(super) runner: super::runner::RunnerMode,
+    /// Image of runner Jobs: the controller's own (required with --runner=job).
+    #[arg(
+        long,
+        env = "TOLLGATE_RUNNER_IMAGE",
+        value_name = "IMAGE",
+        required_if_eq("runner", "job")
+    )]
+    pub(super) runner_image: Option<String>,
+    /// Runner Jobs' ServiceAccount, resources and deadline, per namespace or Project
+    /// (YAML; docs/deploy.md). Default: ServiceAccount `tollgate-runner`, 2 CPU / 2 GiB, 1 h.
+    #[arg(long, env = "TOLLGATE_RUNNER_CONFIG", value_name = "FILE")]
+    pub(super) runner_config: Option<PathBuf>,
 }
 
 /// Why the reconcilers stop.
@@ -274,6 +290,7 @@ pub async fn run(
                 None
             }
         },
+        job_runner: super::runner::job_runner(args)?,
     };
     let price_book = crate::cost::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(

@@ -44,6 +44,17 @@ pub struct ControllerConfig {
     /// The account allow-list (`--credentials-config`); `None`: no allow-list, Projects
     /// may name any account (and static keys are refused).
     pub accounts: Option<Arc<crate::credentials::AccountPolicy>>,
+    /// `--runner=job`: applies run in Kubernetes Jobs; `None`: as children of the controller.
+    pub job_runner: Option<JobRunner>,
+}
+
+/// How runner Jobs are made (`--runner=job`).
+#[derive(Clone, Debug)]
+pub struct JobRunner {
+    /// The image (the controller's own).
+    pub image: String,
+    /// ServiceAccount, resources and deadline per namespace / Project.
+    pub config: crate::runner_job::RunnerJobConfig,
 }
 
 /// Where the cluster's policies are and how the built-in pack is set.

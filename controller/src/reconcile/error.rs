@@ -107,11 +107,13 @@ pub enum ApiStep {
     WriteRevisions,
     /// Read or write the namespace's NamespaceBudget ledger.
     ReserveBudget,
+    /// Create, read or start a runner Job and its Secrets (`--runner=job`).
+    RunnerJob,
 }
 
 impl ApiStep {
     /// Every step, for documentation and tests.
-    pub const ALL: [ApiStep; 18] = [
+    pub const ALL: [ApiStep; 19] = [
         Self::ReadProject,
         Self::WriteFinalizer,
         Self::WriteStatus,
@@ -130,6 +132,7 @@ impl ApiStep {
         Self::ReadCredentials,
         Self::WriteRevisions,
         Self::ReserveBudget,
+        Self::RunnerJob,
     ];
 
     /// The error of this step failing with `source`.
@@ -158,6 +161,7 @@ impl ApiStep {
             Self::ReadCredentials => "read_credentials",
             Self::WriteRevisions => "revisions",
             Self::ReserveBudget => "reserve_budget",
+            Self::RunnerJob => "runner_job",
         }
     }
 }
@@ -187,6 +191,7 @@ impl fmt::Display for ApiStep {
                 "read the Secrets of the Project's credentials and secret inputs"
             }
             Self::ReserveBudget => "read or write the namespace's NamespaceBudget ledger",
+            Self::RunnerJob => "create, read or start the runner Job and its Secrets",
         })
     }
 }

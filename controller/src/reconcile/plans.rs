@@ -117,13 +117,11 @@ impl PlanStore {
         Ok(())
     }
 
-    /// Writes the plan `plan_id` back to `path` from its Secrets, checking its digest.
-    pub async fn restore(
+    /// Plan `plan_id`'s Secrets and how many chunks it has.
+    async fn listed(
         &self,
         plan_id: &str,
-        digest: &str,
-        path: &Path,
-    ) -> Result<SavedPlan, ReconcileError> {
+    ) -> Result<(kube::api::ObjectList<Secret>, usize), ReconcileError> {
         let list = self
             .secrets
             .list(
@@ -138,6 +136,23 @@ impl PlanStore {
             .and_then(|s| s.annotations().get(PLAN_CHUNKS_ANNOTATION))
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| store_error(plan_id, PlanStoreProblem::NotStored))?;
+        Ok((list, chunks))
+    }
+
+    /// The names of plan `plan_id`'s Secrets, in order (what a runner Job mounts).
+    pub async fn chunk_names(&self, plan_id: &str) -> Result<Vec<String>, ReconcileError> {
+        let (_, chunks) = self.listed(plan_id).await?;
+        Ok((0..chunks).map(|i| self.secret_name(plan_id, i)).collect())
+    }
+
+    /// Writes the plan `plan_id` back to `path` from its Secrets, checking its digest.
+    pub async fn restore(
+        &self,
+        plan_id: &str,
+        digest: &str,
+        path: &Path,
+    ) -> Result<SavedPlan, ReconcileError> {
+        let (list, chunks) = self.listed(plan_id).await?;
         let mut compressed = Vec::new();
         for index in 0..chunks {
             let name = self.secret_name(plan_id, index);

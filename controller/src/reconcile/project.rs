@@ -25,7 +25,7 @@ use super::conditions;
 use super::plans::PlanStore;
 use super::{
     ApiStep, Context, During, FIELD_MANAGER, FINALIZER, PROJECT_LABEL, PlanStoreProblem,
-    ReconcileError, key,
+    ReconcileError, key, truncate,
 };
 use crate::api::{
     self, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointRefStatus, CheckpointSpec,
@@ -56,6 +56,7 @@ mod credentials;
 mod drift;
 mod escalation;
 mod integrity;
+mod job;
 mod plan;
 mod policy;
 mod queue;
@@ -66,7 +67,7 @@ mod steps;
 const PLAN_FILE: &str = "tfplan";
 /// `-reconfigure`: the working directory may have been initialised for another backend
 /// configuration (a CLI run, an older render); the state lives in the backend, never here.
-const INIT_OPTIONS: InitOptions = InitOptions {
+pub(crate) const INIT_OPTIONS: InitOptions = InitOptions {
     no_backend: false,
     backend_config_files: Vec::new(),
     reconfigure: true,
@@ -549,55 +550,6 @@ struct Ask {
     review: crate::plan::PlanReview,
 }
 
-fn plan_status(saved: &SavedPlan, plan_key: &str, summary: &PlanSummary) -> PlanStatus {
-    let (add, change, destroy) = wide(summary.terraform_counts());
-    let a = &summary.addresses;
-    let addresses = a
-        .create
-        .iter()
-        .chain(&a.update)
-        .chain(&a.replace)
-        .chain(&a.delete)
-        .take(LISTED_ADDRESSES)
-        .cloned()
-        .collect();
-    PlanStatus {
-        id: saved.id.clone(),
-        digest: saved.digest.clone(),
-        inputs_digest: plan_key.to_owned(),
-        summary: PlanSummaryStatus {
-            add,
-            change,
-            destroy,
-            addresses,
-        },
-    }
-}
-
-fn cost_status(estimate: &Estimate) -> api::CostStatus {
-    let mut resources: Vec<&cost::ResourceCost> = estimate.resources.iter().collect();
-    resources.sort_by_key(|r| std::cmp::Reverse(r.monthly_cost));
-    api::CostStatus {
-        monthly: money(estimate.total_monthly_cost),
-        delta: money(estimate.delta_monthly_cost),
-        currency: estimate.currency.clone(),
-        top_resources: resources
-            .iter()
-            .take(5)
-            .map(|r| ResourceCost {
-                address: r.address.clone(),
-                monthly: money(r.monthly_cost),
-            })
-            .collect(),
-        unpriced: estimate
-            .unpriced
-            .iter()
-            .take(LISTED_ADDRESSES)
-            .map(|u| truncate(&format!("{}: {}", u.address, u.reason), 300))
-            .collect(),
-    }
-}
-
 /// Counts as the API's integer type (Kubernetes has no unsigned integer format).
 fn wide((add, change, destroy): (u32, u32, u32)) -> (i64, i64, i64) {
     (i64::from(add), i64::from(change), i64::from(destroy))
@@ -605,13 +557,6 @@ fn wide((add, change, destroy): (u32, u32, u32)) -> (i64, i64, i64) {
 
 fn money(amount: Decimal) -> String {
     amount.round_dp(2).to_string()
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    text.chars().take(max).collect::<String>() + "…"
 }
 
 #[cfg(test)]

@@ -324,9 +324,30 @@ pub enum TerraformError {
         /// The error.
         source: std::io::Error,
     },
+    /// Terraform failed in a runner Job's pod (`--runner=job`); the message is the pod's,
+    /// redacted there.
+    #[error("runner Job {job}: {message}")]
+    InJob {
+        /// The class the pod gave the error.
+        kind: ErrorKind,
+        /// The Job.
+        job: String,
+        /// What the pod reported.
+        message: String,
+    },
 }
 
 impl TerraformError {
+    /// The error a runner Job's pod reported (`kind` as the pod classified it).
+    #[must_use]
+    pub fn in_job(kind: ErrorKind, job: &str, message: &str) -> Self {
+        Self::InJob {
+            kind,
+            job: job.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
     /// The class of this error.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
@@ -350,6 +371,7 @@ impl TerraformError {
             Self::Killed { .. } => ErrorKind::Killed,
             Self::Failed { .. } => ErrorKind::Failed,
             Self::OutputTooLarge { .. } | Self::Json { .. } => ErrorKind::Output,
+            Self::InJob { kind, .. } => *kind,
         }
     }
 

@@ -66,6 +66,20 @@ impl Workspace {
         &self.redactor
     }
 
+    /// The environment of this workspace's commands (without where the `kubernetes` backend
+    /// finds its cluster, which is the runner's own) and the secrets it redacts: what a
+    /// runner Job receives through its inputs Secret (`--runner=job`).
+    #[must_use]
+    pub fn handover(&self) -> (Vec<(String, String)>, Vec<String>) {
+        let env = self
+            .env
+            .iter()
+            .filter(|(name, _)| !name.starts_with("KUBE_"))
+            .cloned()
+            .collect();
+        (env, self.redactor.secrets())
+    }
+
     pub(super) fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()

@@ -9,6 +9,7 @@
 
 pub mod browser;
 pub mod controller;
+pub mod kubelet;
 pub mod moto;
 pub mod receiver;
 pub mod webhook;
@@ -459,6 +460,59 @@ pub fn demo_project(
     }
     serde_json::from_value(serde_json::json!({"apiVersion": "tollgate.dev/v1alpha1", "kind": "Project", "metadata": {"name": "demo", "namespace": namespace}, "spec": spec}))
         .expect("a valid Project")
+}
+
+/// The Project `demo` once its status satisfies `done`; fails the test with the status and
+/// `log()` (the controller's log) after 180 s.
+pub async fn wait_demo(
+    projects: &Api<Project>,
+    what: &str,
+    done: impl Fn(&tollgate::api::ProjectStatus) -> bool,
+    log: impl Fn() -> String,
+) -> Project {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let project = projects.get("demo").await.expect("read the demo Project");
+        let status = project.status.clone().unwrap_or_default();
+        if done(&status) {
+            return project;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Project is not {what}: {status:?}\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The approval settings that let every change of the demo Project apply without a person.
+pub fn everything() -> serde_json::Value {
+    serde_json::json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]})
+}
+
+/// Creates the demo Project, pre-approved (with an ApprovalPolicy for its namespace), with
+/// an apply whose provisioner sleeps `apply_seconds`.
+pub async fn create_preapproved(
+    plane: &ControlPlane,
+    projects: &Api<Project>,
+    namespace: &str,
+    markers: &Path,
+    apply_seconds: u32,
+) {
+    plane.allow_in(namespace, everything()).await;
+    projects
+        .create(
+            &PostParams::default(),
+            &demo_project(
+                namespace,
+                markers,
+                serde_json::json!({"apply_delay_seconds": apply_seconds}),
+                everything(),
+            ),
+        )
+        .await
+        .expect("create the demo Project");
 }
 
 /// Whether `terraform apply` runs in the Project working directory `work`: the runner's

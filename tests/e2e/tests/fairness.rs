@@ -9,15 +9,11 @@ use kube::api::{Api, PostParams};
 use serde_json::json;
 use tollgate::api::{Project, ProjectPhase};
 use tollgate_e2e::controller::{ControllerProcess, state_namespace_of};
-use tollgate_e2e::{ControlPlane, User, demo_project};
+use tollgate_e2e::{ControlPlane, User, demo_project, everything};
 
 const DEADLINE: Duration = Duration::from_secs(240);
 /// Projects of the busy namespace.
 const BUSY: usize = 6;
-
-fn everything() -> serde_json::Value {
-    json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]})
-}
 
 /// A pre-approved demo Project named `name` whose apply takes two seconds, labelled for
 /// this test's controller.

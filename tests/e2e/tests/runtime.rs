@@ -2,7 +2,6 @@
 //! several replicas with one leader, graceful shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -11,56 +10,23 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tollgate::api::{Checkpoint, CheckpointPhase, Project, ProjectPhase};
 use tollgate_e2e::controller::{ControllerProcess, state_namespace_of};
-use tollgate_e2e::{ControlPlane, User, applying_in, demo_project, markers_in, wait_for};
+use tollgate_e2e::{
+    ControlPlane, User, applying_in, create_preapproved, demo_project, markers_in, wait_demo,
+    wait_for,
+};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 /// The leader Lease's duration in these tests (seconds): a killed leader is replaced after
 /// about this long.
 const LEASE_SECONDS: u64 = 4;
-/// What lets every change of the demo Project apply without a person.
-fn everything() -> serde_json::Value {
-    json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]})
-}
-
-/// Creates the demo Project, pre-approved (with an ApprovalPolicy for its namespace), with
-/// an apply whose provisioner sleeps `apply_seconds`.
-async fn create_preapproved(
-    plane: &ControlPlane,
-    projects: &Api<Project>,
-    ns: &str,
-    markers: &Path,
-    apply_seconds: u32,
-) {
-    plane.allow_in(ns, everything()).await;
-    projects
-        .create(
-            &PostParams::default(),
-            &demo_project(
-                ns,
-                markers,
-                json!({"apply_delay_seconds": apply_seconds}),
-                everything(),
-            ),
-        )
-        .await
-        .unwrap();
-}
-
 async fn wait_ready(projects: &Api<Project>, log: impl Fn() -> String) -> Project {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let p = projects.get("demo").await.unwrap();
-        let status = p.status.clone().unwrap_or_default();
-        if status.phase == Some(ProjectPhase::Ready) && status.last_applied.is_some() {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the Project is not Ready: {status:?}\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_demo(
+        projects,
+        "Ready",
+        |s| s.phase == Some(ProjectPhase::Ready) && s.last_applied.is_some(),
+        log,
+    )
+    .await
 }
 
 async fn lease_holder(leases: &Api<Lease>) -> Option<String> {

@@ -1,5 +1,6 @@
 //! Applying exactly the saved, approved plan; outputs and history.
 
+use super::job::JobRun;
 use super::*;
 
 impl Run<'_> {
@@ -19,6 +20,11 @@ impl Run<'_> {
         // The saved plan holds the secret inputs' values: only the credentials are needed.
         if let Some(action) = self.obtain_credentials(&plan.id, false).await? {
             return Ok(action);
+        }
+        if self.ctx.config.job_runner.is_some() {
+            // A runner Job's pod cannot reach the controller's loopback credentials
+            // endpoint: it gets the minted keys, without refresh (docs/deploy.md#job-runner).
+            self.credential_lease = None;
         }
         let ws = self.write_workspace()?;
         let decided_by = self.decided_by().await;
@@ -45,12 +51,34 @@ impl Run<'_> {
         } else {
             (AuditAction::ApplyStarted, AuditAction::ApplyFinished)
         };
-        self.audit(started, |e| e.plan_digest = Some(plan.digest.clone()));
-        let applied = self
-            .ctx
-            .runner
-            .init_and_apply(&ws, &INIT_OPTIONS, &saved)
-            .await;
+        let mut job_outputs = None;
+        let applied = match self.ctx.config.job_runner.clone() {
+            Some(runner) => match self.apply_in_job(&runner, &plan, &ws, started).await? {
+                JobRun::Running(action) => return Ok(action),
+                JobRun::Died {
+                    job,
+                    holder,
+                    reason,
+                } => {
+                    let message = format!(
+                        "runner Job {}/{job} ended without a result ({reason}); run {holder} may still hold the state lock: see \"A runner Job died\" in docs/operator-guide.md",
+                        self.ctx.config.state_namespace
+                    );
+                    return self
+                        .apply_died(&plan, &message, approved_checkpoint.as_ref(), decided_by)
+                        .await;
+                }
+                JobRun::Ended(result) => result.map(|outputs| job_outputs = Some(outputs)),
+            },
+            None => {
+                self.audit(started, |e| e.plan_digest = Some(plan.digest.clone()));
+                self.ctx
+                    .runner
+                    .init_and_apply(&ws, &INIT_OPTIONS, &saved)
+                    .await
+                    .map(|_| ())
+            }
+        };
         let failed = applied.as_ref().err().map(ToString::to_string);
         self.audit(
             if failed.is_some() {
@@ -64,7 +92,7 @@ impl Run<'_> {
             },
         );
         match applied {
-            Ok(_) => {}
+            Ok(()) => {}
             Err(TerraformError::PlanFile(PlanError::DigestMismatch { path, actual, .. })) => {
                 // The file changed between the check and the apply: never apply, never guess.
                 let problem = PlanStoreProblem::DigestMismatch {
@@ -83,7 +111,7 @@ impl Run<'_> {
                 let check = self
                     .ctx
                     .runner
-                    .plan(&ws, &PlanRequest::new("tfplan-check"))
+                    .init_and_plan(&ws, &INIT_OPTIONS, &PlanRequest::new("tfplan-check"))
                     .await?;
                 if check.status != TfPlanStatus::NoChanges {
                     self.event(EventType::Warning, "StalePlan", "the saved plan is stale (state changed since it was approved); planning again").await;
@@ -104,7 +132,13 @@ impl Run<'_> {
             // Throttling, the network, a state lock held past -lock-timeout (typically by
             // the Terraform of a controller that died mid-apply): tried again with backoff,
             // a bounded number of times, then a person is asked.
-            Err(err) if self.may_retry_apply(&err) => return Err(err.into()),
+            Err(err) if self.may_retry_apply(&err) => {
+                if self.status.runner_job.as_ref().is_some_and(|r| r.recorded) {
+                    // The next attempt is a new Job: remember this one ended.
+                    self.save().await?;
+                }
+                return Err(err.into());
+            }
             Err(err) => {
                 self.ctx.metrics.applied("failed");
                 let error = truncate(&self.sensitive_inputs().redact(&err.to_string()), 2000);
@@ -122,7 +156,7 @@ impl Run<'_> {
         // A destroy leaves no outputs, and the Project's namespace may be being deleted
         // (nothing can be created there).
         if self.project.meta().deletion_timestamp.is_none() {
-            let outputs_digest = self.write_outputs(&ws).await?;
+            let outputs_digest = self.write_outputs(&ws, job_outputs).await?;
             self.record_revision(&plan, outputs_digest).await?;
         }
         self.delete_plans_except(None).await?;
@@ -144,6 +178,28 @@ impl Run<'_> {
         )
         .await?;
         self.wait_for_change().await
+    }
+
+    /// A runner Job ended without a result: the apply failed as far as anyone can tell,
+    /// and its run may still hold the state lock; a person looks (Failed, `RunnerJobDied`).
+    async fn apply_died(
+        &mut self,
+        plan: &PlanStatus,
+        message: &str,
+        checkpoint: Option<&CheckpointRefStatus>,
+        decided_by: Option<String>,
+    ) -> Result<Action, ReconcileError> {
+        self.audit(AuditAction::ApplyFailed, |e| {
+            e.plan_digest = Some(plan.digest.clone());
+            e.reason = Some(truncate(message, 1000));
+        });
+        self.ctx.metrics.applied("failed");
+        self.record_apply_outcome(checkpoint, Err(message)).await;
+        self.push_history(&plan.id, "Failed", decided_by);
+        self.status.checkpoint_ref = None;
+        self.transition(ProjectPhase::Failed, "RunnerJobDied", message)
+            .await?;
+        Ok(Action::await_change())
     }
 
     /// Tells the approved checkpoint how its apply ended (`status.applyOutcome`), which is
@@ -179,13 +235,28 @@ impl Run<'_> {
         }
     }
 
-    /// Writes the outputs Secret; returns the sha256 of the outputs.
-    pub(super) async fn write_outputs(&mut self, ws: &Workspace) -> Result<String, ReconcileError> {
-        let outputs = self.ctx.runner.output(ws).await?;
+    /// Writes the outputs Secret (from the runner Job's result, else `terraform output`);
+    /// returns the sha256 of the outputs.
+    pub(super) async fn write_outputs(
+        &mut self,
+        ws: &Workspace,
+        from_job: Option<BTreeMap<String, serde_json::Value>>,
+    ) -> Result<String, ReconcileError> {
+        let outputs = match from_job {
+            Some(outputs) => outputs,
+            None => self
+                .ctx
+                .runner
+                .output(ws)
+                .await?
+                .into_iter()
+                .map(|(name, output)| (name, output.value))
+                .collect(),
+        };
         let data: BTreeMap<String, ByteString> = outputs
             .iter()
-            .map(|(name, output)| {
-                let text = match &output.value {
+            .map(|(name, value)| {
+                let text = match value {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };

@@ -416,3 +416,52 @@ impl Run<'_> {
         ))
     }
 }
+
+fn plan_status(saved: &SavedPlan, plan_key: &str, summary: &PlanSummary) -> PlanStatus {
+    let (add, change, destroy) = wide(summary.terraform_counts());
+    let a = &summary.addresses;
+    let addresses = a
+        .create
+        .iter()
+        .chain(&a.update)
+        .chain(&a.replace)
+        .chain(&a.delete)
+        .take(LISTED_ADDRESSES)
+        .cloned()
+        .collect();
+    PlanStatus {
+        id: saved.id.clone(),
+        digest: saved.digest.clone(),
+        inputs_digest: plan_key.to_owned(),
+        summary: PlanSummaryStatus {
+            add,
+            change,
+            destroy,
+            addresses,
+        },
+    }
+}
+
+fn cost_status(estimate: &Estimate) -> api::CostStatus {
+    let mut resources: Vec<&cost::ResourceCost> = estimate.resources.iter().collect();
+    resources.sort_by_key(|r| std::cmp::Reverse(r.monthly_cost));
+    api::CostStatus {
+        monthly: money(estimate.total_monthly_cost),
+        delta: money(estimate.delta_monthly_cost),
+        currency: estimate.currency.clone(),
+        top_resources: resources
+            .iter()
+            .take(5)
+            .map(|r| ResourceCost {
+                address: r.address.clone(),
+                monthly: money(r.monthly_cost),
+            })
+            .collect(),
+        unpriced: estimate
+            .unpriced
+            .iter()
+            .take(LISTED_ADDRESSES)
+            .map(|u| truncate(&format!("{}: {}", u.address, u.reason), 300))
+            .collect(),
+    }
+}

@@ -1,0 +1,604 @@
+//! The Kubernetes Job that applies one Project's approved plan (`--runner=job`): its
+//! settings per namespace and Project (`--runner-config`), its name, its manifest, what its
+//! status means, and the bundle of inputs and the result the controller and the
+//! `tollgate runner apply` pod exchange through Secrets.
+//!
+//! Why a Job: a Terraform child of the controller dies with the controller's container, and
+//! leaves the state lock held. A Job's pod outlives any controller restart or failover;
+//! its name is derived from the Project and the plan digest, so the controller that finds
+//! it (the same one, or a new leader) adopts it instead of starting a second apply (the
+//! apiserver refuses a second Job of that name).
+//!
+//! The run's identity, [`holder`], is `job/<namespace>/<job name>`: it is recorded in the
+//! Project's `status.runnerJob.holder`, on the Job (annotation [`HOLDER_ANNOTATION`]) and in
+//! the result; Terraform's own lock record names the pod, whose name starts with the Job's.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, EnvVar, KeyToPath, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ProjectedVolumeSource, ResourceRequirements, SecretProjection,
+    SecurityContext, Volume, VolumeMount, VolumeProjection,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Label on a runner Job and its pod: which command it runs (`apply`).
+pub const RUN_LABEL: &str = "tollgate.dev/run";
+/// Annotation on a runner Job: the run's identity ([`holder`]).
+pub const HOLDER_ANNOTATION: &str = "tollgate.dev/run-holder";
+/// Where the pod sees its inputs Secret and the plan's chunk Secrets.
+pub const INPUTS_DIR: &str = "/var/run/tollgate/run";
+/// The pod's writable working directory (an `emptyDir`).
+pub const WORK_DIR: &str = "/var/run/tollgate/work";
+/// Key of the inputs Secret: the gzipped JSON [`Bundle`].
+pub const BUNDLE_KEY: &str = "bundle.json.gz";
+/// Key of the result Secret: the JSON [`Outcome`].
+pub const OUTCOME_KEY: &str = "outcome.json";
+/// Key of the result Secret: `terraform output -json` after a successful apply.
+pub const OUTPUTS_KEY: &str = "outputs.json";
+/// File name prefix of the plan's chunks in [`INPUTS_DIR`] (`plan.gz.0`, `plan.gz.1`, …).
+pub const PLAN_CHUNK_PREFIX: &str = "plan.gz.";
+/// Key of each plan chunk Secret.
+pub const PLAN_CHUNK_KEY: &str = "plan.gz";
+
+/// Problems with the runner configuration or a runner's inputs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunnerJobError {
+    /// `--runner-config` is not valid.
+    #[error("runner configuration {path}: {message}; see docs/deploy.md#job-runner")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file of the working directory cannot be carried to the Job.
+    #[error("{path}: {message}; the job runner carries the rendered configuration as UTF-8 text")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The bundle is not what a controller writes.
+    #[error(
+        "the runner's input bundle is unreadable ({0}); delete the Job so the controller creates it again"
+    )]
+    Bundle(String),
+}
+
+/// `--runner-config`: the Job's ServiceAccount, resources and deadline, with overrides for a
+/// namespace or one Project (the most specific one that sets a field wins). Owned by the
+/// platform team: a Project cannot choose its own identity.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunnerJobConfig {
+    /// ServiceAccount of runner pods (in the state namespace).
+    #[serde(default = "default_service_account")]
+    pub service_account: String,
+    /// Requests and limits of the runner container.
+    #[serde(default = "default_resources")]
+    pub resources: ResourceRequirements,
+    /// `activeDeadlineSeconds` of each Job: a run taking longer is killed and reported.
+    #[serde(default = "default_deadline")]
+    pub active_deadline_seconds: i64,
+    /// Settings for one namespace (`project` unset) or one Project.
+    #[serde(default)]
+    pub overrides: Vec<RunnerOverride>,
+}
+
+/// One entry of [`RunnerJobConfig::overrides`].
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RunnerOverride {
+    /// The Project's namespace.
+    pub namespace: String,
+    /// The Project's name; unset: every Project of the namespace.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// ServiceAccount of this namespace's / Project's runner pods (e.g. one annotated for
+    /// IRSA or bound by EKS Pod Identity to the Project's IAM role).
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// Requests and limits.
+    #[serde(default)]
+    pub resources: Option<ResourceRequirements>,
+    /// `activeDeadlineSeconds`.
+    #[serde(default)]
+    pub active_deadline_seconds: Option<i64>,
+}
+
+/// The settings one Project's runner Jobs get.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunnerSettings {
+    /// ServiceAccount.
+    pub service_account: String,
+    /// Requests and limits.
+    pub resources: ResourceRequirements,
+    /// `activeDeadlineSeconds`.
+    pub active_deadline_seconds: i64,
+}
+
+fn default_service_account() -> String {
+    "tollgate-runner".to_owned()
+}
+
+fn default_deadline() -> i64 {
+    3600
+}
+
+fn default_resources() -> ResourceRequirements {
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(quantities("250m", "256Mi")),
+        limits: Some(quantities("2", "2Gi")),
+        ..ResourceRequirements::default()
+    }
+}
+
+impl Default for RunnerJobConfig {
+    fn default() -> Self {
+        Self {
+            service_account: default_service_account(),
+            resources: default_resources(),
+            active_deadline_seconds: default_deadline(),
+            overrides: Vec::new(),
+        }
+    }
+}
+
+impl RunnerJobConfig {
+    /// Reads the YAML of `--runner-config` (`path` names it in errors).
+    ///
+    /// # Errors
+    /// Unknown fields, a bad quantity, a deadline under one second, an override naming no
+    /// namespace.
+    pub fn parse(yaml: &str, path: &str) -> Result<Self, RunnerJobError> {
+        let invalid = |message: String| RunnerJobError::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let config: Self = serde_saphyr::from_str(yaml).map_err(|e| invalid(e.to_string()))?;
+        let deadlines = std::iter::once(Some(config.active_deadline_seconds))
+            .chain(config.overrides.iter().map(|o| o.active_deadline_seconds));
+        if deadlines.flatten().any(|d| d < 1) {
+            return Err(invalid("activeDeadlineSeconds must be at least 1".into()));
+        }
+        if config.overrides.iter().any(|o| o.namespace.is_empty()) {
+            return Err(invalid("every override names a namespace".into()));
+        }
+        Ok(config)
+    }
+
+    /// The settings of the Project `namespace/name`: its own override, else its
+    /// namespace's, else the defaults, field by field.
+    #[must_use]
+    pub fn for_project(&self, namespace: &str, name: &str) -> RunnerSettings {
+        let own = self
+            .overrides
+            .iter()
+            .find(|o| o.namespace == namespace && o.project.as_deref() == Some(name));
+        let namespace_wide = self
+            .overrides
+            .iter()
+            .find(|o| o.namespace == namespace && o.project.is_none());
+        let layers = || [own, namespace_wide].into_iter().flatten();
+        RunnerSettings {
+            service_account: layers()
+                .find_map(|o| o.service_account.clone())
+                .unwrap_or_else(|| self.service_account.clone()),
+            resources: layers()
+                .find_map(|o| o.resources.clone())
+                .unwrap_or_else(|| self.resources.clone()),
+            active_deadline_seconds: layers()
+                .find_map(|o| o.active_deadline_seconds)
+                .unwrap_or(self.active_deadline_seconds),
+        }
+    }
+}
+
+/// The name of the Job of run `attempt` applying `plan_digest` for the Project
+/// `namespace/name`: the same for every controller that looks, so at most one such Job can
+/// exist.
+#[must_use]
+pub fn job_name(namespace: &str, name: &str, plan_digest: &str, attempt: i64) -> String {
+    // Lengths first: no two different (namespace, name) pairs hash the same text.
+    let digest = Sha256::digest(
+        format!(
+            "{}:{namespace}{}:{name}{plan_digest}",
+            namespace.len(),
+            name.len()
+        )
+        .as_bytes(),
+    );
+    let hex = hex::encode(digest);
+    format!("tollgate-apply-{}-{attempt}", hex.get(..20).unwrap_or(&hex))
+}
+
+/// The inputs Secret of the Job `job`.
+#[must_use]
+pub fn inputs_secret(job: &str) -> String {
+    format!("{job}-inputs")
+}
+
+/// The result Secret of the Job `job` (created empty by the controller, filled by the pod).
+#[must_use]
+pub fn result_secret(job: &str) -> String {
+    format!("{job}-result")
+}
+
+/// The identity of the run of Job `job` in `namespace`: what the stuck-lock playbook
+/// compares with the state lock's holder.
+#[must_use]
+pub fn holder(namespace: &str, job: &str) -> String {
+    format!("job/{namespace}/{job}")
+}
+
+/// What a runner Job is made of.
+#[derive(Clone, Debug)]
+pub struct JobRequest<'a> {
+    /// The state namespace (where the plan Secrets and the state are).
+    pub namespace: &'a str,
+    /// The Project's namespace.
+    pub project_namespace: &'a str,
+    /// The Project's name.
+    pub project_name: &'a str,
+    /// sha256 of the approved plan file.
+    pub plan_digest: &'a str,
+    /// Which run of this plan (0 first).
+    pub attempt: i64,
+    /// The controller's image.
+    pub image: &'a str,
+    /// The plan's chunk Secrets, in order.
+    pub plan_chunks: &'a [String],
+    /// ServiceAccount, resources, deadline.
+    pub settings: &'a RunnerSettings,
+}
+
+/// The Job, created suspended: the controller creates its Secrets (owned by it) and then
+/// lets it run, so a pod never starts without its inputs.
+#[must_use]
+pub fn build(req: &JobRequest<'_>) -> Job {
+    let name = job_name(
+        req.project_namespace,
+        req.project_name,
+        req.plan_digest,
+        req.attempt,
+    );
+    let mut labels = crate::state::project_labels(req.project_namespace, req.project_name);
+    labels.insert(RUN_LABEL.to_owned(), "apply".to_owned());
+    let holder = holder(req.namespace, &name);
+    let mut sources = vec![secret_projection(
+        &inputs_secret(&name),
+        BUNDLE_KEY,
+        BUNDLE_KEY,
+    )];
+    for (index, chunk) in req.plan_chunks.iter().enumerate() {
+        sources.push(secret_projection(
+            chunk,
+            PLAN_CHUNK_KEY,
+            &format!("{PLAN_CHUNK_PREFIX}{index}"),
+        ));
+    }
+    let args = [
+        "runner",
+        "apply",
+        "--inputs",
+        INPUTS_DIR,
+        "--work-dir",
+        WORK_DIR,
+        "--plan-digest",
+        req.plan_digest,
+        "--result-secret",
+        &result_secret(&name),
+        "--namespace",
+        req.namespace,
+        "--holder",
+        &holder,
+    ];
+    let container = Container {
+        name: "runner".into(),
+        image: Some(req.image.to_owned()),
+        args: Some(args.iter().map(|a| (*a).to_owned()).collect()),
+        // The root filesystem is read-only: Terraform's home and plugin cache go to the
+        // work volume (the runner creates the cache directory).
+        env: Some(
+            [
+                ("HOME", WORK_DIR.to_owned()),
+                ("TF_PLUGIN_CACHE_DIR", format!("{WORK_DIR}/plugins")),
+            ]
+            .into_iter()
+            .map(|(name, value)| EnvVar {
+                name: name.into(),
+                value: Some(value),
+                ..EnvVar::default()
+            })
+            .collect(),
+        ),
+        resources: Some(req.settings.resources.clone()),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "inputs".into(),
+                mount_path: INPUTS_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "work".into(),
+                mount_path: WORK_DIR.into(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            },
+        ]),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    };
+    Job {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(req.namespace.to_owned()),
+            labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([(HOLDER_ANNOTATION.to_owned(), holder)])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            suspend: Some(true),
+            // An apply is never retried by Kubernetes: the controller decides what follows.
+            backoff_limit: Some(0),
+            // Kept a day for `kubectl logs`; a controller reads it long before.
+            ttl_seconds_after_finished: Some(86_400),
+            active_deadline_seconds: Some(req.settings.active_deadline_seconds),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(req.settings.service_account.clone()),
+                    restart_policy: Some("Never".into()),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        ..PodSecurityContext::default()
+                    }),
+                    containers: vec![container],
+                    volumes: Some(vec![
+                        Volume {
+                            name: "inputs".into(),
+                            projected: Some(ProjectedVolumeSource {
+                                sources: Some(sources),
+                                default_mode: Some(0o400),
+                                ..ProjectedVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        },
+                        empty_dir("work"),
+                        empty_dir("tmp"),
+                    ]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+fn secret_projection(secret: &str, key: &str, path: &str) -> VolumeProjection {
+    VolumeProjection {
+        secret: Some(SecretProjection {
+            name: secret.to_owned(),
+            items: Some(vec![KeyToPath {
+                key: key.to_owned(),
+                path: path.to_owned(),
+                ..KeyToPath::default()
+            }]),
+            optional: Some(false),
+        }),
+        ..VolumeProjection::default()
+    }
+}
+
+/// Where a runner Job stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Suspended, or not finished.
+    Running,
+    /// Its pod exited 0.
+    Succeeded,
+    /// Kubernetes gave up on it (pod failed, deadline exceeded, …).
+    Failed {
+        /// The `Failed` condition's reason and message.
+        reason: String,
+    },
+}
+
+/// What `job`'s status conditions say.
+#[must_use]
+pub fn state(job: &Job) -> JobState {
+    let conditions = job
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default();
+    let holds = |kind: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == "True")
+    };
+    if holds("Complete").is_some() {
+        JobState::Succeeded
+    } else if let Some(failed) = holds("Failed") {
+        JobState::Failed {
+            reason: format!(
+                "{}: {}",
+                failed.reason.as_deref().unwrap_or("Failed"),
+                failed.message.as_deref().unwrap_or("no message")
+            ),
+        }
+    } else {
+        JobState::Running
+    }
+}
+
+/// What the pod needs besides the plan: the rendered configuration and the environment
+/// of the run (credentials, `TF_VAR_*`), all treated as secret.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct Bundle {
+    /// The working directory's files by relative path.
+    pub files: BTreeMap<String, String>,
+    /// Environment of the Terraform commands.
+    pub env: Vec<(String, String)>,
+    /// Values removed from anything the pod logs or writes back.
+    pub redact: Vec<String>,
+}
+
+/// The top-level files of a rendered working directory the apply needs (besides `modules/`).
+const TOP_FILES: &[&str] = &[
+    crate::render::ROOT_FILE,
+    crate::render::VARIABLES_FILE,
+    crate::render::METADATA_FILE,
+    ".terraform.lock.hcl",
+];
+
+impl Bundle {
+    /// Reads the rendered configuration in `dir` (the top-level files and `modules/`).
+    ///
+    /// # Errors
+    /// A file that cannot be read or is not UTF-8.
+    pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, RunnerJobError> {
+        let mut files = BTreeMap::new();
+        for name in TOP_FILES {
+            let path = dir.join(name);
+            if path.exists() {
+                files.insert((*name).to_owned(), read_text(&path)?);
+            }
+        }
+        let mut pending = vec![PathBuf::from("modules")];
+        while let Some(relative) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(dir.join(&relative)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let child = relative.join(entry.file_name());
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    pending.push(child);
+                } else {
+                    files.insert(
+                        child.to_string_lossy().into_owned(),
+                        read_text(&dir.join(&child))?,
+                    );
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    /// Writes the files under `dir`, refusing any path that would leave it.
+    ///
+    /// # Errors
+    /// An absolute path or `..`, or a write that fails.
+    pub fn write_files(&self, dir: &Path) -> Result<(), RunnerJobError> {
+        for (relative, text) in &self.files {
+            let path = Path::new(relative);
+            if !path.components().all(|c| matches!(c, Component::Normal(_))) {
+                return Err(RunnerJobError::Bundle(format!(
+                    "the path {relative:?} leaves the working directory"
+                )));
+            }
+            let target = dir.join(path);
+            let failed = |e: std::io::Error| RunnerJobError::File {
+                path: target.display().to_string(),
+                message: e.to_string(),
+            };
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(failed)?;
+            }
+            std::fs::write(&target, text).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// gzipped JSON.
+    ///
+    /// # Errors
+    /// Never in practice (writing to memory).
+    pub fn encode(&self) -> Result<Vec<u8>, RunnerJobError> {
+        let json = serde_json::to_vec(self).map_err(|e| RunnerJobError::Bundle(e.to_string()))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&json)
+            .and_then(|()| gz.finish())
+            .map_err(|e| RunnerJobError::Bundle(e.to_string()))
+    }
+
+    /// The bundle [`Bundle::encode`] wrote.
+    ///
+    /// # Errors
+    /// Not gzip, not the bundle's JSON.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RunnerJobError> {
+        let mut json = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut json)
+            .map_err(|e| RunnerJobError::Bundle(e.to_string()))?;
+        serde_json::from_slice(&json).map_err(|e| RunnerJobError::Bundle(e.to_string()))
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, RunnerJobError> {
+    let bytes = std::fs::read(path).map_err(|e| RunnerJobError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|_| RunnerJobError::File {
+        path: path.display().to_string(),
+        message: "not UTF-8 text".into(),
+    })
+}
+
+/// What the pod writes to its result Secret when Terraform has run (a pod that dies before
+/// writes nothing, which is how the controller tells a failed apply from a dead run).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    /// The run's identity ([`holder`]).
+    pub holder: String,
+    /// Whether the apply succeeded.
+    pub succeeded: bool,
+    /// The error's class (`StateLocked`, `StalePlan`, …) when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// The redacted error when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests;

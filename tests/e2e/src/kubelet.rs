@@ -1,0 +1,323 @@
+//! The Job controller and kubelet this control plane does not have, for tollgate's runner
+//! Jobs (`--runner=job`).
+//!
+//! It watches the runner Jobs of one namespace; for each Job let run (no longer suspended)
+//! it does what a node would: materialises the pod's projected Secrets as files and its
+//! `emptyDir`s as directories, runs the container's command (`tollgate` with the Job's args
+//! and env, paths under a mount point mapped to those directories) under a token of the
+//! pod's ServiceAccount, and then writes the Job's status as the Job controller does
+//! (`Complete` or `Failed`). [`Node::Kill`] plays a pod that dies: the Job fails past its
+//! deadline and nothing runs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use crate::controller::tollgate_binary;
+use crate::{ControlPlane, User};
+
+/// What the node does with a Job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// Runs its pod.
+    Run,
+    /// Its pod dies before doing anything: the Job fails (`DeadlineExceeded`).
+    Kill,
+    /// Its pod starts and never ends (for a test that deletes the Job meanwhile).
+    Hold,
+}
+
+/// One pod the node ran.
+#[derive(Clone, Debug)]
+pub struct PodRun {
+    /// The Job.
+    pub job: String,
+    /// The pod's working directory (its `emptyDir` at the runner's work path).
+    pub work: PathBuf,
+    /// Its exit code, once it ended.
+    pub exit: Option<i32>,
+    /// Its stderr.
+    pub log: PathBuf,
+}
+
+/// The fake node; stops when dropped.
+pub struct Kubelet {
+    task: tokio::task::JoinHandle<()>,
+    pods: Arc<Mutex<Vec<PodRun>>>,
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Kubelet {
+    /// Starts serving the runner Jobs of `namespace`; pods' files go under `root`.
+    pub async fn start(plane: &ControlPlane, namespace: &str, root: &Path, node: Node) -> Self {
+        let admin = plane.client(User::Admin).await;
+        let context = Arc::new(NodeContext {
+            admin: admin.clone(),
+            namespace: namespace.to_owned(),
+            root: root.to_path_buf(),
+            server: plane.var("TOLLGATE_E2E_SERVER").to_owned(),
+            ca: plane.var("TOLLGATE_E2E_CA_CERT").to_owned(),
+            node,
+        });
+        let pods: Arc<Mutex<Vec<PodRun>>> = Arc::default();
+        let seen = Arc::new(Mutex::new(HashSet::new()));
+        let jobs: Api<Job> = Api::namespaced(admin, namespace);
+        let task_pods = pods.clone();
+        let task = tokio::spawn(async move {
+            let mut events = std::pin::pin!(
+                watcher(
+                    jobs,
+                    watcher::Config::default().labels(tollgate::runner_job::RUN_LABEL)
+                )
+                .filter_map(|e| async move { e.ok() })
+            );
+            while let Some(event) = events.next().await {
+                let (watcher::Event::Apply(job) | watcher::Event::InitApply(job)) = event else {
+                    continue;
+                };
+                let runnable = job.spec.as_ref().and_then(|s| s.suspend) != Some(true)
+                    && job
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.start_time.as_ref())
+                        .is_none();
+                if !runnable || !seen.lock().expect("lock").insert(job.name_any()) {
+                    continue;
+                }
+                tokio::spawn(context.clone().run(job, task_pods.clone()));
+            }
+        });
+        Kubelet { task, pods }
+    }
+
+    /// The pods started so far.
+    pub fn pods(&self) -> Vec<PodRun> {
+        self.pods.lock().expect("lock").clone()
+    }
+}
+
+struct NodeContext {
+    admin: Client,
+    namespace: String,
+    root: PathBuf,
+    server: String,
+    ca: String,
+    node: Node,
+}
+
+impl NodeContext {
+    async fn run(self: Arc<Self>, job: Job, pods: Arc<Mutex<Vec<PodRun>>>) {
+        let name = job.name_any();
+        let jobs: Api<Job> = Api::namespaced(self.admin.clone(), &self.namespace);
+        let now = || format!("{:.0}", jiff::Timestamp::now());
+        self.status(&jobs, &name, json!({"startTime": now(), "active": 1}))
+            .await;
+        if self.node == Node::Hold {
+            pods.lock().expect("lock").push(PodRun {
+                job: name.clone(),
+                work: PathBuf::new(),
+                exit: None,
+                log: PathBuf::new(),
+            });
+            return;
+        }
+        if self.node == Node::Kill {
+            let failed = condition(
+                "Failed",
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+            );
+            let target = condition(
+                "FailureTarget",
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+            );
+            self.status(
+                &jobs,
+                &name,
+                json!({"active": 0, "failed": 1, "conditions": [target, failed]}),
+            )
+            .await;
+            return;
+        }
+        let pod_dir = self.root.join(&name);
+        let template = job
+            .spec
+            .clone()
+            .and_then(|s| s.template.spec)
+            .expect("a pod template");
+        let container = template.containers.first().expect("a container").clone();
+        // The volumes, materialised.
+        let mut mounts: Vec<(String, PathBuf)> = Vec::new();
+        for volume in template.volumes.clone().unwrap_or_default() {
+            let dir = pod_dir.join("volumes").join(&volume.name);
+            std::fs::create_dir_all(&dir).expect("volume dir");
+            if let Some(projected) = &volume.projected {
+                let secrets: Api<Secret> = Api::namespaced(self.admin.clone(), &self.namespace);
+                for source in projected.sources.clone().unwrap_or_default() {
+                    let Some(projection) = source.secret else {
+                        continue;
+                    };
+                    let secret = secrets
+                        .get(&projection.name)
+                        .await
+                        .expect("a mounted Secret exists");
+                    let data = secret.data.unwrap_or_default();
+                    for item in projection.items.unwrap_or_default() {
+                        let bytes = &data.get(&item.key).expect("the mounted key exists").0;
+                        std::fs::write(dir.join(&item.path), bytes).expect("write a mounted file");
+                    }
+                }
+            }
+            let mount = container
+                .volume_mounts
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|m| m.name == volume.name)
+                .expect("every volume is mounted");
+            mounts.push((mount.mount_path, dir));
+        }
+        let at_node = |value: &str| {
+            mounts
+                .iter()
+                .find_map(|(mount, dir)| {
+                    value
+                        .strip_prefix(mount.as_str())
+                        .map(|rest| format!("{}{rest}", dir.display()))
+                })
+                .unwrap_or_else(|| value.to_owned())
+        };
+        let args: Vec<String> = container
+            .args
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|a| at_node(a))
+            .collect();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        // The image's environment: where Terraform is and how it finds providers here.
+        for name in ["PATH", "TOLLGATE_TERRAFORM", "TF_CLI_CONFIG_FILE"] {
+            if let Ok(value) = std::env::var(name) {
+                env.insert(name.into(), value);
+            }
+        }
+        env.insert("TOLLGATE_LOG".into(), "info".into());
+        for var in container.env.clone().unwrap_or_default() {
+            env.insert(var.name, at_node(&var.value.unwrap_or_default()));
+        }
+        // The pod's ServiceAccount token, as the kubelet mounts it.
+        let account = template
+            .service_account_name
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let kubeconfig = pod_dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, self.kubeconfig(&account).await).expect("write kubeconfig");
+        env.insert(
+            "KUBECONFIG".into(),
+            kubeconfig.to_string_lossy().into_owned(),
+        );
+        let work = mounts
+            .iter()
+            .find(|(m, _)| m == tollgate::runner_job::WORK_DIR)
+            .map(|(_, d)| d.clone())
+            .expect("the work volume");
+        let log = pod_dir.join("pod.log");
+        pods.lock().expect("lock").push(PodRun {
+            job: name.clone(),
+            work,
+            exit: None,
+            log: log.clone(),
+        });
+        let status = tokio::process::Command::new(tollgate_binary())
+            .args(&args)
+            .env_clear()
+            .envs(&env)
+            .stdout(std::fs::File::create(pod_dir.join("stdout")).expect("stdout"))
+            .stderr(std::fs::File::create(&log).expect("pod log"))
+            .status()
+            .await
+            .expect("run the pod's command");
+        let code = status.code().unwrap_or(-1);
+        if let Some(pod) = pods
+            .lock()
+            .expect("lock")
+            .iter_mut()
+            .find(|p| p.job == name)
+        {
+            pod.exit = Some(code);
+        }
+        let finished = if code == 0 {
+            json!({"active": 0, "succeeded": 1, "completionTime": now(), "conditions": [
+                condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
+                condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
+            ]})
+        } else {
+            json!({"active": 0, "failed": 1, "conditions": [
+                condition("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+                condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+            ]})
+        };
+        self.status(&jobs, &name, finished).await;
+    }
+
+    async fn status(&self, jobs: &Api<Job>, name: &str, status: serde_json::Value) {
+        jobs.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "status": status })),
+        )
+        .await
+        .expect("write the Job's status as the Job controller does");
+    }
+
+    /// A kubeconfig with a fresh token of `account`.
+    async fn kubeconfig(&self, account: &str) -> String {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.admin.clone(), &self.namespace);
+        let token = accounts
+            .create_token_request(
+                account,
+                &PostParams::default(),
+                &TokenRequest {
+                    spec: Some(TokenRequestSpec {
+                        expiration_seconds: Some(3600),
+                        ..TokenRequestSpec::default()
+                    }),
+                    ..TokenRequest::default()
+                },
+            )
+            .await
+            .expect("the pod's ServiceAccount exists")
+            .status
+            .expect("a token")
+            .token;
+        json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "e2e", "cluster": {"server": self.server, "certificate-authority": self.ca}}],
+            "users": [{"name": account, "user": {"token": token}}],
+            "contexts": [{"name": "pod", "context": {"cluster": "e2e", "user": account, "namespace": self.namespace}}],
+            "current-context": "pod",
+        })
+        .to_string()
+    }
+}
+
+fn condition(kind: &str, reason: &str, message: &str) -> serde_json::Value {
+    let now = format!("{:.0}", jiff::Timestamp::now());
+    json!({"type": kind, "status": "True", "reason": reason, "message": message,
+           "lastProbeTime": now, "lastTransitionTime": now})
+}

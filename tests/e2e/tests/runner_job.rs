@@ -1,0 +1,277 @@
+//! The Job runner (`--runner=job`) on a real control plane: the Jobs the controller creates
+//! are checked as the apiserver stored them, and the harness's node (`kubelet.rs`) runs
+//! their pods exactly as a kubelet would, under the runner ServiceAccount of
+//! `deploy/runner-rbac.yaml`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use tollgate::api::{Project, ProjectPhase};
+use tollgate::runner_job::{self, RUN_LABEL};
+use tollgate_e2e::controller::{ControllerProcess, state_namespace_of};
+use tollgate_e2e::kubelet::{Kubelet, Node};
+use tollgate_e2e::{
+    ControlPlane, User, applying_in, create_preapproved, markers_in, wait_demo, wait_for,
+};
+
+const DEADLINE: Duration = Duration::from_secs(180);
+const LEASE_SECONDS: u64 = 4;
+/// The runner ServiceAccount the test's --runner-config names.
+const RUNNER_ACCOUNT: &str = "tollgate-runner";
+
+/// The state namespace of `ns` with the runner identity of `deploy/runner-rbac.yaml`.
+async fn state_namespace_with_runner(plane: &ControlPlane, ns: &str) -> String {
+    let state = plane.state_namespace(&state_namespace_of(ns)).await;
+    let rbac = std::fs::read_to_string(tollgate_e2e::repo_root().join("deploy/runner-rbac.yaml"))
+        .unwrap()
+        .replace("namespace: tollgate-system", &format!("namespace: {state}"));
+    plane.kubectl(User::Admin, &["apply", "-f", "-"], Some(&rbac));
+    state
+}
+
+/// The controller flags of the Job runner, with a --runner-config written into `dir`.
+fn job_runner_args(dir: &Path) -> Vec<String> {
+    let config = dir.join("runner.yaml");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "serviceAccount: {RUNNER_ACCOUNT}\nactiveDeadlineSeconds: 900\nresources:\n  requests: {{cpu: 100m, memory: 128Mi}}\n  limits: {{cpu: \"1\", memory: 512Mi}}\n"
+        ),
+    )
+    .unwrap();
+    vec![
+        "--runner".into(),
+        "job".into(),
+        "--runner-image".into(),
+        "registry.example/tollgate:e2e".into(),
+        "--runner-config".into(),
+        config.to_string_lossy().into_owned(),
+    ]
+}
+
+async fn runner_jobs(jobs: &Api<Job>) -> Vec<Job> {
+    jobs.list(&ListParams::default().labels(RUN_LABEL))
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test]
+async fn killing_the_leader_mid_apply_in_a_runner_job_gives_exactly_one_apply() {
+    let plane = ControlPlane::get().await;
+    let ns = plane.namespace("jobleader").await;
+    let state = state_namespace_with_runner(plane, &ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Kubelet::start(plane, &state, &dir.path().join("node"), Node::Run).await;
+    let args = |replica: &str| {
+        let mut args = job_runner_args(&dir.path().join(replica));
+        args.extend([
+            "--leader-elect".to_owned(),
+            "--leader-elect-lease-duration".to_owned(),
+            LEASE_SECONDS.to_string(),
+        ]);
+        args
+    };
+    let mut first =
+        ControllerProcess::start_with(plane, &ns, &dir.path().join("a"), args("a")).await;
+    wait_for("the first replica leads", DEADLINE, || async {
+        first.metric("tollgate_leader").await == 1.0
+    })
+    .await;
+    let second = ControllerProcess::start_with(plane, &ns, &dir.path().join("b"), args("b")).await;
+    let admin = plane.client(User::Admin).await;
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(admin.clone(), &state);
+    let markers = dir.path().join("markers");
+    create_preapproved(plane, &projects, &ns, &markers, 8).await;
+
+    // The pod is applying (its private copy of the approved plan exists only then).
+    wait_for("the runner pod applies", DEADLINE, || async {
+        node.pods().iter().any(|p| applying_in(&p.work))
+    })
+    .await;
+    // The controller applies nothing itself.
+    assert!(!applying_in(
+        &dir.path().join("a/work").join(&ns).join("demo")
+    ));
+    first.kill_hard().await;
+    assert!(
+        markers_in(&markers).is_empty(),
+        "killed before the apply finished"
+    );
+    wait_for("the second replica takes over", DEADLINE, || async {
+        second.metric("tollgate_leader").await == 1.0
+    })
+    .await;
+    let project = wait_demo(
+        &projects,
+        "Ready",
+        |s| s.phase == Some(ProjectPhase::Ready),
+        || second.log(),
+    )
+    .await;
+    assert_eq!(
+        markers_in(&markers).len(),
+        1,
+        "exactly one apply across the failover:\n{}",
+        second.log()
+    );
+    let pods = node.pods();
+    assert_eq!(pods.len(), 1, "one runner pod: {pods:?}\n{}", second.log());
+    assert_eq!(
+        pods[0].exit,
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&pods[0].log).unwrap_or_default()
+    );
+    let all = runner_jobs(&jobs).await;
+    assert_eq!(
+        all.len(),
+        1,
+        "one Job: {:?}",
+        all.iter().map(|j| j.name_any()).collect::<Vec<_>>()
+    );
+    // The new leader started no Job: it waited for the one it found.
+    assert!(
+        !second.log().contains("the runner Job applies the plan"),
+        "{}",
+        second.log()
+    );
+
+    // What the apiserver stored: the Job, its Secrets, and the run in status.
+    let job = &all[0];
+    let status = project.status.clone().unwrap();
+    let run = status.runner_job.clone().expect("status.runnerJob");
+    assert_eq!(run.job, job.name_any());
+    assert_eq!(run.holder, format!("job/{state}/{}", job.name_any()));
+    assert!(run.recorded);
+    assert_eq!(status.last_applied.unwrap().plan_id, run.plan_id);
+    assert_eq!(job.labels()["tollgate.dev/project"], "demo");
+    assert_eq!(job.labels()["tollgate.dev/project-namespace"], ns);
+    assert_eq!(job.annotations()[runner_job::HOLDER_ANNOTATION], run.holder);
+    let spec = job.spec.clone().unwrap();
+    assert_eq!(spec.backoff_limit, Some(0));
+    assert_eq!(spec.active_deadline_seconds, Some(900));
+    assert_eq!(spec.suspend, Some(false));
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some(RUNNER_ACCOUNT));
+    let container = &pod.containers[0];
+    assert_eq!(
+        container.image.as_deref(),
+        Some("registry.example/tollgate:e2e")
+    );
+    let limits = container.resources.clone().unwrap().limits.unwrap();
+    assert_eq!(limits["memory"].0, "512Mi");
+    assert_eq!(limits["cpu"].0, "1");
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &state);
+    for name in [
+        runner_job::inputs_secret(&job.name_any()),
+        runner_job::result_secret(&job.name_any()),
+    ] {
+        let secret = secrets.get(&name).await.unwrap();
+        let owner = &secret.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("Job", job.uid().unwrap().as_str()),
+            "{name}"
+        );
+    }
+    // The outputs came back through the result Secret.
+    let outputs: Api<Secret> = Api::namespaced(admin, &ns);
+    let outputs = outputs
+        .get(&status.outputs_secret_ref.unwrap().name)
+        .await
+        .unwrap();
+    assert_eq!(outputs.data.unwrap()["app_greeting"].0, b"hello");
+}
+
+#[tokio::test]
+async fn a_runner_job_that_dies_is_reported_with_its_run_identity() {
+    // Killed past its deadline: the dead Job is kept for `kubectl logs`.
+    assert_eq!(
+        reported_dead("jobdies", Node::Kill, "DeadlineExceeded").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_runner_job_deleted_while_it_runs_is_reported() {
+    assert_eq!(
+        reported_dead("jobgone", Node::Hold, "deleted before it finished").await,
+        0
+    );
+}
+
+/// A Project whose runner Job the node treats as `node` (with [`Node::Hold`], the test
+/// deletes the running Job) ends `Failed` (`RunnerJobDied`), the message and a Warning
+/// Event naming the run and `reason`, nothing applied and no second Job started. Returns
+/// how many runner Jobs are left.
+async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
+    let plane = ControlPlane::get().await;
+    let ns = plane.namespace(prefix).await;
+    let state = state_namespace_with_runner(plane, &ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubelet = Kubelet::start(plane, &state, &dir.path().join("node"), node).await;
+    let controller =
+        ControllerProcess::start_with(plane, &ns, dir.path(), job_runner_args(dir.path())).await;
+    let admin = plane.client(User::Admin).await;
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(admin.clone(), &state);
+    let markers = dir.path().join("markers");
+    create_preapproved(plane, &projects, &ns, &markers, 0).await;
+    if node == Node::Hold {
+        wait_for("the node starts the Job's pod", DEADLINE, || async {
+            !kubelet.pods().is_empty()
+        })
+        .await;
+        let job = kubelet.pods()[0].job.clone();
+        jobs.delete(&job, &Default::default()).await.unwrap();
+    }
+
+    let project = wait_demo(
+        &projects,
+        "Failed",
+        |s| s.phase == Some(ProjectPhase::Failed),
+        || controller.log(),
+    )
+    .await;
+    let status = project.status.unwrap();
+    let run = status.runner_job.expect("status.runnerJob");
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "RunnerJobDied");
+    assert!(
+        ready.message.contains(&run.holder) && ready.message.contains(reason),
+        "{}",
+        ready.message
+    );
+    assert_eq!(status.history[0].outcome, "Failed");
+    assert!(markers_in(&markers).is_empty(), "nothing was applied");
+    let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
+    wait_for("a Warning event names the run", DEADLINE, || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some("RunnerJobDied")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains(&run.holder))
+            })
+    })
+    .await;
+    runner_jobs(&jobs).await.len()
+}
