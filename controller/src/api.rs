@@ -29,7 +29,7 @@ pub use project::{
     HistoryEntry, KubernetesBackend, LastApplied, LocalBackend, NotificationChannel, PlanStatus,
     PlanSummaryStatus, PolicyReport, Project, ProjectApproval, ProjectPhase, ProjectSpec,
     ProjectStatus, QueueStatus, ResourceCost, Revision, RollbackStatus, S3Backend, SecretInput,
-    SecretKeyRef, SlaPolicy, StateStatus,
+    SecretKeyRef, SlaPolicy, StateLockStatus, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 

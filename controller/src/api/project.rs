@@ -578,6 +578,41 @@ pub struct ProjectStatus {
     /// its spec until the spec changes (its generation moves on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackStatus>,
+    /// The Terraform state lock the Project's last run could not take: the run it stopped,
+    /// who holds the lock and since when, whether that holder is gone, and the
+    /// `ManualOperation` checkpoint asking to force-unlock it. Gone once a run gets the lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_lock: Option<StateLockStatus>,
+}
+
+/// A held Terraform state lock, as Terraform described it (`Lock Info:`), and what tollgate
+/// knows of its holder.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateLockStatus {
+    /// The lock id: what `terraform force-unlock` takes.
+    pub id: String,
+    /// Who took it (`user@host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+    /// What its holder was doing (e.g. `OperationTypeApply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// When it was taken, as Terraform wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The Project's run the lock stopped (e.g. `terraform apply of plan <id>`).
+    pub blocked_run: String,
+    /// `Alive`, `Gone` or `Unknown`: only a holder that is provably gone is offered for
+    /// force-unlock, and only a person decides.
+    pub holder: String,
+    /// Why tollgate judged the holder so.
+    pub holder_detail: String,
+    /// When the Project found the lock held.
+    pub observed_at: Time,
+    /// The `ManualOperation` checkpoint asking a person to force-unlock exactly this lock id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_ref: Option<CheckpointRefStatus>,
 }
 
 /// One applied revision of a Project, compact: no input values (those are in the

@@ -56,6 +56,7 @@ mod credentials;
 mod drift;
 mod escalation;
 mod integrity;
+mod lock;
 mod plan;
 mod policy;
 mod queue;
@@ -127,6 +128,11 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
                 run.clear_retry().await;
             }
             Err(err) => {
+                // A lock whose holder is gone waits for a person, not for the backoff.
+                if let Some(action) = run.on_state_locked(err).await {
+                    ctx.backoff.succeeded(&backoff_key);
+                    return Ok(action);
+                }
                 run.note_retry(err, ctx.backoff.next_delay(&backoff_key))
                     .await
             }

@@ -116,6 +116,7 @@ impl Run<'_> {
             }
         }
         self.ctx.metrics.applied("succeeded");
+        self.lock_released();
         self.record_apply_outcome(approved_checkpoint.as_ref(), Ok(&plan.id))
             .await;
         self.accept_approved_budget().await;

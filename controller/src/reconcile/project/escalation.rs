@@ -58,29 +58,18 @@ impl Run<'_> {
             },
             "Abandon: drop this plan; the Project stays Failed until its spec changes".into(),
         ];
-        let spec = CheckpointSpec {
-            checkpoint_type: CheckpointType::FailureEscalation,
-            project_ref: ProjectRef {
-                name: self.name.clone(),
-                namespace: None,
-            },
-            plan_ref: Some(PlanRef {
-                id: plan.id.clone(),
-                digest: plan.digest.clone(),
-            }),
-            summary: CheckpointSummary {
-                text: truncate(&format!("apply of plan {} failed: {error}", plan.id), 1000),
+        let spec = self
+            .question(
+                CheckpointType::FailureEscalation,
+                Some(PlanRef {
+                    id: plan.id.clone(),
+                    digest: plan.digest.clone(),
+                }),
+                &format!("apply of plan {} failed: {error}", plan.id),
                 changes,
-                ..CheckpointSummary::default()
-            },
-            reasons: reasons.into_iter().map(|r| truncate(&r, 500)).collect(),
-            requested_at: Time(jiff::Timestamp::now()),
-            sla: self.checkpoint_schedule(jiff::Timestamp::now()),
-            approvers: self.effective_policy().await?.approvers,
-            requested_by: None,
-            effective_policy: None,
-            policy: None,
-        };
+                reasons,
+            )
+            .await?;
         // One checkpoint per failure: a Retry that fails again must ask again, never find
         // the decided checkpoint of the previous failure under the same name.
         let short: String = plan.digest.chars().take(12).collect();
