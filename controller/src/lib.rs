@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod drift;
 pub mod fair;
 pub mod gate;
+pub mod health;
 pub mod leader;
 pub mod manifest;
 pub mod notify;

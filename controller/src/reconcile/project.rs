@@ -55,6 +55,7 @@ mod cleanup;
 mod credentials;
 mod drift;
 mod escalation;
+mod health;
 mod integrity;
 mod lock;
 mod plan;

@@ -10,6 +10,7 @@
 pub mod controller;
 pub mod moto;
 pub mod receiver;
+pub mod site;
 pub mod webhook;
 
 use std::collections::HashMap;

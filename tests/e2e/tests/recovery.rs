@@ -139,6 +139,20 @@ impl Env {
         assert_eq!(self.ready_greeting(name).await, greeting);
     }
 
+    /// Sets the demo Project's greeting to `url` and checks it after each apply: the
+    /// module's `app_greeting` output is the greeting, so the URL comes from an output.
+    async fn serve(&self, url: &str) {
+        let inputs = json!({"greeting": url, "marker_dir": self.markers("demo").to_str().unwrap()});
+        let patch = json!({"spec": {
+            "components": [{"name": "app", "module": "demo", "inputs": inputs}],
+            "healthChecks": [{"name": "web", "urlFromOutput": "app_greeting", "timeout": "2s", "retries": 1}],
+        }});
+        self.projects
+            .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
     /// Waits for Project `name` to be Ready, then returns its `app_greeting` output.
     async fn ready_greeting(&self, name: &str) -> String {
         self.wait_project(name, "Ready", |p| {
@@ -666,4 +680,79 @@ async fn a_lock_left_by_a_killed_run_is_force_unlocked_only_after_approval() {
         .filter(|c| c.spec.checkpoint_type == tollgate::api::CheckpointType::ManualOperation)
         .count();
     assert_eq!(unlock_checkpoints, 2, "one per time the lock was met");
+}
+
+/// Post-apply health checks (issue 15) against a web site on loopback, the URL read from a
+/// Terraform output: passing sets `Healthy=True`; failing (503 after its retries) opens a
+/// FailureEscalation whose `Retry` runs the checks again (nothing applied again) and whose
+/// `Rollback` plans the revision before the unhealthy one through the gate.
+#[tokio::test]
+async fn health_checks_pass_or_escalate_to_retry_and_rollback() {
+    let site = tollgate_e2e::site::Site::start(&[("/ok", 200), ("/down", 503)]).await;
+    let env = Env::new("health", |_, _| Vec::new()).await;
+    env.applied_without_review("demo", &site.url("/ok")).await;
+
+    env.serve(&site.url("/ok?v=2")).await;
+    let healthy = env.condition("demo", "Healthy", "True").await;
+    assert_eq!(healthy.reason, "HealthChecksPassed");
+    assert_eq!(env.ready_greeting("demo").await, site.url("/ok?v=2"));
+    let health = env.status("demo").await.health.unwrap();
+    assert!(health.results[0].passed, "{health:?}");
+    assert!(site.hits("/ok") >= 1);
+
+    // Unhealthy after the apply: escalated, nothing applied again on Retry.
+    env.serve(&site.url("/down")).await;
+    let escalation = env.pending("demo", None).await;
+    assert_eq!(
+        escalation.spec.checkpoint_type,
+        tollgate::api::CheckpointType::FailureEscalation
+    );
+    let reasons = escalation.spec.reasons.join("\n");
+    for expected in [
+        "answered 503, expected 200 (after 2 attempts)",
+        "Retry: run the health checks again",
+        "Rollback: plan revision 2",
+    ] {
+        assert!(reasons.contains(expected), "{expected} not in {reasons}");
+    }
+    assert_eq!(site.hits("/down"), 2, "one attempt and one retry");
+    let unhealthy = env.condition("demo", "Healthy", "False").await;
+    assert_eq!(unhealthy.reason, "HealthCheckFailed");
+    let applies = env.status("demo").await.revisions.len();
+    site.answer("/down", 200);
+    env.decide(User::Alice, &escalation.name_any(), "Retry")
+        .await;
+    env.condition("demo", "Healthy", "True").await;
+    assert_eq!(env.ready_greeting("demo").await, site.url("/down"));
+    assert_eq!(site.hits("/down"), 3);
+    assert_eq!(
+        env.status("demo").await.revisions.len(),
+        applies,
+        "Retry applied nothing"
+    );
+
+    // Unhealthy again: Rollback plans the revision before, behind a person.
+    site.answer("/broken", 500);
+    env.serve(&site.url("/broken")).await;
+    let second = env.pending("demo", Some(&escalation.name_any())).await;
+    assert!(
+        second
+            .spec
+            .reasons
+            .iter()
+            .any(|r| r.contains("Rollback: plan revision 3")),
+        "{:?}",
+        second.spec.reasons
+    );
+    env.decide(User::Alice, &second.name_any(), "Rollback")
+        .await;
+    let rollback = env.pending("demo", Some(&second.name_any())).await;
+    assert_eq!(
+        rollback.spec.checkpoint_type,
+        tollgate::api::CheckpointType::PlanApproval
+    );
+    env.decide(User::Bob, &rollback.name_any(), "Approved")
+        .await;
+    env.condition("demo", "Healthy", "True").await;
+    assert_eq!(env.ready_greeting("demo").await, site.url("/down"));
 }

@@ -122,10 +122,13 @@ impl Run<'_> {
         self.accept_approved_budget().await;
         // A destroy leaves no outputs, and the Project's namespace may be being deleted
         // (nothing can be created there).
-        if self.project.meta().deletion_timestamp.is_none() {
-            let outputs_digest = self.write_outputs(&ws).await?;
+        let outputs = if self.project.meta().deletion_timestamp.is_none() {
+            let (outputs_digest, outputs) = self.write_outputs(&ws).await?;
             self.record_revision(&plan, outputs_digest).await?;
-        }
+            Some(outputs)
+        } else {
+            None
+        };
         self.delete_plans_except(None).await?;
         self.push_history(&plan.id, "Applied", decided_by);
         self.status.review_required = None;
@@ -137,6 +140,11 @@ impl Run<'_> {
         });
         self.status.checkpoint_ref = None;
         self.drift_restored(&plan.id);
+        if let Some(outputs) = &outputs
+            && let Some(action) = self.check_health(&plan, outputs).await?
+        {
+            return Ok(action);
+        }
         // The applied plan's inputs are now the state: an unchanged Project needs no new plan.
         self.transition(
             ProjectPhase::Ready,
@@ -180,8 +188,11 @@ impl Run<'_> {
         }
     }
 
-    /// Writes the outputs Secret; returns the sha256 of the outputs.
-    pub(super) async fn write_outputs(&mut self, ws: &Workspace) -> Result<String, ReconcileError> {
+    /// Writes the outputs Secret; returns the sha256 of the outputs, and the outputs.
+    pub(super) async fn write_outputs(
+        &mut self,
+        ws: &Workspace,
+    ) -> Result<(String, BTreeMap<String, crate::terraform::OutputValue>), ReconcileError> {
         let outputs = self.ctx.runner.output(ws).await?;
         let data: BTreeMap<String, ByteString> = outputs
             .iter()
@@ -234,7 +245,7 @@ impl Run<'_> {
             .await
             .during(ApiStep::WriteOutputs)?;
         self.status.outputs_secret_ref = Some(SecretKeyRef { name });
-        Ok(outputs_digest)
+        Ok((outputs_digest, outputs))
     }
 
     pub(super) fn push_history(
