@@ -27,9 +27,10 @@ pub use project::{
     CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
     DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
     HealthCheck, HealthCheckResult, HealthStatus, HistoryEntry, KubernetesBackend, LastApplied,
-    LocalBackend, NotificationChannel, PlanStatus, PlanSummaryStatus, PolicyReport, Project,
-    ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, QueueStatus, ResourceCost, Revision,
-    RollbackStatus, S3Backend, SecretInput, SecretKeyRef, SlaPolicy, StateLockStatus, StateStatus,
+    LocalBackend, ManualOperationDone, NotificationChannel, PlanStatus, PlanSummaryStatus,
+    PolicyReport, Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, QueueStatus,
+    ResourceCost, Revision, RollbackStatus, S3Backend, SecretInput, SecretKeyRef, SlaPolicy,
+    StateLockStatus, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 

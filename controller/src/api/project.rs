@@ -630,6 +630,28 @@ pub struct ProjectStatus {
     /// What the health checks (`spec.healthChecks`) found after the last apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthStatus>,
+    /// Manual operations the Project's modules asked for (their `tollgate_manual_operation`
+    /// output) that a person marked done, newest first; one is asked again only when its
+    /// instructions change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub manual_operations: Vec<ManualOperationDone>,
+}
+
+/// A module-requested manual operation a person marked done.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualOperationDone {
+    /// The component whose module asked.
+    pub component: String,
+    /// What was asked (the output's `title`).
+    pub title: String,
+    /// sha256 of what was asked: a change of the instructions asks again.
+    pub digest: String,
+    /// Who marked it done.
+    pub done_by: String,
+    /// When.
+    pub at: Time,
 }
 
 /// The health checks run after an apply.

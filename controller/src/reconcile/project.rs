@@ -58,6 +58,7 @@ mod escalation;
 mod health;
 mod integrity;
 mod lock;
+mod manual;
 mod plan;
 mod policy;
 mod queue;

@@ -126,15 +126,20 @@ impl Env {
         .await
     }
 
-    /// Lets the namespace's policy pre-approve every change, creates the demo Project `name`
-    /// with `greeting` and waits until it is applied.
-    async fn applied_without_review(&self, name: &str, greeting: &str) {
+    /// Lets the namespace's policy pre-approve every change.
+    async fn pre_approve_everything(&self) {
         self.plane
             .allow_in(
                 &self.ns,
                 json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]}),
             )
             .await;
+    }
+
+    /// Lets the namespace's policy pre-approve every change, creates the demo Project `name`
+    /// with `greeting` and waits until it is applied.
+    async fn applied_without_review(&self, name: &str, greeting: &str) {
+        self.pre_approve_everything().await;
         self.create(name, greeting).await;
         assert_eq!(self.ready_greeting(name).await, greeting);
     }
@@ -755,4 +760,91 @@ async fn health_checks_pass_or_escalate_to_retry_and_rollback() {
         .await;
     env.condition("demo", "Healthy", "True").await;
     assert_eq!(env.ready_greeting("demo").await, site.url("/down"));
+}
+
+/// A module that asks for a manual operation (issue 15): the e2e catalog's `dnszone`
+/// declares `tollgate_manual_operation` (delegate the domain at its registrar, with the
+/// name servers). After its apply the Project waits on a ManualOperation checkpoint showing
+/// those instructions until a person marks it done; the same step is not asked again, a
+/// changed one is, and a rejection stops the Project.
+#[tokio::test]
+async fn a_module_asks_for_a_manual_operation_and_the_project_waits_until_it_is_done() {
+    let catalog = tollgate_e2e::repo_root().join("tests/e2e/testdata/catalog");
+    let env = Env::new("manual", |_, _| {
+        vec!["--catalog".into(), catalog.to_string_lossy().into_owned()]
+    })
+    .await;
+    env.pre_approve_everything().await;
+    let zone = |nameservers: serde_json::Value| {
+        json!({"environment": "dev", "components": [{"name": "zone", "module": "dnszone",
+            "inputs": {"domain": "shop.example.com", "nameservers": nameservers}}]})
+    };
+    let project: Project = serde_json::from_value(json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Project",
+        "metadata": {"name": "dns", "namespace": env.ns},
+        "spec": zone(json!(["ns-1.example.net", "ns-2.example.net"])),
+    }))
+    .unwrap();
+    env.projects
+        .create(&PostParams::default(), &project)
+        .await
+        .unwrap();
+
+    let asked = env.pending("dns", None).await;
+    assert_eq!(
+        asked.spec.checkpoint_type,
+        tollgate::api::CheckpointType::ManualOperation
+    );
+    let text = &asked.spec.summary.text;
+    for expected in [
+        "Delegate shop.example.com at its registrar",
+        "ns-1.example.net, ns-2.example.net",
+    ] {
+        assert!(text.contains(expected), "{expected} not in {text}");
+    }
+    let status = env.status("dns").await;
+    assert!(status.last_applied.is_some(), "asked after the apply");
+    let waiting = env.condition("dns", "AwaitingApproval", "True").await;
+    assert_eq!(waiting.reason, "ManualOperationRequested");
+    let refused = env
+        .try_decide(User::Carol, &asked.name_any(), "Approved")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 403),
+        "{refused:?}"
+    );
+    env.decide(User::Alice, &asked.name_any(), "Approved").await;
+    let ready = env
+        .wait_project("dns", "Ready after the step is done", |p| {
+            p.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(tollgate::api::ProjectPhase::Ready))
+        })
+        .await;
+    let done = ready.status.unwrap().manual_operations;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].done_by, env.plane.username(User::Alice));
+    assert_eq!(done[0].component, "zone");
+
+    // New name servers: the step's instructions change, so it is asked again; rejected,
+    // the Project stops and says so.
+    env.projects
+        .patch(
+            "dns",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": zone(json!(["ns-9.example.org"]))})),
+        )
+        .await
+        .unwrap();
+    let again = env.pending("dns", Some(&asked.name_any())).await;
+    assert!(
+        again.spec.summary.text.contains("ns-9.example.org"),
+        "{}",
+        again.spec.summary.text
+    );
+    env.decide(User::Bob, &again.name_any(), "Rejected").await;
+    let stalled = env.condition("dns", "Stalled", "True").await;
+    assert_eq!(stalled.reason, "ManualOperationRejected");
+    assert_eq!(env.status("dns").await.manual_operations.len(), 1);
 }

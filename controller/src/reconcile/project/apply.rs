@@ -141,7 +141,7 @@ impl Run<'_> {
         self.status.checkpoint_ref = None;
         self.drift_restored(&plan.id);
         if let Some(outputs) = &outputs
-            && let Some(action) = self.check_health(&plan, outputs).await?
+            && let Some(action) = self.after_apply(&plan, outputs).await?
         {
             return Ok(action);
         }

@@ -503,6 +503,14 @@ impl Run<'_> {
                 self.follow_escalation(&reference.name, decision, status.decided_by, &plan)
                     .await
             }
+            // Asked for by a module after its apply ([`Run::after_apply`]): nothing to apply.
+            Some(decision)
+                if checkpoint.spec.checkpoint_type == CheckpointType::ManualOperation =>
+            {
+                let by = status.decided_by.unwrap_or_else(|| "unknown".into());
+                self.follow_manual_operation(&checkpoint, decision, by, &plan)
+                    .await
+            }
             Some(Decision::Rejected | Decision::Abandon) => {
                 self.push_history(&plan.id, "Rejected", status.decided_by.clone());
                 let message = format!(
