@@ -61,7 +61,9 @@ mod lock;
 mod manual;
 mod plan;
 mod policy;
+mod question;
 mod queue;
+mod retry;
 mod rollback;
 mod state;
 mod steps;
@@ -302,41 +304,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Records in status why the reconcile will be retried (a held state lock, a network
-    /// error) and publishes it as a Warning Event, so `kubectl describe` shows it and not
-    /// only the controller's log. Best effort: the error itself is what the caller acts on.
-    async fn note_retry(&mut self, err: &ReconcileError, wait: Duration) {
-        let message = self.sensitive_inputs().redact(&format!(
-            "retrying in {}s (attempt {}) after: {err}",
-            wait.as_secs(),
-            self.ctx.backoff.failures(&super::backoff_key(self.project)) + 1
-        ));
-        self.event(EventType::Warning, RETRYING, &message).await;
-        let generation = self.generation();
-        conditions::set(
-            &mut self.status.conditions,
-            "Ready",
-            false,
-            RETRYING,
-            &message,
-            generation,
-        );
-        if let Err(save) = self.save().await {
-            tracing::debug!(error = %save, "cannot record the retry in status");
-        }
-    }
-
-    /// After a reconcile that succeeded without a phase transition (which rewrites the
-    /// conditions itself), takes the retried error out of `Ready` ([`without_retry`]).
-    async fn clear_retry(&mut self) {
-        let generation = self.generation();
-        if without_retry(&mut self.status.conditions, self.status.phase, generation)
-            && let Err(err) = self.save().await
-        {
-            tracing::debug!(error = %err, "cannot clear the retry from status");
-        }
-    }
-
     /// Values given to variables the catalog marks `sensitive` (literal, or read from a
     /// secret for this run) and this run's cloud credentials: redacted from every Terraform
     /// output the controller logs or puts in status, and masked in the plan review.
@@ -509,43 +476,6 @@ impl<'a> Run<'a> {
             tracing::debug!(error = %err, "cannot publish event");
         }
     }
-}
-
-/// Gives `Ready` back the phase's reason and message once the step that failed succeeded:
-/// [`Run::transition`] wrote them to `Reconciling` too, and [`Run::note_retry`] left that
-/// alone. Whether anything changed.
-fn without_retry(
-    conditions: &mut Vec<Condition>,
-    phase: Option<ProjectPhase>,
-    generation: Option<i64>,
-) -> bool {
-    if !conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.reason == RETRYING)
-    {
-        return false;
-    }
-    let (reason, message) = conditions
-        .iter()
-        .find(|c| c.type_ == "Reconciling")
-        .map_or_else(
-            || {
-                (
-                    "Recovered".to_owned(),
-                    "the step that failed succeeded".to_owned(),
-                )
-            },
-            |c| (c.reason.clone(), c.message.clone()),
-        );
-    conditions::set(
-        conditions,
-        "Ready",
-        phase == Some(ProjectPhase::Ready),
-        &reason,
-        &message,
-        generation,
-    );
-    true
 }
 
 /// What a checkpoint asks a person, and who may answer.
