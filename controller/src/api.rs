@@ -26,10 +26,11 @@ pub use project::{
     ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType, Budget,
     CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
     DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
-    HistoryEntry, KubernetesBackend, LastApplied, LocalBackend, NotificationChannel, PlanStatus,
-    PlanSummaryStatus, PolicyReport, Project, ProjectApproval, ProjectPhase, ProjectSpec,
-    ProjectStatus, QueueStatus, ResourceCost, Revision, RollbackStatus, RunnerJobStatus, S3Backend,
-    SecretInput, SecretKeyRef, SlaPolicy, StateStatus,
+    HealthCheck, HealthCheckResult, HealthStatus, HistoryEntry, KubernetesBackend, LastApplied,
+    LocalBackend, ManualOperationDone, NotificationChannel, PlanStatus, PlanSummaryStatus,
+    PolicyReport, Project, ProjectApproval, ProjectPhase, ProjectSpec, ProjectStatus, QueueStatus,
+    ResourceCost, Revision, RollbackStatus, RunnerJobStatus, S3Backend, SecretInput, SecretKeyRef,
+    SlaPolicy, StateLockStatus, StateStatus,
 };
 pub use validation::{FieldError, SCHEMA_PATTERNS, validate_project};
 
@@ -119,6 +120,26 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_health_check_names_exactly_one_target() {
+        use crate::api::HealthCheck;
+        for (check, ok) in [
+            (json!({"name": "web", "url": "http://x/"}), true),
+            (json!({"name": "web", "urlFromOutput": "web_url"}), true),
+            (json!({"name": "web"}), false),
+            (
+                json!({"name": "web", "url": "http://x/", "urlFromOutput": "web_url"}),
+                false,
+            ),
+        ] {
+            assert_eq!(
+                HealthCheck::validate_cel(&check, None).is_ok(),
+                ok,
+                "{check}"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod drift;
 pub mod fair;
 pub mod gate;
+pub mod health;
 pub mod leader;
 pub mod manifest;
 pub mod markup;

@@ -92,6 +92,7 @@ pub struct Metrics {
     deliveries: Family<DeliveryLabels, Counter>,
     drift_checks: Family<OutcomeLabel, Counter>,
     drift_restores: Counter,
+    health_checks: Family<OutcomeLabel, Counter>,
     policy_evaluations: Family<OutcomeLabel, Counter>,
     /// Pending checkpoints by uid: type and opening time, turned into `pending` at scrape.
     open_checkpoints:
@@ -193,6 +194,12 @@ impl Default for Metrics {
             "Checkpoints opened to restore the declared state after drift",
             drift_restores.clone(),
         );
+        let health_checks = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "health_checks",
+            "Post-apply health check runs (spec.healthChecks), by outcome (passed, failed)",
+            health_checks.clone(),
+        );
         let policy_evaluations = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "policy_evaluations",
@@ -204,6 +211,7 @@ impl Default for Metrics {
             reconciles,
             drift_checks,
             drift_restores,
+            health_checks,
             failures,
             terraform_commands,
             checkpoints_opened,
@@ -255,6 +263,15 @@ impl Metrics {
     /// A drift check ended with `outcome` (`clean`, `drifted`, `failed`).
     pub fn drift_checked(&self, outcome: &str) {
         self.drift_checks
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The health checks after an apply ended with `outcome` (`passed`, `failed`).
+    pub fn health_checked(&self, outcome: &str) {
+        self.health_checks
             .get_or_create(&OutcomeLabel {
                 outcome: outcome.to_owned(),
             })
@@ -583,8 +600,10 @@ mod tests {
         m.drift_checked("clean");
         m.drift_checked("drifted");
         m.drift_restore_opened();
+        m.health_checked("failed");
         let text = m.encode();
         for expected in [
+            "tollgate_health_checks_total{outcome=\"failed\"} 1",
             "tollgate_drift_checks_total{outcome=\"clean\"} 2",
             "tollgate_drift_checks_total{outcome=\"drifted\"} 1",
             "tollgate_drift_restores_total 1",

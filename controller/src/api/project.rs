@@ -33,6 +33,8 @@ pub const SECRET_SUFFIX_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
 pub const DYNAMODB_TABLE_PATTERN: &str = r"^[A-Za-z0-9_.-]{3,255}$";
 /// Webhook URLs.
 pub const WEBHOOK_URL_PATTERN: &str = r"^https?://[^\s]+$";
+/// A root module output name as tollgate renders it (`<component>_<output>`).
+pub const OUTPUT_NAME_PATTERN: &str = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$";
 /// IAM role ARNs in any partition.
 pub const ROLE_ARN_PATTERN: &str =
     r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$";
@@ -119,6 +121,15 @@ pub struct ProjectSpec {
     /// Scheduled plans that detect changes made outside tollgate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_detection: Option<DriftDetection>,
+
+    /// HTTP checks run after each successful apply. All passing sets `Healthy=True`; one
+    /// failing (after its retries) opens a `FailureEscalation` checkpoint: `Retry` runs the
+    /// checks again, `Rollback` plans the revision before through the gate, `Abandon` leaves
+    /// the Project `Failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub health_checks: Vec<HealthCheck>,
 
     /// What happens to the infrastructure when the Project is deleted: `Destroy` (after a
     /// Destroy checkpoint is approved) or `Orphan` (leave it, remove only tollgate's objects).
@@ -463,6 +474,39 @@ pub struct LocalBackend {
     pub path: Option<String>,
 }
 
+/// One post-apply HTTP check: `GET` a URL (written here, or read from a Terraform output of
+/// the Project) and expect a status code. Only the status is read; the body is never.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(cel, validation = Rule::new("has(self.url) != has(self.urlFromOutput)").message("set exactly one of url and urlFromOutput"))]
+pub struct HealthCheck {
+    /// Name, unique in the list (shown in the `Healthy` condition).
+    #[schemars(pattern(COMPONENT_NAME_PATTERN))]
+    pub name: String,
+    /// The URL to `GET`: `http://` or `https://` (certificates are verified against the
+    /// system's trust roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(WEBHOOK_URL_PATTERN), length(max = 2048))]
+    pub url: Option<String>,
+    /// The Project output holding the URL: `<component>_<output>`, as in the
+    /// `<project>-outputs` Secret (e.g. `web_url`). A sensitive output is never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(OUTPUT_NAME_PATTERN))]
+    pub url_from_output: Option<String>,
+    /// The status code that means healthy (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 599))]
+    pub expected_status: Option<i32>,
+    /// How long one attempt may take, e.g. `5s` (default 5s, at most 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DURATION_PATTERN))]
+    pub timeout: Option<String>,
+    /// Attempts after a failed one, 2 s apart (default 2, at most 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10))]
+    pub retries: Option<i32>,
+}
+
 /// Scheduled drift detection.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -582,6 +626,91 @@ pub struct ProjectStatus {
     /// its spec until the spec changes (its generation moves on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackStatus>,
+    /// The Terraform state lock the Project's last run could not take: the run it stopped,
+    /// who holds the lock and since when, whether that holder is gone, and the
+    /// `ManualOperation` checkpoint asking to force-unlock it. Gone once a run gets the lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_lock: Option<StateLockStatus>,
+    /// What the health checks (`spec.healthChecks`) found after the last apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthStatus>,
+    /// Manual operations the Project's modules asked for (their `tollgate_manual_operation`
+    /// output) that a person marked done, newest first; one is asked again only when its
+    /// instructions change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub manual_operations: Vec<ManualOperationDone>,
+}
+
+/// A module-requested manual operation a person marked done.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualOperationDone {
+    /// The component whose module asked.
+    pub component: String,
+    /// What was asked (the output's `title`).
+    pub title: String,
+    /// sha256 of what was asked: a change of the instructions asks again.
+    pub digest: String,
+    /// Who marked it done.
+    pub done_by: String,
+    /// When.
+    pub at: Time,
+}
+
+/// The health checks run after an apply.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthStatus {
+    /// The applied plan they checked.
+    pub plan_id: String,
+    /// When they finished.
+    pub checked_at: Time,
+    /// One entry per check, in spec order.
+    #[schemars(length(max = 10))]
+    pub results: Vec<HealthCheckResult>,
+}
+
+/// What one health check found.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckResult {
+    /// The check's name.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What was asked and answered (a sensitive output's URL is never shown).
+    pub message: String,
+}
+
+/// A held Terraform state lock, as Terraform described it (`Lock Info:`), and what tollgate
+/// knows of its holder.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateLockStatus {
+    /// The lock id: what `terraform force-unlock` takes.
+    pub id: String,
+    /// Who took it (`user@host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+    /// What its holder was doing (e.g. `OperationTypeApply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// When it was taken, as Terraform wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The Project's run the lock stopped (e.g. `terraform apply of plan <id>`).
+    pub blocked_run: String,
+    /// `Alive`, `Gone` or `Unknown`: only a holder that is provably gone is offered for
+    /// force-unlock, and only a person decides.
+    pub holder: String,
+    /// Why tollgate judged the holder so.
+    pub holder_detail: String,
+    /// When the Project found the lock held.
+    pub observed_at: Time,
+    /// The `ManualOperation` checkpoint asking a person to force-unlock exactly this lock id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_ref: Option<CheckpointRefStatus>,
 }
 
 /// One applied revision of a Project, compact: no input values (those are in the

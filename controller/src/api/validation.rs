@@ -10,8 +10,8 @@ use regex::Regex;
 use super::common::{DURATION_PATTERN, MONEY_PATTERN};
 use super::project::{
     AWS_ACCOUNT_PATTERN, AWS_REGION_PATTERN, COMPONENT_NAME_PATTERN, DYNAMODB_TABLE_PATTERN,
-    ENVIRONMENT_PATTERN, MODULE_NAME_PATTERN, Project, ROLE_ARN_PATTERN, S3_BUCKET_PATTERN,
-    SECRET_SUFFIX_PATTERN, WEBHOOK_URL_PATTERN,
+    ENVIRONMENT_PATTERN, MODULE_NAME_PATTERN, OUTPUT_NAME_PATTERN, Project, ROLE_ARN_PATTERN,
+    S3_BUCKET_PATTERN, SECRET_SUFFIX_PATTERN, WEBHOOK_URL_PATTERN,
 };
 
 /// A field that breaks a schema rule.
@@ -49,6 +49,7 @@ pub const SCHEMA_PATTERNS: &[&str] = &[
     SECRET_SUFFIX_PATTERN,
     DYNAMODB_TABLE_PATTERN,
     WEBHOOK_URL_PATTERN,
+    OUTPUT_NAME_PATTERN,
 ];
 
 struct Checker {
@@ -327,7 +328,78 @@ pub fn validate_project(project: &Project) -> Vec<FieldError> {
             "a duration such as 24h",
         );
     }
+    health_checks(&mut c, &spec.health_checks);
     c.errors
+}
+
+/// `spec.healthChecks`: the schema's rules and its CEL rule, plus the timeout's bound.
+fn health_checks(c: &mut Checker, checks: &[super::HealthCheck]) {
+    c.max_items("spec.healthChecks", checks.len(), 10);
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, check) in checks.iter().enumerate() {
+        let at = format!("spec.healthChecks[{i}]");
+        c.pattern(
+            format!("{at}.name"),
+            &check.name,
+            COMPONENT_NAME_PATTERN,
+            "a lowercase name",
+        );
+        if !seen.insert(&check.name) {
+            c.fail(
+                format!("{at}.name"),
+                &check.name,
+                "a name not used by another check",
+            );
+        }
+        if check.url.is_some() == check.url_from_output.is_some() {
+            c.fail(
+                at.clone(),
+                if check.url.is_some() {
+                    "both"
+                } else {
+                    "neither"
+                },
+                "set exactly one of url and urlFromOutput",
+            );
+        }
+        if let Some(url) = &check.url {
+            c.pattern(
+                format!("{at}.url"),
+                url,
+                WEBHOOK_URL_PATTERN,
+                "an http(s) URL without spaces",
+            );
+        }
+        if let Some(output) = &check.url_from_output {
+            c.pattern(
+                format!("{at}.urlFromOutput"),
+                output,
+                OUTPUT_NAME_PATTERN,
+                "an output name such as web_url",
+            );
+        }
+        if let Some(status) = check.expected_status
+            && !(100..=599).contains(&status)
+        {
+            c.fail(
+                format!("{at}.expectedStatus"),
+                &status.to_string(),
+                "an HTTP status code from 100 to 599",
+            );
+        }
+        if let (Some(timeout), Err(allowed)) = (&check.timeout, crate::health::timeout_of(check)) {
+            c.fail(format!("{at}.timeout"), timeout, allowed);
+        }
+        if let Some(retries) = check.retries
+            && !(0..=10).contains(&retries)
+        {
+            c.fail(
+                format!("{at}.retries"),
+                &retries.to_string(),
+                "from 0 to 10",
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -453,6 +525,38 @@ mod tests {
             (
                 json!({"driftDetection": {"interval": "daily"}}),
                 "spec.driftDetection.interval",
+            ),
+            (
+                json!({"healthChecks": [{"name": "web"}]}),
+                "spec.healthChecks[0]: \"neither\" is not allowed; set exactly one of url and urlFromOutput",
+            ),
+            (
+                json!({"healthChecks": [{"name": "web", "url": "http://a/", "urlFromOutput": "web_url"}]}),
+                "spec.healthChecks[0]: \"both\"",
+            ),
+            (
+                json!({"healthChecks": [{"name": "web", "url": "file:///etc/passwd"}]}),
+                "spec.healthChecks[0].url",
+            ),
+            (
+                json!({"healthChecks": [{"name": "web", "urlFromOutput": "web url"}]}),
+                "spec.healthChecks[0].urlFromOutput",
+            ),
+            (
+                json!({"healthChecks": [{"name": "a", "url": "http://a/"}, {"name": "a", "url": "http://b/"}]}),
+                "spec.healthChecks[1].name: \"a\" is not allowed; a name not used by another check",
+            ),
+            (
+                json!({"healthChecks": [{"name": "web", "url": "http://a/", "expectedStatus": 99}]}),
+                "spec.healthChecks[0].expectedStatus",
+            ),
+            (
+                json!({"healthChecks": [{"name": "web", "url": "http://a/", "timeout": "5m"}]}),
+                "spec.healthChecks[0].timeout: \"5m\" is not allowed; at most 60s",
+            ),
+            (
+                json!({"healthChecks": [{"name": "web", "url": "http://a/", "retries": 11}]}),
+                "spec.healthChecks[0].retries",
             ),
         ];
         for (patch, expected) in cases {

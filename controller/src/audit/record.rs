@@ -40,6 +40,9 @@ pub enum AuditAction {
     /// its BudgetIncrease `checkpoint` (`cost.after`: the namespace's use with it;
     /// `cost.budget`: the cap).
     NamespaceBudgetOverrunApproved,
+    /// A Terraform state lock whose holder was gone was force-unlocked because a person
+    /// approved the ManualOperation `checkpoint` (`reason`: the lock id and its holder).
+    StateForceUnlocked,
 }
 
 /// Monthly cost, USD decimal strings.

@@ -138,11 +138,8 @@ pub async fn run(args: &RunnerArgs) -> Result<ExitCode, CliError> {
     let mut data = serde_json::Map::new();
     data.insert(runner_job::OUTCOME_KEY.into(), encode(&outcome)?);
     if let Some(outputs) = &outputs {
-        let values: serde_json::Map<String, serde_json::Value> = outputs
-            .iter()
-            .map(|(name, output)| (name.clone(), output.value.clone()))
-            .collect();
-        data.insert(runner_job::OUTPUTS_KEY.into(), encode(&values)?);
+        // Values with their sensitivity: the controller must not show a sensitive one.
+        data.insert(runner_job::OUTPUTS_KEY.into(), encode(outputs)?);
     }
     results
         .patch(

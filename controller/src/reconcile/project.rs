@@ -55,11 +55,16 @@ mod cleanup;
 mod credentials;
 mod drift;
 mod escalation;
+mod health;
 mod integrity;
 mod job;
+mod lock;
+mod manual;
 mod plan;
 mod policy;
+mod question;
 mod queue;
+mod retry;
 mod rollback;
 mod state;
 mod steps;
@@ -128,6 +133,11 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
                 run.clear_retry().await;
             }
             Err(err) => {
+                // A lock whose holder is gone waits for a person, not for the backoff.
+                if let Some(action) = run.on_state_locked(err).await {
+                    ctx.backoff.succeeded(&backoff_key);
+                    return Ok(action);
+                }
                 run.note_retry(err, ctx.backoff.next_delay(&backoff_key))
                     .await
             }
@@ -292,41 +302,6 @@ impl<'a> Run<'a> {
         match &self.ctx.config.backend_kubeconfig {
             Some(path) => ws.with_env("KUBE_CONFIG_PATH", path.to_string_lossy()),
             None => ws.with_env("KUBE_IN_CLUSTER_CONFIG", "true"),
-        }
-    }
-
-    /// Records in status why the reconcile will be retried (a held state lock, a network
-    /// error) and publishes it as a Warning Event, so `kubectl describe` shows it and not
-    /// only the controller's log. Best effort: the error itself is what the caller acts on.
-    async fn note_retry(&mut self, err: &ReconcileError, wait: Duration) {
-        let message = self.sensitive_inputs().redact(&format!(
-            "retrying in {}s (attempt {}) after: {err}",
-            wait.as_secs(),
-            self.ctx.backoff.failures(&super::backoff_key(self.project)) + 1
-        ));
-        self.event(EventType::Warning, RETRYING, &message).await;
-        let generation = self.generation();
-        conditions::set(
-            &mut self.status.conditions,
-            "Ready",
-            false,
-            RETRYING,
-            &message,
-            generation,
-        );
-        if let Err(save) = self.save().await {
-            tracing::debug!(error = %save, "cannot record the retry in status");
-        }
-    }
-
-    /// After a reconcile that succeeded without a phase transition (which rewrites the
-    /// conditions itself), takes the retried error out of `Ready` ([`without_retry`]).
-    async fn clear_retry(&mut self) {
-        let generation = self.generation();
-        if without_retry(&mut self.status.conditions, self.status.phase, generation)
-            && let Err(err) = self.save().await
-        {
-            tracing::debug!(error = %err, "cannot clear the retry from status");
         }
     }
 
@@ -502,43 +477,6 @@ impl<'a> Run<'a> {
             tracing::debug!(error = %err, "cannot publish event");
         }
     }
-}
-
-/// Gives `Ready` back the phase's reason and message once the step that failed succeeded:
-/// [`Run::transition`] wrote them to `Reconciling` too, and [`Run::note_retry`] left that
-/// alone. Whether anything changed.
-fn without_retry(
-    conditions: &mut Vec<Condition>,
-    phase: Option<ProjectPhase>,
-    generation: Option<i64>,
-) -> bool {
-    if !conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.reason == RETRYING)
-    {
-        return false;
-    }
-    let (reason, message) = conditions
-        .iter()
-        .find(|c| c.type_ == "Reconciling")
-        .map_or_else(
-            || {
-                (
-                    "Recovered".to_owned(),
-                    "the step that failed succeeded".to_owned(),
-                )
-            },
-            |c| (c.reason.clone(), c.message.clone()),
-        );
-    conditions::set(
-        conditions,
-        "Ready",
-        phase == Some(ProjectPhase::Ready),
-        &reason,
-        &message,
-        generation,
-    );
-    true
 }
 
 /// What a checkpoint asks a person, and who may answer.

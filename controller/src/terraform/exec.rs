@@ -77,6 +77,7 @@ impl TerraformRunner {
             let slot = process::Slot {
                 _permit: permit,
                 running: Arc::clone(&self.inner.running),
+                _active: self.inner.active.enter(&ws.dir),
             };
             self.inner.peak.fetch_max(now, Ordering::SeqCst);
             self.inner.started.fetch_add(1, Ordering::SeqCst);

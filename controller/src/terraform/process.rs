@@ -95,6 +95,8 @@ pub(crate) struct Finished {
 pub(crate) struct Slot {
     pub(crate) _permit: tokio::sync::OwnedSemaphorePermit,
     pub(crate) running: Arc<std::sync::atomic::AtomicUsize>,
+    /// Counts the process in its working directory (see [`super::LockHolders`]).
+    pub(crate) _active: super::holder::ActiveRun,
 }
 
 impl Drop for Slot {

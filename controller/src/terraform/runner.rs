@@ -54,6 +54,10 @@ pub(super) struct Inner {
     pub(super) closed: std::sync::atomic::AtomicBool,
     /// Cancelled when a shutdown's grace period is over: every running process is stopped.
     pub(super) interrupt: CancelToken,
+    /// Where its processes run now: what tells a lock's holder gone ([`LockHolders`]).
+    pub(super) active: holder::ActiveDirs,
+    /// This host's name, as Terraform writes it into the locks it takes.
+    pub(super) host: String,
 }
 
 /// Runs Terraform commands. Cheap to clone; clones share the concurrency limit and counters.
@@ -92,6 +96,8 @@ impl TerraformRunner {
                 version: OnceCell::new(),
                 closed: std::sync::atomic::AtomicBool::new(false),
                 interrupt: CancelToken::new(),
+                active: holder::ActiveDirs::default(),
+                host: holder::this_host(),
             }),
         })
     }
@@ -465,12 +471,7 @@ impl TerraformRunner {
         ws: &Workspace,
         lock_id: &str,
     ) -> Result<CommandOutput, TerraformError> {
-        let valid = !lock_id.is_empty()
-            && !lock_id.starts_with('-')
-            && lock_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
-        if !valid {
+        if !holder::is_lock_id(lock_id) {
             return Err(TerraformError::Io {
                 context: format!("refusing to force-unlock with lock id {lock_id:?}"),
                 source: std::io::Error::new(
@@ -487,6 +488,12 @@ impl TerraformRunner {
             self.inner.config.timeouts.force_unlock,
         )
         .await
+    }
+}
+
+impl LockHolders for TerraformRunner {
+    fn holder(&self, lock: &LockInfo, dir: &Path) -> Holder {
+        holder::judge_in_process(lock, &self.inner.host, self.inner.active.contains(dir))
     }
 }
 

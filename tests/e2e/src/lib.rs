@@ -12,6 +12,7 @@ pub mod controller;
 pub mod kubelet;
 pub mod moto;
 pub mod receiver;
+pub mod site;
 pub mod webhook;
 
 use std::collections::HashMap;

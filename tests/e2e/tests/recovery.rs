@@ -126,6 +126,38 @@ impl Env {
         .await
     }
 
+    /// Lets the namespace's policy pre-approve every change.
+    async fn pre_approve_everything(&self) {
+        self.plane
+            .allow_in(
+                &self.ns,
+                json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]}),
+            )
+            .await;
+    }
+
+    /// Lets the namespace's policy pre-approve every change, creates the demo Project `name`
+    /// with `greeting` and waits until it is applied.
+    async fn applied_without_review(&self, name: &str, greeting: &str) {
+        self.pre_approve_everything().await;
+        self.create(name, greeting).await;
+        assert_eq!(self.ready_greeting(name).await, greeting);
+    }
+
+    /// Sets the demo Project's greeting to `url` and checks it after each apply: the
+    /// module's `app_greeting` output is the greeting, so the URL comes from an output.
+    async fn serve(&self, url: &str) {
+        let inputs = json!({"greeting": url, "marker_dir": self.markers("demo").to_str().unwrap()});
+        let patch = json!({"spec": {
+            "components": [{"name": "app", "module": "demo", "inputs": inputs}],
+            "healthChecks": [{"name": "web", "urlFromOutput": "app_greeting", "timeout": "2s", "retries": 1}],
+        }});
+        self.projects
+            .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
     /// Waits for Project `name` to be Ready, then returns its `app_greeting` output.
     async fn ready_greeting(&self, name: &str) -> String {
         self.wait_project(name, "Ready", |p| {
@@ -367,14 +399,7 @@ async fn a_tampered_or_missing_saved_plan_voids_the_approval_and_asks_again() {
 #[tokio::test]
 async fn a_failed_apply_escalates_and_retry_or_rollback_recover() {
     let env = Env::new("failure", |_, _| Vec::new()).await;
-    env.plane
-        .allow_in(
-            &env.ns,
-            json!({"autoApprove": ["FirstApply", "Create", "Update", "Replace", "Delete"]}),
-        )
-        .await;
-    env.create("demo", "v1").await;
-    assert_eq!(env.ready_greeting("demo").await, "v1");
+    env.applied_without_review("demo", "v1").await;
 
     let blocked = env.dir.path().join("blocked");
     std::fs::write(&blocked, "a file where the module wants a directory").unwrap();
@@ -465,4 +490,361 @@ async fn a_failed_apply_escalates_and_retry_or_rollback_recover() {
     env.decide(User::Alice, &by_annotation.name_any(), "Approved")
         .await;
     assert_eq!(env.ready_greeting("demo").await, "v1");
+}
+
+/// The processes whose working directory is `dir` (Terraform and what it started there).
+fn processes_in(dir: &Path) -> Vec<u32> {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
+        .collect()
+}
+
+/// `holderIdentity` of the `kubernetes` backend's lock Lease of Project `name`: the id of
+/// the lock Terraform holds, if any.
+async fn lock_holder(env: &Env, name: &str) -> Option<String> {
+    let state = env.status(name).await.state.unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.plane.client(User::Admin).await, &state.namespace);
+    leases
+        .get_opt(&format!("lock-{}", state.secret_name))
+        .await
+        .unwrap()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+}
+
+/// A lock left by a killed run (issue 15): a Terraform apply killed with its controller
+/// leaves the `kubernetes` backend's lock held, and Terraform itself refuses the next run.
+/// The restarted controller shows the lock and its holder, judges the holder gone, and asks
+/// a person through a ManualOperation checkpoint; it never unlocks by itself. A rejection
+/// stops the Project with the lock still held; asked again, an approval force-unlocks
+/// exactly that lock id and the change is applied.
+#[tokio::test]
+async fn a_lock_left_by_a_killed_run_is_force_unlocked_only_after_approval() {
+    let mut env = Env::new("lock", |_, _| vec!["--lock-timeout".into(), "2".into()]).await;
+    env.applied_without_review("demo", "v1").await;
+
+    // v2's apply sleeps in its provisioner: killed there, with its controller, Terraform
+    // never releases the lock.
+    let inputs = json!({"greeting": "v2", "marker_dir": env.markers("demo").to_str().unwrap(), "apply_delay_seconds": 15});
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"components": [{"name": "app", "module": "demo", "inputs": inputs}]}})),
+        )
+        .await
+        .unwrap();
+    let work = env.dir.path().join("work").join(&env.ns).join("demo");
+    tollgate_e2e::wait_for(
+        "terraform apply holding the state lock",
+        DEADLINE,
+        || async { tollgate_e2e::applying_in(&work) && lock_holder(&env, "demo").await.is_some() },
+    )
+    .await;
+    env.controller.kill_hard().await;
+    let killed = processes_in(&work);
+    assert!(
+        !killed.is_empty(),
+        "terraform apply runs in {}",
+        work.display()
+    );
+    for pid in &killed {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    tollgate_e2e::wait_for("the killed run's processes gone", DEADLINE, || async {
+        processes_in(&work).is_empty()
+    })
+    .await;
+    let held = lock_holder(&env, "demo")
+        .await
+        .expect("the killed apply left the state lock held");
+
+    // Terraform refuses the resumed apply; the holder (this host, no run of the new
+    // controller) is gone, so a person is asked.
+    env.controller.restart().await;
+    let first = env
+        .wait_project("demo", "a force-unlock checkpoint", |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.state_lock.as_ref())
+                .is_some_and(|l| l.checkpoint_ref.is_some())
+        })
+        .await;
+    let lock = first.status.unwrap().state_lock.unwrap();
+    assert_eq!(lock.id, held, "status names the lock Terraform refused on");
+    assert_eq!(lock.holder, "Gone", "{lock:?}");
+    assert!(
+        lock.who.as_deref().is_some_and(|w| w.contains('@')),
+        "{lock:?}"
+    );
+    assert!(lock.created.is_some(), "{lock:?}");
+    assert!(lock.blocked_run.contains("terraform apply"), "{lock:?}");
+    let checkpoint = env
+        .checkpoints
+        .get(&lock.checkpoint_ref.unwrap().name)
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoint.spec.checkpoint_type,
+        tollgate::api::CheckpointType::ManualOperation
+    );
+    assert!(
+        checkpoint.spec.summary.text.contains(&held),
+        "{}",
+        checkpoint.spec.summary.text
+    );
+    assert_eq!(
+        lock_holder(&env, "demo").await.as_deref(),
+        Some(held.as_str()),
+        "nothing unlocked by itself"
+    );
+    let refused = env
+        .try_decide(User::Carol, &checkpoint.name_any(), "Approved")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 403),
+        "{refused:?}"
+    );
+
+    // Rejected: the Project stops, says why, and the lock stays.
+    env.decide(User::Bob, &checkpoint.name_any(), "Rejected")
+        .await;
+    env.wait_project("demo", "Failed after the rejection", |p| {
+        p.status
+            .as_ref()
+            .is_some_and(|s| s.phase == Some(tollgate::api::ProjectPhase::Failed))
+    })
+    .await;
+    let ready = env.condition("demo", "Ready", "False").await;
+    assert_eq!(ready.reason, "ForceUnlockRejected");
+    assert!(ready.message.contains(&held), "{}", ready.message);
+    assert_eq!(
+        lock_holder(&env, "demo").await.as_deref(),
+        Some(held.as_str())
+    );
+
+    // Asked to plan again, the plan meets the same lock and asks again; approved, the lock
+    // is force-unlocked and the change applied.
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(
+                &json!({"metadata": {"annotations": {"tollgate.dev/replan": "after-rejection"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let second = env
+        .wait_project("demo", "a second force-unlock checkpoint", |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.state_lock.as_ref())
+                .and_then(|l| l.checkpoint_ref.as_ref())
+                .is_some_and(|r| r.name != checkpoint.name_any())
+        })
+        .await;
+    let name = second
+        .status
+        .unwrap()
+        .state_lock
+        .unwrap()
+        .checkpoint_ref
+        .unwrap()
+        .name;
+    env.decide(User::Alice, &name, "Approved").await;
+    assert_eq!(env.ready_greeting("demo").await, "v2");
+    let status = env.status("demo").await;
+    assert!(status.state_lock.is_none(), "{:?}", status.state_lock);
+    assert!(
+        status.history.iter().any(|h| h.outcome == "ForceUnlocked"
+            && h.decided_by.as_deref() == Some(env.plane.username(User::Alice).as_str())),
+        "{:?}",
+        status.history
+    );
+    assert_eq!(
+        lock_holder(&env, "demo").await,
+        None,
+        "the lock is released"
+    );
+    let unlock_checkpoints = env
+        .checkpoints
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|c| c.spec.checkpoint_type == tollgate::api::CheckpointType::ManualOperation)
+        .count();
+    assert_eq!(unlock_checkpoints, 2, "one per time the lock was met");
+}
+
+/// Post-apply health checks (issue 15) against a web site on loopback, the URL read from a
+/// Terraform output: passing sets `Healthy=True`; failing (503 after its retries) opens a
+/// FailureEscalation whose `Retry` runs the checks again (nothing applied again) and whose
+/// `Rollback` plans the revision before the unhealthy one through the gate.
+#[tokio::test]
+async fn health_checks_pass_or_escalate_to_retry_and_rollback() {
+    let site = tollgate_e2e::site::Site::start(&[("/ok", 200), ("/down", 503)]).await;
+    let env = Env::new("health", |_, _| Vec::new()).await;
+    env.applied_without_review("demo", &site.url("/ok")).await;
+
+    env.serve(&site.url("/ok?v=2")).await;
+    let healthy = env.condition("demo", "Healthy", "True").await;
+    assert_eq!(healthy.reason, "HealthChecksPassed");
+    assert_eq!(env.ready_greeting("demo").await, site.url("/ok?v=2"));
+    let health = env.status("demo").await.health.unwrap();
+    assert!(health.results[0].passed, "{health:?}");
+    assert!(site.hits("/ok") >= 1);
+
+    // Unhealthy after the apply: escalated, nothing applied again on Retry.
+    env.serve(&site.url("/down")).await;
+    let escalation = env.pending("demo", None).await;
+    assert_eq!(
+        escalation.spec.checkpoint_type,
+        tollgate::api::CheckpointType::FailureEscalation
+    );
+    let reasons = escalation.spec.reasons.join("\n");
+    for expected in [
+        "answered 503, expected 200 (after 2 attempts)",
+        "Retry: run the health checks again",
+        "Rollback: plan revision 2",
+    ] {
+        assert!(reasons.contains(expected), "{expected} not in {reasons}");
+    }
+    assert_eq!(site.hits("/down"), 2, "one attempt and one retry");
+    let unhealthy = env.condition("demo", "Healthy", "False").await;
+    assert_eq!(unhealthy.reason, "HealthCheckFailed");
+    let applies = env.status("demo").await.revisions.len();
+    site.answer("/down", 200);
+    env.decide(User::Alice, &escalation.name_any(), "Retry")
+        .await;
+    env.condition("demo", "Healthy", "True").await;
+    assert_eq!(env.ready_greeting("demo").await, site.url("/down"));
+    assert_eq!(site.hits("/down"), 3);
+    assert_eq!(
+        env.status("demo").await.revisions.len(),
+        applies,
+        "Retry applied nothing"
+    );
+
+    // Unhealthy again: Rollback plans the revision before, behind a person.
+    site.answer("/broken", 500);
+    env.serve(&site.url("/broken")).await;
+    let second = env.pending("demo", Some(&escalation.name_any())).await;
+    assert!(
+        second
+            .spec
+            .reasons
+            .iter()
+            .any(|r| r.contains("Rollback: plan revision 3")),
+        "{:?}",
+        second.spec.reasons
+    );
+    env.decide(User::Alice, &second.name_any(), "Rollback")
+        .await;
+    let rollback = env.pending("demo", Some(&second.name_any())).await;
+    assert_eq!(
+        rollback.spec.checkpoint_type,
+        tollgate::api::CheckpointType::PlanApproval
+    );
+    env.decide(User::Bob, &rollback.name_any(), "Approved")
+        .await;
+    env.condition("demo", "Healthy", "True").await;
+    assert_eq!(env.ready_greeting("demo").await, site.url("/down"));
+}
+
+/// A module that asks for a manual operation (issue 15): the e2e catalog's `dnszone`
+/// declares `tollgate_manual_operation` (delegate the domain at its registrar, with the
+/// name servers). After its apply the Project waits on a ManualOperation checkpoint showing
+/// those instructions until a person marks it done; the same step is not asked again, a
+/// changed one is, and a rejection stops the Project.
+#[tokio::test]
+async fn a_module_asks_for_a_manual_operation_and_the_project_waits_until_it_is_done() {
+    let catalog = tollgate_e2e::repo_root().join("tests/e2e/testdata/catalog");
+    let env = Env::new("manual", |_, _| {
+        vec!["--catalog".into(), catalog.to_string_lossy().into_owned()]
+    })
+    .await;
+    env.pre_approve_everything().await;
+    let zone = |nameservers: serde_json::Value| {
+        json!({"environment": "dev", "components": [{"name": "zone", "module": "dnszone",
+            "inputs": {"domain": "shop.example.com", "nameservers": nameservers}}]})
+    };
+    let project: Project = serde_json::from_value(json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Project",
+        "metadata": {"name": "dns", "namespace": env.ns},
+        "spec": zone(json!(["ns-1.example.net", "ns-2.example.net"])),
+    }))
+    .unwrap();
+    env.projects
+        .create(&PostParams::default(), &project)
+        .await
+        .unwrap();
+
+    let asked = env.pending("dns", None).await;
+    assert_eq!(
+        asked.spec.checkpoint_type,
+        tollgate::api::CheckpointType::ManualOperation
+    );
+    let text = &asked.spec.summary.text;
+    for expected in [
+        "Delegate shop.example.com at its registrar",
+        "ns-1.example.net, ns-2.example.net",
+    ] {
+        assert!(text.contains(expected), "{expected} not in {text}");
+    }
+    let status = env.status("dns").await;
+    assert!(status.last_applied.is_some(), "asked after the apply");
+    let waiting = env.condition("dns", "AwaitingApproval", "True").await;
+    assert_eq!(waiting.reason, "ManualOperationRequested");
+    let refused = env
+        .try_decide(User::Carol, &asked.name_any(), "Approved")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 403),
+        "{refused:?}"
+    );
+    env.decide(User::Alice, &asked.name_any(), "Approved").await;
+    let ready = env
+        .wait_project("dns", "Ready after the step is done", |p| {
+            p.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(tollgate::api::ProjectPhase::Ready))
+        })
+        .await;
+    let done = ready.status.unwrap().manual_operations;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].done_by, env.plane.username(User::Alice));
+    assert_eq!(done[0].component, "zone");
+
+    // New name servers: the step's instructions change, so it is asked again; rejected,
+    // the Project stops and says so.
+    env.projects
+        .patch(
+            "dns",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": zone(json!(["ns-9.example.org"]))})),
+        )
+        .await
+        .unwrap();
+    let again = env.pending("dns", Some(&asked.name_any())).await;
+    assert!(
+        again.spec.summary.text.contains("ns-9.example.org"),
+        "{}",
+        again.spec.summary.text
+    );
+    env.decide(User::Bob, &again.name_any(), "Rejected").await;
+    let stalled = env.condition("dns", "Stalled", "True").await;
+    assert_eq!(stalled.reason, "ManualOperationRejected");
+    assert_eq!(env.status("dns").await.manual_operations.len(), 1);
 }

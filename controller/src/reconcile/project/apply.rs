@@ -150,15 +150,19 @@ impl Run<'_> {
             }
         }
         self.ctx.metrics.applied("succeeded");
+        self.lock_released();
         self.record_apply_outcome(approved_checkpoint.as_ref(), Ok(&plan.id))
             .await;
         self.accept_approved_budget().await;
         // A destroy leaves no outputs, and the Project's namespace may be being deleted
         // (nothing can be created there).
-        if self.project.meta().deletion_timestamp.is_none() {
-            let outputs_digest = self.write_outputs(&ws, job_outputs).await?;
+        let outputs = if self.project.meta().deletion_timestamp.is_none() {
+            let (outputs_digest, outputs) = self.write_outputs(&ws, job_outputs).await?;
             self.record_revision(&plan, outputs_digest).await?;
-        }
+            Some(outputs)
+        } else {
+            None
+        };
         self.delete_plans_except(None).await?;
         self.push_history(&plan.id, "Applied", decided_by);
         self.status.review_required = None;
@@ -170,6 +174,11 @@ impl Run<'_> {
         });
         self.status.checkpoint_ref = None;
         self.drift_restored(&plan.id);
+        if let Some(outputs) = &outputs
+            && let Some(action) = self.after_apply(&plan, outputs).await?
+        {
+            return Ok(action);
+        }
         // The applied plan's inputs are now the state: an unchanged Project needs no new plan.
         self.transition(
             ProjectPhase::Ready,
@@ -236,27 +245,20 @@ impl Run<'_> {
     }
 
     /// Writes the outputs Secret (from the runner Job's result, else `terraform output`);
-    /// returns the sha256 of the outputs.
+    /// returns the sha256 of the outputs, and the outputs.
     pub(super) async fn write_outputs(
         &mut self,
         ws: &Workspace,
-        from_job: Option<BTreeMap<String, serde_json::Value>>,
-    ) -> Result<String, ReconcileError> {
+        from_job: Option<BTreeMap<String, crate::terraform::OutputValue>>,
+    ) -> Result<(String, BTreeMap<String, crate::terraform::OutputValue>), ReconcileError> {
         let outputs = match from_job {
             Some(outputs) => outputs,
-            None => self
-                .ctx
-                .runner
-                .output(ws)
-                .await?
-                .into_iter()
-                .map(|(name, output)| (name, output.value))
-                .collect(),
+            None => self.ctx.runner.output(ws).await?,
         };
         let data: BTreeMap<String, ByteString> = outputs
             .iter()
-            .map(|(name, value)| {
-                let text = match value {
+            .map(|(name, output)| {
+                let text = match &output.value {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
@@ -304,7 +306,7 @@ impl Run<'_> {
             .await
             .during(ApiStep::WriteOutputs)?;
         self.status.outputs_secret_ref = Some(SecretKeyRef { name });
-        Ok(outputs_digest)
+        Ok((outputs_digest, outputs))
     }
 
     pub(super) fn push_history(

@@ -405,12 +405,7 @@ impl Run<'_> {
         else {
             return Ok(Action::await_change());
         };
-        let Some(checkpoint) = self
-            .checkpoints_in(reference.namespace.as_deref())
-            .get_opt(&reference.name)
-            .await
-            .during(ApiStep::ReadCheckpoint)?
-        else {
+        let Some(checkpoint) = self.referenced(&reference).await? else {
             // Someone deleted the checkpoint: ask again with a fresh plan.
             self.status.checkpoint_ref = None;
             self.status.plan = None;
@@ -444,6 +439,14 @@ impl Run<'_> {
                 if checkpoint.spec.checkpoint_type == CheckpointType::FailureEscalation =>
             {
                 self.follow_escalation(&reference.name, decision, status.decided_by, &plan)
+                    .await
+            }
+            // Asked for by a module after its apply ([`Run::after_apply`]): nothing to apply.
+            Some(decision)
+                if checkpoint.spec.checkpoint_type == CheckpointType::ManualOperation =>
+            {
+                let by = status.decided_by.unwrap_or_else(|| "unknown".into());
+                self.follow_manual_operation(&checkpoint, decision, by, &plan)
                     .await
             }
             Some(Decision::Rejected | Decision::Abandon) => {

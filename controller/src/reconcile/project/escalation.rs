@@ -58,44 +58,49 @@ impl Run<'_> {
             },
             "Abandon: drop this plan; the Project stays Failed until its spec changes".into(),
         ];
-        let spec = CheckpointSpec {
-            checkpoint_type: CheckpointType::FailureEscalation,
-            project_ref: ProjectRef {
-                name: self.name.clone(),
-                namespace: None,
-            },
-            plan_ref: Some(PlanRef {
-                id: plan.id.clone(),
-                digest: plan.digest.clone(),
-            }),
-            summary: CheckpointSummary {
-                text: truncate(&format!("apply of plan {} failed: {error}", plan.id), 1000),
+        let what = format!("apply of plan {} failed: {error}", plan.id);
+        self.escalate(plan, "failed", "FailureEscalation", &what, changes, reasons)
+            .await
+    }
+
+    /// Opens a `FailureEscalation` checkpoint `<project>-<kind>-<digest>-<time>` about
+    /// `plan` (`what` happened), moves the Project to `AwaitingApproval` with `reason`, and
+    /// waits for the decision.
+    pub(super) async fn escalate(
+        &mut self,
+        plan: &PlanStatus,
+        kind: &str,
+        reason: &str,
+        what: &str,
+        changes: Vec<String>,
+        reasons: Vec<String>,
+    ) -> Result<Action, ReconcileError> {
+        let spec = self
+            .question(
+                CheckpointType::FailureEscalation,
+                Some(PlanRef {
+                    id: plan.id.clone(),
+                    digest: plan.digest.clone(),
+                }),
+                what,
                 changes,
-                ..CheckpointSummary::default()
-            },
-            reasons: reasons.into_iter().map(|r| truncate(&r, 500)).collect(),
-            requested_at: Time(jiff::Timestamp::now()),
-            sla: self.checkpoint_schedule(jiff::Timestamp::now()),
-            approvers: self.effective_policy().await?.approvers,
-            requested_by: None,
-            effective_policy: None,
-            policy: None,
-        };
+                reasons,
+            )
+            .await?;
         // One checkpoint per failure: a Retry that fails again must ask again, never find
         // the decided checkpoint of the previous failure under the same name.
         let short: String = plan.digest.chars().take(12).collect();
         let at = jiff::Timestamp::now().as_second();
         let reference = self
-            .create_checkpoint(&format!("failed-{short}-{at}"), spec)
+            .create_checkpoint(&format!("{kind}-{short}-{at}"), spec)
             .await?;
         let name = reference.name.clone();
         self.status.checkpoint_ref = Some(reference);
         self.transition(
             ProjectPhase::AwaitingApproval,
-            "FailureEscalation",
+            reason,
             &format!(
-                "apply of plan {} failed: {error}. Checkpoint {name} asks a person to decide Retry, Rollback or Abandon",
-                plan.id
+                "{what}. Checkpoint {name} asks a person to decide Retry, Rollback or Abandon"
             ),
         )
         .await?;
@@ -137,7 +142,10 @@ impl Run<'_> {
         plan: &PlanStatus,
     ) -> Result<Action, ReconcileError> {
         let by = decided_by.clone().unwrap_or_else(|| "unknown".into());
+        // The plan was applied and its health checks failed: nothing is applied again.
+        let unhealthy = self.unhealthy(plan);
         match decision {
+            Decision::Retry if unhealthy => self.recheck_health(checkpoint, &by, plan).await,
             Decision::Retry => {
                 self.transition(
                     ProjectPhase::Applying,
@@ -151,7 +159,10 @@ impl Run<'_> {
                 self.apply_saved(None).await
             }
             Decision::Rollback => {
-                self.start_rollback(&format!("checkpoint {checkpoint}"), None, &by, None)
+                // After failed health checks the last applied revision is the unhealthy one:
+                // back to the one before (0, never kept, when there is none: said so).
+                let revision = unhealthy.then(|| self.revision_before().unwrap_or(0));
+                self.start_rollback(&format!("checkpoint {checkpoint}"), revision, &by, None)
                     .await
             }
             _ => {
@@ -162,8 +173,13 @@ impl Run<'_> {
                     ProjectPhase::Failed,
                     "Abandoned",
                     &format!(
-                        "{by} abandoned plan {} on checkpoint {checkpoint}; change the spec or set a new {} annotation to plan again",
+                        "{by} abandoned plan {} on checkpoint {checkpoint}{}; change the spec or set a new {} annotation to plan again",
                         plan.id,
+                        if unhealthy {
+                            " (it stays applied although its health checks fail)"
+                        } else {
+                            ""
+                        },
                         api::REPLAN_ANNOTATION
                     ),
                 )

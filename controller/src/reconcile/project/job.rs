@@ -22,7 +22,7 @@ pub(super) enum JobRun {
     /// It runs; the Job's watch wakes the Project when it ends.
     Running(Action),
     /// It ended: the outputs, or Terraform's error.
-    Ended(Result<BTreeMap<String, serde_json::Value>, TerraformError>),
+    Ended(Result<BTreeMap<String, crate::terraform::OutputValue>, TerraformError>),
     /// It ended without a result (deleted, its pod failed or it ran past its deadline).
     Died {
         /// The Job's name.

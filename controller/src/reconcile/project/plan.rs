@@ -53,6 +53,9 @@ impl Run<'_> {
                         return Ok(action);
                     }
                     plan_key = self.plan_key().await?;
+                    if let Some(action) = self.guard_lock(&plan_key).await? {
+                        return Ok(action);
+                    }
                     let same_generation = self.status.observed_generation == self.generation();
                     facts.plan = Some(PlanFacts {
                         current: same_generation
@@ -193,6 +196,7 @@ impl Run<'_> {
         let outcome = match planned {
             Ok(outcome) => {
                 self.status.plan_failed_for = None;
+                self.lock_released();
                 outcome
             }
             // A configuration Terraform rejects (a module's variable validation, say) will

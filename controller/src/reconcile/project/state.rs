@@ -231,34 +231,12 @@ impl Run<'_> {
             .map(|l| l.plan_id.clone())
             .unwrap_or_default();
         if let Some(reference) = self.status.checkpoint_ref.clone()
-            && let Some(checkpoint) = self
-                .checkpoints_in(reference.namespace.as_deref())
-                .get_opt(&reference.name)
-                .await
-                .during(ApiStep::ReadCheckpoint)?
+            && let Some(checkpoint) = self.referenced(&reference).await?
             && checkpoint.spec.checkpoint_type == CheckpointType::ManualOperation
         {
             let status = checkpoint.status.clone().unwrap_or_default();
             // Accepting empty state is a decision like any other: only a sealed one counts.
-            let verified = status.decision.is_some()
-                && match crate::reconcile::checkpoint::verify_decision(
-                    &checkpoint,
-                    &self.ctx.seal_key,
-                ) {
-                    Ok(()) => true,
-                    Err(why) => {
-                        self.event(
-                            EventType::Warning,
-                            "DecisionUnverified",
-                            &crate::reconcile::checkpoint::unverified_message(
-                                &reference.name,
-                                &why,
-                            ),
-                        )
-                        .await;
-                        false
-                    }
-                };
+            let verified = status.decision.is_some() && self.decision_verified(&checkpoint).await;
             if !verified || status.decision != Some(Decision::Approved) {
                 return Ok(Some(Action::requeue(STATE_MISSING_RECHECK)));
             }
@@ -291,28 +269,17 @@ impl Run<'_> {
         self.supersede_pending().await?;
         self.status.plan = None;
         let digest = hex::encode(Sha256::digest(applied.as_bytes()));
-        let spec = CheckpointSpec {
-            checkpoint_type: CheckpointType::ManualOperation,
-            project_ref: ProjectRef {
-                name: self.name.clone(),
-                namespace: None,
-            },
-            plan_ref: None,
-            summary: CheckpointSummary {
-                text: truncate(&message, 1000),
-                ..CheckpointSummary::default()
-            },
-            reasons: vec![format!(
-                "StateMissing: Secret {secret} in namespace {namespace}; approve to accept empty state"
-            )],
-            requested_at: Time(jiff::Timestamp::now()),
-            sla: None,
-            // Who may decide is the approval policies' business, as for any checkpoint.
-            approvers: self.effective_policy().await?.approvers,
-            requested_by: None,
-            effective_policy: None,
-            policy: None,
-        };
+        let spec = self
+            .question(
+                CheckpointType::ManualOperation,
+                None,
+                &message,
+                Vec::new(),
+                vec![format!(
+                    "StateMissing: Secret {secret} in namespace {namespace}; approve to accept empty state"
+                )],
+            )
+            .await?;
         let reference = self
             .create_checkpoint(&format!("state-missing-{}", &digest[..12]), spec)
             .await?;

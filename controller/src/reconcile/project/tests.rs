@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::retry::without_retry;
 use super::*;
 
 fn phase_conditions(phase: ProjectPhase, reason: &str, message: &str) -> Vec<Condition> {
