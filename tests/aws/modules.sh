@@ -69,7 +69,10 @@ PY
 tf() {
   local dir="$1" command="$2"
   shift 2
-  "$terraform" -chdir="$dir" "$command" -no-color -input=false "$@"
+  # `validate` takes no -input.
+  local input=(-input=false)
+  [ "$command" != validate ] || input=()
+  "$terraform" -chdir="$dir" "$command" -no-color "${input[@]}" "$@"
 }
 
 failed=()
