@@ -40,7 +40,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+# AWS managed policies (e.g. AmazonECSTaskExecutionRolePolicy, which web-service attaches)
+# exist in moto only when it loads them.
+MOTO_IAM_LOAD_MANAGED_POLICIES=true "$moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
 endpoint="http://127.0.0.1:$port"
 for _ in $(seq 1 600); do
