@@ -83,8 +83,7 @@ pub async fn run(args: &DashboardArgs) -> Result<(), DashboardError> {
             addr: args.listen,
             source,
         })?;
-    let login =
-        server::random_token(&ring::rand::SystemRandom::new()).ok_or(DashboardError::Random)?;
+    let login = crate::seal::random_token().ok_or(DashboardError::Random)?;
     let cluster = live::Cluster::watch(client, args.namespace.clone());
     let (close, closing) = tokio::sync::watch::channel(false);
     let dashboard = Arc::new(server::Dashboard::new(

@@ -124,6 +124,14 @@ impl SealKey {
     }
 }
 
+/// 32 random bytes from the system's generator, hex: a session or run token. `None` when
+/// the generator fails.
+pub fn random_token() -> Option<String> {
+    let mut bytes = [0_u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).ok()?;
+    Some(hex::encode(bytes))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

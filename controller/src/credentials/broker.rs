@@ -98,23 +98,12 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Where runs ask.
-    #[must_use]
-    pub fn address(&self) -> &str {
-        &self.uri
-    }
-
     /// Opens a run's session, starting from the credentials it already holds (`first`, the
     /// ones its checks were made with); `issue` mints the next ones and `issued` hears of them.
     pub fn lease(&self, first: TemporaryCredentials, issue: Issue, issued: Issued) -> Lease {
-        let mut bytes = [0u8; 32];
-        // A failing system RNG leaves the zero token, which no request can present: the run
-        // then fails to authenticate rather than sharing a guessable token.
-        let token =
-            match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes) {
-                Ok(()) => hex::encode(bytes),
-                Err(_) => String::new(),
-            };
+        // A failing system RNG leaves the empty token, which no request can present: the
+        // run then fails to authenticate rather than sharing a guessable token.
+        let token = crate::seal::random_token().unwrap_or_default();
         let key = digest(&token);
         let session = Arc::new(Session {
             issue,

@@ -77,14 +77,6 @@ pub struct Dashboard {
     cookie: String,
     sessions: Mutex<VecDeque<Session>>,
     closing: watch::Receiver<bool>,
-    random: ring::rand::SystemRandom,
-}
-
-/// A random token, hex.
-pub fn random_token(random: &ring::rand::SystemRandom) -> Option<String> {
-    let mut bytes = [0_u8; 32];
-    ring::rand::SecureRandom::fill(random, &mut bytes).ok()?;
-    Some(hex::encode(bytes))
 }
 
 /// Equal, in time that does not depend on where they differ.
@@ -158,7 +150,6 @@ impl Dashboard {
             cookie: format!("{COOKIE}{port}"),
             sessions: Mutex::new(VecDeque::new()),
             closing,
-            random: ring::rand::SystemRandom::new(),
         }
     }
 
@@ -186,7 +177,7 @@ impl Dashboard {
     }
 
     fn sign_in(&self) -> Response<Body> {
-        let (Some(id), Some(csrf)) = (random_token(&self.random), random_token(&self.random))
+        let (Some(id), Some(csrf)) = (crate::seal::random_token(), crate::seal::random_token())
         else {
             return refused(
                 StatusCode::INTERNAL_SERVER_ERROR,
