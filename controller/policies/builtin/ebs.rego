@@ -10,23 +10,20 @@ deny contains msg if {
 }
 
 unencrypted_volumes contains {"address": rc.address, "where": "encrypted"} if {
-	some rc in lib.changed
-	rc.type == "aws_ebs_volume"
-	not lib.truthy(object.get(rc.change.after, "encrypted", false))
+	some rc in lib.changed.aws_ebs_volume
+	not rc.change.after.encrypted in lib.truthy
 }
 
 unencrypted_volumes contains {"address": rc.address, "where": sprintf("%s[%d]", [block, i])} if {
-	some rc in lib.changed
-	rc.type == "aws_instance"
+	some rc in lib.changed.aws_instance
 	some block in ["root_block_device", "ebs_block_device"]
 	some i, device in object.get(rc.change.after, block, [])
-	not lib.truthy(object.get(device, "encrypted", false))
+	not device.encrypted in lib.truthy
 }
 
 unencrypted_volumes contains {"address": rc.address, "where": sprintf("block_device_mappings[%d]", [i])} if {
-	some rc in lib.changed
-	rc.type == "aws_launch_template"
+	some rc in lib.changed.aws_launch_template
 	some i, mapping in object.get(rc.change.after, "block_device_mappings", [])
 	some ebs in object.get(mapping, "ebs", [])
-	not lib.truthy(object.get(ebs, "encrypted", false))
+	not ebs.encrypted in lib.truthy
 }

@@ -5,7 +5,8 @@ import data.tollgate.builtin.lib
 
 deny contains msg if {
 	lib.enabled("REQUIRED_TAGS")
-	some rc in lib.changed
+	some resources in lib.changed
+	some rc in resources
 	tags := rc.change.after.tags_all
 	is_object(tags)
 	some tag in data.tollgate.config.requiredTags
@@ -26,8 +27,8 @@ deny contains msg if {
 	lib.enabled("INSTANCE_TYPE_ALLOWED")
 	environment := input.tollgate.project.environment
 	allowed := data.tollgate.config.instanceTypes[environment]
-	some rc in lib.changed
-	attribute := sizing[rc.type]
+	some kind, attribute in sizing
+	some rc in lib.changed[kind]
 	size := rc.change.after[attribute]
 	is_string(size)
 	not allowed_size(size, allowed)

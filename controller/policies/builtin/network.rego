@@ -24,23 +24,20 @@ covers(rule, port) if {
 
 # Ingress rules in each of the three shapes the AWS provider accepts.
 ingress contains {"address": rc.address, "cidr": cidr, "protocol": lower(r.protocol), "from": r.from_port, "to": r.to_port} if {
-	some rc in lib.changed
-	rc.type == "aws_security_group"
+	some rc in lib.changed.aws_security_group
 	some r in object.get(rc.change.after, "ingress", [])
 	some cidr in array.concat(object.get(r, "cidr_blocks", []), object.get(r, "ipv6_cidr_blocks", []))
 }
 
 ingress contains {"address": rc.address, "cidr": cidr, "protocol": lower(r.protocol), "from": r.from_port, "to": r.to_port} if {
-	some rc in lib.changed
-	rc.type == "aws_security_group_rule"
+	some rc in lib.changed.aws_security_group_rule
 	r := rc.change.after
 	r.type == "ingress"
 	some cidr in array.concat(object.get(r, "cidr_blocks", []), object.get(r, "ipv6_cidr_blocks", []))
 }
 
 ingress contains {"address": rc.address, "cidr": cidr, "protocol": lower(r.ip_protocol), "from": object.get(r, "from_port", 0), "to": object.get(r, "to_port", 65535)} if {
-	some rc in lib.changed
-	rc.type == "aws_vpc_security_group_ingress_rule"
+	some rc in lib.changed.aws_vpc_security_group_ingress_rule
 	r := rc.change.after
 	some key in ["cidr_ipv4", "cidr_ipv6"]
 	cidr := r[key]

@@ -7,16 +7,16 @@ databases := {"aws_db_instance", "aws_rds_cluster", "aws_docdb_cluster"}
 
 deny contains msg if {
 	lib.enabled("RDS_ENCRYPTION")
-	some db in lib.changed
-	db.type in databases
-	not lib.truthy(object.get(db.change.after, "storage_encrypted", false))
+	some kind in databases
+	some db in lib.changed[kind]
+	not db.change.after.storage_encrypted in lib.truthy
 	msg := sprintf("RDS_ENCRYPTION: %s does not set storage_encrypted = true", [db.address])
 }
 
 deny contains msg if {
 	lib.enabled("RDS_PUBLIC")
-	some db in lib.changed
-	db.type in {"aws_db_instance", "aws_rds_cluster_instance"}
+	some kind in {"aws_db_instance", "aws_rds_cluster_instance"}
+	some db in lib.changed[kind]
 	db.change.after.publicly_accessible == true
 	msg := sprintf("RDS_PUBLIC: %s is publicly_accessible; reach it from inside the VPC", [db.address])
 }
@@ -24,16 +24,16 @@ deny contains msg if {
 deny contains msg if {
 	lib.enabled("RDS_DELETION_PROTECTION")
 	lib.production
-	some db in lib.changed
-	db.type in databases
-	not lib.truthy(object.get(db.change.after, "deletion_protection", false))
+	some kind in databases
+	some db in lib.changed[kind]
+	not db.change.after.deletion_protection in lib.truthy
 	msg := sprintf("RDS_DELETION_PROTECTION: %s is in environment %s and does not set deletion_protection = true", [db.address, input.tollgate.project.environment])
 }
 
 warn contains msg if {
 	lib.enabled("RDS_BACKUP_RETENTION")
-	some db in lib.changed
-	db.type in databases
+	some kind in databases
+	some db in lib.changed[kind]
 	db.change.after.backup_retention_period == 0
 	msg := sprintf("RDS_BACKUP_RETENTION: %s keeps no automated backups (backup_retention_period = 0)", [db.address])
 }
