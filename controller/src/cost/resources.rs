@@ -10,6 +10,7 @@ mod edge;
 mod kubernetes;
 mod network;
 mod observability;
+mod search;
 mod serverless;
 mod storage;
 mod streaming;
@@ -215,6 +216,19 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         }
     }
 
+    pub fn nested_bool(
+        &self,
+        attrs: &Attrs<'a>,
+        block: &str,
+        key: &str,
+    ) -> Result<Option<bool>, String> {
+        match attrs.bool(key) {
+            Ok(v) => Ok(v),
+            Err(Unknown) if self.computed_default_nested(block, key) => Ok(None),
+            Err(Unknown) => Err(Self::unknown(&format!("{block}.{key}"))),
+        }
+    }
+
     /// The resource of `resource_type` that configuration `references` point at (in this
     /// resource's module): an explicit index, the resource without index, this
     /// resource's own index (`count`/`for_each` in step), else its first instance.
@@ -340,6 +354,9 @@ pub(crate) fn price(ctx: &PricerInput<'_, '_>) -> Option<Priced> {
         "aws_docdb_cluster_instance" => analytics::docdb_cluster_instance(ctx),
         "aws_redshift_cluster" => analytics::redshift_cluster(ctx),
         "aws_redshiftserverless_workgroup" => analytics::redshiftserverless_workgroup(ctx),
+        "aws_opensearch_domain" | "aws_elasticsearch_domain" => search::opensearch_domain(ctx),
+        "aws_mq_broker" => streaming::mq_broker(ctx),
+        "aws_backup_vault" => storage::backup_vault(ctx),
         _ => return None,
     };
     Some(priced)
@@ -370,7 +387,14 @@ pub(crate) fn usage_keys(resource_type: &str) -> &'static [&'static str] {
         "aws_secretsmanager_secret" => &["monthly_requests"],
         "aws_kms_key" => &["monthly_requests"],
         "aws_efs_file_system" => &["storage_gb", "infrequent_access_storage_gb"],
-        "aws_ecr_repository" => &["storage_gb"],
+        "aws_ecr_repository" | "aws_mq_broker" => &["storage_gb"],
+        "aws_backup_vault" => &[
+            "storage_gb",
+            "cold_storage_gb",
+            "dynamodb_storage_gb",
+            "dynamodb_cold_storage_gb",
+            "s3_storage_gb",
+        ],
         "aws_sns_topic" => &["monthly_requests"],
         "aws_sns_topic_subscription" => &["monthly_notifications"],
         "aws_kinesis_stream" => &["monthly_put_payload_units", "monthly_data_ingested_gb"],
@@ -418,6 +442,13 @@ const FREE_TYPES: &[&str] = &[
     "aws_autoscaling_notification",
     "aws_autoscaling_policy",
     "aws_autoscaling_schedule",
+    "aws_backup_global_settings",
+    "aws_backup_plan",
+    "aws_backup_region_settings",
+    "aws_backup_selection",
+    "aws_backup_vault_lock_configuration",
+    "aws_backup_vault_notifications",
+    "aws_backup_vault_policy",
     "aws_cloudfront_cache_policy",
     "aws_cloudfront_origin_access_control",
     "aws_cloudfront_origin_access_identity",
@@ -454,6 +485,7 @@ const FREE_TYPES: &[&str] = &[
     "aws_egress_only_internet_gateway",
     "aws_elasticache_parameter_group",
     "aws_elasticache_subnet_group",
+    "aws_elasticsearch_domain_policy",
     "aws_iam_access_key",
     "aws_iam_group",
     "aws_iam_group_membership",
@@ -483,10 +515,12 @@ const FREE_TYPES: &[&str] = &[
     "aws_lb_target_group",
     "aws_lb_target_group_attachment",
     "aws_main_route_table_association",
+    "aws_mq_configuration",
     "aws_msk_configuration",
     "aws_network_acl",
     "aws_network_acl_association",
     "aws_network_acl_rule",
+    "aws_opensearch_domain_policy",
     "aws_placement_group",
     "aws_rds_cluster_parameter_group",
     "aws_redshift_parameter_group",
