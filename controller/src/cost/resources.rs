@@ -196,11 +196,7 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         block: &str,
         key: &str,
     ) -> Result<Option<&'a str>, String> {
-        match attrs.str(key) {
-            Ok(v) => Ok(v),
-            Err(Unknown) if self.computed_default_nested(block, key) => Ok(None),
-            Err(Unknown) => Err(Self::unknown(&format!("{block}.{key}"))),
-        }
+        self.nested(attrs.str(key), block, key)
     }
 
     pub fn nested_number(
@@ -209,11 +205,7 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         block: &str,
         key: &str,
     ) -> Result<Option<Decimal>, String> {
-        match attrs.number(key) {
-            Ok(v) => Ok(v),
-            Err(Unknown) if self.computed_default_nested(block, key) => Ok(None),
-            Err(Unknown) => Err(Self::unknown(&format!("{block}.{key}"))),
-        }
+        self.nested(attrs.number(key), block, key)
     }
 
     pub fn nested_bool(
@@ -222,7 +214,18 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         block: &str,
         key: &str,
     ) -> Result<Option<bool>, String> {
-        match attrs.bool(key) {
+        self.nested(attrs.bool(key), block, key)
+    }
+
+    /// A nested value read from `block`: unknown but not configured → `None` (AWS's
+    /// default applies).
+    fn nested<T>(
+        &self,
+        value: Result<Option<T>, Unknown>,
+        block: &str,
+        key: &str,
+    ) -> Result<Option<T>, String> {
+        match value {
             Ok(v) => Ok(v),
             Err(Unknown) if self.computed_default_nested(block, key) => Ok(None),
             Err(Unknown) => Err(Self::unknown(&format!("{block}.{key}"))),

@@ -103,7 +103,12 @@ pub(crate) fn apigatewayv2_api(ctx: &PricerInput<'_, '_>) -> Priced {
             "monthly_requests",
         )?)),
         "WEBSOCKET" => {
-            let mut out = tiered(ctx, "WebSocket messages", WEBSOCKET_TIERS, "monthly_messages")?;
+            let mut out = tiered(
+                ctx,
+                "WebSocket messages",
+                WEBSOCKET_TIERS,
+                "monthly_messages",
+            )?;
             out.push(ctx.usage_based(
                 "WebSocket connection minutes",
                 "apigateway",

@@ -21,7 +21,9 @@ const DEFAULT_INSTANCE_TYPE: &str = "m3.medium.search";
 /// the source files: a domain that enables them is unpriced.
 pub(crate) fn opensearch_domain(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
-    let cluster = ctx.blocks(&a, "cluster_config")?.and_then(|b| b.into_iter().next());
+    let cluster = ctx
+        .blocks(&a, "cluster_config")?
+        .and_then(|b| b.into_iter().next());
     let mut out = Vec::new();
     let Some(cluster) = cluster else {
         out.push(
@@ -51,13 +53,19 @@ pub(crate) fn opensearch_domain(ctx: &PricerInput<'_, '_>) -> Priced {
             .nested_number(&cluster, "cluster_config", "dedicated_master_count")?
             .unwrap_or(DEFAULT_MASTERS);
         out.push(ctx.hourly(
-            format!("Dedicated master nodes ({master_type} × {})", masters.normalize()),
+            format!(
+                "Dedicated master nodes ({master_type} × {})",
+                masters.normalize()
+            ),
             "opensearch",
             &format!("instance:{}", search_type(master_type)),
             masters,
         )?);
     }
-    if let Some(ebs) = ctx.blocks(&a, "ebs_options")?.and_then(|b| b.into_iter().next()) {
+    if let Some(ebs) = ctx
+        .blocks(&a, "ebs_options")?
+        .and_then(|b| b.into_iter().next())
+    {
         out.extend(volumes(ctx, &ebs, nodes)?);
     }
     Ok(Outcome::Components(out))
@@ -191,8 +199,20 @@ mod tests {
             vec![d("365.73"), d("280.32"), d("36.6"), d("24"), d("24")]
         );
         assert_eq!(total(&c), d("730.65"));
-        assert!(c[0].price.as_ref().unwrap().source.contains("processed/es.json"));
-        assert!(c[3].price.as_ref().unwrap().source.contains("es-ondemand.json"));
+        assert!(
+            c[0].price
+                .as_ref()
+                .unwrap()
+                .source
+                .contains("processed/es.json")
+        );
+        assert!(
+            c[3].price
+                .as_ref()
+                .unwrap()
+                .source
+                .contains("es-ondemand.json")
+        );
     }
 
     #[test]
@@ -242,6 +262,9 @@ mod tests {
             json!({"cluster_config": [{"instance_type": "x99.large.search", "instance_count": 1}]}),
         )
         .unwrap_err();
-        assert!(err.contains("no price for opensearch instance:x99.large.search"), "{err}");
+        assert!(
+            err.contains("no price for opensearch instance:x99.large.search"),
+            "{err}"
+        );
     }
 }

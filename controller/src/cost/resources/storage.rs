@@ -519,7 +519,11 @@ mod tests {
         // Without usage: two $0 components, each saying the usage file gave nothing.
         let c = components(price_after("aws_backup_vault", json!({"name": "vault"})));
         assert_eq!(total(&c), d("0"));
-        assert!(c.iter().all(|c| c.usage_based
-            && c.assumptions.iter().any(|a| a.starts_with("usage file gives no"))));
+        assert!(c.iter().all(|c| {
+            c.usage_based
+                && c.assumptions
+                    .iter()
+                    .any(|a| a.starts_with("usage file gives no"))
+        }));
     }
 }

@@ -335,7 +335,11 @@ mod tests {
         let c = broker("RabbitMQ", "CLUSTER_MULTI_AZ");
         assert_eq!(total(&c), d("632.72"));
         assert!(c[1].name.contains("ebs"));
-        assert!(c[1].assumptions.iter().any(|a| a.contains("storage_gb = 20")));
+        assert!(
+            c[1].assumptions
+                .iter()
+                .any(|a| a.contains("storage_gb = 20"))
+        );
         // No usage: storage is 0 and says why.
         let c = components(price_after(
             "aws_mq_broker",
@@ -343,7 +347,11 @@ mod tests {
         ));
         assert_eq!(total(&c), d("199.582"));
         assert!(c[1].usage_based);
-        assert!(c[1].assumptions.iter().any(|a| a.contains("gives no storage_gb")));
+        assert!(
+            c[1].assumptions
+                .iter()
+                .any(|a| a.contains("gives no storage_gb"))
+        );
         let err = price_after(
             "aws_mq_broker",
             json!({"engine_type": "RabbitMQ", "host_instance_type": "mq.m5.large", "deployment_mode": "ACTIVE_STANDBY_MULTI_AZ"}),
