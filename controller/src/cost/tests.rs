@@ -649,3 +649,50 @@ proptest! {
         prop_assert_eq!(cost("aws_autoscaling_group.g"), desired * m5 * hours + desired * Decimal::from(gb) * gp3);
     }
 }
+
+/// OpenSearch and Amazon MQ rows copied by hand from the source files, per region:
+/// processed/es.json `r6g large.search - Memory optimized - OnDemand - EBS Only - - -
+/// Hourly Cost` and the gp3 item (`kDvqPcuCwNqSGokjnHCHESVa7jmiq7HMOfrpZWR7np4 V2`, "EBS
+/// Volume GP3" in es-ondemand.json); processed/mq.json `Single Instance mq m5.large` and
+/// `Broker Storage GB Mo`.
+const PUBLISHED_SEARCH_MQ: [(&str, [&str; 4]); 3] = [
+    ("us-east-1", ["0.167", "0.122", "0.288", "0.30"]),
+    ("eu-west-2", ["0.197", "0.1415", "0.333", "0.33"]),
+    ("ap-northeast-1", ["0.202", "0.1464", "0.372", "0.36"]),
+];
+
+proptest! {
+    /// Domains and brokers cost nodes × the published hourly price × 730 plus their storage.
+    #[test]
+    fn search_domains_and_brokers_cost_the_published_prices(
+        region in 0usize..PUBLISHED_SEARCH_MQ.len(),
+        nodes in 1u32..=80,
+        gb in 10u32..=3000,
+        stored in 0u32..=5000,
+    ) {
+        let (name, rows) = PUBLISHED_SEARCH_MQ[region];
+        let [r6g, gp3, broker, efs] = rows.map(d);
+        let change = |ty: &str, after: Value| {
+            json!({"address": format!("{ty}.x"), "mode": "managed", "type": ty, "name": "x",
+                   "change": {"actions": ["create"], "before": null, "after": after, "after_unknown": {}}})
+        };
+        let plan = json!({"format_version": "1.2", "resource_changes": [
+            change("aws_opensearch_domain", json!({"cluster_config": [{"instance_type": "r6g.large.search", "instance_count": nodes}],
+                "ebs_options": [{"ebs_enabled": true, "volume_type": "gp3", "volume_size": gb}]})),
+            change("aws_mq_broker", json!({"engine_type": "ActiveMQ", "host_instance_type": "mq.m5.large",
+                "deployment_mode": "SINGLE_INSTANCE", "storage_type": "efs"})),
+        ]});
+        let usage = Usage::none().with_type_default("aws_mq_broker", "storage_gb", Decimal::from(stored));
+        let e = estimate(&plan, name, &usage).unwrap();
+        prop_assert!(e.unpriced.is_empty(), "{:?}", e.unpriced);
+        let nodes = Decimal::from(nodes);
+        prop_assert_eq!(
+            resource(&e, "aws_opensearch_domain.x").monthly_cost,
+            nodes * r6g * d("730") + nodes * Decimal::from(gb) * gp3
+        );
+        prop_assert_eq!(
+            resource(&e, "aws_mq_broker.x").monthly_cost,
+            broker * d("730") + Decimal::from(stored) * efs
+        );
+    }
+}

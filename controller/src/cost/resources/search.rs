@@ -174,6 +174,7 @@ mod tests {
     use serde_json::json;
 
     use super::super::test_support::*;
+    use crate::cost::usage::Usage;
 
     #[test]
     fn data_nodes_masters_and_gp3_storage() {
@@ -246,6 +247,19 @@ mod tests {
             }),
         ));
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_node_count_known_only_at_apply_is_unpriced_not_zero() {
+        let plan = plan(
+            "aws_opensearch_domain",
+            json!({"cluster_config": [{"instance_type": "r6g.large.search"}]}),
+            json!({"cluster_config": [{"instance_count": true}]}),
+            json!({"cluster_config": [{"instance_type": {"constant_value": "r6g.large.search"},
+                "instance_count": {"references": ["var.nodes"]}}]}),
+        );
+        let err = price_plan(&plan, "us-east-1", &Usage::none()).unwrap_err();
+        assert_eq!(err, "cluster_config.instance_count is unknown until apply");
     }
 
     #[test]
