@@ -31,7 +31,7 @@ DATA = Path(__file__).resolve().parent
 SOURCES = DATA / "sources"
 CURATED = DATA / "curated-prices.csv"
 BOOK = DATA / "aws-prices.csv"
-VERSION = "2026-12-03.2"
+VERSION = "2026-12-03.3"
 HEADER = ["service", "region", "key", "unit", "usd", "source", "observed"]
 
 # The commercial AWS regions, by the location names AWS's price files use. Local Zones,
@@ -317,9 +317,21 @@ NAMED_ITEMS = {
         "Web Requests received per Request": ("wafv2", "requests", "1M requests", 1000000),
     },
     ".processed.apigateway.": {
+        # Request tiers: REST first 333M a month, next 667M, next 19B, over 20B; HTTP first
+        # 300M, over; WebSocket messages first 1B, over.
         "API Calls Number of up to 333 million": ("apigateway", "rest:requests", "1M requests", 1000000),
+        "API Calls Number of Request Next 667 million": ("apigateway", "rest:requests:tier2", "1M requests", 1000000),
+        "API Calls Number of Request Next 19 billion": ("apigateway", "rest:requests:tier3", "1M requests", 1000000),
+        "API Calls Number of Request Over 20 billion": ("apigateway", "rest:requests:tier4", "1M requests", 1000000),
         "ApiGatewayHttpApi First 300 million": ("apigateway", "http:requests", "1M requests", 1000000),
+        "ApiGatewayHttpApi more than 300 million": ("apigateway", "http:requests:tier2", "1M requests", 1000000),
         "WebSocket Messages Messages first 1 billion": ("apigateway", "websocket:messages", "1M messages", 1000000),
+        "WebSocket Messages Messages over 1 billion": (
+            "apigateway",
+            "websocket:messages:tier2",
+            "1M messages",
+            1000000,
+        ),
         "WebSocket Connection Minutes": (
             "apigateway",
             "websocket:connection-minutes",
@@ -335,7 +347,54 @@ NAMED_ITEMS = {
         "Caching Memory Size 118": ("apigateway", "cache:118", "hour", 1),
         "Caching Memory Size 237": ("apigateway", "cache:237", "hour", 1),
     },
+    # OpenSearch domain storage, per GB-month of each data node's EBS volume. AWS's file
+    # names these items by their regionless rate code; `aliases()` gives them the names
+    # the calculator's es-ondemand.json file uses.
+    ".processed.es.": {
+        "EBS Volume General Purpose": ("opensearch", "storage:gp2", "GB-month", 1),
+        "EBS Volume GP3": ("opensearch", "storage:gp3", "GB-month", 1),
+        "EBS Volume Provisioned Storage": ("opensearch", "storage:io1", "GB-month", 1),
+        "EBS Volume Magnetic": ("opensearch", "storage:standard", "GB-month", 1),
+    },
+    # Only what the newer es.json lacks: provisioned IOPS and gp3 throughput (and OR1
+    # instances, below). The 2024 file's other items are superseded by es.json.
+    ".raw.es-ondemand.": {
+        "EBS Volume Provisioned IOPS": ("opensearch", "iops:io1", "IOPS-month", 1),
+        "EBS Volume GP3-Provisioned Storage": ("opensearch", "iops:gp3", "IOPS-month", 1),
+        "EBS Volume GP3-ThroughPut-Storage": ("opensearch", "throughput:gp3", "MiBps-month", 1),
+    },
+    # Amazon MQ storage: ActiveMQ's durability-optimized storage is EFS; "Single AZ" is
+    # the EBS storage of RabbitMQ and throughput-optimized ActiveMQ brokers.
+    ".processed.mq.": {
+        "Broker Storage GB Mo": ("mq", "storage:efs", "GB-month", 1),
+        "Broker Storage Single AZ GB-Mo": ("mq", "storage:ebs", "GB-month", 1),
+    },
+    # AWS Backup storage: the general warm and cold tiers (EBS, EFS, RDS, …), and the
+    # resource types AWS prices apart.
+    ".processed.backup.": {
+        "Backup Storage Warm per GB-month": ("backup", "storage:warm", "GB-month", 1),
+        "Backup Storage Cold per GB-month": ("backup", "storage:cold", "GB-month", 1),
+        "DDB Backup Storage Warm per GB-month": ("backup", "storage:dynamodb:warm", "GB-month", 1),
+        "DDB Backup Storage Cold per GB-month": ("backup", "storage:dynamodb:cold", "GB-month", 1),
+        "S3 Backup Storage Warm per GB-month": ("backup", "storage:s3:warm", "GB-month", 1),
+    },
 }
+# OpenSearch instances: "r7g 16xlarge.search - Memory optimized - OnDemand - EBS Only - - -
+# Hourly Cost" (es.json), "or1 large.search - OnDemand - OR1 - Current Generation"
+# (es-ondemand.json).
+SEARCH_ITEM = re.compile(r"^(?P<family>[a-z0-9]+) (?P<size>[a-z0-9]+\.search) - (?:.* - )?OnDemand - ")
+OR1_ITEM = re.compile(r"^(?P<family>or1) (?P<size>[a-z0-9]+\.search) - OnDemand - OR1 ")
+# Amazon MQ brokers, priced per deployment (an active/standby pair, a three-node cluster).
+MQ_ACTIVEMQ = re.compile(r"^(?P<mode>Single Instance|Active Standby) mq (?P<type>[a-z0-9]+\.[a-z0-9]+)$")
+MQ_RABBITMQ = re.compile(r"^\[RabbitMQ (?P<mode>Single AZ|Multi AZ) per Hrs\]")
+MQ_MODES = {
+    "Single Instance": "activemq:single-instance",
+    "Active Standby": "activemq:active-standby-multi-az",
+    "Single AZ": "rabbitmq:single-instance",
+    "Multi AZ": "rabbitmq:cluster-multi-az",
+}
+# "<regionless rate code> V<n>": an item es.json names by its code.
+CODED_ITEM = re.compile(r"^(?P<code>[A-Za-z0-9_\-]{43}) V[0-9]+$")
 # MSK brokers: "<location> (Compute Family: m5.large, usageType: USE1-Kafka.m5.large, …)".
 MSK_BROKER = re.compile(r"(?:^|, )usageType: [A-Z0-9]+-(?P<kind>Kafka|Express)\.(?P<type>[a-z0-9]+\.[a-z0-9]+)(?:,|$)")
 # DocumentDB instances: "[<family> OnDemand( IO-Optimized-DocDB)?] …", the class in the
@@ -378,6 +437,26 @@ def read_manifest():
     return entries
 
 
+def aliases(entries):
+    """Regionless rate code -> item name, from the raw calculator files, which list each
+    item under its name with its code (`RegionlessRateCode`). A code two names share is
+    left out."""
+    names = {}
+    for entry in entries:
+        for located in entry["data"].get("regions", {}).values():
+            for item, value in located.items():
+                code = value.get("RegionlessRateCode") if isinstance(value, dict) else None
+                if code and code != item:
+                    names.setdefault(code, set()).add(item)
+    return {code: next(iter(n)) for code, n in names.items() if len(n) == 1}
+
+
+def named(item, aliases):
+    """An item es.json names by its code, under the name the code stands for."""
+    m = CODED_ITEM.match(item)
+    return aliases.get(m.group("code"), item) if m else item
+
+
 def items(data):
     """(item name, location, attributes, price) for every commercial-region price."""
     if "regions" in data:
@@ -405,16 +484,31 @@ def instance_of(attributes, from_item):
     return m.group("type") if m else from_item
 
 
-def rows_of(entry):
+def rows_of(entry, codes):
     name = entry["name"]
-    named = next((table for marker, table in NAMED_ITEMS.items() if marker in name), None)
-    for item, region, attributes, price in items(entry["data"]):
-        if region == "global" and named is None:
+    table = next((t for marker, t in NAMED_ITEMS.items() if marker in name), None)
+    for coded, region, attributes, price in items(entry["data"]):
+        item = named(coded, codes)
+        if region == "global" and table is None:
             continue
-        if named is not None:
-            if item in named:
-                service, key, unit, multiplier = named[item]
+        if table is not None:
+            if item in table:
+                service, key, unit, multiplier = table[item]
                 yield (service, region, key, unit, scaled(price, multiplier))
+            elif ".processed.es." in name and SEARCH_ITEM.match(item):
+                m = SEARCH_ITEM.match(item)
+                yield ("opensearch", region, f"instance:{m.group('family')}.{m.group('size')}", "hour", price)
+            elif ".raw.es-ondemand." in name and OR1_ITEM.match(item):
+                m = OR1_ITEM.match(item)
+                yield ("opensearch", region, f"instance:{m.group('family')}.{m.group('size')}", "hour", price)
+            elif ".processed.mq." in name and MQ_ACTIVEMQ.match(item):
+                m = MQ_ACTIVEMQ.match(item)
+                yield ("mq", region, f"broker:{MQ_MODES[m.group('mode')]}:mq.{m.group('type')}", "hour", price)
+            elif ".processed.mq." in name and MQ_RABBITMQ.match(item):
+                m = INSTANCE_ATTRIBUTE.search(attributes)
+                if m:
+                    mode = MQ_MODES[MQ_RABBITMQ.match(item).group("mode")]
+                    yield ("mq", region, f"broker:{mode}:mq.{m.group('type')}", "hour", price)
             elif ".docdb." in name and DOCDB_ITEM.match(item):
                 m = INSTANCE_ATTRIBUTE.search(attributes)
                 if m:
@@ -473,8 +567,10 @@ def normalise(price):
 def generated():
     rows = {}
     conflicts = set()
-    for entry in read_manifest():
-        for service, region, key, unit, price in rows_of(entry):
+    entries = read_manifest()
+    codes = aliases(entries)
+    for entry in entries:
+        for service, region, key, unit, price in rows_of(entry, codes):
             usd = normalise(price)
             if usd is None or usd == "0":
                 continue

@@ -67,6 +67,8 @@ fn docs_coverage_table_is_current() {
         rds_classes: BTreeSet<&'b str>,
         rds_rows: usize,
         cache: BTreeSet<&'b str>,
+        search: BTreeSet<&'b str>,
+        mq: usize,
         other: usize,
         // Non-instance rows by service (RDS's are Aurora storage, I/O and Serverless v2).
         services: BTreeMap<&'b str, usize>,
@@ -87,6 +89,10 @@ fn docs_coverage_table_is_current() {
             ("elasticache", _) => {
                 r.cache.insert(tail);
             }
+            ("opensearch", Some("instance")) => {
+                r.search.insert(tail);
+            }
+            ("mq", Some("broker")) => r.mq += 1,
             (service, _) => {
                 r.other += 1;
                 *r.services.entry(service).or_default() += 1;
@@ -95,15 +101,17 @@ fn docs_coverage_table_is_current() {
         }
     }
     let mut table = String::from(
-        "| region | EC2 instance types | RDS instance classes | RDS rows (engine × class × deployment) | ElastiCache node types | other priced dimensions |\n|---|---|---|---|---|---|\n",
+        "| region | EC2 instance types | RDS instance classes | RDS rows (engine × class × deployment) | ElastiCache node types | OpenSearch instance types | MQ broker rows (engine × deployment × type) | other priced dimensions |\n|---|---|---|---|---|---|---|---|\n",
     );
     for (name, r) in &regions {
         table.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.ec2.len(),
             r.rds_classes.len(),
             r.rds_rows,
             r.cache.len(),
+            r.search.len(),
+            r.mq,
             r.other
         ));
     }

@@ -469,6 +469,9 @@ mod tests {
                 .filter(|r| book.get(r.service, region, r.key).is_none())
                 .map(move |r| format!("{} {} {region}", r.service, r.key))
         })
+        // AWS's own mq.json has no EU (Ireland) price for ActiveMQ's EFS storage (nor had
+        // its February 2025 version): such a broker is unpriced, saying so.
+        .filter(|m| m != "mq storage:efs eu-west-1")
         .collect();
         assert!(missing.is_empty(), "missing: {missing:?}");
     }
@@ -478,6 +481,8 @@ mod tests {
             || (matches!(row.service, "rds" | "docdb") && row.key.starts_with("instance"))
             || (row.service == "msk" && row.key.starts_with("broker:"))
             || (row.service == "redshift" && row.key.starts_with("node:"))
+            || (row.service == "opensearch" && row.key.starts_with("instance:"))
+            || (row.service == "mq" && row.key.starts_with("broker:"))
     }
 
     /// The generated catalogue holds every commercial region of AWS's price files, with

@@ -7,9 +7,11 @@ mod compute;
 mod containers;
 mod database;
 mod edge;
+mod free;
 mod kubernetes;
 mod network;
 mod observability;
+mod search;
 mod serverless;
 mod storage;
 mod streaming;
@@ -20,6 +22,8 @@ use super::estimate::{Component, HOURS_PER_MONTH};
 use super::plan_view::{Attrs, Change, PlanView, Unknown};
 use super::pricebook::{PriceBook, PriceRow};
 use super::usage::Usage;
+
+pub(crate) use free::{is_free, unsupported_reason};
 
 /// The assumption behind every hourly component.
 pub(crate) const ALWAYS_ON: &str = "runs 730 hours a month (always on)";
@@ -195,11 +199,7 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         block: &str,
         key: &str,
     ) -> Result<Option<&'a str>, String> {
-        match attrs.str(key) {
-            Ok(v) => Ok(v),
-            Err(Unknown) if self.computed_default_nested(block, key) => Ok(None),
-            Err(Unknown) => Err(Self::unknown(&format!("{block}.{key}"))),
-        }
+        self.nested(attrs.str(key), block, key)
     }
 
     pub fn nested_number(
@@ -208,7 +208,27 @@ impl<'c, 'a> PricerInput<'c, 'a> {
         block: &str,
         key: &str,
     ) -> Result<Option<Decimal>, String> {
-        match attrs.number(key) {
+        self.nested(attrs.number(key), block, key)
+    }
+
+    pub fn nested_bool(
+        &self,
+        attrs: &Attrs<'a>,
+        block: &str,
+        key: &str,
+    ) -> Result<Option<bool>, String> {
+        self.nested(attrs.bool(key), block, key)
+    }
+
+    /// A nested value read from `block`: unknown but not configured → `None` (AWS's
+    /// default applies).
+    fn nested<T>(
+        &self,
+        value: Result<Option<T>, Unknown>,
+        block: &str,
+        key: &str,
+    ) -> Result<Option<T>, String> {
+        match value {
             Ok(v) => Ok(v),
             Err(Unknown) if self.computed_default_nested(block, key) => Ok(None),
             Err(Unknown) => Err(Self::unknown(&format!("{block}.{key}"))),
@@ -340,6 +360,9 @@ pub(crate) fn price(ctx: &PricerInput<'_, '_>) -> Option<Priced> {
         "aws_docdb_cluster_instance" => analytics::docdb_cluster_instance(ctx),
         "aws_redshift_cluster" => analytics::redshift_cluster(ctx),
         "aws_redshiftserverless_workgroup" => analytics::redshiftserverless_workgroup(ctx),
+        "aws_opensearch_domain" | "aws_elasticsearch_domain" => search::opensearch_domain(ctx),
+        "aws_mq_broker" => streaming::mq_broker(ctx),
+        "aws_backup_vault" => storage::backup_vault(ctx),
         _ => return None,
     };
     Some(priced)
@@ -370,7 +393,14 @@ pub(crate) fn usage_keys(resource_type: &str) -> &'static [&'static str] {
         "aws_secretsmanager_secret" => &["monthly_requests"],
         "aws_kms_key" => &["monthly_requests"],
         "aws_efs_file_system" => &["storage_gb", "infrequent_access_storage_gb"],
-        "aws_ecr_repository" => &["storage_gb"],
+        "aws_ecr_repository" | "aws_mq_broker" => &["storage_gb"],
+        "aws_backup_vault" => &[
+            "storage_gb",
+            "cold_storage_gb",
+            "dynamodb_storage_gb",
+            "dynamodb_cold_storage_gb",
+            "s3_storage_gb",
+        ],
         "aws_sns_topic" => &["monthly_requests"],
         "aws_sns_topic_subscription" => &["monthly_notifications"],
         "aws_kinesis_stream" => &["monthly_put_payload_units", "monthly_data_ingested_gb"],
@@ -388,210 +418,5 @@ pub(crate) fn usage_keys(resource_type: &str) -> &'static [&'static str] {
     }
 }
 
-/// Resource types that cost nothing by themselves. Their usage (if any) is billed on
-/// other resources, or they are configuration objects AWS does not charge for.
-const FREE_TYPES: &[&str] = &[
-    "aws_acm_certificate_validation",
-    "aws_alb_listener",
-    "aws_alb_listener_rule",
-    "aws_alb_target_group",
-    "aws_alb_target_group_attachment",
-    "aws_api_gateway_account",
-    "aws_api_gateway_authorizer",
-    "aws_api_gateway_base_path_mapping",
-    "aws_api_gateway_deployment",
-    "aws_api_gateway_integration",
-    "aws_api_gateway_integration_response",
-    "aws_api_gateway_method",
-    "aws_api_gateway_method_response",
-    "aws_api_gateway_method_settings",
-    "aws_api_gateway_resource",
-    "aws_apigatewayv2_authorizer",
-    "aws_apigatewayv2_deployment",
-    "aws_apigatewayv2_integration",
-    "aws_apigatewayv2_route",
-    "aws_apigatewayv2_stage",
-    "aws_appautoscaling_policy",
-    "aws_appautoscaling_target",
-    "aws_autoscaling_attachment",
-    "aws_autoscaling_lifecycle_hook",
-    "aws_autoscaling_notification",
-    "aws_autoscaling_policy",
-    "aws_autoscaling_schedule",
-    "aws_cloudfront_cache_policy",
-    "aws_cloudfront_origin_access_control",
-    "aws_cloudfront_origin_access_identity",
-    "aws_cloudfront_origin_request_policy",
-    "aws_cloudfront_response_headers_policy",
-    "aws_cloudwatch_log_resource_policy",
-    "aws_cloudwatch_log_stream",
-    "aws_customer_gateway",
-    "aws_db_option_group",
-    "aws_db_parameter_group",
-    "aws_db_subnet_group",
-    "aws_default_network_acl",
-    "aws_default_route_table",
-    "aws_default_security_group",
-    "aws_default_subnet",
-    "aws_default_vpc",
-    "aws_docdb_cluster_parameter_group",
-    "aws_docdb_subnet_group",
-    "aws_ec2_transit_gateway",
-    "aws_ec2_transit_gateway_peering_attachment_accepter",
-    "aws_ec2_transit_gateway_route",
-    "aws_ec2_transit_gateway_route_table",
-    "aws_ec2_transit_gateway_route_table_association",
-    "aws_ec2_transit_gateway_route_table_propagation",
-    "aws_ecr_lifecycle_policy",
-    "aws_ecr_repository_policy",
-    "aws_ecs_cluster",
-    "aws_ecs_cluster_capacity_providers",
-    "aws_ecs_task_definition",
-    "aws_efs_access_point",
-    "aws_efs_backup_policy",
-    "aws_efs_file_system_policy",
-    "aws_efs_mount_target",
-    "aws_egress_only_internet_gateway",
-    "aws_elasticache_parameter_group",
-    "aws_elasticache_subnet_group",
-    "aws_iam_access_key",
-    "aws_iam_group",
-    "aws_iam_group_membership",
-    "aws_iam_group_policy",
-    "aws_iam_group_policy_attachment",
-    "aws_iam_instance_profile",
-    "aws_iam_openid_connect_provider",
-    "aws_iam_policy",
-    "aws_iam_policy_attachment",
-    "aws_iam_role",
-    "aws_iam_role_policy",
-    "aws_iam_role_policy_attachment",
-    "aws_iam_service_linked_role",
-    "aws_iam_user",
-    "aws_iam_user_policy",
-    "aws_iam_user_policy_attachment",
-    "aws_internet_gateway",
-    "aws_internet_gateway_attachment",
-    "aws_key_pair",
-    "aws_kms_alias",
-    "aws_lambda_permission",
-    "aws_launch_configuration",
-    "aws_launch_template",
-    "aws_lb_listener",
-    "aws_lb_listener_certificate",
-    "aws_lb_listener_rule",
-    "aws_lb_target_group",
-    "aws_lb_target_group_attachment",
-    "aws_main_route_table_association",
-    "aws_msk_configuration",
-    "aws_network_acl",
-    "aws_network_acl_association",
-    "aws_network_acl_rule",
-    "aws_placement_group",
-    "aws_rds_cluster_parameter_group",
-    "aws_redshift_parameter_group",
-    "aws_redshift_subnet_group",
-    "aws_redshiftserverless_namespace",
-    "aws_route",
-    "aws_route53_record",
-    "aws_route_table",
-    "aws_route_table_association",
-    "aws_s3_bucket_acl",
-    "aws_s3_bucket_cors_configuration",
-    "aws_s3_bucket_lifecycle_configuration",
-    "aws_s3_bucket_logging",
-    "aws_s3_bucket_notification",
-    "aws_s3_bucket_ownership_controls",
-    "aws_s3_bucket_policy",
-    "aws_s3_bucket_public_access_block",
-    "aws_s3_bucket_server_side_encryption_configuration",
-    "aws_s3_bucket_versioning",
-    "aws_s3_bucket_website_configuration",
-    "aws_secretsmanager_secret_policy",
-    "aws_secretsmanager_secret_rotation",
-    "aws_secretsmanager_secret_version",
-    "aws_security_group",
-    "aws_security_group_rule",
-    "aws_sns_topic_policy",
-    "aws_subnet",
-    "aws_vpc",
-    "aws_vpc_dhcp_options",
-    "aws_vpc_dhcp_options_association",
-    "aws_vpc_endpoint_route_table_association",
-    "aws_vpc_endpoint_subnet_association",
-    "aws_vpc_ipv4_cidr_block_association",
-    "aws_vpc_security_group_egress_rule",
-    "aws_vpc_security_group_ingress_rule",
-    "aws_vpn_connection_route",
-    "aws_vpn_gateway",
-    "aws_vpn_gateway_attachment",
-    "aws_vpn_gateway_route_propagation",
-    "aws_wafv2_ip_set",
-    "aws_wafv2_regex_pattern_set",
-    "aws_wafv2_rule_group",
-    "aws_wafv2_web_acl_association",
-    "aws_wafv2_web_acl_logging_configuration",
-];
-
-/// Providers whose resources never appear on a cloud bill.
-const FREE_PREFIXES: &[&str] = &[
-    "random_",
-    "tls_",
-    "time_",
-    "local_",
-    "null_",
-    "archive_",
-    "external_",
-    "http_",
-    "cloudinit_",
-    "kubernetes_",
-    "helm_",
-];
-
-/// Whether a resource type is free by itself.
-pub(crate) fn is_free(resource_type: &str) -> bool {
-    resource_type == "terraform_data"
-        || FREE_TYPES.binary_search(&resource_type).is_ok()
-        || FREE_PREFIXES.iter().any(|p| resource_type.starts_with(p))
-}
-
-/// Why a type that is neither priced nor free is not priced.
-pub(crate) fn unsupported_reason(resource_type: &str) -> String {
-    if resource_type.starts_with("aws_") {
-        format!(
-            "{resource_type} is not supported by the cost engine yet (neither priced nor on the free list)"
-        )
-    } else {
-        format!(
-            "{resource_type} belongs to a provider the cost engine does not price (only AWS is priced)"
-        )
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod test_support;
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_list_is_sorted_for_binary_search() {
-        let mut sorted = FREE_TYPES.to_vec();
-        sorted.sort_unstable();
-        assert_eq!(sorted, FREE_TYPES);
-    }
-
-    #[test]
-    fn free_and_unsupported() {
-        assert!(is_free("aws_vpc"));
-        assert!(is_free("terraform_data"));
-        assert!(is_free("null_resource"));
-        assert!(is_free("random_id"));
-        assert!(!is_free("aws_instance"));
-        assert!(!is_free("google_compute_instance"));
-        assert!(unsupported_reason("aws_sqs_queue").contains("not supported"));
-        assert!(unsupported_reason("google_compute_instance").contains("only AWS"));
-    }
-}

@@ -537,6 +537,40 @@ fn coverage_types_golden() {
     insta::assert_snapshot!("coverage_types_explain", e.render_explain());
 }
 
+/// A real plan (Terraform 1.15.5 and hashicorp/aws 6.47.1, `coverage_types_2.tf` next to
+/// it) of the types priced last: OpenSearch (and Elasticsearch) domains, Amazon MQ
+/// brokers, a Backup vault with its plan, and a REST API past the first price tier, in
+/// eu-west-2. The rows (eu-west-2): processed/es.json r6g.large.search $0.197/h,
+/// m6g.large.search $0.147/h, m4.large.search $0.184/h, gp3 $0.1415/GB-month, gp2
+/// $0.157/GB-month; es-ondemand.json gp3 IOPS $0.0093/IOPS-month, throughput
+/// $0.0742/MiBps-month; processed/mq.json ActiveMQ mq.m5.large active/standby $0.666/h,
+/// RabbitMQ mq.m5.large cluster $0.999/h, EFS storage $0.33, EBS $0.116/GB-month;
+/// processed/backup.json warm $0.06, cold $0.012/GB-month; processed/apigateway.json REST
+/// $3.50, $3.33, $2.83 per 1M (first 333M, next 667M, next 19B).
+#[test]
+fn coverage_types_2_golden() {
+    let usage = Usage::from_yaml_str(&fixture("coverage_types_2.usage.yml")).unwrap();
+    let e = estimate_fixture("coverage_types_2.json", &usage);
+    assert_eq!(e.region, "eu-west-2");
+    assert!(e.unpriced.is_empty(), "{:?}", e.unpriced);
+    let cost = |a: &str| resource(&e, a).monthly_cost;
+    // 3 × 730 × 0.197 + 3 × 730 × 0.147 + 3 × 100 × 0.1415 + 3 × 1,000 × 0.0093 + 3 × 125 ×
+    // 0.0742.
+    assert_eq!(cost("aws_opensearch_domain.logs"), d("851.535"));
+    // 2 × 730 × 0.184 + 2 × 10 × 0.157 (volume type left to AWS: gp2, stated).
+    assert_eq!(cost("aws_elasticsearch_domain.legacy"), d("271.78"));
+    // 730 × 0.666 + 50 × 0.33; 730 × 0.999 + 20 × 0.116.
+    assert_eq!(cost("aws_mq_broker.orders"), d("502.68"));
+    assert_eq!(cost("aws_mq_broker.events"), d("731.59"));
+    // 500 × 0.06 + 2,000 × 0.012.
+    assert_eq!(cost("aws_backup_vault.main"), d("54"));
+    // 333 × 3.50 + 667 × 3.33 + 500 × 2.83.
+    assert_eq!(cost("aws_api_gateway_rest_api.public"), d("4801.61"));
+    assert!(e.free.iter().any(|f| f.address == "aws_backup_plan.daily"));
+    assert_eq!(e.total_monthly_cost, d("7213.195"));
+    insta::assert_snapshot!("coverage_types_2_explain", e.render_explain());
+}
+
 /// Published on-demand rows, copied by hand from the source files (not read through the
 /// generator or the book), per region: MSK kafka.m5.large broker-hour, Kinesis shard-hour,
 /// Aurora PostgreSQL Serverless v2 ACU-hour, EC2 m5.large hour, EBS gp3 GB-month, MSK
@@ -613,5 +647,52 @@ proptest! {
         prop_assert_eq!(cost("aws_rds_cluster_instance.db"), Decimal::from(half_acus) / d("2") * acu * hours);
         let desired = Decimal::from(desired);
         prop_assert_eq!(cost("aws_autoscaling_group.g"), desired * m5 * hours + desired * Decimal::from(gb) * gp3);
+    }
+}
+
+/// OpenSearch and Amazon MQ rows copied by hand from the source files, per region:
+/// processed/es.json `r6g large.search - Memory optimized - OnDemand - EBS Only - - -
+/// Hourly Cost` and the gp3 item (`kDvqPcuCwNqSGokjnHCHESVa7jmiq7HMOfrpZWR7np4 V2`, "EBS
+/// Volume GP3" in es-ondemand.json); processed/mq.json `Single Instance mq m5.large` and
+/// `Broker Storage GB Mo`.
+const PUBLISHED_SEARCH_MQ: [(&str, [&str; 4]); 3] = [
+    ("us-east-1", ["0.167", "0.122", "0.288", "0.30"]),
+    ("eu-west-2", ["0.197", "0.1415", "0.333", "0.33"]),
+    ("ap-northeast-1", ["0.202", "0.1464", "0.372", "0.36"]),
+];
+
+proptest! {
+    /// Domains and brokers cost nodes × the published hourly price × 730 plus their storage.
+    #[test]
+    fn search_domains_and_brokers_cost_the_published_prices(
+        region in 0usize..PUBLISHED_SEARCH_MQ.len(),
+        nodes in 1u32..=80,
+        gb in 10u32..=3000,
+        stored in 0u32..=5000,
+    ) {
+        let (name, rows) = PUBLISHED_SEARCH_MQ[region];
+        let [r6g, gp3, broker, efs] = rows.map(d);
+        let change = |ty: &str, after: Value| {
+            json!({"address": format!("{ty}.x"), "mode": "managed", "type": ty, "name": "x",
+                   "change": {"actions": ["create"], "before": null, "after": after, "after_unknown": {}}})
+        };
+        let plan = json!({"format_version": "1.2", "resource_changes": [
+            change("aws_opensearch_domain", json!({"cluster_config": [{"instance_type": "r6g.large.search", "instance_count": nodes}],
+                "ebs_options": [{"ebs_enabled": true, "volume_type": "gp3", "volume_size": gb}]})),
+            change("aws_mq_broker", json!({"engine_type": "ActiveMQ", "host_instance_type": "mq.m5.large",
+                "deployment_mode": "SINGLE_INSTANCE", "storage_type": "efs"})),
+        ]});
+        let usage = Usage::none().with_type_default("aws_mq_broker", "storage_gb", Decimal::from(stored));
+        let e = estimate(&plan, name, &usage).unwrap();
+        prop_assert!(e.unpriced.is_empty(), "{:?}", e.unpriced);
+        let nodes = Decimal::from(nodes);
+        prop_assert_eq!(
+            resource(&e, "aws_opensearch_domain.x").monthly_cost,
+            nodes * r6g * d("730") + nodes * Decimal::from(gb) * gp3
+        );
+        prop_assert_eq!(
+            resource(&e, "aws_mq_broker.x").monthly_cost,
+            broker * d("730") + Decimal::from(stored) * efs
+        );
     }
 }

@@ -3,24 +3,75 @@
 use rust_decimal::Decimal;
 
 use super::{Outcome, Priced, PricerInput};
+use crate::cost::estimate::Component;
 
 const MILLION: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
-/// The first price tier is applied to every request: a usage file that reaches the next
-/// tier overstates the cost slightly.
-const FIRST_TIER: &str = "every request at the first price tier";
+/// AWS counts the tiers over all of an account's APIs in a region; an estimate of one
+/// API cannot know the others.
+const PER_API_TIERS: &str =
+    "price tiers counted on this API's requests alone (AWS counts them per account and region)";
 
-/// `aws_api_gateway_rest_api`: requests from the usage file (`monthly_requests`).
+/// A monthly price tier: its price-book key and where it ends, in millions (`None`: no end).
+type Tier = (&'static str, Option<u32>);
+
+/// REST: first 333M, next 667M, next 19B, over 20B.
+const REST_TIERS: &[Tier] = &[
+    ("rest:requests", Some(333)),
+    ("rest:requests:tier2", Some(1_000)),
+    ("rest:requests:tier3", Some(20_000)),
+    ("rest:requests:tier4", None),
+];
+const HTTP_TIERS: &[Tier] = &[("http:requests", Some(300)), ("http:requests:tier2", None)];
+const WEBSOCKET_TIERS: &[Tier] = &[
+    ("websocket:messages", Some(1_000)),
+    ("websocket:messages:tier2", None),
+];
+
+/// The usage file's `usage_key` (per month) spread over `tiers`: one component per tier
+/// it reaches (the first tier at 0 without usage).
+fn tiered(
+    ctx: &PricerInput<'_, '_>,
+    name: &str,
+    tiers: &[Tier],
+    usage_key: &str,
+) -> Result<Vec<Component>, String> {
+    let millions = ctx.usage_value(usage_key).unwrap_or(Decimal::ZERO) / MILLION;
+    let mut out = Vec::new();
+    let mut lower = Decimal::ZERO;
+    for &(key, end) in tiers {
+        let upper = end.map(Decimal::from);
+        let reached = upper.map_or(millions, |u| u.min(millions));
+        if reached <= lower && !out.is_empty() {
+            break;
+        }
+        let label = match end {
+            Some(e) if lower.is_zero() => format!("{name} (first {e}M a month)"),
+            Some(e) => format!("{name} ({}M–{e}M a month)", lower.normalize()),
+            None => format!("{name} (over {}M a month)", lower.normalize()),
+        };
+        let row = ctx.price("apigateway", key)?;
+        out.push(
+            Component::from_row(label, row, (reached - lower).max(Decimal::ZERO), true)
+                .assuming(ctx.usage_assumption(usage_key))
+                .assuming(PER_API_TIERS),
+        );
+        match upper {
+            Some(u) => lower = u,
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// `aws_api_gateway_rest_api`: requests from the usage file (`monthly_requests`), over
+/// AWS's four monthly tiers.
 pub(crate) fn api_gateway_rest_api(ctx: &PricerInput<'_, '_>) -> Priced {
-    Ok(Outcome::Components(vec![
-        ctx.usage_based(
-            "REST API requests",
-            "apigateway",
-            "rest:requests",
-            "monthly_requests",
-            MILLION,
-        )?
-        .assuming(FIRST_TIER),
-    ]))
+    Ok(Outcome::Components(tiered(
+        ctx,
+        "REST API requests",
+        REST_TIERS,
+        "monthly_requests",
+    )?))
 }
 
 /// `aws_api_gateway_stage`: the cache cluster's hourly charge when it is enabled
@@ -45,33 +96,28 @@ pub(crate) fn api_gateway_stage(ctx: &PricerInput<'_, '_>) -> Priced {
 pub(crate) fn apigatewayv2_api(ctx: &PricerInput<'_, '_>) -> Priced {
     let a = ctx.attrs();
     match ctx.req_str(&a, "protocol_type")? {
-        "HTTP" => Ok(Outcome::Components(vec![
-            ctx.usage_based(
-                "HTTP API requests",
-                "apigateway",
-                "http:requests",
-                "monthly_requests",
-                MILLION,
-            )?
-            .assuming(FIRST_TIER),
-        ])),
-        "WEBSOCKET" => Ok(Outcome::Components(vec![
-            ctx.usage_based(
+        "HTTP" => Ok(Outcome::Components(tiered(
+            ctx,
+            "HTTP API requests",
+            HTTP_TIERS,
+            "monthly_requests",
+        )?)),
+        "WEBSOCKET" => {
+            let mut out = tiered(
+                ctx,
                 "WebSocket messages",
-                "apigateway",
-                "websocket:messages",
+                WEBSOCKET_TIERS,
                 "monthly_messages",
-                MILLION,
-            )?
-            .assuming(FIRST_TIER),
-            ctx.usage_based(
+            )?;
+            out.push(ctx.usage_based(
                 "WebSocket connection minutes",
                 "apigateway",
                 "websocket:connection-minutes",
                 "monthly_connection_minutes",
                 MILLION,
-            )?,
-        ])),
+            )?);
+            Ok(Outcome::Components(out))
+        }
         other => Err(format!(
             "protocol_type `{other}` is not an API Gateway v2 protocol"
         )),
@@ -154,5 +200,51 @@ mod tests {
             &usage,
         ));
         assert_eq!(total(&c), d("13"));
+    }
+
+    #[test]
+    fn api_gateway_requests_beyond_the_first_tier() {
+        // us-east-1 (processed/apigateway.json, 2025-10-20), REST 1,500M requests: 333M ×
+        // $3.50 + 667M × $2.80 + 500M × $2.38 = 1165.5 + 1867.6 + 1190 = 4223.1.
+        let usage = Usage::none()
+            .with_type_default(
+                "aws_api_gateway_rest_api",
+                "monthly_requests",
+                d("1500000000"),
+            )
+            .with_type_default("aws_apigatewayv2_api", "monthly_requests", d("400000000"))
+            .with_type_default("aws_apigatewayv2_api", "monthly_messages", d("1500000000"));
+        let c = components(price_after_in(
+            "aws_api_gateway_rest_api",
+            json!({"name": "api"}),
+            "us-east-1",
+            &usage,
+        ));
+        let costs: Vec<_> = c.iter().map(|c| c.monthly_cost).collect();
+        assert_eq!(costs, vec![d("1165.5"), d("1867.6"), d("1190")]);
+        assert!(c[2].name.contains("1000M–20000M"), "{}", c[2].name);
+        assert!(
+            c[0].assumptions
+                .iter()
+                .any(|a| a.contains("per account and region"))
+        );
+        // HTTP 400M: 300M × $1.00 + 100M × $0.90 = 390.
+        let c = components(price_after_in(
+            "aws_apigatewayv2_api",
+            json!({"protocol_type": "HTTP"}),
+            "us-east-1",
+            &usage,
+        ));
+        assert_eq!(total(&c), d("390"));
+        // WebSocket 1,500M messages: 1,000M × $1.00 + 500M × $0.80 = 1400; no connection
+        // minutes.
+        let c = components(price_after_in(
+            "aws_apigatewayv2_api",
+            json!({"protocol_type": "WEBSOCKET"}),
+            "us-east-1",
+            &usage,
+        ));
+        assert_eq!(total(&c), d("1400"));
+        assert_eq!(c.len(), 3);
     }
 }

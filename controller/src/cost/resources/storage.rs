@@ -1,4 +1,5 @@
-//! EBS volumes (standalone and instance block devices) and S3 buckets.
+//! EBS volumes (standalone and instance block devices), S3 buckets, EFS, ECR and AWS
+//! Backup vaults.
 
 use rust_decimal::Decimal;
 
@@ -249,6 +250,48 @@ pub(crate) fn ecr_repository(ctx: &PricerInput<'_, '_>) -> Priced {
     )?]))
 }
 
+/// `aws_backup_vault`: the recovery points it stores, from the usage file: `storage_gb`
+/// (warm) and `cold_storage_gb` at AWS Backup's general prices (EBS, EFS, RDS, …), and
+/// DynamoDB (`dynamodb_storage_gb`, `dynamodb_cold_storage_gb`) and S3
+/// (`s3_storage_gb`) backups at their own prices when given. Plans and selections are
+/// free: what they back up is billed here.
+pub(crate) fn backup_vault(ctx: &PricerInput<'_, '_>) -> Priced {
+    let mut out = vec![
+        ctx.usage_based(
+            "Warm backup storage",
+            "backup",
+            "storage:warm",
+            "storage_gb",
+            Decimal::ONE,
+        )?,
+        ctx.usage_based(
+            "Cold backup storage",
+            "backup",
+            "storage:cold",
+            "cold_storage_gb",
+            Decimal::ONE,
+        )?,
+    ];
+    for (name, key, usage_key) in [
+        (
+            "DynamoDB warm backup storage",
+            "storage:dynamodb:warm",
+            "dynamodb_storage_gb",
+        ),
+        (
+            "DynamoDB cold backup storage",
+            "storage:dynamodb:cold",
+            "dynamodb_cold_storage_gb",
+        ),
+        ("S3 backup storage", "storage:s3:warm", "s3_storage_gb"),
+    ] {
+        if ctx.usage_value(usage_key).is_some() {
+            out.push(ctx.usage_based(name, "backup", key, usage_key, Decimal::ONE)?);
+        }
+    }
+    Ok(Outcome::Components(out))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -455,5 +498,32 @@ mod tests {
         ));
         assert_eq!(total(&c), d("2.5"));
         assert!(c[0].usage_based);
+    }
+
+    #[test]
+    fn backup_vault_storage_comes_from_the_usage_file() {
+        // us-east-1 (processed/backup.json, 2025-11-10): 500 GB warm × $0.05 = 25, 1,000
+        // GB cold × $0.01 = 10, DynamoDB 200 GB × $0.10 = 20.
+        let usage = Usage::none()
+            .with_type_default("aws_backup_vault", "storage_gb", d("500"))
+            .with_type_default("aws_backup_vault", "cold_storage_gb", d("1000"))
+            .with_type_default("aws_backup_vault", "dynamodb_storage_gb", d("200"));
+        let c = components(price_after_in(
+            "aws_backup_vault",
+            json!({"name": "vault"}),
+            "us-east-1",
+            &usage,
+        ));
+        assert_eq!(total(&c), d("55"));
+        assert_eq!(c.len(), 3);
+        // Without usage: two $0 components, each saying the usage file gave nothing.
+        let c = components(price_after("aws_backup_vault", json!({"name": "vault"})));
+        assert_eq!(total(&c), d("0"));
+        assert!(c.iter().all(|c| {
+            c.usage_based
+                && c.assumptions
+                    .iter()
+                    .any(|a| a.starts_with("usage file gives no"))
+        }));
     }
 }

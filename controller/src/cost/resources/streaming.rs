@@ -1,4 +1,4 @@
-//! SNS topics and subscriptions, Kinesis data streams, MSK clusters.
+//! SNS topics and subscriptions, Kinesis data streams, MSK clusters, Amazon MQ brokers.
 
 use rust_decimal::Decimal;
 
@@ -190,6 +190,56 @@ pub(crate) fn msk_serverless_cluster(ctx: &PricerInput<'_, '_>) -> Priced {
     ]))
 }
 
+/// `aws_mq_broker`: the deployment's hours (`host_instance_type` in `deployment_mode`,
+/// one price for a whole active/standby pair or three-node cluster) and message storage
+/// from the usage file (`storage_gb`; EFS for ActiveMQ by default, EBS for RabbitMQ and
+/// `storage_type = "ebs"`).
+pub(crate) fn mq_broker(ctx: &PricerInput<'_, '_>) -> Priced {
+    let a = ctx.attrs();
+    let engine = ctx.req_str(&a, "engine_type")?;
+    let instance_type = ctx.req_str(&a, "host_instance_type")?;
+    let mode = ctx
+        .opt_str(&a, "deployment_mode")?
+        .unwrap_or("SINGLE_INSTANCE");
+    let (deployment, default_storage) = match (engine.to_ascii_lowercase().as_str(), mode) {
+        ("activemq", "SINGLE_INSTANCE") => ("activemq:single-instance", "efs"),
+        ("activemq", "ACTIVE_STANDBY_MULTI_AZ") => ("activemq:active-standby-multi-az", "efs"),
+        ("rabbitmq", "SINGLE_INSTANCE") => ("rabbitmq:single-instance", "ebs"),
+        ("rabbitmq", "CLUSTER_MULTI_AZ") => ("rabbitmq:cluster-multi-az", "ebs"),
+        _ => {
+            return Err(format!(
+                "deployment_mode `{mode}` with engine_type `{engine}` is not a deployment Amazon MQ offers"
+            ));
+        }
+    };
+    let configured_storage = ctx.opt_str(&a, "storage_type")?;
+    let storage = configured_storage
+        .unwrap_or(default_storage)
+        .to_ascii_lowercase();
+    let mut broker = ctx.hourly(
+        format!("Broker ({instance_type}, {mode})"),
+        "mq",
+        &format!("broker:{deployment}:{instance_type}"),
+        Decimal::ONE,
+    )?;
+    if mode != "SINGLE_INSTANCE" {
+        broker = broker.assuming("AWS prices the whole deployment per hour (every broker of it)");
+    }
+    let mut stored = ctx.usage_based(
+        format!("Message storage ({storage})"),
+        "mq",
+        &format!("storage:{storage}"),
+        "storage_gb",
+        Decimal::ONE,
+    )?;
+    if configured_storage.is_none() {
+        stored = stored.assuming(format!(
+            "storage_type is left to AWS: {storage} (the default for {engine})"
+        ));
+    }
+    Ok(Outcome::Components(vec![broker, stored]))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -260,5 +310,53 @@ mod tests {
         // Serverless: $0.75 × 730 = 547.50 plus partition-hours.
         let c = components(price_after("aws_msk_serverless_cluster", json!({})));
         assert_eq!(total(&c), d("547.5"));
+    }
+
+    #[test]
+    fn mq_brokers_by_engine_and_deployment_mode() {
+        // us-east-1 (processed/mq.json, 2025-11-18): ActiveMQ mq.m5.large single
+        // $0.288/h × 730 = 210.24, + 20 GB EFS × $0.30 = 6; active/standby $0.576/h × 730
+        // = 420.48; RabbitMQ mq.m5.large cluster $0.864/h × 730 = 630.72, + 20 GB EBS ×
+        // $0.10 = 2.
+        let usage = Usage::none().with_type_default("aws_mq_broker", "storage_gb", d("20"));
+        let broker = |engine: &str, mode: &str| {
+            components(price_after_in(
+                "aws_mq_broker",
+                json!({"broker_name": "b", "engine_type": engine, "host_instance_type": "mq.m5.large", "deployment_mode": mode}),
+                "us-east-1",
+                &usage,
+            ))
+        };
+        assert_eq!(total(&broker("ActiveMQ", "SINGLE_INSTANCE")), d("216.24"));
+        assert_eq!(
+            total(&broker("ActiveMQ", "ACTIVE_STANDBY_MULTI_AZ")),
+            d("426.48")
+        );
+        let c = broker("RabbitMQ", "CLUSTER_MULTI_AZ");
+        assert_eq!(total(&c), d("632.72"));
+        assert!(c[1].name.contains("ebs"));
+        assert!(
+            c[1].assumptions
+                .iter()
+                .any(|a| a.contains("storage_gb = 20"))
+        );
+        // No usage: storage is 0 and says why.
+        let c = components(price_after(
+            "aws_mq_broker",
+            json!({"engine_type": "RabbitMQ", "host_instance_type": "mq.m7g.large"}),
+        ));
+        assert_eq!(total(&c), d("199.582"));
+        assert!(c[1].usage_based);
+        assert!(
+            c[1].assumptions
+                .iter()
+                .any(|a| a.contains("gives no storage_gb"))
+        );
+        let err = price_after(
+            "aws_mq_broker",
+            json!({"engine_type": "RabbitMQ", "host_instance_type": "mq.m5.large", "deployment_mode": "ACTIVE_STANDBY_MULTI_AZ"}),
+        )
+        .unwrap_err();
+        assert!(err.contains("not a deployment"), "{err}");
     }
 }
