@@ -1,21 +1,21 @@
-//! The Kubernetes Job that applies one Project's approved plan (`--runner=job`): its
-//! settings per namespace and Project (`--runner-config`), its name, its manifest, what its
-//! status means, and the bundle of inputs and the result the controller and the
-//! `tollgate runner apply` pod exchange through Secrets.
+//! The Kubernetes Job that runs one Terraform run of a Project (`--runner=job`): a plan
+//! (`tollgate runner plan`: a change, destroy or drift plan) or the apply of an approved
+//! plan (`tollgate runner apply`). Its settings per namespace and Project
+//! (`--runner-config`), its name, its manifest, what its status means, and the bundle of
+//! inputs and the result the controller and the pod exchange through Secrets.
 //!
 //! Why a Job: a Terraform child of the controller dies with the controller's container, and
 //! leaves the state lock held. A Job's pod outlives any controller restart or failover;
-//! its name is derived from the Project and the plan digest, so the controller that finds
-//! it (the same one, or a new leader) adopts it instead of starting a second apply (the
-//! apiserver refuses a second Job of that name).
+//! its name is derived from the Project and what the run is (the plan digest of an apply,
+//! a digest of the plan's inputs for a plan), so the controller that finds it (the same
+//! one, or a new leader) adopts it instead of starting a second run (the apiserver refuses
+//! a second Job of that name).
 //!
 //! The run's identity, [`holder`], is `job/<namespace>/<job name>`: it is recorded in the
 //! Project's `status.runnerJob.holder`, on the Job (annotation [`HOLDER_ANNOTATION`]) and in
 //! the result; Terraform's own lock record names the pod, whose name starts with the Job's.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::{Component, Path, PathBuf};
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
@@ -28,7 +28,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Label on a runner Job and its pod: which command it runs (`apply`).
+/// Label on a runner Job and its pod: which command it runs (`plan` or `apply`).
 pub const RUN_LABEL: &str = "tollgate.dev/run";
 /// Annotation on a runner Job: the run's identity ([`holder`]).
 pub const HOLDER_ANNOTATION: &str = "tollgate.dev/run-holder";
@@ -42,6 +42,15 @@ pub const BUNDLE_KEY: &str = "bundle.json.gz";
 pub const OUTCOME_KEY: &str = "outcome.json";
 /// Key of the result Secret: `terraform output -json` after a successful apply.
 pub const OUTPUTS_KEY: &str = "outputs.json";
+/// Key of the result Secret: the saved plan file of a plan, gzipped.
+pub const PLAN_KEY: &str = "plan.gz";
+/// Key of the result Secret: `terraform show -json` of that plan, gzipped.
+pub const SHOW_KEY: &str = "show.json.gz";
+/// Key of the result Secret: the dependency lock file `init` wrote for a plan, which the
+/// apply of that plan needs.
+pub const LOCK_KEY: &str = "terraform.lock.hcl";
+/// What a result Secret may hold: a Secret is at most 1 MiB, and its metadata counts.
+pub const RESULT_LIMIT: usize = 1_000_000;
 /// File name prefix of the plan's chunks in [`INPUTS_DIR`] (`plan.gz.0`, `plan.gz.1`, …).
 pub const PLAN_CHUNK_PREFIX: &str = "plan.gz.";
 /// Key of each plan chunk Secret.
@@ -209,22 +218,94 @@ impl RunnerJobConfig {
     }
 }
 
-/// The name of the Job of run `attempt` applying `plan_digest` for the Project
-/// `namespace/name`: the same for every controller that looks, so at most one such Job can
-/// exist.
+/// What a runner Job runs.
+#[derive(Clone, Copy, Debug)]
+pub enum RunCommand<'a> {
+    /// `tollgate runner plan`: a plan of the rendered configuration, handed back with its
+    /// `show -json`.
+    Plan(PlanMode),
+    /// `tollgate runner apply`: the approved plan whose sha256 is `digest`, mounted from
+    /// its chunk Secrets (in order).
+    Apply {
+        /// sha256 of the plan file.
+        digest: &'a str,
+        /// The plan's chunk Secrets.
+        chunks: &'a [String],
+    },
+}
+
+impl RunCommand<'_> {
+    /// The `tollgate runner` subcommand: also the value of [`RUN_LABEL`] and the start of
+    /// the Job's name.
+    #[must_use]
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Self::Plan(_) => "plan",
+            Self::Apply { .. } => "apply",
+        }
+    }
+}
+
+/// Which plan a plan Job makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanMode {
+    /// The changes that make the infrastructure match the configuration.
+    Changes,
+    /// Destroy everything (`-destroy`).
+    Destroy,
+    /// What moved outside Terraform (`-refresh-only`, a drift check).
+    RefreshOnly,
+}
+
+impl PlanMode {
+    /// The value of `tollgate runner plan --mode`.
+    #[must_use]
+    pub fn arg(self) -> &'static str {
+        match self {
+            Self::Changes => "changes",
+            Self::Destroy => "destroy",
+            Self::RefreshOnly => "refresh-only",
+        }
+    }
+
+    /// The plan request saving this kind of plan to `out`.
+    #[must_use]
+    pub fn request(self, out: &str) -> crate::terraform::PlanRequest {
+        match self {
+            Self::Changes => crate::terraform::PlanRequest::new(out),
+            Self::Destroy => crate::terraform::PlanRequest::destroy(out),
+            Self::RefreshOnly => crate::terraform::PlanRequest::refresh_only(out),
+        }
+    }
+}
+
+/// The name of the Job of run `attempt` of `command` for the Project `namespace/name`,
+/// where `run_key` says which run it is (an apply: the plan digest; a plan: a digest of
+/// what it plans from): the same for every controller that looks, so at most one such Job
+/// can exist.
 #[must_use]
-pub fn job_name(namespace: &str, name: &str, plan_digest: &str, attempt: i64) -> String {
+pub fn job_name(
+    command: &RunCommand<'_>,
+    namespace: &str,
+    name: &str,
+    run_key: &str,
+    attempt: i64,
+) -> String {
     // Lengths first: no two different (namespace, name) pairs hash the same text.
     let digest = Sha256::digest(
         format!(
-            "{}:{namespace}{}:{name}{plan_digest}",
+            "{}:{namespace}{}:{name}{run_key}",
             namespace.len(),
             name.len()
         )
         .as_bytes(),
     );
     let hex = hex::encode(digest);
-    format!("tollgate-apply-{}-{attempt}", hex.get(..20).unwrap_or(&hex))
+    format!(
+        "tollgate-{}-{}-{attempt}",
+        command.verb(),
+        hex.get(..20).unwrap_or(&hex)
+    )
 }
 
 /// The inputs Secret of the Job `job`.
@@ -255,14 +336,14 @@ pub struct JobRequest<'a> {
     pub project_namespace: &'a str,
     /// The Project's name.
     pub project_name: &'a str,
-    /// sha256 of the approved plan file.
-    pub plan_digest: &'a str,
-    /// Which run of this plan (0 first).
+    /// What it runs.
+    pub command: RunCommand<'a>,
+    /// Which run it is ([`job_name`]).
+    pub run_key: &'a str,
+    /// Which attempt of this run (0 first).
     pub attempt: i64,
     /// The controller's image.
     pub image: &'a str,
-    /// The plan's chunk Secrets, in order.
-    pub plan_chunks: &'a [String],
     /// ServiceAccount, resources, deadline.
     pub settings: &'a RunnerSettings,
 }
@@ -272,42 +353,51 @@ pub struct JobRequest<'a> {
 #[must_use]
 pub fn build(req: &JobRequest<'_>) -> Job {
     let name = job_name(
+        &req.command,
         req.project_namespace,
         req.project_name,
-        req.plan_digest,
+        req.run_key,
         req.attempt,
     );
+    let verb = req.command.verb();
     let mut labels = crate::state::project_labels(req.project_namespace, req.project_name);
-    labels.insert(RUN_LABEL.to_owned(), "apply".to_owned());
+    labels.insert(RUN_LABEL.to_owned(), verb.to_owned());
     let holder = holder(req.namespace, &name);
     let mut sources = vec![secret_projection(
         &inputs_secret(&name),
         BUNDLE_KEY,
         BUNDLE_KEY,
     )];
-    for (index, chunk) in req.plan_chunks.iter().enumerate() {
-        sources.push(secret_projection(
-            chunk,
-            PLAN_CHUNK_KEY,
-            &format!("{PLAN_CHUNK_PREFIX}{index}"),
-        ));
-    }
-    let args = [
+    let mut args = vec![
         "runner",
-        "apply",
+        verb,
         "--inputs",
         INPUTS_DIR,
         "--work-dir",
         WORK_DIR,
-        "--plan-digest",
-        req.plan_digest,
+    ];
+    match &req.command {
+        RunCommand::Plan(mode) => args.extend(["--mode", mode.arg()]),
+        RunCommand::Apply { digest, chunks } => {
+            args.extend(["--plan-digest", digest]);
+            for (index, chunk) in chunks.iter().enumerate() {
+                sources.push(secret_projection(
+                    chunk,
+                    PLAN_CHUNK_KEY,
+                    &format!("{PLAN_CHUNK_PREFIX}{index}"),
+                ));
+            }
+        }
+    }
+    let result = result_secret(&name);
+    args.extend([
         "--result-secret",
-        &result_secret(&name),
+        &result,
         "--namespace",
         req.namespace,
         "--holder",
         &holder,
-    ];
+    ]);
     let container = Container {
         name: "runner".into(),
         image: Some(req.image.to_owned()),
@@ -364,7 +454,7 @@ pub fn build(req: &JobRequest<'_>) -> Job {
         },
         spec: Some(JobSpec {
             suspend: Some(true),
-            // An apply is never retried by Kubernetes: the controller decides what follows.
+            // A run is never retried by Kubernetes: the controller decides what follows.
             backoff_limit: Some(0),
             // Kept a day for `kubectl logs`; a controller reads it long before.
             ttl_seconds_after_finished: Some(86_400),
@@ -469,120 +559,6 @@ pub fn state(job: &Job) -> JobState {
     }
 }
 
-/// What the pod needs besides the plan: the rendered configuration and the environment
-/// of the run (credentials, `TF_VAR_*`), all treated as secret.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct Bundle {
-    /// The working directory's files by relative path.
-    pub files: BTreeMap<String, String>,
-    /// Environment of the Terraform commands.
-    pub env: Vec<(String, String)>,
-    /// Values removed from anything the pod logs or writes back.
-    pub redact: Vec<String>,
-}
-
-/// The top-level files of a rendered working directory the apply needs (besides `modules/`).
-const TOP_FILES: &[&str] = &[
-    crate::render::ROOT_FILE,
-    crate::render::VARIABLES_FILE,
-    crate::render::METADATA_FILE,
-    ".terraform.lock.hcl",
-];
-
-impl Bundle {
-    /// Reads the rendered configuration in `dir` (the top-level files and `modules/`).
-    ///
-    /// # Errors
-    /// A file that cannot be read or is not UTF-8.
-    pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, RunnerJobError> {
-        let mut files = BTreeMap::new();
-        for name in TOP_FILES {
-            let path = dir.join(name);
-            if path.exists() {
-                files.insert((*name).to_owned(), read_text(&path)?);
-            }
-        }
-        let mut pending = vec![PathBuf::from("modules")];
-        while let Some(relative) = pending.pop() {
-            let Ok(entries) = std::fs::read_dir(dir.join(&relative)) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let child = relative.join(entry.file_name());
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    pending.push(child);
-                } else {
-                    files.insert(
-                        child.to_string_lossy().into_owned(),
-                        read_text(&dir.join(&child))?,
-                    );
-                }
-            }
-        }
-        Ok(files)
-    }
-
-    /// Writes the files under `dir`, refusing any path that would leave it.
-    ///
-    /// # Errors
-    /// An absolute path or `..`, or a write that fails.
-    pub fn write_files(&self, dir: &Path) -> Result<(), RunnerJobError> {
-        for (relative, text) in &self.files {
-            let path = Path::new(relative);
-            if !path.components().all(|c| matches!(c, Component::Normal(_))) {
-                return Err(RunnerJobError::Bundle(format!(
-                    "the path {relative:?} leaves the working directory"
-                )));
-            }
-            let target = dir.join(path);
-            let failed = |e: std::io::Error| RunnerJobError::File {
-                path: target.display().to_string(),
-                message: e.to_string(),
-            };
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(failed)?;
-            }
-            std::fs::write(&target, text).map_err(failed)?;
-        }
-        Ok(())
-    }
-
-    /// gzipped JSON.
-    ///
-    /// # Errors
-    /// Never in practice (writing to memory).
-    pub fn encode(&self) -> Result<Vec<u8>, RunnerJobError> {
-        let json = serde_json::to_vec(self).map_err(|e| RunnerJobError::Bundle(e.to_string()))?;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&json)
-            .and_then(|()| gz.finish())
-            .map_err(|e| RunnerJobError::Bundle(e.to_string()))
-    }
-
-    /// The bundle [`Bundle::encode`] wrote.
-    ///
-    /// # Errors
-    /// Not gzip, not the bundle's JSON.
-    pub fn decode(bytes: &[u8]) -> Result<Self, RunnerJobError> {
-        let mut json = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut json)
-            .map_err(|e| RunnerJobError::Bundle(e.to_string()))?;
-        serde_json::from_slice(&json).map_err(|e| RunnerJobError::Bundle(e.to_string()))
-    }
-}
-
-fn read_text(path: &Path) -> Result<String, RunnerJobError> {
-    let bytes = std::fs::read(path).map_err(|e| RunnerJobError::File {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    String::from_utf8(bytes).map_err(|_| RunnerJobError::File {
-        path: path.display().to_string(),
-        message: "not UTF-8 text".into(),
-    })
-}
-
 /// What the pod writes to its result Secret when Terraform has run (a pod that dies before
 /// writes nothing, which is how the controller tells a failed apply from a dead run).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -590,8 +566,11 @@ fn read_text(path: &Path) -> Result<String, RunnerJobError> {
 pub struct Outcome {
     /// The run's identity ([`holder`]).
     pub holder: String,
-    /// Whether the apply succeeded.
+    /// Whether the run succeeded.
     pub succeeded: bool,
+    /// A plan's: whether it has changes (`None` for an apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<bool>,
     /// The error's class (`StateLocked`, `StalePlan`, …) when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<String>,
@@ -600,5 +579,8 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+mod bundle;
 #[cfg(test)]
 mod tests;
+
+pub use bundle::{Bundle, gunzip, gzip};

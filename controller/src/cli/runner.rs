@@ -1,9 +1,10 @@
-//! `tollgate runner apply`: what the pod of a runner Job runs (`--runner=job`, see
-//! `runner_job`). It rebuilds the working directory from its mounted inputs, applies the
-//! approved plan only if its sha256 is the one in its arguments, and writes the outcome and
-//! the outputs to its result Secret, which is how the controller learns what happened.
+//! `tollgate runner plan|apply`: what the pod of a runner Job runs (`--runner=job`, see
+//! `runner_job`). It rebuilds the working directory from its mounted inputs, then either
+//! plans (handing back the saved plan, its `show -json` and the dependency lock file) or
+//! applies the approved plan only if its sha256 is the one in its arguments (handing back
+//! the outputs), and writes the outcome to its result Secret, which is how the controller
+//! learns what happened.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,15 +16,18 @@ use serde_json::json;
 use super::CliError;
 use crate::plan::SavedPlan;
 use crate::redact::Redactor;
-use crate::runner_job::{self, Bundle, Outcome};
-use crate::terraform::{RunnerConfig, TerraformError, TerraformRunner, Workspace};
+use crate::runner_job::{self, Bundle, Outcome, PlanMode};
+use crate::terraform::{PlanStatus, RunnerConfig, TerraformError, TerraformRunner, Workspace};
 
-/// Where applies run.
+/// Where the pod saves a plan (in its working directory).
+const PLAN_FILE: &str = "tfplan";
+
+/// Where Terraform runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RunnerMode {
     /// As children of the controller process.
     InProcess,
-    /// In Kubernetes Jobs (`tollgate runner apply`).
+    /// In Kubernetes Jobs (`tollgate runner plan|apply`).
     Job,
 }
 
@@ -61,21 +65,42 @@ pub struct RunnerArgs {
 pub enum RunnerCommand {
     /// Apply an approved saved plan (the pod of a runner Job).
     Apply(ApplyArgs),
+    /// Plan, and hand back the saved plan and its JSON (the pod of a runner Job).
+    Plan(PlanArgs),
 }
 
 /// `tollgate runner apply`.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
-    /// The mounted inputs: the bundle and the plan's chunks.
+    /// What every run is given.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// sha256 of the approved plan: anything else is not applied.
+    #[arg(long, value_name = "SHA256")]
+    pub plan_digest: String,
+}
+
+/// `tollgate runner plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// What every run is given.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Which plan.
+    #[arg(long, value_enum)]
+    pub mode: PlanMode,
+}
+
+/// The arguments of every `tollgate runner` command.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The mounted inputs: the bundle (and an apply's plan chunks).
     #[arg(long, value_name = "DIR")]
     pub inputs: PathBuf,
     /// A writable directory for the Terraform working directory.
     #[arg(long, value_name = "DIR")]
     pub work_dir: PathBuf,
-    /// sha256 of the approved plan: anything else is not applied.
-    #[arg(long, value_name = "SHA256")]
-    pub plan_digest: String,
-    /// The Secret the outcome and outputs are written to.
+    /// The Secret the outcome and what the run hands back are written to.
     #[arg(long, value_name = "NAME")]
     pub result_secret: String,
     /// Namespace of the result Secret (the state namespace).
@@ -89,58 +114,50 @@ pub struct ApplyArgs {
     pub kubeconfig: Option<PathBuf>,
 }
 
-/// Runs `tollgate runner …`: exit 0 when applied, 1 when Terraform failed (the outcome says
-/// why); an error (exit 2) means no outcome was written, which the controller reports as a
-/// run that died.
+/// What a run hands back besides its outcome: result Secret key → bytes.
+type HandedBack = Vec<(&'static str, Vec<u8>)>;
+
+/// Runs `tollgate runner …`: exit 0 when the run succeeded, 1 when Terraform failed (the
+/// outcome says why); an error (exit 2) means no outcome was written, which the controller
+/// reports as a run that died.
 ///
 /// # Errors
 /// The inputs are unreadable, or the result cannot be written.
 pub async fn run(args: &RunnerArgs) -> Result<ExitCode, CliError> {
-    let RunnerCommand::Apply(args) = &args.command;
-    let client = super::controller::client(args.kubeconfig.as_ref()).await?;
-    let results: Api<Secret> = Api::namespaced(client, &args.namespace);
+    let run = match &args.command {
+        RunnerCommand::Apply(apply) => &apply.run,
+        RunnerCommand::Plan(plan) => &plan.run,
+    };
+    let client = super::controller::client(run.kubeconfig.as_ref()).await?;
+    let results: Api<Secret> = Api::namespaced(client, &run.namespace);
     if let Some(cache) = std::env::var_os("TF_PLUGIN_CACHE_DIR").filter(|c| !c.is_empty()) {
         std::fs::create_dir_all(&cache).map_err(|source| CliError::Io {
             path: PathBuf::from(&cache),
             source,
         })?;
     }
-    let bundle = read_bundle(&args.inputs)?;
-    bundle.write_files(&args.work_dir)?;
-    let plan_path = args.work_dir.join("tfplan");
-    write_plan(&args.inputs, &plan_path)?;
-    let saved = SavedPlan {
-        id: SavedPlan::id_from_digest(&args.plan_digest),
-        digest: args.plan_digest.clone(),
-        path: plan_path,
-    };
+    let bundle = read_bundle(&run.inputs)?;
+    bundle.write_files(&run.work_dir)?;
     let redactor = Redactor::new(&bundle.redact);
-    let mut ws = Workspace::new(&args.work_dir).with_redactor(&redactor);
+    let mut ws = Workspace::new(&run.work_dir).with_redactor(&redactor);
     for (name, value) in &bundle.env {
         ws = ws.with_secret_env(name, value);
     }
-    ws = match &args.kubeconfig {
+    ws = match &run.kubeconfig {
         Some(path) => ws.with_env("KUBE_CONFIG_PATH", path.to_string_lossy()),
         None => ws.with_env("KUBE_IN_CLUSTER_CONFIG", "true"),
     };
     let runner = TerraformRunner::new(RunnerConfig::from_env())?;
-    tracing::info!(holder = %args.holder, plan = %saved.id, "applying the approved plan");
-    let applied = runner
-        .init_and_apply(&ws, &crate::reconcile::INIT_OPTIONS, &saved)
-        .await;
-    let (outcome, outputs) = match applied {
-        Ok(_) => match runner.output(&ws).await {
-            Ok(outputs) => (succeeded(&args.holder), Some(outputs)),
-            Err(err) => (failed(&args.holder, &err, ws.redactor()), None),
-        },
-        Err(err) => (failed(&args.holder, &err, ws.redactor()), None),
+    let (outcome, handed_back) = match &args.command {
+        RunnerCommand::Apply(apply) => apply_plan(&runner, &ws, apply).await?,
+        RunnerCommand::Plan(plan) => make_plan(&runner, &ws, plan).await?,
     };
     let mut data = serde_json::Map::new();
     data.insert(runner_job::OUTCOME_KEY.into(), encode(&outcome)?);
-    if let Some(outputs) = &outputs {
-        // Values with their sensitivity: the controller must not show a sensitive one.
-        data.insert(runner_job::OUTPUTS_KEY.into(), encode(outputs)?);
+    for (key, bytes) in handed_back {
+        data.insert(key.into(), serialise(ByteString(bytes))?);
     }
+    let args = run;
     results
         .patch(
             &args.result_secret,
@@ -162,17 +179,120 @@ pub async fn run(args: &RunnerArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-/// `value` as JSON in a Secret's `data` (base64).
-fn encode<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, CliError> {
-    let serialise = |e: serde_json::Error| CliError::Serialise(e.to_string());
-    serde_json::to_value(ByteString(serde_json::to_vec(value).map_err(serialise)?))
-        .map_err(serialise)
+/// `tollgate runner apply`: the approved plan, then `output -json`.
+async fn apply_plan(
+    runner: &TerraformRunner,
+    ws: &Workspace,
+    args: &ApplyArgs,
+) -> Result<(Outcome, HandedBack), CliError> {
+    let plan_path = args.run.work_dir.join(PLAN_FILE);
+    write_plan(&args.run.inputs, &plan_path)?;
+    let saved = SavedPlan {
+        id: SavedPlan::id_from_digest(&args.plan_digest),
+        digest: args.plan_digest.clone(),
+        path: plan_path,
+    };
+    let holder = &args.run.holder;
+    tracing::info!(%holder, plan = %saved.id, "applying the approved plan");
+    let applied = runner
+        .init_and_apply(ws, &crate::reconcile::INIT_OPTIONS, &saved)
+        .await;
+    let outputs = match applied {
+        Ok(_) => runner.output(ws).await,
+        Err(err) => Err(err),
+    };
+    Ok(match outputs {
+        // Values with their sensitivity: the controller must not show a sensitive one.
+        Ok(outputs) => (
+            succeeded(holder, None),
+            vec![(runner_job::OUTPUTS_KEY, to_json(&outputs)?)],
+        ),
+        Err(err) => (failed(holder, &err, ws.redactor()), Vec::new()),
+    })
 }
 
-fn succeeded(holder: &str) -> Outcome {
+/// `tollgate runner plan`: the plan, its `show -json` and the dependency lock file, all
+/// gzipped but the lock file; a plan too large for the result Secret is a failed run that
+/// says so.
+async fn make_plan(
+    runner: &TerraformRunner,
+    ws: &Workspace,
+    args: &PlanArgs,
+) -> Result<(Outcome, HandedBack), CliError> {
+    let holder = &args.run.holder;
+    tracing::info!(%holder, mode = args.mode.arg(), "planning");
+    let planned = runner
+        .init_and_plan(
+            ws,
+            &crate::reconcile::INIT_OPTIONS,
+            &args.mode.request(PLAN_FILE),
+        )
+        .await;
+    let shown = match planned {
+        Ok(outcome) => runner
+            .show_plan_json(ws, &outcome.saved)
+            .await
+            .map(|json| (outcome, json)),
+        Err(err) => Err(err),
+    };
+    let (outcome, json) = match shown {
+        Ok(shown) => shown,
+        Err(err) => return Ok((failed(holder, &err, ws.redactor()), Vec::new())),
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| CliError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut handed_back = vec![
+        (
+            runner_job::PLAN_KEY,
+            runner_job::gzip(&read(&outcome.saved.path)?)?,
+        ),
+        (runner_job::SHOW_KEY, runner_job::gzip(json.as_bytes())?),
+    ];
+    let lock = args.run.work_dir.join(".terraform.lock.hcl");
+    if lock.exists() {
+        handed_back.push((runner_job::LOCK_KEY, read(&lock)?));
+    }
+    let size: usize = handed_back.iter().map(|(_, b)| b.len()).sum();
+    if size > runner_job::RESULT_LIMIT {
+        let message = format!(
+            "the plan and its JSON are {size} bytes gzipped, more than the {} a result Secret holds; run this Project with the in-process runner (docs/deploy.md#job-runner)",
+            runner_job::RESULT_LIMIT
+        );
+        let outcome = Outcome {
+            holder: holder.clone(),
+            succeeded: false,
+            changes: None,
+            error_kind: None,
+            error: Some(message),
+        };
+        return Ok((outcome, Vec::new()));
+    }
+    let changes = outcome.status == PlanStatus::Changes;
+    Ok((succeeded(holder, Some(changes)), handed_back))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CliError> {
+    serde_json::to_vec(value).map_err(|e| CliError::Serialise(e.to_string()))
+}
+
+/// `value` as JSON in a Secret's `data` (base64).
+fn encode<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, CliError> {
+    serialise(ByteString(to_json(value)?))
+}
+
+fn serialise(bytes: ByteString) -> Result<serde_json::Value, CliError> {
+    serde_json::to_value(bytes).map_err(|e| CliError::Serialise(e.to_string()))
+}
+
+fn succeeded(holder: &str, changes: Option<bool>) -> Outcome {
     Outcome {
         holder: holder.to_owned(),
         succeeded: true,
+        changes,
         error_kind: None,
         error: None,
     }
@@ -182,6 +302,7 @@ fn failed(holder: &str, err: &TerraformError, redactor: &Redactor) -> Outcome {
     Outcome {
         holder: holder.to_owned(),
         succeeded: false,
+        changes: None,
         error_kind: Some(format!("{:?}", err.kind())),
         error: Some(crate::reconcile::truncate(
             &redactor.redact(&err.to_string()),
@@ -208,13 +329,7 @@ fn write_plan(inputs: &Path, target: &Path) -> Result<(), CliError> {
             Err(source) => return Err(CliError::Read { path, source }),
         }
     }
-    let mut plan = Vec::new();
-    flate2::read::GzDecoder::new(compressed.as_slice())
-        .read_to_end(&mut plan)
-        .map_err(|source| CliError::Read {
-            path: inputs.to_path_buf(),
-            source,
-        })?;
+    let plan = runner_job::gunzip(&compressed)?;
     std::fs::write(target, plan).map_err(|source| CliError::Io {
         path: target.to_path_buf(),
         source,

@@ -96,8 +96,9 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
         // The watch cache can lag behind our own status writes; acting on a stale status
         // would plan (and open checkpoints) twice. Read the latest version first.
         let namespace = project.namespace().unwrap_or_default();
-        // Whatever this reconcile ends with, a Terraform run slot it took goes to the next.
-        let _slot = ctx.slots.release_on_drop(&namespace, &project.name_any());
+        // Whatever this reconcile ends with, a Terraform run slot it took goes to the next,
+        // unless the Project's runner Job still runs.
+        let slot = ctx.slots.release_on_drop(&namespace, &project.name_any());
         let api: Api<Project> = Api::namespaced(ctx.client.clone(), &namespace);
         let Some(project) = api
             .get_opt(&project.name_any())
@@ -127,6 +128,9 @@ pub async fn reconcile(project: Arc<Project>, ctx: Arc<Context>) -> Result<Actio
         } else {
             run.apply().await
         };
+        if run.job_running {
+            slot.keep();
+        }
         match &result {
             Ok(_) => {
                 ctx.backoff.succeeded(&backoff_key);
@@ -179,6 +183,9 @@ struct Run<'a> {
     /// The Project with a rolled-back revision's components, while a rollback holds
     /// ([`Run::load_rollback`]); what is rendered and planned instead of the spec.
     source: Option<Project>,
+    /// Whether a runner Job of this Project runs: its Terraform run slot is kept when the
+    /// reconcile ends.
+    job_running: bool,
 }
 
 /// What [`Run::check_state`] found.
@@ -223,6 +230,7 @@ impl<'a> Run<'a> {
             input_env: Vec::new(),
             restore_drift: None,
             source: None,
+            job_running: false,
         }
     }
 

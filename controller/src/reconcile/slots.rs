@@ -3,7 +3,8 @@
 //! reconcile worker while it waits, so a namespace with hundreds of waiting Projects does
 //! not fill the workers either); when a slot is handed to it, its reconcile is started
 //! again through the Project controller's trigger stream. A reconcile gives its slot back
-//! when it ends.
+//! when it ends, unless the Project's runner Job (`--runner=job`) still runs: the Job is
+//! the run, and its slot is given back by the reconcile that finds it ended.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -72,13 +73,14 @@ impl RunSlots {
     }
 
     /// Gives the Project's slot back when dropped: at the end of its reconcile, however it
-    /// ends.
+    /// ends, unless [`ReleaseOnDrop::keep`] is called.
     #[must_use]
     pub fn release_on_drop<'a>(&'a self, namespace: &str, name: &str) -> ReleaseOnDrop<'a> {
         ReleaseOnDrop {
             slots: self,
             namespace: namespace.to_owned(),
             name: name.to_owned(),
+            kept: false,
         }
     }
 
@@ -108,11 +110,23 @@ pub struct ReleaseOnDrop<'a> {
     slots: &'a RunSlots,
     namespace: String,
     name: String,
+    kept: bool,
+}
+
+impl ReleaseOnDrop<'_> {
+    /// The Project keeps its slot past this reconcile: its runner Job runs. Its next
+    /// reconcile is granted it at once, and gives it back unless the Job still runs; a
+    /// Project that is gone gives it back ([`RunSlots::forget`]).
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
 }
 
 impl Drop for ReleaseOnDrop<'_> {
     fn drop(&mut self) {
-        self.slots.release(&self.namespace, &self.name);
+        if !self.kept {
+            self.slots.release(&self.namespace, &self.name);
+        }
     }
 }
 
@@ -143,5 +157,34 @@ mod tests {
         slots.release("small", "q");
         assert!(matches!(slots.request("big", "p2"), Admission::Granted));
         assert!(slots.wakeups().next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_running_job_keeps_its_slot_until_a_reconcile_finds_it_ended() {
+        let slots = RunSlots::new(1, Arc::new(Metrics::default()));
+        let mut woken = slots.wakeups();
+        assert_eq!(slots.request("a", "job"), Admission::Granted);
+        // Its reconcile ends while the Job runs: the slot stays taken.
+        slots.release_on_drop("a", "job").keep();
+        let Admission::Queued(place) = slots.request("b", "next") else {
+            panic!("the running Job's slot was given away");
+        };
+        assert_eq!(place.position, 1);
+        // The Job's watch wakes it: its slot is its own at once, and kept again.
+        assert_eq!(slots.request("a", "job"), Admission::Granted);
+        slots.release_on_drop("a", "job").keep();
+        assert!(matches!(slots.request("b", "next"), Admission::Queued(_)));
+        // The reconcile that finds the Job ended gives the slot back.
+        {
+            let _end = slots.release_on_drop("a", "job");
+        }
+        let next = woken.next().await.unwrap();
+        assert_eq!(next.name, "next");
+        assert_eq!(slots.request("b", "next"), Admission::Granted);
+        // A Project deleted while its Job runs gives its slot back too.
+        slots.release_on_drop("b", "next").keep();
+        assert!(matches!(slots.request("c", "after"), Admission::Queued(_)));
+        slots.forget("b", "next");
+        assert_eq!(woken.next().await.unwrap().name, "after");
     }
 }

@@ -74,29 +74,65 @@ fn a_bad_configuration_is_refused_with_its_file_named() {
     }
 }
 
-fn request<'a>(settings: &'a RunnerSettings, chunks: &'a [String]) -> JobRequest<'a> {
+const APPLY: RunCommand<'static> = RunCommand::Apply {
+    digest: "ab12",
+    chunks: &[],
+};
+const PLAN: RunCommand<'static> = RunCommand::Plan(PlanMode::Changes);
+
+fn request<'a>(settings: &'a RunnerSettings, command: RunCommand<'a>) -> JobRequest<'a> {
     JobRequest {
         namespace: "tollgate-system",
         project_namespace: "team-a",
         project_name: "web",
-        plan_digest: "ab12",
+        command,
+        run_key: "ab12",
         attempt: 0,
         image: "ghcr.io/tollgate/tollgate:1.0",
-        plan_chunks: chunks,
         settings,
     }
 }
 
 #[test]
-fn one_name_per_project_and_plan() {
-    let name = job_name("team-a", "web", "ab12", 0);
-    assert_eq!(name, job_name("team-a", "web", "ab12", 0));
-    assert_ne!(name, job_name("team-a", "web", "ab12", 1));
-    assert_ne!(name, job_name("team-a", "web", "ab13", 0));
-    assert_ne!(name, job_name("team-a", "api", "ab12", 0));
-    assert_ne!(job_name("ab", "c", "d", 0), job_name("a", "bc", "d", 0));
-    assert!(name.len() <= 52, "room for the pod's suffix: {name}");
-    assert!(result_secret(&name).len() <= 63 && inputs_secret(&name).len() <= 63);
+fn one_name_per_project_and_run() {
+    let name = job_name(&APPLY, "team-a", "web", "ab12", 0);
+    assert_eq!(name, job_name(&APPLY, "team-a", "web", "ab12", 0));
+    assert_ne!(name, job_name(&APPLY, "team-a", "web", "ab12", 1));
+    assert_ne!(name, job_name(&APPLY, "team-a", "web", "ab13", 0));
+    assert_ne!(name, job_name(&APPLY, "team-a", "api", "ab12", 0));
+    assert_ne!(name, job_name(&PLAN, "team-a", "web", "ab12", 0));
+    assert_ne!(
+        job_name(&APPLY, "ab", "c", "d", 0),
+        job_name(&APPLY, "a", "bc", "d", 0)
+    );
+    for name in [name, job_name(&PLAN, "team-a", "web", "ab12", 0)] {
+        assert!(name.len() <= 52, "room for the pod's suffix: {name}");
+        assert!(result_secret(&name).len() <= 63 && inputs_secret(&name).len() <= 63);
+    }
+}
+
+#[test]
+fn a_plan_job_plans_what_it_is_asked_and_mounts_no_plan() {
+    let settings = RunnerJobConfig::default().for_project("team-a", "web");
+    for mode in [PlanMode::Changes, PlanMode::Destroy, PlanMode::RefreshOnly] {
+        let job = build(&request(&settings, RunCommand::Plan(mode)));
+        let name = job.metadata.name.clone().unwrap();
+        assert!(name.starts_with("tollgate-plan-"), "{name}");
+        assert_eq!(job.metadata.labels.clone().unwrap()[RUN_LABEL], "plan");
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let args = pod.containers[0].args.clone().unwrap();
+        assert_eq!(&args[..2], ["runner", "plan"]);
+        let mode_at = args.iter().position(|a| a == "--mode").unwrap();
+        assert_eq!(args[mode_at + 1], mode.arg());
+        assert!(!args.iter().any(|a| a == "--plan-digest"), "{args:?}");
+        let sources = pod.volumes.unwrap()[0]
+            .projected
+            .clone()
+            .unwrap()
+            .sources
+            .unwrap();
+        assert_eq!(sources.len(), 1, "only the inputs bundle");
+    }
 }
 
 #[test]
@@ -105,9 +141,13 @@ fn the_job_runs_the_runner_suspended_bounded_and_under_the_projects_account() {
         .unwrap()
         .for_project("team-a", "web");
     let chunks = vec!["tfplan-x-0".to_owned(), "tfplan-x-1".to_owned()];
-    let job = build(&request(&settings, &chunks));
+    let apply = RunCommand::Apply {
+        digest: "ab12",
+        chunks: &chunks,
+    };
+    let job = build(&request(&settings, apply));
     let name = job.metadata.name.clone().unwrap();
-    assert_eq!(name, job_name("team-a", "web", "ab12", 0));
+    assert_eq!(name, job_name(&apply, "team-a", "web", "ab12", 0));
     let labels = job.metadata.labels.clone().unwrap();
     assert_eq!(labels["tollgate.dev/project"], "web");
     assert_eq!(labels["tollgate.dev/project-namespace"], "team-a");

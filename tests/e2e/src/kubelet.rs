@@ -2,7 +2,7 @@
 //! Jobs (`--runner=job`).
 //!
 //! It watches the runner Jobs of one namespace; for each Job let run (no longer suspended)
-//! it does what a node would: materialises the pod's projected Secrets as files and its
+//! it does what a node would (or what the test chooses per kind of run, see [`Node`]): materialises the pod's projected Secrets as files and its
 //! `emptyDir`s as directories, runs the container's command (`tollgate` with the Job's args
 //! and env, paths under a mount point mapped to those directories) under a token of the
 //! pod's ServiceAccount, and then writes the Job's status as the Job controller does
@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -41,6 +42,8 @@ pub enum Node {
 pub struct PodRun {
     /// The Job.
     pub job: String,
+    /// What it runs (the Job's `tollgate.dev/run` label: `plan` or `apply`).
+    pub run: String,
     /// The pod's working directory (its `emptyDir` at the runner's work path).
     pub work: PathBuf,
     /// Its exit code, once it ended.
@@ -53,6 +56,25 @@ pub struct PodRun {
 pub struct Kubelet {
     task: tokio::task::JoinHandle<()>,
     pods: Arc<Mutex<Vec<PodRun>>>,
+    load: Arc<Load>,
+}
+
+/// Pods running now, and the most that ever ran at once.
+#[derive(Default)]
+struct Load {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Load {
+    fn started(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn ended(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Kubelet {
@@ -62,8 +84,14 @@ impl Drop for Kubelet {
 }
 
 impl Kubelet {
-    /// Starts serving the runner Jobs of `namespace`; pods' files go under `root`.
-    pub async fn start(plane: &ControlPlane, namespace: &str, root: &Path, node: Node) -> Self {
+    /// Starts serving the runner Jobs of `namespace`; pods' files go under `root`; `node`
+    /// says what happens to a Job by its kind of run (`plan`, `apply`).
+    pub async fn start(
+        plane: &ControlPlane,
+        namespace: &str,
+        root: &Path,
+        node: impl Fn(&str) -> Node + Send + Sync + 'static,
+    ) -> Self {
         let admin = plane.client(User::Admin).await;
         let context = Arc::new(NodeContext {
             admin: admin.clone(),
@@ -71,8 +99,10 @@ impl Kubelet {
             root: root.to_path_buf(),
             server: plane.var("TOLLGATE_E2E_SERVER").to_owned(),
             ca: plane.var("TOLLGATE_E2E_CA_CERT").to_owned(),
-            node,
+            node: Box::new(node),
+            load: Arc::default(),
         });
+        let load = context.load.clone();
         let pods: Arc<Mutex<Vec<PodRun>>> = Arc::default();
         let seen = Arc::new(Mutex::new(HashSet::new()));
         let jobs: Api<Job> = Api::namespaced(admin, namespace);
@@ -101,12 +131,18 @@ impl Kubelet {
                 tokio::spawn(context.clone().run(job, task_pods.clone()));
             }
         });
-        Kubelet { task, pods }
+        Kubelet { task, pods, load }
     }
 
     /// The pods started so far.
     pub fn pods(&self) -> Vec<PodRun> {
         self.pods.lock().expect("lock").clone()
+    }
+
+    /// The most pods that ran at the same time (a pod runs from its start until just before
+    /// its Job's status says it ended, so the next Job cannot start in between).
+    pub fn most_at_once(&self) -> usize {
+        self.load.most.load(Ordering::SeqCst)
     }
 }
 
@@ -116,26 +152,36 @@ struct NodeContext {
     root: PathBuf,
     server: String,
     ca: String,
-    node: Node,
+    node: Box<dyn Fn(&str) -> Node + Send + Sync>,
+    load: Arc<Load>,
 }
 
 impl NodeContext {
     async fn run(self: Arc<Self>, job: Job, pods: Arc<Mutex<Vec<PodRun>>>) {
         let name = job.name_any();
+        let run = job
+            .labels()
+            .get(tollgate::runner_job::RUN_LABEL)
+            .cloned()
+            .unwrap_or_default();
+        let node = (self.node)(&run);
         let jobs: Api<Job> = Api::namespaced(self.admin.clone(), &self.namespace);
         let now = || format!("{:.0}", jiff::Timestamp::now());
+        self.load.started();
         self.status(&jobs, &name, json!({"startTime": now(), "active": 1}))
             .await;
-        if self.node == Node::Hold {
+        if node == Node::Hold {
             pods.lock().expect("lock").push(PodRun {
                 job: name.clone(),
+                run,
                 work: PathBuf::new(),
                 exit: None,
                 log: PathBuf::new(),
             });
             return;
         }
-        if self.node == Node::Kill {
+        if node == Node::Kill {
+            self.load.ended();
             let failed = condition(
                 "Failed",
                 "DeadlineExceeded",
@@ -239,6 +285,7 @@ impl NodeContext {
         let log = pod_dir.join("pod.log");
         pods.lock().expect("lock").push(PodRun {
             job: name.clone(),
+            run,
             work,
             exit: None,
             log: log.clone(),
@@ -261,6 +308,7 @@ impl NodeContext {
         {
             pod.exit = Some(code);
         }
+        self.load.ended();
         let finished = if code == 0 {
             json!({"active": 0, "succeeded": 1, "completionTime": now(), "conditions": [
                 condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),

@@ -1,7 +1,7 @@
 //! The Job runner (`--runner=job`) on a real control plane: the Jobs the controller creates
-//! are checked as the apiserver stored them, and the harness's node (`kubelet.rs`) runs
-//! their pods exactly as a kubelet would, under the runner ServiceAccount of
-//! `deploy/runner-rbac.yaml`.
+//! (a plan Job, then an apply Job) are checked as the apiserver stored them, and the
+//! harness's node (`kubelet.rs`) runs their pods exactly as a kubelet would, under the
+//! runner ServiceAccount of `deploy/runner-rbac.yaml`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -10,13 +10,16 @@ use std::time::Duration;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
-use tollgate::api::{Project, ProjectPhase};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tollgate::api::{Checkpoint, Project, ProjectPhase};
 use tollgate::runner_job::{self, RUN_LABEL};
 use tollgate_e2e::controller::{ControllerProcess, state_namespace_of};
-use tollgate_e2e::kubelet::{Kubelet, Node};
+use tollgate_e2e::kubelet::{Kubelet, Node, PodRun};
+use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{
-    ControlPlane, User, applying_in, create_preapproved, markers_in, wait_demo, wait_for,
+    ControlPlane, User, applying_in, create_preapproved, demo_project, markers_in, wait_demo,
+    wait_for,
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
@@ -62,13 +65,18 @@ async fn runner_jobs(jobs: &Api<Job>) -> Vec<Job> {
         .items
 }
 
+/// The pods of `run` Jobs (`plan`, `apply`).
+fn pods_of(node: &Kubelet, run: &str) -> Vec<PodRun> {
+    node.pods().into_iter().filter(|p| p.run == run).collect()
+}
+
 #[tokio::test]
 async fn killing_the_leader_mid_apply_in_a_runner_job_gives_exactly_one_apply() {
     let plane = ControlPlane::get().await;
     let ns = plane.namespace("jobleader").await;
     let state = state_namespace_with_runner(plane, &ns).await;
     let dir = tempfile::tempdir().unwrap();
-    let node = Kubelet::start(plane, &state, &dir.path().join("node"), Node::Run).await;
+    let node = Kubelet::start(plane, &state, &dir.path().join("node"), |_| Node::Run).await;
     let args = |replica: &str| {
         let mut args = job_runner_args(&dir.path().join(replica));
         args.extend([
@@ -122,14 +130,16 @@ async fn killing_the_leader_mid_apply_in_a_runner_job_gives_exactly_one_apply() 
         "exactly one apply across the failover:\n{}",
         second.log()
     );
-    let pods = node.pods();
-    assert_eq!(pods.len(), 1, "one runner pod: {pods:?}\n{}", second.log());
+    let pods = pods_of(&node, "apply");
+    assert_eq!(pods.len(), 1, "one apply pod: {pods:?}\n{}", second.log());
     assert_eq!(
         pods[0].exit,
         Some(0),
         "{}",
         std::fs::read_to_string(&pods[0].log).unwrap_or_default()
     );
+    // The plan was made in a Job too, deleted once read; the apply's Job is kept.
+    assert_eq!(pods_of(&node, "plan").len(), 1, "{:?}", node.pods());
     let all = runner_jobs(&jobs).await;
     assert_eq!(
         all.len(),
@@ -139,7 +149,7 @@ async fn killing_the_leader_mid_apply_in_a_runner_job_gives_exactly_one_apply() 
     );
     // The new leader started no Job: it waited for the one it found.
     assert!(
-        !second.log().contains("the runner Job applies the plan"),
+        !second.log().contains("the runner Job runs apply"),
         "{}",
         second.log()
     );
@@ -208,16 +218,19 @@ async fn a_runner_job_deleted_while_it_runs_is_reported() {
     );
 }
 
-/// A Project whose runner Job the node treats as `node` (with [`Node::Hold`], the test
+/// A Project whose apply Job the node treats as `node` (with [`Node::Hold`], the test
 /// deletes the running Job) ends `Failed` (`RunnerJobDied`), the message and a Warning
 /// Event naming the run and `reason`, nothing applied and no second Job started. Returns
-/// how many runner Jobs are left.
+/// how many runner Jobs are left (the plan's was deleted once read).
 async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
     let plane = ControlPlane::get().await;
     let ns = plane.namespace(prefix).await;
     let state = state_namespace_with_runner(plane, &ns).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubelet = Kubelet::start(plane, &state, &dir.path().join("node"), node).await;
+    let kubelet = Kubelet::start(plane, &state, &dir.path().join("node"), move |run| {
+        if run == "apply" { node } else { Node::Run }
+    })
+    .await;
     let controller =
         ControllerProcess::start_with(plane, &ns, dir.path(), job_runner_args(dir.path())).await;
     let admin = plane.client(User::Admin).await;
@@ -226,11 +239,11 @@ async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
     let markers = dir.path().join("markers");
     create_preapproved(plane, &projects, &ns, &markers, 0).await;
     if node == Node::Hold {
-        wait_for("the node starts the Job's pod", DEADLINE, || async {
-            !kubelet.pods().is_empty()
+        wait_for("the node starts the apply Job's pod", DEADLINE, || async {
+            !pods_of(&kubelet, "apply").is_empty()
         })
         .await;
-        let job = kubelet.pods()[0].job.clone();
+        let job = pods_of(&kubelet, "apply")[0].job.clone();
         jobs.delete(&job, &Default::default()).await.unwrap();
     }
 
@@ -274,4 +287,106 @@ async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
     })
     .await;
     runner_jobs(&jobs).await.len()
+}
+
+#[tokio::test]
+async fn plans_and_applies_run_in_jobs_each_holding_its_run_slot() {
+    let plane = ControlPlane::get().await;
+    let ns = start_webhook().await.namespace(plane, "jobplan").await;
+    let state = state_namespace_with_runner(plane, &ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Kubelet::start(plane, &state, &dir.path().join("node"), |_| Node::Run).await;
+    // One Terraform run at a time: a running Job must hold the only slot.
+    let mut args = job_runner_args(dir.path());
+    args.extend(["--max-terraform".to_owned(), "1".to_owned()]);
+    let controller = ControllerProcess::start_with(plane, &ns, dir.path(), args).await;
+    let admin = plane.client(User::Admin).await;
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(admin.clone(), &state);
+    plane.allow_in(&ns, json!({})).await;
+    // A first apply needs a person; the first Project's apply takes eight seconds.
+    for (name, apply_seconds) in [("first", 8), ("second", 0)] {
+        let mut project = demo_project(
+            &ns,
+            &dir.path().join(name),
+            json!({"apply_delay_seconds": apply_seconds}),
+            serde_json::Value::Null,
+        );
+        project.metadata.name = Some(name.to_owned());
+        projects
+            .create(&PostParams::default(), &project)
+            .await
+            .unwrap();
+    }
+    let phase_of = |name: &'static str| {
+        let projects = projects.clone();
+        async move { projects.get(name).await.unwrap().status.unwrap_or_default() }
+    };
+    // Both plan, in Jobs: the second while the first waits for a decision, which holds
+    // no slot.
+    for name in ["first", "second"] {
+        wait_for(&format!("{name} awaits approval"), DEADLINE, || async {
+            phase_of(name).await.phase == Some(ProjectPhase::AwaitingApproval)
+        })
+        .await;
+    }
+    let plans = pods_of(&node, "plan");
+    assert_eq!(plans.len(), 2, "{plans:?}\n{}", controller.log());
+    assert!(plans.iter().all(|p| p.exit == Some(0)), "{plans:?}");
+    // The controller ran no Terraform plan itself: its working directories were never
+    // initialised.
+    for name in ["first", "second"] {
+        let work = dir.path().join("work").join(&ns).join(name);
+        assert!(work.join("main.tf").exists(), "{}", work.display());
+        assert!(!work.join(".terraform").exists(), "{}", work.display());
+    }
+    // A plan's Job is deleted once its plan is stored.
+    wait_for("the plan Jobs are deleted", DEADLINE, || async {
+        runner_jobs(&jobs).await.is_empty()
+    })
+    .await;
+
+    let decide = |name: &'static str| {
+        let projects = projects.clone();
+        let ns = ns.clone();
+        async move {
+            let status = projects.get(name).await.unwrap().status.unwrap();
+            let checkpoint = status.checkpoint_ref.unwrap().name;
+            Api::<Checkpoint>::namespaced(plane.client(User::Alice).await, &ns)
+                .patch_status(
+                    &checkpoint,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"decision": "Approved", "reason": "e2e"}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    decide("first").await;
+    wait_for("the first apply runs in its Job", DEADLINE, || async {
+        pods_of(&node, "apply").iter().any(|p| applying_in(&p.work))
+    })
+    .await;
+    // Approved while the first apply's Job runs: it waits for the slot that Job holds.
+    decide("second").await;
+    for name in ["first", "second"] {
+        wait_for(&format!("{name} is applied"), DEADLINE, || async {
+            let status = phase_of(name).await;
+            status.phase == Some(ProjectPhase::Ready) && status.last_applied.is_some()
+        })
+        .await;
+        assert_eq!(markers_in(&dir.path().join(name)).len(), 1, "{name}");
+    }
+    let applies = pods_of(&node, "apply");
+    assert_eq!(applies.len(), 2, "{applies:?}\n{}", controller.log());
+    assert_eq!(
+        node.most_at_once(),
+        1,
+        "runner pods ran side by side under --max-terraform 1:\n{}",
+        controller.log()
+    );
+    let second = phase_of("second").await;
+    let run = second.runner_job.expect("status.runnerJob");
+    assert!(run.job.starts_with("tollgate-apply-"), "{}", run.job);
+    assert_eq!(second.last_applied.unwrap().plan_id, run.plan_id);
 }

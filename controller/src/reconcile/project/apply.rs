@@ -21,11 +21,7 @@ impl Run<'_> {
         if let Some(action) = self.obtain_credentials(&plan.id, false).await? {
             return Ok(action);
         }
-        if self.ctx.config.job_runner.is_some() {
-            // A runner Job's pod cannot reach the controller's loopback credentials
-            // endpoint: it gets the minted keys, without refresh (docs/deploy.md#job-runner).
-            self.credential_lease = None;
-        }
+        self.without_credentials_endpoint_in_jobs();
         let ws = self.write_workspace()?;
         let decided_by = self.decided_by().await;
         let approved_checkpoint = self.status.checkpoint_ref.clone();
@@ -60,10 +56,7 @@ impl Run<'_> {
                     holder,
                     reason,
                 } => {
-                    let message = format!(
-                        "runner Job {}/{job} ended without a result ({reason}); run {holder} may still hold the state lock: see \"A runner Job died\" in docs/operator-guide.md",
-                        self.ctx.config.state_namespace
-                    );
+                    let message = self.died_message(&job, &holder, &reason);
                     return self
                         .apply_died(&plan, &message, approved_checkpoint.as_ref(), decided_by)
                         .await;

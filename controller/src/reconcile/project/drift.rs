@@ -3,13 +3,15 @@
 //! condition, and the action's reaction (an Event, a notification, or a checkpoint whose
 //! plan restores the declared state). Only from `Ready` ([`super::steps`]): never while a
 //! checkpoint waits or an apply runs. The plan goes through the runner like any other, so
-//! it waits for a slot under the controller's Terraform concurrency limit.
+//! it waits for a slot under the controller's Terraform concurrency limit; with
+//! `--runner=job` it runs in a runner Job.
 
 use jiff::Timestamp;
 
 use super::super::checkpoint::notifications::{
     GIVE_UP_AFTER_ATTEMPTS, effective_approval, namespace_config, routed_channels,
 };
+use super::job::JobRun;
 use super::*;
 use crate::api::{DriftAction, DriftStatus, NotificationRecord};
 use crate::drift::{self, DriftReport, Schedule};
@@ -17,6 +19,7 @@ use crate::notify::{
     DriftSubject, EventKind, Notification, Outcome, delivery_key, record_delivery,
     recorded_attempts,
 };
+use crate::runner_job::PlanMode;
 
 /// The condition a check sets.
 const DRIFTED: &str = "Drifted";
@@ -94,12 +97,38 @@ impl Run<'_> {
         ) else {
             return self.wait_for_change().await;
         };
+        // A runner Job counts against the Terraform run slots like any run (in-process, the
+        // runner's own limit bounds the check).
+        if self.ctx.config.job_runner.is_some()
+            && let Some(action) = self.take_slot(ProjectPhase::Ready).await?
+        {
+            return Ok(action);
+        }
         if let Some(action) = self.obtain_credentials("drift-check", true).await? {
             return Ok(action);
         }
         let previous = self.status.drift.clone().unwrap_or_default();
         let generation = self.generation();
-        let report = match self.refresh_only_plan().await {
+        let checked = match self.refresh_only_plan(plan_key).await {
+            Ok(JobRun::Running(action)) => return Ok(action),
+            Ok(JobRun::Died {
+                job,
+                holder,
+                reason,
+            }) => Err(ReconcileError::from(TerraformError::in_job(
+                ErrorKind::Failed,
+                &job,
+                &self.died_message(&job, &holder, &reason),
+            ))),
+            Ok(JobRun::Ended(json)) => json.map_err(ReconcileError::from),
+            Err(err) => Err(err),
+        };
+        let report = match checked.and_then(|json| {
+            let model = Plan::from_json(&json)?;
+            Ok(DriftReport::from_review(
+                &model.drift_review(Some(&self.sensitive_inputs())),
+            ))
+        }) {
             Ok(report) => report,
             Err(err) => {
                 // Not retried at once: a check that fails (cloud API down, credentials
@@ -169,27 +198,47 @@ impl Run<'_> {
         Ok(requeue_at(next))
     }
 
-    /// Runs the refresh-only plan and reads what moved, masked; the plan file (which holds
-    /// the real values) is deleted before this returns.
-    async fn refresh_only_plan(&self) -> Result<DriftReport, ReconcileError> {
+    /// Runs the refresh-only plan (in a runner Job with `--runner=job`) and returns its JSON;
+    /// the plan file (which holds the real values) is deleted before this returns.
+    async fn refresh_only_plan(
+        &mut self,
+        plan_key: &str,
+    ) -> Result<JobRun<String>, ReconcileError> {
+        self.without_credentials_endpoint_in_jobs();
         let ws = self.write_workspace()?;
-        let outcome = self
-            .ctx
-            .runner
-            .init_and_plan(
-                &ws,
-                &INIT_OPTIONS,
-                &PlanRequest::refresh_only(DRIFT_PLAN_FILE),
-            )
-            .await?;
-        let json = self.ctx.runner.show_plan_json(&ws, &outcome.saved).await;
-        if let Err(err) = std::fs::remove_file(ws.dir.join(DRIFT_PLAN_FILE)) {
+        let shown = match self.ctx.config.job_runner.clone() {
+            Some(runner) => self
+                .plan_in_job(
+                    &runner,
+                    PlanMode::RefreshOnly,
+                    plan_key,
+                    &ws,
+                    DRIFT_PLAN_FILE,
+                )
+                .await?
+                .and_then(|(_, json)| Ok(json)),
+            None => {
+                let planned = self
+                    .ctx
+                    .runner
+                    .init_and_plan(
+                        &ws,
+                        &INIT_OPTIONS,
+                        &PlanMode::RefreshOnly.request(DRIFT_PLAN_FILE),
+                    )
+                    .await;
+                JobRun::Ended(match planned {
+                    Ok(outcome) => self.ctx.runner.show_plan_json(&ws, &outcome.saved).await,
+                    Err(err) => Err(err),
+                })
+            }
+        };
+        if let Err(err) = std::fs::remove_file(ws.dir.join(DRIFT_PLAN_FILE))
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
             tracing::debug!(error = %err, "cannot remove the drift check's plan file");
         }
-        let model = Plan::from_json(&json?)?;
-        Ok(DriftReport::from_review(
-            &model.drift_review(Some(&self.sensitive_inputs())),
-        ))
+        Ok(shown)
     }
 
     /// Sends the drift to the channels that hear about `Drifted`; whether every channel

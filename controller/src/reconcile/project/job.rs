@@ -1,28 +1,31 @@
-//! Applying through a runner Job (`--runner=job`, the pure part is `crate::runner_job`).
+//! Running Terraform in a runner Job (`--runner=job`, the pure part is `crate::runner_job`):
+//! the plans (change, destroy and drift plans) and the applies of approved plans.
 //!
-//! One Job per run of an approved plan, named after the Project, the plan digest and the
-//! attempt, so every controller computes the same name: the one that finds the Job adopts
-//! it and never starts a second apply. The Job is created suspended, then its inputs and
-//! result Secrets (owned by it), then the run is recorded in `status.runnerJob`, and only
-//! then is it let run. A Job that ends without a result is a run that died: reported, with
-//! the run's identity for the stuck-lock playbook.
+//! One Job per run, named after the Project, what the run is (the plan digest of an apply,
+//! a digest of a plan's inputs) and the attempt, so every controller computes the same
+//! name: the one that finds the Job adopts it and never starts a second run. The Job is
+//! created suspended, then its inputs and result Secrets (owned by it), then the run is
+//! recorded in `status.runnerJob`, and only then is it let run. A Job that ends without a
+//! result is a run that died: reported, with the run's identity for the stuck-lock
+//! playbook. While its Job runs, the Project keeps its Terraform run slot.
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::DeleteParams;
 
 use super::*;
 use crate::api::RunnerJobStatus;
-use crate::runner_job::{self, Bundle, JobRequest, JobState, Outcome};
+use crate::runner_job::{self, Bundle, JobRequest, JobState, Outcome, PlanMode, RunCommand};
+use crate::terraform::{CommandOutput, PlanOutcome};
 
 /// How often a Project whose Job runs looks at it without being woken by the Job's watch.
 const JOB_RECHECK: Duration = Duration::from_secs(60);
 
-/// Where the apply in a runner Job stands.
-pub(super) enum JobRun {
+/// Where a run in a runner Job stands.
+pub(super) enum JobRun<T> {
     /// It runs; the Job's watch wakes the Project when it ends.
     Running(Action),
-    /// It ended: the outputs, or Terraform's error.
-    Ended(Result<BTreeMap<String, crate::terraform::OutputValue>, TerraformError>),
+    /// It ended: what it handed back, or Terraform's error.
+    Ended(Result<T, TerraformError>),
     /// It ended without a result (deleted, its pod failed or it ran past its deadline).
     Died {
         /// The Job's name.
@@ -34,9 +37,71 @@ pub(super) enum JobRun {
     },
 }
 
+impl<T> JobRun<T> {
+    /// What follows from a run that ended well.
+    pub(super) fn and_then<U>(
+        self,
+        next: impl FnOnce(T) -> Result<U, TerraformError>,
+    ) -> JobRun<U> {
+        match self {
+            Self::Running(action) => JobRun::Running(action),
+            Self::Ended(result) => JobRun::Ended(result.and_then(next)),
+            Self::Died {
+                job,
+                holder,
+                reason,
+            } => JobRun::Died {
+                job,
+                holder,
+                reason,
+            },
+        }
+    }
+}
+
+/// A successful run's result Secret.
+struct Handed {
+    job: String,
+    outcome: Outcome,
+    data: BTreeMap<String, ByteString>,
+}
+
+impl Handed {
+    fn bytes(&self, key: &str) -> Result<&[u8], TerraformError> {
+        self.data.get(key).map(|b| b.0.as_slice()).ok_or_else(|| {
+            TerraformError::in_job(
+                ErrorKind::Failed,
+                &self.job,
+                &format!(
+                    "its result has no {key}; the runner image may be older than the controller"
+                ),
+            )
+        })
+    }
+}
+
+/// One run to make in a runner Job.
+struct JobTask<'a> {
+    /// Recorded as `status.runnerJob.planId`.
+    run_id: String,
+    /// Which run it is ([`runner_job::job_name`]).
+    run_key: &'a str,
+    command: RunCommand<'a>,
+    /// Audited when the Job is let run.
+    started: Option<(AuditAction, &'a str)>,
+}
+
 impl Run<'_> {
     fn jobs(&self) -> Api<Job> {
         Api::namespaced(self.ctx.client.clone(), &self.ctx.config.state_namespace)
+    }
+
+    /// A runner Job's pod cannot reach the controller's loopback credentials endpoint: it
+    /// gets the minted keys, without refresh (docs/deploy.md#job-runner).
+    pub(super) fn without_credentials_endpoint_in_jobs(&mut self) {
+        if self.ctx.config.job_runner.is_some() {
+            self.credential_lease = None;
+        }
     }
 
     /// Starts, adopts or reads the runner Job applying `plan` (already verified here).
@@ -46,21 +111,99 @@ impl Run<'_> {
         plan: &PlanStatus,
         ws: &Workspace,
         started: AuditAction,
-    ) -> Result<JobRun, ReconcileError> {
+    ) -> Result<JobRun<BTreeMap<String, crate::terraform::OutputValue>>, ReconcileError> {
+        let chunks = self.plans().chunk_names(&plan.id).await?;
+        let task = JobTask {
+            run_id: plan.id.clone(),
+            run_key: &plan.digest,
+            command: RunCommand::Apply {
+                digest: &plan.digest,
+                chunks: &chunks,
+            },
+            started: Some((started, &plan.digest)),
+        };
+        Ok(self
+            .run_in_job(runner, &task, ws)
+            .await?
+            .and_then(|handed| {
+                Ok(handed
+                    .data
+                    .get(runner_job::OUTPUTS_KEY)
+                    .and_then(|b| serde_json::from_slice(&b.0).ok())
+                    .unwrap_or_default())
+            }))
+    }
+
+    /// Starts, adopts or reads the runner Job making a `mode` plan from `plan_key`; when it
+    /// ended, the plan is saved as `file` in the working directory (with the dependency
+    /// lock file `init` wrote, which its apply needs) and returned with its `show -json`.
+    pub(super) async fn plan_in_job(
+        &mut self,
+        runner: &super::super::JobRunner,
+        mode: PlanMode,
+        plan_key: &str,
+        ws: &Workspace,
+        file: &str,
+    ) -> Result<JobRun<(PlanOutcome, String)>, ReconcileError> {
+        // A plan of the same inputs is a new run once state may have moved (an apply, a
+        // drift check): never adopt an older run's plan.
+        let mut hasher = Sha256::new();
+        hasher.update(format!("{}\0{plan_key}\0", mode.arg()).as_bytes());
+        if let Some(applied) = &self.status.last_applied {
+            hasher.update(applied.plan_id.as_bytes());
+        }
+        if let Some(checked) = self
+            .status
+            .drift
+            .as_ref()
+            .and_then(|d| d.checked_at.as_ref())
+        {
+            hasher.update(format!("\0{}", checked.0).as_bytes());
+        }
+        let run_key = hex::encode(hasher.finalize());
+        let task = JobTask {
+            run_id: format!("{}-{}", mode.arg(), run_key.get(..16).unwrap_or(&run_key)),
+            run_key: &run_key,
+            command: RunCommand::Plan(mode),
+            started: None,
+        };
+        Ok(self
+            .run_in_job(runner, &task, ws)
+            .await?
+            .and_then(|handed| take_plan(&handed, ws, file)))
+    }
+
+    /// The run `task` in its Job: created (suspended, then given its inputs, recorded in
+    /// status, let run), adopted, or read once it ended. A failed run's Job and a plan's,
+    /// once read, are deleted: a retry is a new Job, and the plan is kept elsewhere.
+    async fn run_in_job(
+        &mut self,
+        runner: &super::super::JobRunner,
+        task: &JobTask<'_>,
+        ws: &Workspace,
+    ) -> Result<JobRun<Handed>, ReconcileError> {
         let previous = self
             .status
             .runner_job
             .clone()
-            .filter(|r| r.plan_id == plan.id);
+            .filter(|r| r.plan_id == task.run_id);
         let attempt = previous
             .as_ref()
             .map_or(0, |r| if r.recorded { r.attempt + 1 } else { r.attempt });
-        let name = runner_job::job_name(&self.namespace, &self.name, &plan.digest, attempt);
+        let name = runner_job::job_name(
+            &task.command,
+            &self.namespace,
+            &self.name,
+            task.run_key,
+            attempt,
+        );
         let jobs = self.jobs();
         let job = match jobs.get_opt(&name).await.during(ApiStep::RunnerJob)? {
             Some(job) => job,
             None => {
-                if let Some(ours) = previous.filter(|r| !r.recorded && r.job == name) {
+                // An apply never runs twice; a plan whose Job vanished is simply made again.
+                let apply = matches!(task.command, RunCommand::Apply { .. });
+                if let Some(ours) = previous.filter(|r| apply && !r.recorded && r.job == name) {
                     return Ok(JobRun::Died {
                         job: name,
                         holder: ours.holder,
@@ -68,15 +211,14 @@ impl Run<'_> {
                     });
                 }
                 let settings = runner.config.for_project(&self.namespace, &self.name);
-                let chunks = self.plans().chunk_names(&plan.id).await?;
                 let manifest = runner_job::build(&JobRequest {
                     namespace: &self.ctx.config.state_namespace,
                     project_namespace: &self.namespace,
                     project_name: &self.name,
-                    plan_digest: &plan.digest,
+                    command: task.command,
+                    run_key: task.run_key,
                     attempt,
                     image: &runner.image,
-                    plan_chunks: &chunks,
                     settings: &settings,
                 });
                 match jobs.create(&PostParams::default(), &manifest).await {
@@ -90,9 +232,11 @@ impl Run<'_> {
             }
         };
         let holder = runner_job::holder(&self.ctx.config.state_namespace, &name);
+        let verb = task.command.verb();
         if job.spec.as_ref().and_then(|s| s.suspend) == Some(true) {
             self.hand_inputs(&job, ws).await?;
-            self.record_run(plan, attempt, &name, &holder).await?;
+            self.record_run(&task.run_id, attempt, &name, &holder)
+                .await?;
             jobs.patch(
                 &name,
                 &PatchParams::default(),
@@ -100,11 +244,14 @@ impl Run<'_> {
             )
             .await
             .during(ApiStep::RunnerJob)?;
-            self.audit(started, |e| {
-                e.plan_digest = Some(plan.digest.clone());
-                e.reason = Some(format!("runner Job, run {holder}"));
-            });
-            tracing::info!(job = %name, %holder, "the runner Job applies the plan");
+            if let Some((action, digest)) = task.started {
+                self.audit(action, |e| {
+                    e.plan_digest = Some(digest.to_owned());
+                    e.reason = Some(format!("runner Job, run {holder}"));
+                });
+            }
+            tracing::info!(job = %name, %holder, "the runner Job runs {verb}");
+            self.job_running = true;
             return Ok(JobRun::Running(Action::requeue(JOB_RECHECK)));
         }
         // Found running or finished by a controller that did not start it: adopt it.
@@ -114,11 +261,13 @@ impl Run<'_> {
             .as_ref()
             .is_none_or(|r| r.job != name)
         {
-            self.record_run(plan, attempt, &name, &holder).await?;
+            self.record_run(&task.run_id, attempt, &name, &holder)
+                .await?;
         }
         let state = runner_job::state(&job);
         if state == JobState::Running {
-            tracing::info!(job = %name, %holder, "waiting for the runner Job");
+            tracing::info!(job = %name, %holder, "waiting for the runner Job ({verb})");
+            self.job_running = true;
             return Ok(JobRun::Running(Action::requeue(JOB_RECHECK)));
         }
         let result = self
@@ -144,21 +293,24 @@ impl Run<'_> {
                 reason,
             });
         };
+        // Kept for `kubectl logs`: an apply that succeeded (until its TTL).
+        if !outcome.succeeded || !matches!(task.command, RunCommand::Apply { .. }) {
+            // A run that is retried gets a new Job: free this one's name and Secrets now.
+            if let Err(err) = jobs.delete(&name, &DeleteParams::background()).await {
+                tracing::warn!(job = %name, error = %err, "cannot delete the finished runner Job; its TTL removes it");
+            }
+        }
         if outcome.succeeded {
-            let outputs = data
-                .get(runner_job::OUTPUTS_KEY)
-                .and_then(|b| serde_json::from_slice(&b.0).ok())
-                .unwrap_or_default();
-            return Ok(JobRun::Ended(Ok(outputs)));
+            return Ok(JobRun::Ended(Ok(Handed {
+                job: name,
+                outcome,
+                data,
+            })));
         }
         let kind = outcome
             .error_kind
             .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok())
             .unwrap_or(ErrorKind::Failed);
-        // A run that is retried gets a new Job: free this one's name and Secrets now.
-        if let Err(err) = jobs.delete(&name, &DeleteParams::background()).await {
-            tracing::warn!(job = %name, error = %err, "cannot delete the finished runner Job; its TTL removes it");
-        }
         Ok(JobRun::Ended(Err(TerraformError::in_job(
             kind,
             &name,
@@ -166,16 +318,40 @@ impl Run<'_> {
         ))))
     }
 
-    /// Records in status that Job `job` runs `plan` (before it may start, or on adopting it).
+    /// A plan's Job ended without a result: the Project is `Failed` (`RunnerJobDied`) until
+    /// its inputs change or a re-plan is asked for (`tollgate.dev/replan`), so a run that
+    /// keeps dying does not start Job after Job.
+    pub(super) async fn plan_died(
+        &mut self,
+        plan_key: &str,
+        message: &str,
+    ) -> Result<Action, ReconcileError> {
+        self.status.plan_failed_for = Some(plan_key.to_owned());
+        self.transition(ProjectPhase::Failed, "RunnerJobDied", message)
+            .await?;
+        Ok(Action::await_change())
+    }
+
+    /// What a run whose Job ended without a result says: the Job, why, and that its run
+    /// may still hold the state lock.
+    pub(super) fn died_message(&self, job: &str, holder: &str, reason: &str) -> String {
+        format!(
+            "runner Job {}/{job} ended without a result ({reason}); run {holder} may still hold the state lock: see \"A runner Job died\" in docs/operator-guide.md",
+            self.ctx.config.state_namespace
+        )
+    }
+
+    /// Records in status that Job `job` runs `run_id` (before it may start, or on
+    /// adopting it).
     async fn record_run(
         &mut self,
-        plan: &PlanStatus,
+        run_id: &str,
         attempt: i64,
         job: &str,
         holder: &str,
     ) -> Result<(), ReconcileError> {
         self.status.runner_job = Some(RunnerJobStatus {
-            plan_id: plan.id.clone(),
+            plan_id: run_id.to_owned(),
             attempt,
             job: job.to_owned(),
             holder: holder.to_owned(),
@@ -231,4 +407,46 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// Writes the plan a plan Job handed back as `file` (and its dependency lock file) into the
+/// working directory: the saved plan as if Terraform had run here, and its `show -json`.
+fn take_plan(
+    handed: &Handed,
+    ws: &Workspace,
+    file: &str,
+) -> Result<(PlanOutcome, String), TerraformError> {
+    let unreadable = |e: runner_job::RunnerJobError| {
+        TerraformError::in_job(ErrorKind::Failed, &handed.job, &e.to_string())
+    };
+    let write = |file: &str, bytes: &[u8]| {
+        let path = ws.dir.join(file);
+        std::fs::write(&path, bytes).map_err(|source| TerraformError::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        })
+    };
+    write(
+        file,
+        &runner_job::gunzip(handed.bytes(runner_job::PLAN_KEY)?).map_err(unreadable)?,
+    )?;
+    if let Ok(lock) = handed.bytes(runner_job::LOCK_KEY) {
+        write(".terraform.lock.hcl", lock)?;
+    }
+    let json = runner_job::gunzip(handed.bytes(runner_job::SHOW_KEY)?).map_err(unreadable)?;
+    let json = String::from_utf8(json).map_err(|_| {
+        TerraformError::in_job(ErrorKind::Failed, &handed.job, "its plan JSON is not UTF-8")
+    })?;
+    let saved = SavedPlan::from_file(None, ws.dir.join(file))?;
+    let status = if handed.outcome.changes == Some(false) {
+        TfPlanStatus::NoChanges
+    } else {
+        TfPlanStatus::Changes
+    };
+    let outcome = PlanOutcome {
+        status,
+        saved,
+        output: CommandOutput::default(),
+    };
+    Ok((outcome, json))
 }

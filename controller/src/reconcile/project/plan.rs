@@ -1,9 +1,11 @@
 //! Planning: decide what the normal loop does next, render, plan, price, and let the gate
 //! decide between applying at once and asking a person.
 
+use super::job::JobRun;
 use super::steps::{Facts, PlanFacts, Step, next_step, require_review};
 use super::*;
 use crate::gate::namespace::NamespaceCheck;
+use crate::runner_job::PlanMode;
 use crate::sla::{SlaDurations, SlaError};
 
 impl Run<'_> {
@@ -182,22 +184,41 @@ impl Run<'_> {
         self.transition(phase, reason, "rendering and planning")
             .await?;
 
-        let request = if destroy {
-            PlanRequest::destroy(PLAN_FILE)
+        let mode = if destroy {
+            PlanMode::Destroy
         } else {
-            PlanRequest::new(PLAN_FILE)
+            PlanMode::Changes
         };
+        self.without_credentials_endpoint_in_jobs();
         let ws = self.write_workspace()?;
-        let planned = self
-            .ctx
-            .runner
-            .init_and_plan(&ws, &INIT_OPTIONS, &request)
-            .await;
-        let outcome = match planned {
-            Ok(outcome) => {
+        let planned = match self.ctx.config.job_runner.clone() {
+            Some(runner) => match self
+                .plan_in_job(&runner, mode, plan_key, &ws, PLAN_FILE)
+                .await?
+            {
+                JobRun::Running(action) => return Ok(action),
+                JobRun::Died {
+                    job,
+                    holder,
+                    reason,
+                } => {
+                    let message = self.died_message(&job, &holder, &reason);
+                    return self.plan_died(plan_key, &message).await;
+                }
+                JobRun::Ended(planned) => planned.map(|(outcome, json)| (outcome, Some(json))),
+            },
+            None => self
+                .ctx
+                .runner
+                .init_and_plan(&ws, &INIT_OPTIONS, &mode.request(PLAN_FILE))
+                .await
+                .map(|outcome| (outcome, None)),
+        };
+        let (outcome, json) = match planned {
+            Ok(planned) => {
                 self.status.plan_failed_for = None;
                 self.lock_released();
-                outcome
+                planned
             }
             // A configuration Terraform rejects (a module's variable validation, say) will
             // not fix itself: say so and wait for a spec change instead of retrying.
@@ -213,7 +234,10 @@ impl Run<'_> {
             }
             Err(err) => return Err(err.into()),
         };
-        let json = self.ctx.runner.show_plan_json(&ws, &outcome.saved).await?;
+        let json = match json {
+            Some(json) => json,
+            None => self.ctx.runner.show_plan_json(&ws, &outcome.saved).await?,
+        };
         let model = Plan::from_json(&json)?;
         let summary = model.summary();
         let sensitive = self.sensitive_inputs();
