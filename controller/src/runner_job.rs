@@ -76,6 +76,9 @@ pub enum RunnerJobError {
         /// What is wrong.
         message: String,
     },
+    /// Compressed data that does not decompress.
+    #[error("not gzip data ({0})")]
+    Gzip(String),
     /// The bundle is not what a controller writes.
     #[error(
         "the runner's input bundle is unreadable ({0}); delete the Job so the controller creates it again"

@@ -101,7 +101,8 @@ impl Bundle {
     /// # Errors
     /// Not gzip, not the bundle's JSON.
     pub fn decode(bytes: &[u8]) -> Result<Self, RunnerJobError> {
-        serde_json::from_slice(&gunzip(bytes)?).map_err(|e| RunnerJobError::Bundle(e.to_string()))
+        let json = gunzip(bytes).map_err(|e| RunnerJobError::Bundle(e.to_string()))?;
+        serde_json::from_slice(&json).map_err(|e| RunnerJobError::Bundle(e.to_string()))
     }
 }
 
@@ -113,7 +114,7 @@ pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>, RunnerJobError> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(bytes)
         .and_then(|()| gz.finish())
-        .map_err(|e| RunnerJobError::Bundle(e.to_string()))
+        .map_err(|e| RunnerJobError::Gzip(e.to_string()))
 }
 
 /// What [`gzip`] wrote.
@@ -124,7 +125,7 @@ pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, RunnerJobError> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|e| RunnerJobError::Bundle(e.to_string()))?;
+        .map_err(|e| RunnerJobError::Gzip(e.to_string()))?;
     Ok(out)
 }
 

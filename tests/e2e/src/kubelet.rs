@@ -35,6 +35,8 @@ pub enum Node {
     Kill,
     /// Its pod starts and never ends (for a test that deletes the Job meanwhile).
     Hold,
+    /// Its pod starts, and runs its command once [`Kubelet::open_gate`] is called.
+    Gated,
 }
 
 /// One pod the node ran.
@@ -57,6 +59,7 @@ pub struct Kubelet {
     task: tokio::task::JoinHandle<()>,
     pods: Arc<Mutex<Vec<PodRun>>>,
     load: Arc<Load>,
+    gate: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Pods running now, and the most that ever ran at once.
@@ -101,8 +104,10 @@ impl Kubelet {
             ca: plane.var("TOLLGATE_E2E_CA_CERT").to_owned(),
             node: Box::new(node),
             load: Arc::default(),
+            gate: Arc::new(tokio::sync::watch::Sender::new(false)),
         });
         let load = context.load.clone();
+        let gate = context.gate.clone();
         let pods: Arc<Mutex<Vec<PodRun>>> = Arc::default();
         let seen = Arc::new(Mutex::new(HashSet::new()));
         let jobs: Api<Job> = Api::namespaced(admin, namespace);
@@ -131,7 +136,17 @@ impl Kubelet {
                 tokio::spawn(context.clone().run(job, task_pods.clone()));
             }
         });
-        Kubelet { task, pods, load }
+        Kubelet {
+            task,
+            pods,
+            load,
+            gate,
+        }
+    }
+
+    /// Lets the [`Node::Gated`] pods run (those started and those to come).
+    pub fn open_gate(&self) {
+        self.gate.send_replace(true);
     }
 
     /// The pods started so far.
@@ -154,6 +169,7 @@ struct NodeContext {
     ca: String,
     node: Box<dyn Fn(&str) -> Node + Send + Sync>,
     load: Arc<Load>,
+    gate: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl NodeContext {
@@ -170,14 +186,16 @@ impl NodeContext {
         self.load.started();
         self.status(&jobs, &name, json!({"startTime": now(), "active": 1}))
             .await;
-        if node == Node::Hold {
+        if matches!(node, Node::Hold | Node::Kill) {
             pods.lock().expect("lock").push(PodRun {
                 job: name.clone(),
-                run,
+                run: run.clone(),
                 work: PathBuf::new(),
                 exit: None,
                 log: PathBuf::new(),
             });
+        }
+        if node == Node::Hold {
             return;
         }
         if node == Node::Kill {
@@ -290,6 +308,10 @@ impl NodeContext {
             exit: None,
             log: log.clone(),
         });
+        if node == Node::Gated {
+            let mut gate = self.gate.subscribe();
+            gate.wait_for(|open| *open).await.expect("the node runs");
+        }
         let status = tokio::process::Command::new(tollgate_binary())
             .args(&args)
             .env_clear()

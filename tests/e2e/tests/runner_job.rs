@@ -65,93 +65,121 @@ async fn runner_jobs(jobs: &Api<Job>) -> Vec<Job> {
         .items
 }
 
+/// A controller replica with leader election and the Job runner, its files in `dir/name`.
+async fn replica(plane: &ControlPlane, ns: &str, dir: &Path, name: &str) -> ControllerProcess {
+    let mut args = job_runner_args(&dir.join(name));
+    args.extend([
+        "--leader-elect".to_owned(),
+        "--leader-elect-lease-duration".to_owned(),
+        LEASE_SECONDS.to_string(),
+    ]);
+    ControllerProcess::start_with(plane, ns, &dir.join(name), args).await
+}
+
+async fn leads(replica: &ControllerProcess) {
+    wait_for("a replica leads", DEADLINE, || async {
+        replica.metric("tollgate_leader").await == 1.0
+    })
+    .await;
+}
+
 /// The pods of `run` Jobs (`plan`, `apply`).
 fn pods_of(node: &Kubelet, run: &str) -> Vec<PodRun> {
     node.pods().into_iter().filter(|p| p.run == run).collect()
 }
 
 #[tokio::test]
-async fn killing_the_leader_mid_apply_in_a_runner_job_gives_exactly_one_apply() {
+async fn killing_the_leader_mid_plan_and_mid_apply_gives_one_plan_and_one_apply() {
     let plane = ControlPlane::get().await;
     let ns = plane.namespace("jobleader").await;
     let state = state_namespace_with_runner(plane, &ns).await;
     let dir = tempfile::tempdir().unwrap();
-    let node = Kubelet::start(plane, &state, &dir.path().join("node"), |_| Node::Run).await;
-    let args = |replica: &str| {
-        let mut args = job_runner_args(&dir.path().join(replica));
-        args.extend([
-            "--leader-elect".to_owned(),
-            "--leader-elect-lease-duration".to_owned(),
-            LEASE_SECONDS.to_string(),
-        ]);
-        args
-    };
-    let mut first =
-        ControllerProcess::start_with(plane, &ns, &dir.path().join("a"), args("a")).await;
-    wait_for("the first replica leads", DEADLINE, || async {
-        first.metric("tollgate_leader").await == 1.0
+    // The plan's pod waits for the test to kill the leader that started it.
+    let node = Kubelet::start(plane, &state, &dir.path().join("node"), |run| {
+        if run == "plan" {
+            Node::Gated
+        } else {
+            Node::Run
+        }
     })
     .await;
-    let second = ControllerProcess::start_with(plane, &ns, &dir.path().join("b"), args("b")).await;
+    let mut first = replica(plane, &ns, dir.path(), "a").await;
+    leads(&first).await;
+    let mut second = replica(plane, &ns, dir.path(), "b").await;
     let admin = plane.client(User::Admin).await;
     let projects: Api<Project> = Api::namespaced(admin.clone(), &ns);
     let jobs: Api<Job> = Api::namespaced(admin.clone(), &state);
     let markers = dir.path().join("markers");
     create_preapproved(plane, &projects, &ns, &markers, 8).await;
 
-    // The pod is applying (its private copy of the approved plan exists only then).
-    wait_for("the runner pod applies", DEADLINE, || async {
-        node.pods().iter().any(|p| applying_in(&p.work))
+    // Mid-plan: the plan's Job runs (its pod held at the gate) when its leader dies.
+    wait_for("the plan's pod starts", DEADLINE, || async {
+        !pods_of(&node, "plan").is_empty()
     })
     .await;
-    // The controller applies nothing itself.
-    assert!(!applying_in(
-        &dir.path().join("a/work").join(&ns).join("demo")
-    ));
     first.kill_hard().await;
+    leads(&second).await;
+    node.open_gate();
+    // Mid-apply: the pod is applying (its private copy of the approved plan exists only
+    // then) when the second leader dies too.
+    wait_for("the runner pod applies", DEADLINE, || async {
+        pods_of(&node, "apply").iter().any(|p| applying_in(&p.work))
+    })
+    .await;
+    let third = replica(plane, &ns, dir.path(), "c").await;
+    // The controllers apply nothing themselves.
+    for replica in ["a", "b"] {
+        assert!(!applying_in(
+            &dir.path().join(replica).join("work").join(&ns).join("demo")
+        ));
+    }
+    second.kill_hard().await;
     assert!(
         markers_in(&markers).is_empty(),
         "killed before the apply finished"
     );
-    wait_for("the second replica takes over", DEADLINE, || async {
-        second.metric("tollgate_leader").await == 1.0
-    })
-    .await;
+    leads(&third).await;
     let project = wait_demo(
         &projects,
         "Ready",
         |s| s.phase == Some(ProjectPhase::Ready),
-        || second.log(),
+        || third.log(),
     )
     .await;
     assert_eq!(
         markers_in(&markers).len(),
         1,
-        "exactly one apply across the failover:\n{}",
+        "exactly one apply across the failovers:\n{}",
+        third.log()
+    );
+    // One plan and one apply, each run by the Job the leader that died had started.
+    for run in ["plan", "apply"] {
+        let pods = pods_of(&node, run);
+        assert_eq!(pods.len(), 1, "one {run} pod: {pods:?}\n{}", third.log());
+        assert_eq!(
+            pods[0].exit,
+            Some(0),
+            "{}",
+            std::fs::read_to_string(&pods[0].log).unwrap_or_default()
+        );
+    }
+    assert!(
+        !second.log().contains("the runner Job runs plan"),
+        "{}",
         second.log()
     );
-    let pods = pods_of(&node, "apply");
-    assert_eq!(pods.len(), 1, "one apply pod: {pods:?}\n{}", second.log());
-    assert_eq!(
-        pods[0].exit,
-        Some(0),
+    assert!(
+        !third.log().contains("the runner Job runs"),
         "{}",
-        std::fs::read_to_string(&pods[0].log).unwrap_or_default()
+        third.log()
     );
-    // The plan was made in a Job too, deleted once read; the apply's Job is kept.
-    assert_eq!(pods_of(&node, "plan").len(), 1, "{:?}", node.pods());
+    // The plan's Job was deleted once read; the apply's is kept.
     let all = runner_jobs(&jobs).await;
     assert_eq!(
         all.len(),
         1,
         "one Job: {:?}",
         all.iter().map(|j| j.name_any()).collect::<Vec<_>>()
-    );
-    // The new leader started no Job: it waited for the one it found.
-    assert!(
-        !second.log().contains("the runner Job runs apply"),
-        "{}",
-        second.log()
     );
 
     // What the apiserver stored: the Job, its Secrets, and the run in status.
@@ -205,7 +233,7 @@ async fn killing_the_leader_mid_apply_in_a_runner_job_gives_exactly_one_apply() 
 async fn a_runner_job_that_dies_is_reported_with_its_run_identity() {
     // Killed past its deadline: the dead Job is kept for `kubectl logs`.
     assert_eq!(
-        reported_dead("jobdies", Node::Kill, "DeadlineExceeded").await,
+        reported_dead("jobdies", "apply", Node::Kill, "DeadlineExceeded").await,
         1
     );
 }
@@ -213,22 +241,30 @@ async fn a_runner_job_that_dies_is_reported_with_its_run_identity() {
 #[tokio::test]
 async fn a_runner_job_deleted_while_it_runs_is_reported() {
     assert_eq!(
-        reported_dead("jobgone", Node::Hold, "deleted before it finished").await,
+        reported_dead("jobgone", "apply", Node::Hold, "deleted before it finished").await,
         0
     );
 }
 
-/// A Project whose apply Job the node treats as `node` (with [`Node::Hold`], the test
-/// deletes the running Job) ends `Failed` (`RunnerJobDied`), the message and a Warning
-/// Event naming the run and `reason`, nothing applied and no second Job started. Returns
-/// how many runner Jobs are left (the plan's was deleted once read).
-async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
+#[tokio::test]
+async fn a_plan_job_that_dies_is_reported_and_not_run_again() {
+    assert_eq!(
+        reported_dead("plandies", "plan", Node::Kill, "DeadlineExceeded").await,
+        1
+    );
+}
+
+/// A Project whose `run` Job (`plan`, `apply`) the node treats as `node` (with
+/// [`Node::Hold`], the test deletes the running Job) ends `Failed` (`RunnerJobDied`), the
+/// message and a Warning Event naming the run and `reason`, nothing applied and no second
+/// Job started. Returns how many runner Jobs are left (a plan's is deleted once read).
+async fn reported_dead(prefix: &str, run: &'static str, node: Node, reason: &str) -> usize {
     let plane = ControlPlane::get().await;
     let ns = plane.namespace(prefix).await;
     let state = state_namespace_with_runner(plane, &ns).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubelet = Kubelet::start(plane, &state, &dir.path().join("node"), move |run| {
-        if run == "apply" { node } else { Node::Run }
+    let kubelet = Kubelet::start(plane, &state, &dir.path().join("node"), move |kind| {
+        if kind == run { node } else { Node::Run }
     })
     .await;
     let controller =
@@ -239,11 +275,11 @@ async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
     let markers = dir.path().join("markers");
     create_preapproved(plane, &projects, &ns, &markers, 0).await;
     if node == Node::Hold {
-        wait_for("the node starts the apply Job's pod", DEADLINE, || async {
-            !pods_of(&kubelet, "apply").is_empty()
+        wait_for("the node starts the Job's pod", DEADLINE, || async {
+            !pods_of(&kubelet, run).is_empty()
         })
         .await;
-        let job = pods_of(&kubelet, "apply")[0].job.clone();
+        let job = pods_of(&kubelet, run)[0].job.clone();
         jobs.delete(&job, &Default::default()).await.unwrap();
     }
 
@@ -255,7 +291,7 @@ async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
     )
     .await;
     let status = project.status.unwrap();
-    let run = status.runner_job.expect("status.runnerJob");
+    let run_status = status.runner_job.expect("status.runnerJob");
     let ready = status
         .conditions
         .iter()
@@ -263,12 +299,16 @@ async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
         .unwrap();
     assert_eq!(ready.reason, "RunnerJobDied");
     assert!(
-        ready.message.contains(&run.holder) && ready.message.contains(reason),
+        ready.message.contains(&run_status.holder) && ready.message.contains(reason),
         "{}",
         ready.message
     );
-    assert_eq!(status.history[0].outcome, "Failed");
+    assert!(run_status.job.starts_with(&format!("tollgate-{run}-")));
+    if run == "apply" {
+        assert_eq!(status.history[0].outcome, "Failed");
+    }
     assert!(markers_in(&markers).is_empty(), "nothing was applied");
+    assert_eq!(pods_of(&kubelet, run).len(), 1, "{:?}", kubelet.pods());
     let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
     wait_for("a Warning event names the run", DEADLINE, || async {
         events
@@ -282,7 +322,7 @@ async fn reported_dead(prefix: &str, node: Node, reason: &str) -> usize {
                     && e.reason.as_deref() == Some("RunnerJobDied")
                     && e.message
                         .as_deref()
-                        .is_some_and(|m| m.contains(&run.holder))
+                        .is_some_and(|m| m.contains(&run_status.holder))
             })
     })
     .await;

@@ -416,8 +416,14 @@ fn take_plan(
     ws: &Workspace,
     file: &str,
 ) -> Result<(PlanOutcome, String), TerraformError> {
-    let unreadable = |e: runner_job::RunnerJobError| {
-        TerraformError::in_job(ErrorKind::Failed, &handed.job, &e.to_string())
+    let unzipped = |key: &str| {
+        runner_job::gunzip(handed.bytes(key)?).map_err(|e| {
+            TerraformError::in_job(
+                ErrorKind::Failed,
+                &handed.job,
+                &format!("its {key} is unreadable: {e}"),
+            )
+        })
     };
     let write = |file: &str, bytes: &[u8]| {
         let path = ws.dir.join(file);
@@ -426,14 +432,11 @@ fn take_plan(
             source,
         })
     };
-    write(
-        file,
-        &runner_job::gunzip(handed.bytes(runner_job::PLAN_KEY)?).map_err(unreadable)?,
-    )?;
+    write(file, &unzipped(runner_job::PLAN_KEY)?)?;
     if let Ok(lock) = handed.bytes(runner_job::LOCK_KEY) {
         write(".terraform.lock.hcl", lock)?;
     }
-    let json = runner_job::gunzip(handed.bytes(runner_job::SHOW_KEY)?).map_err(unreadable)?;
+    let json = unzipped(runner_job::SHOW_KEY)?;
     let json = String::from_utf8(json).map_err(|_| {
         TerraformError::in_job(ErrorKind::Failed, &handed.job, "its plan JSON is not UTF-8")
     })?;
@@ -449,4 +452,81 @@ fn take_plan(
         output: CommandOutput::default(),
     };
     Ok((outcome, json))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn handed(data: &[(&str, Vec<u8>)], changes: Option<bool>) -> Handed {
+        Handed {
+            job: "tollgate-plan-x-0".into(),
+            outcome: Outcome {
+                holder: "job/ns/tollgate-plan-x-0".into(),
+                succeeded: true,
+                changes,
+                error_kind: None,
+                error: None,
+            },
+            data: data
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), ByteString(v.clone())))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_handed_back_plan_is_saved_as_if_terraform_had_run_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path());
+        let plan = b"PK\x03\x04 a saved plan".to_vec();
+        let result = handed(
+            &[
+                (runner_job::PLAN_KEY, runner_job::gzip(&plan).unwrap()),
+                (runner_job::SHOW_KEY, runner_job::gzip(b"{}").unwrap()),
+                (runner_job::LOCK_KEY, b"# lock".to_vec()),
+            ],
+            Some(false),
+        );
+        let (outcome, json) = take_plan(&result, &ws, "tfplan-drift").unwrap();
+        assert_eq!(json, "{}");
+        assert_eq!(outcome.status, TfPlanStatus::NoChanges);
+        assert_eq!(
+            std::fs::read(dir.path().join("tfplan-drift")).unwrap(),
+            plan
+        );
+        assert_eq!(outcome.saved.digest, crate::plan::digest_bytes(&plan));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".terraform.lock.hcl")).unwrap(),
+            "# lock"
+        );
+    }
+
+    #[test]
+    fn a_result_missing_or_mangling_the_plan_is_an_error_naming_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path());
+        let show = (runner_job::SHOW_KEY, runner_job::gzip(b"{}").unwrap());
+        for (data, expect) in [
+            (vec![show.clone()], runner_job::PLAN_KEY),
+            (
+                vec![(runner_job::PLAN_KEY, b"not gzip".to_vec()), show],
+                "unreadable",
+            ),
+            (
+                vec![(runner_job::PLAN_KEY, runner_job::gzip(b"plan").unwrap())],
+                runner_job::SHOW_KEY,
+            ),
+        ] {
+            let err = take_plan(&handed(&data, Some(true)), &ws, PLAN_FILE)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("tollgate-plan-x-0") && err.contains(expect),
+                "{err}"
+            );
+        }
+    }
 }
