@@ -597,8 +597,8 @@ pub struct ProjectStatus {
     /// started waiting. Gone once it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueStatus>,
-    /// The latest runner Job of this Project's current plan (`--runner=job`): which Job
-    /// applies it, and its run identity (the holder the stuck-lock playbook looks for).
+    /// The latest runner Job of this Project (`--runner=job`): which Job plans or applies,
+    /// and its run identity (the holder the stuck-lock playbook looks for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner_job: Option<RunnerJobStatus>,
     /// Recent applies and decisions, newest first, bounded.
@@ -959,9 +959,10 @@ pub struct StateStatus {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerJobStatus {
-    /// The plan it applies.
+    /// The run: the id of the plan an apply Job applies; for a plan Job, its kind
+    /// (`changes`, `destroy`, `refresh-only`) and 16 hex of what it plans from.
     pub plan_id: String,
-    /// Which run of that plan (0 first; a new Job after a failed run that is retried).
+    /// Which attempt of that run (0 first; a new Job after a failed run that is retried).
     pub attempt: i64,
     /// The Job, in the state namespace.
     pub job: String,
