@@ -270,16 +270,6 @@ impl PlanMode {
             Self::RefreshOnly => "refresh-only",
         }
     }
-
-    /// The plan request saving this kind of plan to `out`.
-    #[must_use]
-    pub fn request(self, out: &str) -> crate::terraform::PlanRequest {
-        match self {
-            Self::Changes => crate::terraform::PlanRequest::new(out),
-            Self::Destroy => crate::terraform::PlanRequest::destroy(out),
-            Self::RefreshOnly => crate::terraform::PlanRequest::refresh_only(out),
-        }
-    }
 }
 
 /// The name of the Job of run `attempt` of `command` for the Project `namespace/name`,

@@ -17,7 +17,9 @@ use super::CliError;
 use crate::plan::SavedPlan;
 use crate::redact::Redactor;
 use crate::runner_job::{self, Bundle, Outcome, PlanMode};
-use crate::terraform::{PlanStatus, RunnerConfig, TerraformError, TerraformRunner, Workspace};
+use crate::terraform::{
+    PlanRequest, PlanStatus, RunnerConfig, TerraformError, TerraformRunner, Workspace,
+};
 
 /// Where the pod saves a plan (in its working directory).
 const PLAN_FILE: &str = "tfplan";
@@ -225,7 +227,7 @@ async fn make_plan(
         .init_and_plan(
             ws,
             &crate::reconcile::INIT_OPTIONS,
-            &args.mode.request(PLAN_FILE),
+            &PlanRequest::of_mode(args.mode, PLAN_FILE),
         )
         .await;
     let shown = match planned {

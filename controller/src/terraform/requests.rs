@@ -76,6 +76,17 @@ impl PlanRequest {
         }
     }
 
+    /// A plan of the kind a runner Job is asked for, saved to `out`.
+    #[must_use]
+    pub fn of_mode(mode: crate::runner_job::PlanMode, out: impl Into<PathBuf>) -> Self {
+        use crate::runner_job::PlanMode;
+        match mode {
+            PlanMode::Changes => Self::new(out),
+            PlanMode::Destroy => Self::destroy(out),
+            PlanMode::RefreshOnly => Self::refresh_only(out),
+        }
+    }
+
     /// A destroy plan saved to `out`.
     #[must_use]
     pub fn destroy(out: impl Into<PathBuf>) -> Self {

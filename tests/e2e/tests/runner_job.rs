@@ -83,6 +83,21 @@ async fn leads(replica: &ControllerProcess) {
     .await;
 }
 
+/// Alice (a TO) approves the checkpoint Project `name` waits on.
+async fn approve(plane: &ControlPlane, projects: &Api<Project>, name: &str) {
+    let status = projects.get(name).await.unwrap().status.unwrap();
+    let checkpoint = status.checkpoint_ref.expect("a checkpoint").name;
+    let ns = projects.get(name).await.unwrap().namespace().unwrap();
+    Api::<Checkpoint>::namespaced(plane.client(User::Alice).await, &ns)
+        .patch_status(
+            &checkpoint,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"decision": "Approved", "reason": "e2e"}})),
+        )
+        .await
+        .unwrap();
+}
+
 /// The pods of `run` Jobs (`plan`, `apply`).
 fn pods_of(node: &Kubelet, run: &str) -> Vec<PodRun> {
     node.pods().into_iter().filter(|p| p.run == run).collect()
@@ -386,29 +401,13 @@ async fn plans_and_applies_run_in_jobs_each_holding_its_run_slot() {
     })
     .await;
 
-    let decide = |name: &'static str| {
-        let projects = projects.clone();
-        let ns = ns.clone();
-        async move {
-            let status = projects.get(name).await.unwrap().status.unwrap();
-            let checkpoint = status.checkpoint_ref.unwrap().name;
-            Api::<Checkpoint>::namespaced(plane.client(User::Alice).await, &ns)
-                .patch_status(
-                    &checkpoint,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"status": {"decision": "Approved", "reason": "e2e"}})),
-                )
-                .await
-                .unwrap();
-        }
-    };
-    decide("first").await;
+    approve(plane, &projects, "first").await;
     wait_for("the first apply runs in its Job", DEADLINE, || async {
         pods_of(&node, "apply").iter().any(|p| applying_in(&p.work))
     })
     .await;
     // Approved while the first apply's Job runs: it waits for the slot that Job holds.
-    decide("second").await;
+    approve(plane, &projects, "second").await;
     for name in ["first", "second"] {
         wait_for(&format!("{name} is applied"), DEADLINE, || async {
             let status = phase_of(name).await;
@@ -429,4 +428,89 @@ async fn plans_and_applies_run_in_jobs_each_holding_its_run_slot() {
     let run = second.runner_job.expect("status.runnerJob");
     assert!(run.job.starts_with("tollgate-apply-"), "{}", run.job);
     assert_eq!(second.last_applied.unwrap().plan_id, run.plan_id);
+}
+
+#[tokio::test]
+async fn drift_checks_run_in_plan_jobs() {
+    let plane = ControlPlane::get().await;
+    let ns = start_webhook().await.namespace(plane, "jobdrift").await;
+    let state = state_namespace_with_runner(plane, &ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Kubelet::start(plane, &state, &dir.path().join("node"), |_| Node::Run).await;
+    // The e2e catalog's `tgfile` module (the test-only provider, which the pods get from
+    // the node's TF_CLI_CONFIG_FILE as the controller does).
+    let provider = std::env::var("TOLLGATE_TEST_PROVIDER_CONFIG")
+        .expect("TOLLGATE_TEST_PROVIDER_CONFIG: the path `bash tests/tools/install-test-provider.sh` prints");
+    assert_eq!(
+        std::env::var("TF_CLI_CONFIG_FILE").ok().as_deref(),
+        Some(provider.as_str()),
+        "the node's pods find the test provider through TF_CLI_CONFIG_FILE"
+    );
+    let mut args = job_runner_args(dir.path());
+    let catalog = tollgate_e2e::repo_root().join("tests/e2e/testdata/catalog");
+    args.extend(["--catalog".into(), catalog.to_string_lossy().into_owned()]);
+    let controller = ControllerProcess::start_with_env(
+        plane,
+        &ns,
+        dir.path(),
+        args,
+        vec![("TF_CLI_CONFIG_FILE".into(), provider)],
+    )
+    .await;
+    let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &ns);
+    let file = dir.path().join("config.txt");
+    let project: Project = serde_json::from_value(json!({
+        "apiVersion": "tollgate.dev/v1alpha1", "kind": "Project",
+        "metadata": {"name": "files", "namespace": ns},
+        "spec": {
+            "environment": "dev",
+            "components": [{"name": "app", "module": "tgfile", "inputs": {
+                "path": file.to_str().unwrap(), "content": "declared", "secret": "s3cr3t-e2e"}}],
+            "driftDetection": {"interval": "10s", "action": "Report"}
+        }
+    }))
+    .unwrap();
+    projects
+        .create(&PostParams::default(), &project)
+        .await
+        .unwrap();
+    let drifted = |status: &str| {
+        let projects = projects.clone();
+        let status = status.to_owned();
+        async move {
+            projects
+                .get("files")
+                .await
+                .unwrap()
+                .status
+                .unwrap_or_default()
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Drifted" && c.status == status)
+        }
+    };
+    wait_for("the first plan awaits approval", DEADLINE, || async {
+        projects
+            .get("files")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.phase)
+            == Some(ProjectPhase::AwaitingApproval)
+    })
+    .await;
+    approve(plane, &projects, "files").await;
+    wait_for("a clean drift check", DEADLINE, || drifted("False")).await;
+    std::fs::write(&file, "edited by hand").unwrap();
+    wait_for("the drift is found", DEADLINE, || drifted("True")).await;
+
+    // Every plan (the first and each check) ran in a plan Job; the controller's working
+    // directory was never initialised.
+    let plans = pods_of(&node, "plan");
+    assert!(plans.len() >= 3, "{plans:?}\n{}", controller.log());
+    assert!(plans.iter().all(|p| p.exit == Some(0)), "{plans:?}");
+    let work = dir.path().join("work").join(&ns).join("files");
+    assert!(work.join("main.tf").exists(), "{}", work.display());
+    assert!(!work.join(".terraform").exists(), "{}", controller.log());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "edited by hand");
 }

@@ -51,12 +51,7 @@ impl Run<'_> {
         let applied = match self.ctx.config.job_runner.clone() {
             Some(runner) => match self.apply_in_job(&runner, &plan, &ws, started).await? {
                 JobRun::Running(action) => return Ok(action),
-                JobRun::Died {
-                    job,
-                    holder,
-                    reason,
-                } => {
-                    let message = self.died_message(&job, &holder, &reason);
+                JobRun::Died { message, .. } => {
                     return self
                         .apply_died(&plan, &message, approved_checkpoint.as_ref(), decided_by)
                         .await;

@@ -109,20 +109,15 @@ impl Run<'_> {
         }
         let previous = self.status.drift.clone().unwrap_or_default();
         let generation = self.generation();
-        let checked = match self.refresh_only_plan(plan_key).await {
-            Ok(JobRun::Running(action)) => return Ok(action),
-            Ok(JobRun::Died {
-                job,
-                holder,
-                reason,
-            }) => Err(ReconcileError::from(TerraformError::in_job(
-                ErrorKind::Failed,
-                &job,
-                &self.died_message(&job, &holder, &reason),
-            ))),
-            Ok(JobRun::Ended(json)) => json.map_err(ReconcileError::from),
-            Err(err) => Err(err),
-        };
+        let checked =
+            match self.refresh_only_plan(plan_key).await {
+                Ok(JobRun::Running(action)) => return Ok(action),
+                Ok(JobRun::Died { job, message }) => Err(ReconcileError::from(
+                    TerraformError::in_job(ErrorKind::Failed, &job, &message),
+                )),
+                Ok(JobRun::Ended(json)) => json.map_err(ReconcileError::from),
+                Err(err) => Err(err),
+            };
         let report = match checked.and_then(|json| {
             let model = Plan::from_json(&json)?;
             Ok(DriftReport::from_review(
@@ -224,7 +219,7 @@ impl Run<'_> {
                     .init_and_plan(
                         &ws,
                         &INIT_OPTIONS,
-                        &PlanMode::RefreshOnly.request(DRIFT_PLAN_FILE),
+                        &PlanRequest::of_mode(PlanMode::RefreshOnly, DRIFT_PLAN_FILE),
                     )
                     .await;
                 JobRun::Ended(match planned {

@@ -30,10 +30,9 @@ pub(super) enum JobRun<T> {
     Died {
         /// The Job's name.
         job: String,
-        /// The run's identity.
-        holder: String,
-        /// What Kubernetes says.
-        reason: String,
+        /// What happened: the Job, Kubernetes' reason, and the run's identity, which may
+        /// still hold the state lock.
+        message: String,
     },
 }
 
@@ -46,15 +45,7 @@ impl<T> JobRun<T> {
         match self {
             Self::Running(action) => JobRun::Running(action),
             Self::Ended(result) => JobRun::Ended(result.and_then(next)),
-            Self::Died {
-                job,
-                holder,
-                reason,
-            } => JobRun::Died {
-                job,
-                holder,
-                reason,
-            },
+            Self::Died { job, message } => JobRun::Died { job, message },
         }
     }
 }
@@ -204,11 +195,12 @@ impl Run<'_> {
                 // An apply never runs twice; a plan whose Job vanished is simply made again.
                 let apply = matches!(task.command, RunCommand::Apply { .. });
                 if let Some(ours) = previous.filter(|r| apply && !r.recorded && r.job == name) {
-                    return Ok(JobRun::Died {
-                        job: name,
-                        holder: ours.holder,
-                        reason: "the Job was deleted before it finished".into(),
-                    });
+                    let message = self.died_message(
+                        &name,
+                        &ours.holder,
+                        "the Job was deleted before it finished",
+                    );
+                    return Ok(JobRun::Died { job: name, message });
                 }
                 let settings = runner.config.for_project(&self.namespace, &self.name);
                 let manifest = runner_job::build(&JobRequest {
@@ -287,11 +279,8 @@ impl Run<'_> {
                 JobState::Failed { reason } => reason,
                 _ => "it completed without writing its result".into(),
             };
-            return Ok(JobRun::Died {
-                job: name,
-                holder,
-                reason,
-            });
+            let message = self.died_message(&name, &holder, &reason);
+            return Ok(JobRun::Died { job: name, message });
         };
         // Kept for `kubectl logs`: an apply that succeeded (until its TTL).
         if !outcome.succeeded || !matches!(task.command, RunCommand::Apply { .. }) {
@@ -334,7 +323,7 @@ impl Run<'_> {
 
     /// What a run whose Job ended without a result says: the Job, why, and that its run
     /// may still hold the state lock.
-    pub(super) fn died_message(&self, job: &str, holder: &str, reason: &str) -> String {
+    fn died_message(&self, job: &str, holder: &str, reason: &str) -> String {
         format!(
             "runner Job {}/{job} ended without a result ({reason}); run {holder} may still hold the state lock: see \"A runner Job died\" in docs/operator-guide.md",
             self.ctx.config.state_namespace

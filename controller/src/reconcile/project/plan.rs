@@ -197,20 +197,13 @@ impl Run<'_> {
                 .await?
             {
                 JobRun::Running(action) => return Ok(action),
-                JobRun::Died {
-                    job,
-                    holder,
-                    reason,
-                } => {
-                    let message = self.died_message(&job, &holder, &reason);
-                    return self.plan_died(plan_key, &message).await;
-                }
+                JobRun::Died { message, .. } => return self.plan_died(plan_key, &message).await,
                 JobRun::Ended(planned) => planned.map(|(outcome, json)| (outcome, Some(json))),
             },
             None => self
                 .ctx
                 .runner
-                .init_and_plan(&ws, &INIT_OPTIONS, &mode.request(PLAN_FILE))
+                .init_and_plan(&ws, &INIT_OPTIONS, &PlanRequest::of_mode(mode, PLAN_FILE))
                 .await
                 .map(|outcome| (outcome, None)),
         };
