@@ -121,10 +121,7 @@ impl Run<'_> {
             // the Terraform of a controller that died mid-apply): tried again with backoff,
             // a bounded number of times, then a person is asked.
             Err(err) if self.may_retry_apply(&err) => {
-                if self.status.runner_job.as_ref().is_some_and(|r| r.recorded) {
-                    // The next attempt is a new Job: remember this one ended.
-                    self.save().await?;
-                }
+                self.remember_job_ended().await?;
                 return Err(err.into());
             }
             Err(err) => {

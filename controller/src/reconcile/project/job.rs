@@ -307,6 +307,15 @@ impl Run<'_> {
         ))))
     }
 
+    /// Before a failed run is retried: its Job's end is saved, so the retry is the next
+    /// attempt's Job, never the old one read again.
+    pub(super) async fn remember_job_ended(&self) -> Result<(), ReconcileError> {
+        if self.status.runner_job.as_ref().is_some_and(|r| r.recorded) {
+            self.save().await?;
+        }
+        Ok(())
+    }
+
     /// A plan's Job ended without a result: the Project is `Failed` (`RunnerJobDied`) until
     /// its inputs change or a re-plan is asked for (`tollgate.dev/replan`), so a run that
     /// keeps dying does not start Job after Job.

@@ -225,7 +225,10 @@ impl Run<'_> {
                 .await?;
                 return Ok(Action::await_change());
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => {
+                self.remember_job_ended().await?;
+                return Err(err.into());
+            }
         };
         let json = match json {
             Some(json) => json,
