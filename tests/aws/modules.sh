@@ -133,7 +133,7 @@ HCL
     "$terraform" -chdir="$dir" show -json tfplan >"$dir/plan.json"
     echo "   plan: $(grep -E '^Plan:' "$log" | tail -1)"
     "$TOLLGATE" cost "$dir/plan.json" | sed 's/^/   | /'
-    [ -z "${TOLLGATE_AWS_KEEP:-}" ] || cp "$dir/plan.json" "$TOLLGATE_AWS_KEEP/$example.plan.json"
+    [ -z "${TOLLGATE_AWS_KEEP:-}" ] || cp "$dir/plan.json" "$TOLLGATE_AWS_KEEP/$example.json"
     tf "$dir" apply tfplan >>"$log" 2>&1
     echo "   apply: $(grep -E '^Apply complete' "$log" | tail -1)"
     status=0
