@@ -12,7 +12,8 @@
 #   tests/aws/modules.sh [example...]
 #
 # Each real plan is priced by `tollgate cost` and the table printed; TOLLGATE_AWS_KEEP=DIR
-# also keeps each plan JSON there (the input of golden cost tables).
+# also keeps each plan JSON there (the input of golden cost tables), and the log of a failed
+# example.
 # Env: TOLLGATE (the tollgate binary; default: build it), TOLLGATE_TERRAFORM,
 # TOLLGATE_AWS_PROVIDER_CONFIG (default: tests/tools/install-aws-provider.sh's output).
 set -euo pipefail
@@ -68,25 +69,55 @@ print(f"s/vpc-0123456789abcdef0/{vpc}/g; s/subnet-0aaaaaaaaaaaaaaa1/{subnets[0]}
 PY
 )"
 
+# Provider 6.x reads and writes S3 bucket tags through S3 Control, whose endpoint rules put
+# the account id in front of the endpoint's host: it dials `123456789012.127.0.0.1`, which no
+# resolver knows. moto answers plain HTTP requests in proxy form too (it routes S3 Control by
+# its `/v20180820/` path), so it is the proxy for that one name; Go never proxies loopback
+# addresses (127.0.0.1 itself), so every other call goes straight to moto as before.
+moto_proxy=(HTTP_PROXY="$endpoint" NO_PROXY=127.0.0.1,localhost)
+
+# The example's Project as the harness renders it: `harness_project SRC DST [JSON]` merges
+# JSON ({module: {input: value}}) into the inputs of every component of that module. Always:
+# components of the web-service module do not wait for a steady ECS service (moto runs no
+# tasks and has no ListServiceDeployments, so the provider would poll until its 20-minute
+# timeout; docs/aws-modules.md).
+harness_project() {
+  "$python" - "$1" "$2" "${3:-}" <<'PY'
+import json, sys, yaml
+with open(sys.argv[1]) as f:
+    project = yaml.safe_load(f)
+inputs = {"web-service": {"wait_for_steady_state": False}}
+for module, values in json.loads(sys.argv[3] or "{}").items():
+    inputs.setdefault(module, {}).update(values)
+for component in project["spec"]["components"]:
+    component.setdefault("inputs", {}).update(inputs.get(component["module"], {}))
+with open(sys.argv[2], "w") as f:
+    yaml.safe_dump(project, f, sort_keys=False)
+PY
+}
+
 tf() {
   local dir="$1" command="$2"
   shift 2
   # `validate` takes no -input.
   local input=(-input=false)
   [ "$command" != validate ] || input=()
-  "$terraform" -chdir="$dir" "$command" -no-color "${input[@]}" "$@"
+  env "${moto_proxy[@]}" "$terraform" -chdir="$dir" "$command" -no-color "${input[@]}" "$@"
 }
 
 failed=()
 for example in "${examples[@]}"; do
   echo "== $example"
+  started=$SECONDS
   dir="$work/$example"
   log="$work/$example.log"
   # Not `if ! ( … )`: bash ignores `set -e` in a subshell whose status is tested.
   set +e
   (
     set -e
-    "$TOLLGATE" render -f "examples/$example/project.yaml" -o "$dir" --backend local >/dev/null
+    project="$work/$example.yaml"
+    harness_project "examples/$example/project.yaml" "$project"
+    "$TOLLGATE" render -f "$project" -o "$dir" --backend local >/dev/null
     sed -i "$ids" "$dir/tollgate.auto.tfvars.json"
     cat >"$dir/moto_override.tf" <<'HCL'
 # Written by tests/aws/modules.sh: moto on loopback (AWS_ENDPOINT_URL) stands in for AWS.
@@ -102,7 +133,7 @@ HCL
     "$terraform" -chdir="$dir" show -json tfplan >"$dir/plan.json"
     echo "   plan: $(grep -E '^Plan:' "$log" | tail -1)"
     "$TOLLGATE" cost "$dir/plan.json" | sed 's/^/   | /'
-    [ -z "${TOLLGATE_AWS_KEEP:-}" ] || cp "$dir/plan.json" "$TOLLGATE_AWS_KEEP/$example.plan.json"
+    [ -z "${TOLLGATE_AWS_KEEP:-}" ] || cp "$dir/plan.json" "$TOLLGATE_AWS_KEEP/$example.json"
     tf "$dir" apply tfplan >>"$log" 2>&1
     echo "   apply: $(grep -E '^Apply complete' "$log" | tail -1)"
     status=0
@@ -112,9 +143,8 @@ HCL
     # The postgres example keeps the module's deletion protection (on by default): lift it
     # as an operator would, by changing the Project and applying, before the destroy.
     if [ "$example" = postgres ]; then
-      sed 's/^\(        identifier: .*\)$/\1\n        deletion_protection: false/' \
-        "examples/$example/project.yaml" >"$work/$example-unprotected.yaml"
-      grep -q 'deletion_protection: false' "$work/$example-unprotected.yaml"
+      harness_project "examples/$example/project.yaml" "$work/$example-unprotected.yaml" \
+        '{"postgres": {"deletion_protection": false}}'
       "$TOLLGATE" render -f "$work/$example-unprotected.yaml" -o "$dir" --backend local >/dev/null
       sed -i "$ids" "$dir/tollgate.auto.tfvars.json"
       tf "$dir" apply -auto-approve >>"$log" 2>&1
@@ -125,7 +155,9 @@ HCL
   )
   status=$?
   set -e
+  echo "   ($((SECONDS - started)) s)"
   if [ "$status" -ne 0 ]; then
+    [ -z "${TOLLGATE_AWS_KEEP:-}" ] || cp "$log" "$TOLLGATE_AWS_KEEP/"
     echo "   FAILED; its log:"
     tail -n 60 "$log" | sed 's/^/   | /'
     failed+=("$example")

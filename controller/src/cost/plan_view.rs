@@ -6,7 +6,7 @@
 //! `configuration` (references, which attributes were set, provider regions) and
 //! `variables` (a provider region given as `var.x`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -238,6 +238,9 @@ pub struct PlanView<'a> {
     by_address: HashMap<&'a str, usize>,
     /// `(module path without indexes, "type.name")` → configuration resource.
     config: HashMap<(String, &'a str), &'a Value>,
+    /// `(module path, variable)` of module inputs that are null: the call does not set them
+    /// and their default is null.
+    null_inputs: HashSet<(String, &'a str)>,
     /// provider config key → region constant.
     /// Every aws provider configuration by key, with its region when that is constant.
     provider_regions: HashMap<&'a str, Option<&'a str>>,
@@ -307,9 +310,10 @@ impl<'a> PlanView<'a> {
             .map(|(i, c)| (c.address, i))
             .collect();
         let mut config = HashMap::with_capacity(changes.len());
+        let mut null_inputs = HashSet::new();
         let configuration = obj.get("configuration");
         if let Some(root) = configuration.and_then(|c| c.get("root_module")) {
-            index_module(root, String::new(), &mut config);
+            index_module(root, String::new(), &mut config, &mut null_inputs);
         }
         let variables = obj.get("variables");
         let mut provider_regions = HashMap::new();
@@ -341,6 +345,7 @@ impl<'a> PlanView<'a> {
             changes,
             by_address,
             config,
+            null_inputs,
             provider_regions,
         })
     }
@@ -358,15 +363,24 @@ impl<'a> PlanView<'a> {
     }
 
     /// Whether the configuration sets `attr` (so an unknown value is really unknown
-    /// rather than a provider-computed default).
+    /// rather than a provider-computed default). `attr = var.x` where the module's input `x`
+    /// is null counts as not set: an expression of known values only is known at plan
+    /// time, so its value is unknown only because it is null and the provider computes it
+    /// (e.g. a module's `iops = var.iops` left at its null default).
     pub fn configured(&self, change: &Change<'a>, attr: &str) -> Option<bool> {
         let config = self.config_of(change)?;
-        Some(
-            config
-                .get("expressions")
-                .and_then(|e| e.get(attr))
-                .is_some(),
-        )
+        let Some(expression) = config.get("expressions").and_then(|e| e.get(attr)) else {
+            return Some(false);
+        };
+        let module = module_path(change.module_address.unwrap_or(""));
+        let only_null_input = match expression.get("references").and_then(Value::as_array) {
+            Some(refs) if refs.len() == 1 => refs[0]
+                .as_str()
+                .and_then(|r| r.strip_prefix("var."))
+                .is_some_and(|var| self.null_inputs.contains(&(module, var))),
+            _ => false,
+        };
+        Some(!only_null_input)
     }
 
     /// Whether the configuration sets `attr` inside any `block { ... }` of a resource.
@@ -472,6 +486,7 @@ fn index_module<'a>(
     module: &'a Value,
     path: String,
     out: &mut HashMap<(String, &'a str), &'a Value>,
+    null_inputs: &mut HashSet<(String, &'a str)>,
 ) {
     if let Some(resources) = module.get("resources").and_then(Value::as_array) {
         for r in resources {
@@ -488,7 +503,18 @@ fn index_module<'a>(
                 } else {
                     format!("{path}.{name}")
                 };
-                index_module(child, child_path, out);
+                let set = call.get("expressions").and_then(Value::as_object);
+                if let Some(variables) = child.get("variables").and_then(Value::as_object) {
+                    for (var, declared) in variables {
+                        // `"default": null` is a null default; no `default` key is a
+                        // required input, which the call must set.
+                        let null_default = declared.get("default").is_some_and(Value::is_null);
+                        if null_default && !set.is_some_and(|s| s.contains_key(var)) {
+                            null_inputs.insert((child_path.clone(), var.as_str()));
+                        }
+                    }
+                }
+                index_module(child, child_path, out, null_inputs);
             }
         }
     }

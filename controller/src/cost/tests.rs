@@ -696,3 +696,71 @@ proptest! {
         );
     }
 }
+
+/// The real plans of the shipped AWS modules' examples (Terraform 1.15, hashicorp/aws
+/// 6.47.1, against moto: `TOLLGATE_AWS_KEEP=DIR bash tests/aws/modules.sh` keeps them),
+/// priced with `aws-modules/usage.yml`. eu-west-1 rows: S3 Standard $0.023/GB-month, PUT
+/// $0.005 per 1k, GET $0.0004 per 1k; CloudFront US/Europe $0.085/GB, HTTPS $0.01 per 10k;
+/// NAT gateway $0.048/h and $0.048/GB; public IPv4 $0.005/h; ALB $0.0252/h, LCU $0.008/h;
+/// Fargate x86 $0.04048 per vCPU-hour, $0.004445 per GB-hour; CloudWatch Logs ingestion
+/// $0.57/GB, storage $0.03/GB-month; RDS PostgreSQL db.t4g.micro $0.017/h, gp3
+/// $0.127/GB-month.
+#[test]
+fn shipped_module_plans_golden() {
+    let usage = Usage::from_yaml_str(&fixture("aws-modules/usage.yml")).unwrap();
+    let priced = |name: &str| {
+        let e = estimate_fixture(&format!("aws-modules/{name}.json"), &usage);
+        assert_eq!(e.region, "eu-west-1", "{name}");
+        assert!(e.unpriced.is_empty(), "{name}: {:?}", e.unpriced);
+        insta::assert_snapshot!(format!("aws_module_{name}_table"), e.render_table());
+        e
+    };
+    // 100 × 0.023 + 100 × 0.005 + 1,000 × 0.0004.
+    let bucket = priced("bucket");
+    assert_eq!(bucket.total_monthly_cost, d("3.2"));
+    // 50 × 0.085 + 100 × 0.01; 1 × 0.023 + 1 × 0.005 + 100 × 0.0004.
+    let site = priced("static-site");
+    let cost = |e: &Estimate, a: &str| resource(e, a).monthly_cost;
+    assert_eq!(
+        cost(&site, "module.site.aws_cloudfront_distribution.this"),
+        d("5.25")
+    );
+    assert_eq!(site.total_monthly_cost, d("5.318"));
+    // 730 × 0.048 + 100 × 0.048; 730 × 0.005.
+    let network = priced("network");
+    assert_eq!(
+        cost(&network, "module.network.aws_nat_gateway.this[0]"),
+        d("39.84")
+    );
+    assert_eq!(network.total_monthly_cost, d("43.49"));
+    // 730 × 0.017 + 20 × 0.127: the module's `iops = var.iops` is null (gp3 baseline), which
+    // the plan shows as unknown.
+    let postgres = priced("postgres");
+    assert_eq!(postgres.total_monthly_cost, d("14.95"));
+    // The network above; 0.25 vCPU and 0.5 GB × 2 tasks × 730 h: 365 × 0.04048 + 730 ×
+    // 0.004445; 730 × 0.0252 + 730 × 0.008; 5 × 0.57 + 5 × 0.03.
+    let web = priced("web-service");
+    assert_eq!(cost(&web, "module.api.aws_ecs_service.this"), d("18.02005"));
+    assert_eq!(cost(&web, "module.api.aws_lb.this"), d("24.236"));
+    assert_eq!(
+        cost(&web, "module.api.aws_cloudwatch_log_group.this"),
+        d("3")
+    );
+    assert_eq!(web.total_monthly_cost, d("88.74605"));
+}
+
+/// `iops = var.iops` counts as unset only while the module's input is null: a call that
+/// sets it (here to another resource's unknown output) leaves the instance unpriced.
+#[test]
+fn an_unknown_attribute_from_a_set_module_input_stays_unpriced() {
+    let mut plan: Value = serde_json::from_str(&fixture("aws-modules/postgres.json")).unwrap();
+    plan["configuration"]["root_module"]["module_calls"]["db"]["expressions"]["iops"] =
+        json!({"references": ["aws_ssm_parameter.iops.value", "aws_ssm_parameter.iops"]});
+    let e = estimate(&plan, "", &Usage::none()).unwrap();
+    assert_eq!(e.unpriced.len(), 1, "{:?}", e.unpriced);
+    assert!(
+        e.unpriced[0].reason.contains("iops is unknown"),
+        "{:?}",
+        e.unpriced
+    );
+}

@@ -112,11 +112,19 @@ impl Moto {
     }
 
     /// The controller's environment: its own identity and this endpoint.
+    ///
+    /// moto is also the HTTP proxy, for one name only: the AWS provider (6.x) reaches S3
+    /// Control, where it keeps bucket tags, at the endpoint's host with the account id in
+    /// front (`123456789012.127.0.0.1`), which no resolver knows; moto serves that request
+    /// in proxy form. Loopback addresses are never proxied (Go and `NO_PROXY`), so every
+    /// other call goes straight to its server as before.
     pub fn controller_env(&self, key: &str, secret: &str) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL", self.url.as_str()),
             ("AWS_ACCESS_KEY_ID", key),
             ("AWS_SECRET_ACCESS_KEY", secret),
+            ("HTTP_PROXY", self.url.as_str()),
+            ("NO_PROXY", "127.0.0.1,localhost"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

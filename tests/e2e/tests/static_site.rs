@@ -54,6 +54,7 @@ async fn pending(
     checkpoints: &Api<Checkpoint>,
     type_: CheckpointType,
     not: Option<&str>,
+    controller: &ControllerProcess,
 ) -> Checkpoint {
     let find = || async {
         let reference = projects.get("website").await.ok()?.status?.checkpoint_ref?;
@@ -61,11 +62,23 @@ async fn pending(
         (checkpoint.spec.checkpoint_type == type_ && checkpoint.metadata.name.as_deref() != not)
             .then_some(checkpoint)
     };
-    wait_for(&format!("a {type_:?} checkpoint"), TIMEOUT, || async {
-        find().await.is_some()
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let Some(checkpoint) = find().await {
+                return checkpoint;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     })
     .await;
-    find().await.unwrap()
+    match found {
+        Ok(checkpoint) => checkpoint,
+        Err(_) => panic!(
+            "no {type_:?} checkpoint within {TIMEOUT:?}; the Project: {:?}\n{}",
+            projects.get("website").await.ok().and_then(|p| p.status),
+            controller.log()
+        ),
+    }
 }
 
 async fn approve(plane: &ControlPlane, namespace: &str, checkpoint: &Checkpoint) {
@@ -139,7 +152,14 @@ async fn the_static_site_example_goes_through_the_whole_loop_into_moto() {
         .create(&PostParams::default(), &example(&namespace))
         .await
         .unwrap();
-    let first = pending(&projects, &checkpoints, CheckpointType::PlanApproval, None).await;
+    let first = pending(
+        &projects,
+        &checkpoints,
+        CheckpointType::PlanApproval,
+        None,
+        &controller,
+    )
+    .await;
     let summary = &first.spec.summary;
     assert!(summary.add >= 9, "{summary:?}");
     assert_eq!((summary.change, summary.destroy), (0, 0), "{summary:?}");
@@ -169,7 +189,7 @@ async fn the_static_site_example_goes_through_the_whole_loop_into_moto() {
     assert_eq!(buckets(&moto), bucket, "the applied bucket is in moto");
     let url = String::from_utf8(outputs["site_url"].0.clone()).unwrap();
     assert!(
-        url.starts_with("https://") && url.ends_with(".cloudfront.net"),
+        url.starts_with("https://") && url.ends_with(".cloudfront.net/"),
         "{url}"
     );
 
@@ -190,11 +210,13 @@ async fn the_static_site_example_goes_through_the_whole_loop_into_moto() {
         )
         .await
         .unwrap();
+    // $38.69 a month is over the example's $25 budget: the checkpoint is a budget increase.
     let second = pending(
         &projects,
         &checkpoints,
-        CheckpointType::PlanApproval,
+        CheckpointType::BudgetIncrease,
         first.metadata.name.as_deref(),
+        &controller,
     )
     .await;
     let cost = second
@@ -219,7 +241,14 @@ async fn the_static_site_example_goes_through_the_whole_loop_into_moto() {
         .delete("website", &DeleteParams::default())
         .await
         .unwrap();
-    let destroy = pending(&projects, &checkpoints, CheckpointType::Destroy, None).await;
+    let destroy = pending(
+        &projects,
+        &checkpoints,
+        CheckpointType::Destroy,
+        None,
+        &controller,
+    )
+    .await;
     assert_eq!(buckets(&moto), bucket, "nothing destroyed before approval");
     approve(plane, &namespace, &destroy).await;
     wait_for("the Project is gone", TIMEOUT, || async {
