@@ -59,6 +59,12 @@ struct PendingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectLabels {
+    namespace: String,
+    project: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeliveryLabels {
     channel: String,
     outcome: String,
@@ -94,6 +100,8 @@ pub struct Metrics {
     drift_restores: Counter,
     health_checks: Family<OutcomeLabel, Counter>,
     policy_evaluations: Family<OutcomeLabel, Counter>,
+    cost_explorer_checks: Family<OutcomeLabel, Counter>,
+    cost_variance: Family<ProjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Pending checkpoints by uid: type and opening time, turned into `pending` at scrape.
     open_checkpoints:
         std::sync::Mutex<std::collections::HashMap<String, (String, jiff::Timestamp)>>,
@@ -206,9 +214,24 @@ impl Default for Metrics {
             "Plans judged by the Rego policies, by outcome (passed, warned, denied, error)",
             policy_evaluations.clone(),
         );
+        let cost_explorer_checks = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "cost_explorer_checks",
+            "Cost Explorer checks of a Project's spend (two paid requests each), by outcome (within, exceeded, unjudged, failed)",
+            cost_explorer_checks.clone(),
+        );
+        let cost_variance =
+            Family::<ProjectLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "cost_variance_ratio",
+            "Projected month (Cost Explorer month to date + forecast) over the estimate, minus 1, by Project: 0.25 is 25% above",
+            cost_variance.clone(),
+        );
         Self {
             registry,
             reconciles,
+            cost_explorer_checks,
+            cost_variance,
             drift_checks,
             drift_restores,
             health_checks,
@@ -276,6 +299,33 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// A Cost Explorer check ended with `outcome` (`within`, `exceeded`, `unjudged`,
+    /// `failed`).
+    pub fn cost_explorer_checked(&self, outcome: &str) {
+        self.cost_explorer_checks
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The variance ratio of Project `namespace/project`; `None` forgets it (no judgement,
+    /// or the Project is gone).
+    pub fn set_cost_variance(&self, namespace: &str, project: &str, ratio: Option<f64>) {
+        let labels = ProjectLabels {
+            namespace: namespace.to_owned(),
+            project: project.to_owned(),
+        };
+        match ratio {
+            Some(ratio) => {
+                self.cost_variance.get_or_create(&labels).set(ratio);
+            }
+            None => {
+                self.cost_variance.remove(&labels);
+            }
+        }
     }
 
     /// A plan to restore drift was made for a person to decide.
@@ -591,6 +641,24 @@ mod tests {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }
         assert!(!text.contains("type=\"Destroy\""), "{text}");
+    }
+
+    #[test]
+    fn cost_variance_is_a_gauge_per_project_forgotten_with_it() {
+        let m = Metrics::default();
+        m.cost_explorer_checked("exceeded");
+        m.set_cost_variance("team-a", "web", Some(0.25));
+        m.set_cost_variance("team-a", "db", Some(-0.5));
+        let text = m.encode();
+        for line in [
+            "tollgate_cost_explorer_checks_total{outcome=\"exceeded\"} 1",
+            "tollgate_cost_variance_ratio{namespace=\"team-a\",project=\"web\"} 0.25",
+            "tollgate_cost_variance_ratio{namespace=\"team-a\",project=\"db\"} -0.5",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        m.set_cost_variance("team-a", "web", None);
+        assert!(!m.encode().contains("project=\"web\""));
     }
 
     #[test]

@@ -37,11 +37,14 @@ pub enum EventKind {
     /// A Project's reservation took its namespace's use past the NamespaceBudget's
     /// warning threshold (nothing is blocked).
     BudgetWarning,
+    /// Cost Explorer's projection of the month is further from the estimate than the
+    /// controller's threshold (nothing is blocked).
+    CostVariance,
 }
 
 impl EventKind {
     /// Every event, in lifecycle order.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Opened,
         EventKind::Reminder,
         EventKind::Escalated,
@@ -52,6 +55,7 @@ impl EventKind {
         EventKind::DestroyWaiting,
         EventKind::Drifted,
         EventKind::BudgetWarning,
+        EventKind::CostVariance,
     ];
 
     /// The name used in messages, records and routes (same as the serde name).
@@ -67,6 +71,7 @@ impl EventKind {
             EventKind::DestroyWaiting => "DestroyWaiting",
             EventKind::Drifted => "Drifted",
             EventKind::BudgetWarning => "BudgetWarning",
+            EventKind::CostVariance => "CostVariance",
         }
     }
 
@@ -95,6 +100,7 @@ impl EventKind {
             EventKind::DestroyWaiting => "Destroy waiting for approval",
             EventKind::Drifted => "Drift detected",
             EventKind::BudgetWarning => "Namespace budget warning",
+            EventKind::CostVariance => "Actual cost off the estimate",
         }
     }
 }
@@ -322,16 +328,51 @@ impl Notification {
             warning.plan_id,
             warning.project
         );
+        Self::summary_only(
+            EventKind::BudgetWarning,
+            (warning.namespace, warning.project, environment),
+            format!("{}/{}", warning.budget_uid, warning.plan_id),
+            summary,
+            at,
+        )
+    }
+
+    /// A `CostVariance` about the Project `subject`: `summary` says actual, forecast,
+    /// estimate and variance; `month` (`YYYY-MM`) makes the delivery key, one per month.
+    pub fn cost_variance(
+        subject: DriftSubject<'_>,
+        summary: String,
+        month: &str,
+        at: Timestamp,
+    ) -> Self {
+        Self::summary_only(
+            EventKind::CostVariance,
+            (subject.namespace, subject.project, subject.environment),
+            format!("{}/cost-variance-{month}", subject.project_uid),
+            summary,
+            at,
+        )
+    }
+
+    /// An event about Project `(namespace, name, environment)` that a one-line `summary`
+    /// says all of: no checkpoint, so no decide commands; `key` makes the delivery key.
+    fn summary_only(
+        event: EventKind,
+        (namespace, project, environment): (&str, &str, &str),
+        key: String,
+        summary: String,
+        at: Timestamp,
+    ) -> Self {
         Notification {
-            event: EventKind::BudgetWarning,
+            event,
             occurrence: 0,
             at,
-            namespace: warning.namespace.to_owned(),
-            project_namespace: warning.namespace.to_owned(),
-            project: warning.project.to_owned(),
+            namespace: namespace.to_owned(),
+            project_namespace: namespace.to_owned(),
+            project: project.to_owned(),
             environment: environment.to_owned(),
             checkpoint: String::new(),
-            checkpoint_uid: format!("{}/{}", warning.budget_uid, warning.plan_id),
+            checkpoint_uid: key,
             checkpoint_type: CheckpointType::BudgetIncrease,
             summary: summary.clone(),
             add: 0,
@@ -456,7 +497,7 @@ impl Notification {
     }
 }
 
-/// Which Project a drift notification is about.
+/// Which Project a notification without a checkpoint (drift, cost variance) is about.
 #[derive(Clone, Copy, Debug)]
 pub struct DriftSubject<'a> {
     /// Its namespace.
