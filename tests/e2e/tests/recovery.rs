@@ -687,6 +687,7 @@ async fn a_lock_left_by_a_killed_run_is_force_unlocked_only_after_approval() {
     assert_eq!(unlock_checkpoints, 2, "one per time the lock was met");
 }
 
+
 /// Post-apply health checks (issue 15) against a web site on loopback, the URL read from a
 /// Terraform output: passing sets `Healthy=True`; failing (503 after its retries) opens a
 /// FailureEscalation whose `Retry` runs the checks again (nothing applied again) and whose
@@ -766,7 +767,8 @@ async fn health_checks_pass_or_escalate_to_retry_and_rollback() {
 /// declares `tollgate_manual_operation` (delegate the domain at its registrar, with the
 /// name servers). After its apply the Project waits on a ManualOperation checkpoint showing
 /// those instructions until a person marks it done; the same step is not asked again, a
-/// changed one is, and a rejection stops the Project.
+/// changed one is, and a rejection stops the Project. A new plan after a rejection changes
+/// nothing, so it asks again instead of going Ready with the step undone.
 #[tokio::test]
 async fn a_module_asks_for_a_manual_operation_and_the_project_waits_until_it_is_done() {
     let catalog = tollgate_e2e::repo_root().join("tests/e2e/testdata/catalog");
@@ -847,4 +849,36 @@ async fn a_module_asks_for_a_manual_operation_and_the_project_waits_until_it_is_
     let stalled = env.condition("dns", "Stalled", "True").await;
     assert_eq!(stalled.reason, "ManualOperationRejected");
     assert_eq!(env.status("dns").await.manual_operations.len(), 1);
+
+    // A new plan (no changes): the undone step is asked again, never Ready without it.
+    env.projects
+        .patch(
+            "dns",
+            &PatchParams::default(),
+            &Patch::Merge(
+                &json!({"metadata": {"annotations": {"tollgate.dev/replan": "after-rejection"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let third = env.pending("dns", Some(&again.name_any())).await;
+    assert_eq!(
+        third.spec.checkpoint_type,
+        tollgate::api::CheckpointType::ManualOperation
+    );
+    assert!(third.spec.summary.text.contains("ns-9.example.org"));
+    let status = env.status("dns").await;
+    assert_eq!(
+        status.phase,
+        Some(tollgate::api::ProjectPhase::AwaitingApproval)
+    );
+    env.decide(User::Alice, &third.name_any(), "Approved").await;
+    let ready = env
+        .wait_project("dns", "Ready once the step is done", |p| {
+            p.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(tollgate::api::ProjectPhase::Ready))
+        })
+        .await;
+    assert_eq!(ready.status.unwrap().manual_operations.len(), 2);
 }
