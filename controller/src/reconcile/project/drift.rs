@@ -132,6 +132,11 @@ impl Run<'_> {
         }) {
             Ok(report) => report,
             Err(err) => {
+                // A lock whose holder is gone is offered for force-unlock like a plan's; the
+                // check runs again once it is approved (its slot was not used).
+                if let Some(action) = self.on_state_locked(&err).await {
+                    return Ok(action);
+                }
                 // Not retried at once: a check that fails (cloud API down, credentials
                 // expired) is tried again at the next slot, and Ready stays what it is.
                 let message = self.sensitive_inputs().redact(&format!(
