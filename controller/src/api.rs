@@ -23,8 +23,8 @@ pub use checkpoint::{
 pub use common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
 pub use policy::{ApprovalPolicy, ApprovalPolicySpec};
 pub use project::{
-    ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType, Budget,
-    CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
+    ActualCostStatus, ApprovalTrigger, AssumeRole, AwsCloud, AwsCredentials, Backend, BackendType,
+    Budget, CheckpointRefStatus, CloudSpec, Component, CostStatus, DeletionPolicy, DriftAction,
     DriftDetection, DriftStatus, DriftedResource, EffectivePolicyStatus, EscalationPolicy,
     HealthCheck, HealthCheckResult, HealthStatus, HistoryEntry, KubernetesBackend, LastApplied,
     LocalBackend, ManualOperationDone, NotificationChannel, PlanStatus, PlanSummaryStatus,

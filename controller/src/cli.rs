@@ -100,6 +100,9 @@ pub enum CliError {
     /// Notifications cannot be sent from this host.
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyError),
+    /// `--cost-explorer-interval` or `--cost-variance-threshold` is invalid.
+    #[error(transparent)]
+    Spend(#[from] crate::spend::SpendError),
     /// The audit trail could not be opened or written.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),

@@ -1,5 +1,8 @@
 //! The AWS SDK set-up every AWS call of tollgate shares (price refresh, STS, Secrets
-//! Manager): the default credential chain, rustls (ring) HTTPS, no second TLS stack.
+//! Manager, Cost Explorer): the default credential chain, rustls (ring) HTTPS, no second TLS
+//! stack.
+
+pub mod cost_explorer;
 
 /// The SDK configuration of the controller's own identity for `region`. `endpoint_url`
 /// overrides every service's endpoint; without it `AWS_ENDPOINT_URL` (or a per-service

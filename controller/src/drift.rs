@@ -65,7 +65,9 @@ impl Schedule {
         Ok(Self::with_seconds(parsed.as_secs(), seed))
     }
 
-    fn with_seconds(interval: i64, seed: &str) -> Self {
+    /// The schedule of `interval` seconds (at least one) for the Project whose uid is
+    /// `seed`: the same spreading for every periodic check of a Project.
+    pub fn with_seconds(interval: i64, seed: &str) -> Self {
         let hash = Sha256::digest(seed.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&hash[..8]);

@@ -33,6 +33,7 @@ pub mod runner_job;
 pub mod seal;
 pub mod serve;
 pub mod sla;
+pub mod spend;
 pub mod state;
 pub mod telemetry;
 pub mod terraform;

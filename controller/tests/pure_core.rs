@@ -1,5 +1,5 @@
 //! The pure core stays pure: render, catalog, plan, cost, gate, sla, seal, state, redact, markup,
-//! retention, fair, policy and manifest know nothing of Kubernetes clients, the network,
+//! retention, fair, policy, spend and manifest know nothing of Kubernetes clients, the network,
 //! processes or the Terraform runner, so they can be unit-tested and reasoned about alone
 //! (docs/architecture.md).
 //! A grep over their source, so it stays true as code is added.
@@ -22,6 +22,7 @@ const PURE: &[&str] = &[
     "retention",
     "runner_job",
     "drift",
+    "spend",
     "fair",
     "policy",
     "markup",

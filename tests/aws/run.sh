@@ -5,7 +5,8 @@
 #      again with no changes and destroyed against moto;
 #   2. tests/e2e/tests/static_site.rs: the static-site Project through the whole loop on the
 #      real control plane (started here unless it already runs, and then stopped again);
-#      tests/e2e/tests/budget.rs: the namespace budget with priced EC2 Projects.
+#      tests/e2e/tests/budget.rs: the namespace budget with priced EC2 Projects;
+#      tests/e2e/tests/spend.rs: estimate vs actual (Cost Explorer: moto + a recorded forecast).
 # tests/run.sh runs this when the provider is already cached.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,4 +27,4 @@ if ! tests/e2e/control-plane.sh status >/dev/null 2>&1; then
 fi
 # shellcheck disable=SC1091
 . "${TOLLGATE_E2E_DIR:-$TOLLGATE_CACHE/e2e}/env"
-cargo test -p tollgate-e2e --locked --test static_site --test budget -- --ignored
+cargo test -p tollgate-e2e --locked --test static_site --test budget --test spend -- --ignored

@@ -557,7 +557,7 @@ pub struct ProjectStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<ProjectPhase>,
     /// kstatus conditions: `Ready`, `Reconciling`, `Stalled`, `AwaitingApproval`,
-    /// `Drifted`, `BudgetExceeded`.
+    /// `Drifted`, `BudgetExceeded`, `CostWithinEstimate`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -640,6 +640,61 @@ pub struct ProjectStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub manual_operations: Vec<ManualOperationDone>,
+    /// Estimate vs actual: what AWS Cost Explorer says the Project's tagged resources cost
+    /// this month, against the applied estimate (only with the controller's
+    /// `--cost-explorer-interval`; docs/cost.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_cost: Option<ActualCostStatus>,
+}
+
+/// The last Cost Explorer check of a Project: month-to-date spend and AWS's forecast of
+/// the rest of the month (UTC calendar month), against the applied estimate. Amounts are
+/// USD decimal strings.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ActualCostStatus {
+    /// When the last check was made (also when it failed: each check is paid for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Time>,
+    /// When the next check is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<Time>,
+    /// The month compared, `YYYY-MM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+    /// Spend from the month's first day to yesterday.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month_to_date: Option<String>,
+    /// AWS's forecast from today to the month's end; absent while AWS has too little
+    /// history to forecast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<String>,
+    /// Month to date plus forecast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<String>,
+    /// The applied monthly estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<String>,
+    /// The estimate for the days the Project exists this month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// `projected / expected − 1` as a signed percentage, e.g. `+23.4%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variance: Option<String>,
+    /// The threshold in force, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_percent: Option<String>,
+    /// Why the last check failed (tried again at the next interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The month (`YYYY-MM`) whose variance beyond the threshold was notified: one
+    /// notification per month, again only after the variance came back within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified_month: Option<String>,
+    /// Deliveries of the variance notification (bounded), so a restart sends nothing twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub notifications: Vec<super::NotificationRecord>,
 }
 
 /// A module-requested manual operation a person marked done.

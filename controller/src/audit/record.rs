@@ -33,6 +33,9 @@ pub enum AuditAction {
     CredentialUsed,
     /// A scheduled check found infrastructure changed outside tollgate.
     DriftDetected,
+    /// Cost Explorer's projection of the month went beyond the variance threshold from
+    /// the applied estimate (`reason` says by how much).
+    CostVariance,
     /// An approved saved plan was not applied because its stored bytes were tampered with,
     /// missing or unreadable (`reason` names the Secret and both digests); its approval is void.
     PlanRefused,

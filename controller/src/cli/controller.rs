@@ -75,6 +75,15 @@ pub struct ControllerArgs {
     /// --concurrency at least as high, or slots stay idle.
     #[arg(long, default_value_t = 4)]
     max_terraform: usize,
+    /// Estimate vs actual: ask AWS Cost Explorer this often (e.g. `24h`) what each Ready AWS
+    /// Project's tagged resources cost this month, and compare with its estimate. Off when
+    /// not given. Each check is two requests at $0.01 each (docs/cost.md).
+    #[arg(long, env = "TOLLGATE_COST_EXPLORER_INTERVAL", value_name = "DURATION")]
+    cost_explorer_interval: Option<String>,
+    /// A variance between the projected month and the estimate beyond this percentage (either
+    /// way) sets `CostWithinEstimate=False` and notifies `CostVariance`.
+    #[arg(long, env = "TOLLGATE_COST_VARIANCE_THRESHOLD", default_value_t = crate::spend::DEFAULT_THRESHOLD_PERCENT, value_name = "PERCENT")]
+    cost_variance_threshold: u32,
     /// Serve the admission webhook with this PEM serving certificate (with --webhook-key).
     #[arg(
         long,
@@ -291,6 +300,11 @@ pub async fn run(
             }
         },
         job_runner: super::runner::job_runner(args)?,
+        spend: args
+            .cost_explorer_interval
+            .as_deref()
+            .map(|interval| crate::spend::Settings::new(interval, args.cost_variance_threshold))
+            .transpose()?,
     };
     let price_book = crate::cost::load_price_book(args.price_cache.as_deref())?;
     let seal_key = Arc::new(

@@ -37,11 +37,14 @@ pub enum EventKind {
     /// A Project's reservation took its namespace's use past the NamespaceBudget's
     /// warning threshold (nothing is blocked).
     BudgetWarning,
+    /// Cost Explorer's projection of the month is further from the estimate than the
+    /// controller's threshold (nothing is blocked).
+    CostVariance,
 }
 
 impl EventKind {
     /// Every event, in lifecycle order.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Opened,
         EventKind::Reminder,
         EventKind::Escalated,
@@ -52,6 +55,7 @@ impl EventKind {
         EventKind::DestroyWaiting,
         EventKind::Drifted,
         EventKind::BudgetWarning,
+        EventKind::CostVariance,
     ];
 
     /// The name used in messages, records and routes (same as the serde name).
@@ -67,6 +71,7 @@ impl EventKind {
             EventKind::DestroyWaiting => "DestroyWaiting",
             EventKind::Drifted => "Drifted",
             EventKind::BudgetWarning => "BudgetWarning",
+            EventKind::CostVariance => "CostVariance",
         }
     }
 
@@ -95,6 +100,7 @@ impl EventKind {
             EventKind::DestroyWaiting => "Destroy waiting for approval",
             EventKind::Drifted => "Drift detected",
             EventKind::BudgetWarning => "Namespace budget warning",
+            EventKind::CostVariance => "Actual cost off the estimate",
         }
     }
 }
@@ -322,16 +328,51 @@ impl Notification {
             warning.plan_id,
             warning.project
         );
+        Self::summary_only(
+            EventKind::BudgetWarning,
+            (warning.namespace, warning.project, environment),
+            format!("{}/{}", warning.budget_uid, warning.plan_id),
+            summary,
+            at,
+        )
+    }
+
+    /// A `CostVariance` about the Project `subject`: `summary` says actual, forecast,
+    /// estimate and variance; `month` (`YYYY-MM`) makes the delivery key, one per month.
+    pub fn cost_variance(
+        subject: DriftSubject<'_>,
+        summary: String,
+        month: &str,
+        at: Timestamp,
+    ) -> Self {
+        Self::summary_only(
+            EventKind::CostVariance,
+            (subject.namespace, subject.project, subject.environment),
+            format!("{}/cost-variance-{month}", subject.project_uid),
+            summary,
+            at,
+        )
+    }
+
+    /// An event about Project `(namespace, name, environment)` that a one-line `summary`
+    /// says all of: no checkpoint, so no decide commands; `key` makes the delivery key.
+    fn summary_only(
+        event: EventKind,
+        (namespace, project, environment): (&str, &str, &str),
+        key: String,
+        summary: String,
+        at: Timestamp,
+    ) -> Self {
         Notification {
-            event: EventKind::BudgetWarning,
+            event,
             occurrence: 0,
             at,
-            namespace: warning.namespace.to_owned(),
-            project_namespace: warning.namespace.to_owned(),
-            project: warning.project.to_owned(),
+            namespace: namespace.to_owned(),
+            project_namespace: namespace.to_owned(),
+            project: project.to_owned(),
             environment: environment.to_owned(),
             checkpoint: String::new(),
-            checkpoint_uid: format!("{}/{}", warning.budget_uid, warning.plan_id),
+            checkpoint_uid: key,
             checkpoint_type: CheckpointType::BudgetIncrease,
             summary: summary.clone(),
             add: 0,
@@ -456,7 +497,7 @@ impl Notification {
     }
 }
 
-/// Which Project a drift notification is about.
+/// Which Project a notification without a checkpoint (drift, cost variance) is about.
 #[derive(Clone, Copy, Debug)]
 pub struct DriftSubject<'a> {
     /// Its namespace.
@@ -483,129 +524,4 @@ fn decide_command(name: &str, namespace: &str, decision: Decision) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use super::*;
-    use crate::api::{
-        CheckpointSpec, CheckpointStatus, CheckpointSummary, PlanRef, ProjectRef, Sla,
-    };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
-    /// A checkpoint with everything a message shows, for renderer snapshots.
-    pub(crate) fn sample(event: EventKind) -> Notification {
-        let at: Timestamp = "2026-03-01T09:00:00Z".parse().unwrap();
-        let t = |s: &str| Time(s.parse().unwrap());
-        let mut cp = Checkpoint::new(
-            "web-plan-1a2b3c",
-            CheckpointSpec {
-                checkpoint_type: CheckpointType::PlanApproval,
-                project_ref: ProjectRef {
-                    name: "web".into(),
-                    namespace: None,
-                },
-                plan_ref: Some(PlanRef {
-                    id: "p-7".into(),
-                    digest: "ab".repeat(32),
-                }),
-                summary: CheckpointSummary {
-                    text: "6 to add, 1 to change, 1 to destroy".into(),
-                    add: 6,
-                    change: 1,
-                    destroy: 1,
-                    changes: (1..=7)
-                        .map(|i| format!("create module.app.aws_instance.web[{i}]"))
-                        .chain(["delete module.db.aws_db_instance.this".to_owned()])
-                        .collect(),
-                    risks: vec![
-                        "StatefulDestroy module.db.aws_db_instance.this: <data> & backups lost"
-                            .into(),
-                    ],
-                    cost: Some(CheckpointCost {
-                        before: "10.00".into(),
-                        after: "25.50".into(),
-                        delta: "15.50".into(),
-                        budget: Some("250".into()),
-                    }),
-                },
-                reasons: vec!["production always needs a person".into()],
-                requested_at: t("2026-03-01T08:55:00Z"),
-                sla: Some(Sla {
-                    respond_by: t("2026-03-01T09:30:00Z"),
-                    escalate_at: Some(t("2026-03-01T10:00:00Z")),
-                    expire_at: Some(t("2026-03-04T09:00:00Z")),
-                    remind_every: None,
-                }),
-                approvers: None,
-                requested_by: Some("carol".into()),
-                effective_policy: None,
-                policy: None,
-            },
-        );
-        cp.metadata.namespace = Some("team-a".into());
-        cp.metadata.uid = Some("0b6c3d1e-uid".into());
-        if event == EventKind::Decided {
-            cp.status = Some(CheckpointStatus {
-                decision: Some(Decision::Approved),
-                reason: Some("looks <fine> & \"reviewed\"".into()),
-                decided_by: Some("alice".into()),
-                ..CheckpointStatus::default()
-            });
-        }
-        let n = Notification::from_checkpoint(event, &cp, "production", at);
-        if event == EventKind::ApplyFailed {
-            n.with_detail("terraform apply: Error: creating EC2 Instance: UnauthorizedOperation")
-        } else {
-            n
-        }
-    }
-
-    #[test]
-    fn commands_are_the_documented_kubectl_patch() {
-        let n = sample(EventKind::Opened);
-        assert_eq!(
-            n.approve_command(),
-            r#"kubectl patch checkpoint web-plan-1a2b3c -n team-a --subresource=status --type=merge -p '{"status":{"decision":"Approved","reason":"…"}}'"#
-        );
-        assert!(n.reject_command().contains(r#""decision":"Rejected""#));
-    }
-
-    #[test]
-    fn a_destroy_checkpoint_elsewhere_names_the_project_and_patches_where_it_lives() {
-        let mut n = sample(EventKind::DestroyWaiting);
-        let mut cp_json = serde_json::json!({
-            "apiVersion": "tollgate.dev/v1alpha1", "kind": "Checkpoint",
-            "metadata": {"name": "web-destroy", "namespace": "tollgate-system", "uid": "u"},
-            "spec": {"type": "Destroy", "projectRef": {"name": "web", "namespace": "team-a"},
-                     "summary": {"text": "", "add": 0, "change": 0, "destroy": 2},
-                     "requestedAt": "2026-03-01T09:00:00Z"}
-        });
-        let cp: Checkpoint = serde_json::from_value(cp_json.take()).unwrap();
-        n = Notification::from_checkpoint(n.event, &cp, "production", n.at);
-        assert!(n.title().contains("team-a/web"), "{}", n.title());
-        assert!(
-            n.approve_command()
-                .contains("web-destroy -n tollgate-system")
-        );
-    }
-
-    #[test]
-    fn lists_a_few_changes_and_counts_the_rest() {
-        let n = sample(EventKind::Opened);
-        let (shown, more) = n.listed_changes();
-        assert_eq!(shown.len(), MAX_LISTED_CHANGES);
-        assert_eq!(more, 3);
-        assert_eq!(
-            n.cost_line().as_deref(),
-            Some("$10.00 → $25.50 (+15.50) per month")
-        );
-    }
-
-    #[test]
-    fn decided_carries_the_decision() {
-        let n = sample(EventKind::Decided);
-        assert_eq!(
-            n.decision_line().as_deref(),
-            Some(r#"Approved by alice: "looks <fine> & "reviewed"""#)
-        );
-    }
-}
+pub(super) mod tests;

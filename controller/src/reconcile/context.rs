@@ -46,6 +46,8 @@ pub struct ControllerConfig {
     pub accounts: Option<Arc<crate::credentials::AccountPolicy>>,
     /// `--runner=job`: applies run in Kubernetes Jobs; `None`: as children of the controller.
     pub job_runner: Option<JobRunner>,
+    /// Estimate vs actual (`--cost-explorer-interval`); `None`: Cost Explorer is never asked.
+    pub spend: Option<crate::spend::Settings>,
 }
 
 /// How runner Jobs are made (`--runner=job`).

@@ -66,6 +66,7 @@ mod question;
 mod queue;
 mod retry;
 mod rollback;
+mod spend;
 mod state;
 mod steps;
 
@@ -354,6 +355,9 @@ impl<'a> Run<'a> {
 
     async fn remove_finalizer(&self) -> Result<(), ReconcileError> {
         self.release_namespace_budget().await?;
+        self.ctx
+            .metrics
+            .set_cost_variance(&self.namespace, &self.name, None);
         let finalizers = self
             .project
             .finalizers()

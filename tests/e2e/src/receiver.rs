@@ -110,3 +110,41 @@ impl Receiver {
         counts
     }
 }
+
+/// Routes the namespace `ns`'s notifications of `events` to a signed webhook at `url`, as a
+/// TO would (written with `client`): the Secret `hook` holding the URL and the signing key,
+/// and the `tollgate-notifications` ConfigMap with one channel, `finance`.
+pub async fn route_events(
+    client: kube::Client,
+    ns: &str,
+    url: &str,
+    signing_key: &str,
+    events: &[&str],
+) {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kube::api::{Api, PostParams};
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "hook", "namespace": ns},
+        "stringData": {"url": url, "key": signing_key}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let routes = format!(
+        "channels:\n  - name: finance\n    events: [{}]\n    webhook:\n      urlSecretRef: {{name: hook, key: url}}\nwebhookSigningKeySecretRef: {{name: hook, key: key}}\n",
+        events.join(", ")
+    );
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "tollgate-notifications", "namespace": ns},
+        "data": {"config.yaml": routes}
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client, ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+}

@@ -12,7 +12,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,12 +19,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tollgate::api::{Checkpoint, CheckpointType, NamespaceBudget, Project, ProjectPhase};
 use tollgate_e2e::controller::ControllerProcess;
-use tollgate_e2e::moto::Moto;
+use tollgate_e2e::moto::{Moto, aws_provider_config};
+use tollgate_e2e::receiver::route_events;
 use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{ControlPlane, User, repo_root, wait_for};
 
@@ -98,72 +97,6 @@ impl Receiver {
     }
 }
 
-/// A Terraform CLI configuration that takes hashicorp/aws from the local mirror, and a
-/// plugin cache filled once, so concurrent `init`s only link the provider.
-fn terraform_config(dir: &Path) -> (PathBuf, PathBuf) {
-    let config = match std::env::var("TOLLGATE_AWS_PROVIDER_CONFIG") {
-        Ok(config) => PathBuf::from(config),
-        Err(_) => mirror_config(dir),
-    };
-    let cache = dir.join("plugin-cache");
-    let warm = dir.join("warm");
-    std::fs::create_dir_all(&cache).unwrap();
-    std::fs::create_dir_all(&warm).unwrap();
-    std::fs::copy(
-        repo_root().join("tests/e2e/testdata/catalog/priced/versions.tf"),
-        warm.join("versions.tf"),
-    )
-    .unwrap();
-    let terraform = std::env::var("TOLLGATE_TERRAFORM").unwrap_or_else(|_| "terraform".into());
-    let status = std::process::Command::new(terraform)
-        .arg(format!("-chdir={}", warm.display()))
-        .args(["init", "-input=false", "-backend=false"])
-        .env("TF_CLI_CONFIG_FILE", &config)
-        .env("TF_PLUGIN_CACHE_DIR", &cache)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "terraform init of the aws provider failed"
-    );
-    (config, cache)
-}
-
-/// A CLI config taking hashicorp/aws from the mirror `TOLLGATE_AWS_PROVIDER_MIRROR` (and
-/// tollgate's test provider from the mirror of `TF_CLI_CONFIG_FILE`, if any).
-fn mirror_config(dir: &Path) -> PathBuf {
-    let mirror =
-        std::env::var("TOLLGATE_AWS_PROVIDER_MIRROR").unwrap_or_else(|_| "/opt/tf-plugins".into());
-    assert!(
-        Path::new(&mirror)
-            .join("registry.terraform.io/hashicorp/aws")
-            .is_dir(),
-        "the hashicorp/aws provider is not in the mirror {mirror}: set TOLLGATE_AWS_PROVIDER_CONFIG (tests/tools/install-aws-provider.sh) or TOLLGATE_AWS_PROVIDER_MIRROR"
-    );
-    let base = std::env::var("TF_CLI_CONFIG_FILE")
-        .ok()
-        .and_then(|f| std::fs::read_to_string(f).ok())
-        .unwrap_or_default();
-    let config = dir.join("terraformrc");
-    let tollgate_mirror = base
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("path")
-                .map(|p| p.trim().trim_start_matches('=').trim().to_owned())
-        })
-        .unwrap_or_else(|| "\"/nonexistent\"".into());
-    std::fs::write(
-        &config,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path = {mirror:?}\n    include = [\"registry.terraform.io/hashicorp/aws\"]\n  }}\n  filesystem_mirror {{\n    path = {tollgate_mirror}\n    include = [\"registry.terraform.io/tollgate/*\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/tollgate/*\", \"registry.terraform.io/hashicorp/aws\"]\n  }}\n}}\n"
-        ),
-    )
-    .unwrap();
-    config
-}
-
 /// One test's world: moto, a namespace whose decisions go through tollgate's admission,
 /// its NamespaceBudget (written by the cluster admin, as a TO would), notification routes
 /// to [`Receiver`], and a controller with the test catalog.
@@ -185,30 +118,17 @@ impl Scene {
         let ns = start_webhook().await.namespace(plane, prefix).await;
         let moto = Moto::start(None).await;
         let dir = tempfile::tempdir().unwrap();
-        let (config, cache) = terraform_config(dir.path());
+        let (config, cache) = aws_provider_config(dir.path());
         let admin = plane.client(User::Admin).await;
         let receiver = Receiver::start().await;
-        let secret: Secret = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "hook", "namespace": ns},
-            "stringData": {"url": format!("http://{}/budget", receiver.addr), "key": SIGNING_KEY}
-        }))
-        .unwrap();
-        Api::<Secret>::namespaced(admin.clone(), &ns)
-            .create(&PostParams::default(), &secret)
-            .await
-            .unwrap();
-        let routes = "channels:\n  - name: finance\n    events: [BudgetWarning]\n    webhook:\n      urlSecretRef: {name: hook, key: url}\nwebhookSigningKeySecretRef: {name: hook, key: key}\n";
-        let cm: ConfigMap = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "tollgate-notifications", "namespace": ns},
-            "data": {"config.yaml": routes}
-        }))
-        .unwrap();
-        Api::<ConfigMap>::namespaced(admin.clone(), &ns)
-            .create(&PostParams::default(), &cm)
-            .await
-            .unwrap();
+        route_events(
+            admin.clone(),
+            &ns,
+            &format!("http://{}/budget", receiver.addr),
+            SIGNING_KEY,
+            &["BudgetWarning"],
+        )
+        .await;
         let budgets: Api<NamespaceBudget> = Api::namespaced(admin.clone(), &ns);
         budgets
             .create(

@@ -687,6 +687,99 @@ async fn a_lock_left_by_a_killed_run_is_force_unlocked_only_after_approval() {
     assert_eq!(unlock_checkpoints, 2, "one per time the lock was met");
 }
 
+/// A stale lock met by a scheduled drift check (issue 15): the lock a run on this host
+/// left behind (the `kubernetes` backend's Lease as Terraform writes it, holder gone) stops
+/// the refresh-only plan; the same ManualOperation checkpoint as for a plan is offered,
+/// nothing is unlocked before a person approves, and after the approval the check runs.
+#[tokio::test]
+async fn a_stale_lock_met_by_a_drift_check_is_offered_for_force_unlock() {
+    let env = Env::new("driftlock", |_, _| {
+        vec!["--lock-timeout".into(), "2".into()]
+    })
+    .await;
+    env.applied_without_review("demo", "v1").await;
+    let state = env.status("demo").await.state.unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.plane.client(User::Admin).await, &state.namespace);
+    // Checks from now on; the change plans nothing, so the Project is Ready again.
+    env.projects
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(
+                &json!({"spec": {"driftDetection": {"interval": "10s", "action": "Notify"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    env.wait_project("demo", "Ready with drift checks on", |p| {
+        p.status.as_ref().is_some_and(|s| {
+            s.phase == Some(tollgate::api::ProjectPhase::Ready)
+                && s.observed_generation == p.metadata.generation
+                && s.drift.as_ref().is_some_and(|d| d.checked_at.is_some())
+        })
+    })
+    .await;
+
+    let id = "5d1f3c2a-8b4e-4f6a-9c7d-2e1b0a9f8e7d";
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let info = json!({"ID": id, "Operation": "OperationTypeApply", "Info": "",
+        "Who": format!("root@{}", host.trim()), "Version": "1.9.0",
+        "Created": "2026-12-03T20:00:00.000000000Z", "Path": ""});
+    leases
+        .patch(
+            &format!("lock-{}", state.secret_name),
+            &PatchParams::default(),
+            &Patch::Merge(&json!({
+                "metadata": {"annotations": {"app.terraform.io/lock-info": info.to_string()}},
+                "spec": {"holderIdentity": id},
+            })),
+        )
+        .await
+        .unwrap();
+
+    let offered = env
+        .wait_project(
+            "demo",
+            "a force-unlock checkpoint for the drift check",
+            |p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.state_lock.as_ref())
+                    .is_some_and(|l| l.checkpoint_ref.is_some())
+            },
+        )
+        .await;
+    let lock = offered.status.unwrap().state_lock.unwrap();
+    assert_eq!(
+        (lock.id.as_str(), lock.holder.as_str()),
+        (id, "Gone"),
+        "{lock:?}"
+    );
+    assert!(lock.blocked_run.contains("drift check"), "{lock:?}");
+    let checkpoint = lock.checkpoint_ref.unwrap().name;
+    assert_eq!(lock_holder(&env, "demo").await.as_deref(), Some(id));
+
+    let approved_at = jiff::Timestamp::now().as_second();
+    env.decide(User::Alice, &checkpoint, "Approved").await;
+    env.wait_project("demo", "a clean drift check after the unlock", |p| {
+        p.status.as_ref().is_some_and(|s| {
+            s.state_lock.is_none()
+                && s.phase == Some(tollgate::api::ProjectPhase::Ready)
+                && s.history.iter().any(|h| h.outcome == "ForceUnlocked")
+                && s.drift
+                    .as_ref()
+                    .and_then(|d| d.checked_at.as_ref())
+                    .is_some_and(|t| t.0.as_second() >= approved_at)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Drifted" && c.reason == "NoDrift")
+        })
+    })
+    .await;
+    assert_eq!(lock_holder(&env, "demo").await, None);
+}
+
 /// Post-apply health checks (issue 15) against a web site on loopback, the URL read from a
 /// Terraform output: passing sets `Healthy=True`; failing (503 after its retries) opens a
 /// FailureEscalation whose `Retry` runs the checks again (nothing applied again) and whose
@@ -766,7 +859,8 @@ async fn health_checks_pass_or_escalate_to_retry_and_rollback() {
 /// declares `tollgate_manual_operation` (delegate the domain at its registrar, with the
 /// name servers). After its apply the Project waits on a ManualOperation checkpoint showing
 /// those instructions until a person marks it done; the same step is not asked again, a
-/// changed one is, and a rejection stops the Project.
+/// changed one is, and a rejection stops the Project. A new plan after a rejection changes
+/// nothing, so it asks again instead of going Ready with the step undone.
 #[tokio::test]
 async fn a_module_asks_for_a_manual_operation_and_the_project_waits_until_it_is_done() {
     let catalog = tollgate_e2e::repo_root().join("tests/e2e/testdata/catalog");
@@ -847,4 +941,36 @@ async fn a_module_asks_for_a_manual_operation_and_the_project_waits_until_it_is_
     let stalled = env.condition("dns", "Stalled", "True").await;
     assert_eq!(stalled.reason, "ManualOperationRejected");
     assert_eq!(env.status("dns").await.manual_operations.len(), 1);
+
+    // A new plan (no changes): the undone step is asked again, never Ready without it.
+    env.projects
+        .patch(
+            "dns",
+            &PatchParams::default(),
+            &Patch::Merge(
+                &json!({"metadata": {"annotations": {"tollgate.dev/replan": "after-rejection"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let third = env.pending("dns", Some(&again.name_any())).await;
+    assert_eq!(
+        third.spec.checkpoint_type,
+        tollgate::api::CheckpointType::ManualOperation
+    );
+    assert!(third.spec.summary.text.contains("ns-9.example.org"));
+    let status = env.status("dns").await;
+    assert_eq!(
+        status.phase,
+        Some(tollgate::api::ProjectPhase::AwaitingApproval)
+    );
+    env.decide(User::Alice, &third.name_any(), "Approved").await;
+    let ready = env
+        .wait_project("dns", "Ready once the step is done", |p| {
+            p.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(tollgate::api::ProjectPhase::Ready))
+        })
+        .await;
+    assert_eq!(ready.status.unwrap().manual_operations.len(), 2);
 }

@@ -12,12 +12,12 @@ use super::super::checkpoint::notifications::{
     GIVE_UP_AFTER_ATTEMPTS, effective_approval, namespace_config, routed_channels,
 };
 use super::job::JobRun;
+use super::spend::SpendCheck;
 use super::*;
 use crate::api::{DriftAction, DriftStatus, NotificationRecord};
 use crate::drift::{self, DriftReport, Schedule};
 use crate::notify::{
-    DriftSubject, EventKind, Notification, Outcome, delivery_key, record_delivery,
-    recorded_attempts,
+    DriftSubject, Notification, Outcome, delivery_key, record_delivery, recorded_attempts,
 };
 use crate::runner_job::PlanMode;
 
@@ -61,20 +61,26 @@ impl Run<'_> {
             .is_some_and(|s| self.next_drift_check(&s) <= Timestamp::now())
     }
 
-    /// What a Project that waits for a change does meanwhile: come back for its next drift
-    /// check when it is `Ready` with checks on; with checks off, forget what earlier checks
-    /// found.
+    /// What a Project that waits for a change does meanwhile: a Cost Explorer check when
+    /// one is due ([`super::spend`]), and come back for its next drift or cost check when
+    /// it is `Ready` with checks on; with drift checks off, forget what earlier ones found.
     pub(super) async fn wait_for_change(&mut self) -> Result<Action, ReconcileError> {
+        let spend = match self.check_spend().await? {
+            SpendCheck::Act(action) => return Ok(action),
+            SpendCheck::Next(at) => Some(at),
+            SpendCheck::Off => None,
+        };
         let Some(schedule) = self.drift_schedule() else {
             if self.forget_drift_when_off() {
                 self.save().await?;
             }
-            return Ok(Action::await_change());
+            return Ok(spend.map_or_else(Action::await_change, requeue_at));
         };
         if self.status.phase != Some(ProjectPhase::Ready) {
             return Ok(Action::await_change());
         }
-        Ok(requeue_at(self.next_drift_check(&schedule)))
+        let drift = self.next_drift_check(&schedule);
+        Ok(requeue_at(spend.map_or(drift, |s| s.min(drift))))
     }
 
     /// With checks off (no `driftDetection`, or `Ignore`), forgets what earlier checks
@@ -126,6 +132,11 @@ impl Run<'_> {
         }) {
             Ok(report) => report,
             Err(err) => {
+                // A lock whose holder is gone is offered for force-unlock like a plan's; the
+                // check runs again once it is approved (its slot was not used).
+                if let Some(action) = self.on_state_locked(&err).await {
+                    return Ok(action);
+                }
                 // Not retried at once: a check that fails (cloud API down, credentials
                 // expired) is tried again at the next slot, and Ready stays what it is.
                 let message = self.sensitive_inputs().redact(&format!(
@@ -240,20 +251,38 @@ impl Run<'_> {
     /// has it (or was given up on), so it is not sent again. Never fails the reconcile: a
     /// failed delivery is tried again at the next check that finds the same drift.
     async fn notify_drift(&self, report: &DriftReport, status: &mut DriftStatus) -> bool {
+        let uid = self.project.uid().unwrap_or_default();
+        let n = Notification::from_drift(self.subject(&uid), report, Timestamp::now());
+        self.notify_without_checkpoint(&n, "DriftNotificationFailed", &mut status.notifications)
+            .await
+    }
+
+    /// This Project, as a notification without a checkpoint names it.
+    pub(super) fn subject<'s>(&'s self, uid: &'s str) -> DriftSubject<'s> {
+        DriftSubject {
+            namespace: &self.namespace,
+            project: &self.name,
+            project_uid: uid,
+            environment: &self.project.spec.environment,
+        }
+    }
+
+    /// Sends `n` (an event about the Project, not a checkpoint) to the channels routed its
+    /// event, recording deliveries in `records`; whether every channel has it (or was given
+    /// up on). A channel that cannot be resolved is a Warning Event `failed_reason`.
+    pub(super) async fn notify_without_checkpoint(
+        &self,
+        n: &Notification,
+        failed_reason: &str,
+        records: &mut Vec<NotificationRecord>,
+    ) -> bool {
         let approval = effective_approval(
             self.project.spec.approval.clone(),
             self.status.effective_policy.as_ref(),
         );
         let channels = match namespace_config(self.ctx, &self.namespace).await {
             Ok(config) => {
-                routed_channels(
-                    self.ctx,
-                    &self.namespace,
-                    Some(&approval),
-                    &config,
-                    EventKind::Drifted,
-                )
-                .await
+                routed_channels(self.ctx, &self.namespace, Some(&approval), &config, n.event).await
             }
             Err(err) => Err(err),
         };
@@ -262,39 +291,22 @@ impl Run<'_> {
             Err(err) => {
                 self.event(
                     EventType::Warning,
-                    "DriftNotificationFailed",
-                    &format!("the drift notification cannot be sent: {err}"),
+                    failed_reason,
+                    &format!("the {} notification cannot be sent: {err}", n.event),
                 )
                 .await;
                 return false;
             }
         };
-        let uid = self.project.uid().unwrap_or_default();
-        let n = Notification::from_drift(
-            DriftSubject {
-                namespace: &self.namespace,
-                project: &self.name,
-                project_uid: &uid,
-                environment: &self.project.spec.environment,
-            },
-            report,
-            Timestamp::now(),
-        );
         let open: Vec<_> = channels
             .into_iter()
             .filter(|c| {
-                recorded_attempts(&status.notifications, &delivery_key(&n, &c.name))
-                    < GIVE_UP_AFTER_ATTEMPTS
+                recorded_attempts(records, &delivery_key(n, &c.name)) < GIVE_UP_AFTER_ATTEMPTS
             })
             .collect();
         let mut complete = true;
-        for delivery in self
-            .ctx
-            .notifier
-            .deliver_all(&open, &n, &status.notifications)
-            .await
-        {
-            record_delivery(&mut status.notifications, &delivery);
+        for delivery in self.ctx.notifier.deliver_all(&open, n, records).await {
+            record_delivery(records, &delivery);
             let outcome = match delivery.outcome {
                 Outcome::Delivered => "delivered",
                 Outcome::Failed { .. } => {
@@ -304,7 +316,7 @@ impl Run<'_> {
             };
             self.ctx.metrics.notification(&delivery.channel, outcome);
         }
-        bound(&mut status.notifications);
+        bound(records);
         complete
     }
 
@@ -339,7 +351,7 @@ impl Run<'_> {
     }
 }
 
-/// Keeps the newest [`MAX_DRIFT_RECORDS`] delivery records.
+/// Keeps the newest [`MAX_DRIFT_RECORDS`] delivery records (drift and cost variance alike).
 fn bound(records: &mut Vec<NotificationRecord>) {
     if records.len() > MAX_DRIFT_RECORDS {
         let excess = records.len() - MAX_DRIFT_RECORDS;
@@ -348,7 +360,7 @@ fn bound(records: &mut Vec<NotificationRecord>) {
 }
 
 /// Comes back at `at` (at once if it has passed).
-fn requeue_at(at: Timestamp) -> Action {
+pub(super) fn requeue_at(at: Timestamp) -> Action {
     let wait = Timestamp::now()
         .duration_until(at)
         .try_into()

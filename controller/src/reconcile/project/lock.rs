@@ -33,6 +33,8 @@ impl Run<'_> {
             observed_at: Time(jiff::Timestamp::now()),
             checkpoint_ref: None,
         };
+        // Not while deleting: the deletion loop has no stopped state to keep a rejection in,
+        // so a rejected unlock would plan the destroy again, meet the lock and ask again.
         let offer = matches!(holder, Holder::Gone(_))
             && is_lock_id(&lock.id)
             && self.project.meta().deletion_timestamp.is_none();

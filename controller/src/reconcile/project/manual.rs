@@ -37,6 +37,29 @@ impl Run<'_> {
         self.check_health(plan, outputs).await
     }
 
+    /// Before a plan without changes makes the Project `Ready`: a step its modules ask for
+    /// that nobody marked done (a person rejected it, then someone asked for a new plan) is
+    /// asked again, since nothing about it changed. Reads the outputs only when a module
+    /// of the Project can ask at all.
+    pub(super) async fn ask_for_undone_step(&mut self) -> Result<Option<Action>, ReconcileError> {
+        let can_ask = self.project.spec.components.iter().any(|c| {
+            self.ctx
+                .catalog
+                .module(&c.module)
+                .is_ok_and(|m| m.outputs.contains_key(MANUAL_OPERATION_OUTPUT))
+        });
+        let Some(plan) = self.status.plan.clone().filter(|_| can_ask) else {
+            return Ok(None);
+        };
+        let ws = self.write_workspace()?;
+        self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
+        let outputs = self.ctx.runner.output(&ws).await?;
+        match self.pending_step(&outputs) {
+            Some(step) => self.ask_for_step(&plan, step).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The first step a component's module asks for that nobody marked done yet.
     fn pending_step(&self, outputs: &BTreeMap<String, OutputValue>) -> Option<Step> {
         let redactor = self.sensitive_inputs();
@@ -77,13 +100,16 @@ impl Run<'_> {
                     ),
                     "Approve once it is done: the Project carries on (health checks, then Ready)"
                         .into(),
-                    "Reject if it cannot be done: the Project stays Failed until its spec changes"
+                    "Reject if it cannot be done: the Project stays Failed; a new plan (a spec change or the replan annotation) asks again until it is marked done or the module stops asking"
                         .into(),
                 ],
             )
             .await?;
+        // One checkpoint per step and plan: a run that died after creating it finds it again,
+        // while a new plan after a rejection asks anew instead of finding the rejected one.
+        let tail = hex::encode(Sha256::digest(format!("{}\0{}", step.digest, plan.id)));
         let reference = self
-            .create_checkpoint(&format!("manual-{}", &step.digest[..12]), spec)
+            .create_checkpoint(&format!("manual-{}", &tail[..12]), spec)
             .await?;
         let name = reference.name.clone();
         self.status.checkpoint_ref = Some(reference);

@@ -319,6 +319,9 @@ impl Run<'_> {
             self.status.cost = estimate.as_ref().map(cost_status);
             self.status.checkpoint_ref = None;
             self.status.review_required = None;
+            if let Some(action) = self.ask_for_undone_step().await? {
+                return Ok(action);
+            }
             self.transition(
                 ProjectPhase::Ready,
                 "UpToDate",
