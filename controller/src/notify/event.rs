@@ -539,6 +539,7 @@ pub(super) mod tests {
                 requested_by: Some("carol".into()),
                 effective_policy: None,
                 policy: None,
+                secret: None,
             },
         );
         cp.metadata.namespace = Some("team-a".into());
