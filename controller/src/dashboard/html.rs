@@ -13,7 +13,7 @@ use crate::cli::checkpoint::format;
 
 mod checkpoint;
 
-pub use checkpoint::{CheckpointPage, Refusal, checkpoint_live, checkpoint_page};
+pub use checkpoint::{CheckpointPage, Refusal, checkpoint_live, checkpoint_page, secret_field};
 
 pub use crate::markup::escape as esc;
 
@@ -142,6 +142,32 @@ pub fn message_page(title: &str, message: &str) -> String {
             esc(message)
         ),
     )
+}
+
+/// The sign-in page of token mode, with why the last attempt was refused (the API
+/// server's message, verbatim). The token field is a password field the browser does not
+/// fill in or keep, and nothing typed is ever sent back.
+pub fn sign_in_page(refusal: Option<&str>) -> String {
+    let mut body = String::from("<h1>Sign in</h1>\n");
+    if let Some(message) = refusal {
+        let _ = writeln!(
+            body,
+            "<section class=\"refusal\" role=\"alert\" id=\"refusal\"><h2>Refused</h2>\
+             <p class=\"api-message\">{}</p></section>",
+            esc(message)
+        );
+    }
+    body.push_str(
+        "<form class=\"sign-in\" method=\"post\" action=\"/sign-in\">\n\
+         <label for=\"token\">Your Kubernetes bearer token</label>\n\
+         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required>\n\
+         <div class=\"buttons\"><button type=\"submit\" class=\"go\">Sign in</button></div>\n\
+         <p class=\"hint\">A token the cluster accepts for you: an OIDC ID token, or \
+         <code>kubectl create token</code> for your ServiceAccount. It stays in this server's memory \
+         for your session only; every read and decision is made with it, so RBAC and tollgate's \
+         admission apply as to kubectl.</p>\n</form>\n",
+    );
+    layout("Sign in", &body)
 }
 
 /// One checkpoint of the queue with its Project (when the person may read it).

@@ -1,18 +1,25 @@
-//! The dashboard's HTTP side: sign-in with the one-time link, sessions, the checks every
-//! request passes (Host, session; for a decision also Origin and the CSRF token), the
-//! security headers on every response, and the routes.
+//! The dashboard's HTTP side: sign-in, sessions, the checks every request passes (Host,
+//! session; for a form also Origin and the CSRF token), the security headers on every
+//! response, and the routes.
 //!
 //! Local mode: the server listens on loopback and acts with the person's kubeconfig; the
 //! link it prints carries a random sign-in token, so other users of the machine (and web
-//! pages in the person's browser) cannot use it. A session is a random id in an HttpOnly,
-//! SameSite=Strict cookie; its CSRF token is in every decision form. In-cluster mode (not
-//! built yet) keeps the same checks and gives each session its own client made from the
-//! bearer token the person signs in with.
+//! pages in the person's browser) cannot use it. Token mode (in a cluster): each person signs
+//! in with their own bearer token, which the API server checks (a SelfSubjectReview made
+//! with it); the token stays in this server's memory, in the session's own client, and every
+//! read, watch, decision and Secret is made with it. Either way a session is a random id in
+//! an HttpOnly, SameSite=Strict cookie (Secure, `__Host-`, behind https); its CSRF token is
+//! in every form.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams, PostParams};
+use tokio::time::Instant;
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
@@ -32,11 +39,11 @@ use crate::cli::checkpoint::{decide::refused_by, patch_decision, read_review};
 /// A response body: a whole page or a stream of server-sent events.
 pub type Body = BoxBody<Bytes, Infallible>;
 
-/// The session cookie's name; the port follows, as cookies are not kept apart by port
-/// and two dashboards (two kubeconfigs) may run side by side.
-const COOKIE: &str = "tollgate_session_";
-/// Sessions kept at once; the oldest goes first (one person signs in a few times).
-const MAX_SESSIONS: usize = 16;
+/// The session cookie's name; in local mode the port follows, as cookies are not kept
+/// apart by port and two dashboards (two kubeconfigs) may run side by side.
+const COOKIE: &str = "tollgate_session";
+/// Sessions kept at once; the oldest goes first.
+const MAX_SESSIONS: usize = 64;
 /// The largest decision form accepted.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 /// How often open pages render again without a change (SLA countdowns).
@@ -62,19 +69,61 @@ const SECURITY_HEADERS: [(&str, &str); 7] = [
 const CSS: &str = include_str!("assets/dashboard.css");
 const JS: &str = include_str!("assets/dashboard.js");
 
+/// How people sign in, and whose identity the dashboard then acts with.
+enum SignIn {
+    /// Local mode: the link printed at start; every session acts as the kubeconfig's user.
+    Link {
+        /// The link's token.
+        token: String,
+        /// The kubeconfig's view of the cluster.
+        cluster: Cluster,
+    },
+    /// Each person signs in with their own bearer token; each session has its own client
+    /// and watches.
+    Token {
+        /// The API server (address and CA only: no credentials of its own).
+        config: Box<kube::Config>,
+        /// The namespaces to watch (empty: every namespace).
+        namespaces: Vec<String>,
+        /// How long a session lasts.
+        ttl: Duration,
+    },
+}
+
+/// Where people reach the dashboard in token mode.
+pub struct Site {
+    /// The `Host` people use (`dash.example.com`, `dash.example.com:8443`).
+    pub host: String,
+    /// Whether it is served over https (then cookies are `Secure` and `__Host-`).
+    pub https: bool,
+}
+
 struct Session {
     id: String,
+    current: Current,
+}
+
+/// What a request's session gives it.
+#[derive(Clone)]
+struct Current {
     csrf: String,
+    /// The person's view of the cluster, with their client.
+    cluster: Cluster,
+    /// When the session ends (never in local mode).
+    expires: Option<Instant>,
 }
 
 /// The server's state.
 pub struct Dashboard {
-    cluster: Cluster,
+    sign_in: SignIn,
     /// The `Host` values this server answers to (`127.0.0.1:PORT`, `localhost:PORT`).
     hosts: Vec<String>,
-    login: String,
+    /// `http` or `https`: with the host, the Origin a form must come from.
+    scheme: &'static str,
     /// The session cookie's name.
     cookie: String,
+    /// The cookie's attributes besides its value.
+    cookie_attributes: &'static str,
     sessions: Mutex<VecDeque<Session>>,
     closing: watch::Receiver<bool>,
 }
@@ -133,7 +182,8 @@ fn segments(path: &str) -> Option<Vec<&str>> {
 }
 
 impl Dashboard {
-    /// A dashboard for `cluster`, answering on `port` of loopback, signing in with `login`.
+    /// A local dashboard for `cluster`, answering on `port` of loopback, signing in with
+    /// the link carrying `login`.
     pub fn new(
         cluster: Cluster,
         port: u16,
@@ -141,13 +191,57 @@ impl Dashboard {
         closing: watch::Receiver<bool>,
     ) -> Dashboard {
         Dashboard {
-            cluster,
+            sign_in: SignIn::Link {
+                token: login,
+                cluster,
+            },
             hosts: ["127.0.0.1", "localhost", "[::1]"]
                 .iter()
                 .map(|h| format!("{h}:{port}"))
                 .collect(),
-            login,
-            cookie: format!("{COOKIE}{port}"),
+            scheme: "http",
+            cookie: format!("{COOKIE}_{port}"),
+            cookie_attributes: "HttpOnly; SameSite=Strict; Path=/",
+            sessions: Mutex::new(VecDeque::new()),
+            closing,
+        }
+    }
+
+    /// A dashboard where each person signs in with their own bearer token, checked by the
+    /// API server of `config` (its own credentials are dropped), reached at `site`; a
+    /// session lasts `ttl` and watches `namespaces` (every namespace when empty).
+    pub fn with_tokens(
+        mut config: kube::Config,
+        namespaces: Vec<String>,
+        site: Site,
+        ttl: Duration,
+        closing: watch::Receiver<bool>,
+    ) -> Dashboard {
+        config.auth_info = kube::config::AuthInfo::default();
+        let (cookie, cookie_attributes, scheme) = if site.https {
+            // `__Host-`: only ever set by this host over https, for every path of it.
+            (
+                format!("__Host-{COOKIE}"),
+                "HttpOnly; Secure; SameSite=Strict; Path=/",
+                "https",
+            )
+        } else {
+            (
+                COOKIE.to_owned(),
+                "HttpOnly; SameSite=Strict; Path=/",
+                "http",
+            )
+        };
+        Dashboard {
+            sign_in: SignIn::Token {
+                config: Box::new(config),
+                namespaces,
+                ttl,
+            },
+            hosts: vec![site.host],
+            scheme,
+            cookie,
+            cookie_attributes,
             sessions: Mutex::new(VecDeque::new()),
             closing,
         }
@@ -157,8 +251,8 @@ impl Dashboard {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The CSRF token of the request's session, if it has one.
-    fn session<B>(&self, request: &Request<B>) -> Option<String> {
+    /// The request's session, if it has one that has not ended.
+    fn session<B>(&self, request: &Request<B>) -> Option<Current> {
         let id = request
             .headers()
             .get_all(header::COOKIE)
@@ -170,13 +264,17 @@ impl Dashboard {
                     .strip_prefix(self.cookie.as_str())?
                     .strip_prefix('=')
             })?;
+        let now = Instant::now();
         self.sessions()
             .iter()
             .find(|s| same(&s.id, id))
-            .map(|s| s.csrf.clone())
+            .map(|s| s.current.clone())
+            .filter(|c| c.expires.is_none_or(|at| now < at))
     }
 
-    fn sign_in(&self) -> Response<Body> {
+    /// A new session for `cluster`, lasting `ttl` (for ever with `None`): the cookie set
+    /// and a redirect to the queue.
+    fn open_session(&self, cluster: Cluster, ttl: Option<Duration>) -> Response<Body> {
         let (Some(id), Some(csrf)) = (crate::seal::random_token(), crate::seal::random_token())
         else {
             return refused(
@@ -185,13 +283,26 @@ impl Dashboard {
                 "The system's random source failed; restart tollgate dashboard.",
             );
         };
-        let cookie = format!("{}={id}; HttpOnly; SameSite=Strict; Path=/", self.cookie);
+        let now = Instant::now();
+        let expires = ttl.and_then(|ttl| now.checked_add(ttl));
+        let mut cookie = format!("{}={id}; {}", self.cookie, self.cookie_attributes);
+        if let Some(ttl) = ttl {
+            cookie.push_str(&format!("; Max-Age={}", ttl.as_secs()));
+        }
         {
             let mut sessions = self.sessions();
+            sessions.retain(|s| s.current.expires.is_none_or(|at| now < at));
             if sessions.len() >= MAX_SESSIONS {
                 sessions.pop_front();
             }
-            sessions.push_back(Session { id, csrf });
+            sessions.push_back(Session {
+                id,
+                current: Current {
+                    csrf,
+                    cluster,
+                    expires,
+                },
+            });
         }
         // Off the address with the token, so it stays out of the browser's history.
         let mut response = redirect("/");
@@ -199,6 +310,68 @@ impl Dashboard {
             response.headers_mut().insert(header::SET_COOKIE, value);
         }
         response
+    }
+
+    /// Whether the request comes from a page of this dashboard (its Origin).
+    fn same_origin<B>(&self, request: &Request<B>, host: &str) -> bool {
+        request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .is_some_and(|origin| origin == format!("{}://{host}", self.scheme))
+    }
+
+    /// Token mode: the bearer token in the sign-in form, checked by the API server with a
+    /// SelfSubjectReview made with it; on success a session with its own client.
+    async fn sign_in_with_token<B>(&self, request: Request<B>, host: &str) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let SignIn::Token {
+            config,
+            namespaces,
+            ttl,
+        } = &self.sign_in
+        else {
+            return refused(StatusCode::NOT_FOUND, "Not found", "No such page.");
+        };
+        if !self.same_origin(&request, host) {
+            return not_same_origin();
+        }
+        let form = match read_form(request).await {
+            Ok(form) => form,
+            Err(response) => return response,
+        };
+        let token = field(&form, "token").trim().to_owned();
+        if token.is_empty() {
+            return sign_in_refused(StatusCode::BAD_REQUEST, "No token was given.");
+        }
+        let mut config = (**config).clone();
+        config.auth_info.token = Some(secrecy::SecretString::from(token));
+        let client = match kube::Client::try_from(config) {
+            Ok(client) => client,
+            Err(e) => {
+                return sign_in_refused(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("cannot make a client for the API server: {e}"),
+                );
+            }
+        };
+        let review = Api::<SelfSubjectReview>::all(client.clone())
+            .create(&PostParams::default(), &SelfSubjectReview::default())
+            .await;
+        match review {
+            Ok(_) => self.open_session(Cluster::watch(client, namespaces.clone()), Some(*ttl)),
+            Err(kube::Error::Api(status)) => sign_in_refused(
+                StatusCode::from_u16(status.code).unwrap_or(StatusCode::UNAUTHORIZED),
+                &status.message,
+            ),
+            Err(e) => sign_in_refused(
+                StatusCode::BAD_GATEWAY,
+                &format!("the API server could not be asked: {e}"),
+            ),
+        }
     }
 
     /// Answers one request.
@@ -213,13 +386,13 @@ impl Dashboard {
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        // A page on another site that resolves its own name to 127.0.0.1 (DNS rebinding)
-        // reaches this server with its own name as Host.
+        // A page on another site that resolves its own name to this server (DNS
+        // rebinding) reaches it with its own name as Host.
         if !self.hosts.contains(&host) {
             return refused(
                 StatusCode::MISDIRECTED_REQUEST,
                 "Wrong address",
-                "Open the dashboard at the address tollgate dashboard printed.",
+                "Open the dashboard at its own address (the one tollgate dashboard printed, or its --url).",
             );
         }
         let path = request.uri().path().to_owned();
@@ -239,16 +412,21 @@ impl Dashboard {
                     Full::new(Bytes::from_static(JS.as_bytes())).boxed(),
                 );
             }
+            (&Method::GET, "/sign-in") if matches!(self.sign_in, SignIn::Token { .. }) => {
+                return page(StatusCode::OK, html::sign_in_page(None));
+            }
+            (&Method::POST, "/sign-in") => return self.sign_in_with_token(request, &host).await,
             _ => {}
         }
-        if request.method() == Method::GET
+        if let SignIn::Link { token, cluster } = &self.sign_in
+            && request.method() == Method::GET
             && path == "/"
-            && let Some(token) = form_urlencoded::parse(query.as_bytes())
+            && let Some(given) = form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "token")
                 .map(|(_, v)| v.into_owned())
         {
-            return if same(&token, &self.login) {
-                self.sign_in()
+            return if same(&given, token) {
+                self.open_session(cluster.clone(), None)
             } else {
                 refused(
                     StatusCode::UNAUTHORIZED,
@@ -257,39 +435,67 @@ impl Dashboard {
                 )
             };
         }
-        let Some(csrf) = self.session(&request) else {
-            return refused(
-                StatusCode::UNAUTHORIZED,
-                "Sign in",
-                "Open the link tollgate dashboard printed when it started (it carries a sign-in token).",
-            );
+        let Some(current) = self.session(&request) else {
+            return match self.sign_in {
+                SignIn::Link { .. } => refused(
+                    StatusCode::UNAUTHORIZED,
+                    "Sign in",
+                    "Open the link tollgate dashboard printed when it started (it carries a sign-in token).",
+                ),
+                SignIn::Token { .. } => redirect("/sign-in"),
+            };
         };
         let Some(parts) = segments(&path) else {
             return refused(StatusCode::NOT_FOUND, "Not found", "No such page.");
         };
+        let cluster = &current.cluster;
         match (request.method().clone(), parts.as_slice()) {
-            (Method::GET, []) => self.queue(&Filter::from_query(&query)),
+            (Method::GET, []) => {
+                let view = queue_view(cluster, &Filter::from_query(&query));
+                page(StatusCode::OK, view.render(html::queue_page))
+            }
             (Method::GET, ["events"]) => {
                 let filter = Filter::from_query(&query);
-                self.events(move |me| me.queue_view(&filter).render(html::queue_rows))
+                self.events(&current, move |cluster| {
+                    queue_view(cluster, &filter).render(html::queue_rows)
+                })
             }
             (Method::GET, ["c", namespace, name]) => {
-                self.checkpoint(namespace, name, &csrf, None, "").await
+                checkpoint_page(&current, namespace, name, Answered::default()).await
             }
             (Method::GET, ["c", namespace, name, "events"]) => {
                 let (namespace, name) = ((*namespace).to_owned(), (*name).to_owned());
-                self.events(move |me| match me.cluster.checkpoint(&namespace, &name) {
+                self.events(&current, move |cluster| match cluster.checkpoint(&namespace, &name) {
                     Some(checkpoint) => html::checkpoint_live(
                         &checkpoint,
-                        me.cluster.project_of(&checkpoint).as_deref(),
+                        cluster.project_of(&checkpoint).as_deref(),
                         Timestamp::now(),
                     ),
                     None => "<p class=\"refusal\">This checkpoint no longer exists (or you may no longer read it).</p>\n".to_owned(),
                 })
             }
-            (Method::POST, ["c", namespace, name, "decide"]) => {
+            (Method::POST, ["c", namespace, name, action @ ("decide" | "secret")]) => {
                 let (namespace, name) = ((*namespace).to_owned(), (*name).to_owned());
-                self.decide(request, &host, &csrf, &namespace, &name).await
+                let secret = *action == "secret";
+                if !self.same_origin(&request, &host) {
+                    return not_same_origin();
+                }
+                let form = match read_form(request).await {
+                    Ok(form) => form,
+                    Err(response) => return response,
+                };
+                if !same(field(&form, "csrf"), &current.csrf) {
+                    return refused(
+                        StatusCode::FORBIDDEN,
+                        "Refused: the form is stale",
+                        "The form's security token does not match your session: reload the checkpoint page and send it again.",
+                    );
+                }
+                if secret {
+                    provide_secret(&current, &namespace, &name, &form).await
+                } else {
+                    decide(&current, &namespace, &name, &form).await
+                }
             }
             (Method::GET | Method::POST, _) => {
                 refused(StatusCode::NOT_FOUND, "Not found", "No such page.")
@@ -297,69 +503,51 @@ impl Dashboard {
             _ => refused(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method not allowed",
-                "Only GET, and POST for decisions.",
+                "Only GET, and POST for forms.",
             ),
         }
     }
 
-    fn queue_view(&self, filter: &Filter) -> QueueView {
-        let mut entries: Vec<_> = self
-            .cluster
-            .checkpoints()
-            .into_iter()
-            .filter(|(c, p)| filter.keeps(c, p.as_deref()))
-            .collect();
-        entries.sort_by(|(a, _), (b, _)| {
-            (format::deadline(a), &a.metadata.namespace, &a.metadata.name).cmp(&(
-                format::deadline(b),
-                &b.metadata.namespace,
-                &b.metadata.name,
-            ))
-        });
-        QueueView {
-            entries,
-            filter: filter.clone(),
-            error: self.cluster.error(),
-            loading: self.cluster.loading(),
-            scope: self.cluster.scope(),
-        }
-    }
-
-    fn queue(&self, filter: &Filter) -> Response<Body> {
-        let view = self.queue_view(filter);
-        page(StatusCode::OK, view.render(html::queue_page))
-    }
-
-    /// A stream of server-sent events `update`, each the HTML `render` makes: at once, on
-    /// every watch event, and every [`TICK`]; it ends when the server stops.
-    fn events<F>(self: Arc<Self>, render: F) -> Response<Body>
+    /// A stream of server-sent events `update`, each the HTML `render` makes of the
+    /// session's cluster: at once, on every watch event, and every [`TICK`]; it ends when
+    /// the server stops or the session ends.
+    fn events<F>(&self, current: &Current, render: F) -> Response<Body>
     where
-        F: Fn(&Dashboard) -> String + Send + Sync + 'static,
+        F: Fn(&Cluster) -> String + Send + Sync + 'static,
     {
         struct Stream<F> {
-            me: Arc<Dashboard>,
+            cluster: Cluster,
             render: F,
             changes: watch::Receiver<u64>,
             closing: watch::Receiver<bool>,
+            expires: Option<Instant>,
             first: bool,
         }
         let state = Stream {
-            changes: self.cluster.changes(),
+            changes: current.cluster.changes(),
             closing: self.closing.clone(),
-            me: self,
+            cluster: current.cluster.clone(),
+            expires: current.expires,
             render,
             first: true,
         };
         let stream = futures::stream::unfold(state, |mut state| async move {
             if !state.first {
+                let expired = async {
+                    match state.expires {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     changed = state.changes.changed() => changed.ok()?,
                     () = tokio::time::sleep(TICK) => {}
                     _ = state.closing.changed() => return None,
+                    () = expired => return None,
                 }
             }
             state.first = false;
-            let text = sse_event("update", &(state.render)(&state.me));
+            let text = sse_event("update", &(state.render)(&state.cluster));
             Some((Ok::<_, Infallible>(Frame::data(Bytes::from(text))), state))
         });
         respond(
@@ -368,165 +556,316 @@ impl Dashboard {
             BodyExt::boxed(StreamBody::new(stream)),
         )
     }
+}
 
-    async fn checkpoint(
-        &self,
-        namespace: &str,
-        name: &str,
-        csrf: &str,
-        refusal: Option<&Refusal>,
-        reason: &str,
-    ) -> Response<Body> {
-        let checkpoint = match self.cluster.checkpoint(namespace, name) {
-            Some(checkpoint) => checkpoint,
-            None => {
-                // Not seen by the watch (yet): ask the API, which says why if it refuses.
-                let api: Api<Checkpoint> = Api::namespaced(self.cluster.client.clone(), namespace);
-                match api.get(name).await {
-                    Ok(checkpoint) => Arc::new(checkpoint),
-                    Err(kube::Error::Api(status)) => {
-                        return refused(
-                            StatusCode::from_u16(status.code).unwrap_or(StatusCode::NOT_FOUND),
-                            "Cannot read the checkpoint",
-                            &status.message,
-                        );
-                    }
-                    Err(e) => {
-                        return refused(
-                            StatusCode::BAD_GATEWAY,
-                            "Cannot read the checkpoint",
-                            &format!(
-                                "{e}; check that the API server in your kubeconfig is reachable"
-                            ),
-                        );
-                    }
-                }
-            }
-        };
-        let project = self.cluster.project_of(&checkpoint);
-        let stored = read_review(
-            &Api::namespaced(self.cluster.client.clone(), namespace),
-            name,
-        )
-        .await;
-        let review = match &stored {
-            Ok(Some(review)) => Review::Stored(review),
-            Ok(None) => Review::Missing,
-            Err(why) => Review::Unreadable(why),
-        };
-        let status = refusal.map_or(StatusCode::OK, |_| StatusCode::FORBIDDEN);
-        page(
-            status,
-            html::checkpoint_page(&CheckpointPage {
-                checkpoint: &checkpoint,
-                project: project.as_deref(),
-                review,
-                csrf,
-                refusal,
-                reason,
-                now: Timestamp::now(),
-            }),
-        )
-    }
+fn not_same_origin() -> Response<Body> {
+    refused(
+        StatusCode::FORBIDDEN,
+        "Refused: not from this dashboard",
+        "A form must be sent from the dashboard's own page (the request's Origin is missing or another site's).",
+    )
+}
 
-    /// A decision: the same Origin and CSRF token as the page, then exactly what
-    /// `tollgate checkpoint approve|reject` does, with the person's identity.
-    async fn decide<B>(
-        &self,
-        request: Request<B>,
-        host: &str,
-        csrf: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Response<Body>
-    where
-        B: hyper::body::Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+fn sign_in_refused(status: StatusCode, message: &str) -> Response<Body> {
+    page(status, html::sign_in_page(Some(message)))
+}
+
+/// A form's fields (at most [`MAX_FORM_BYTES`]).
+async fn read_form<B>(request: Request<B>) -> Result<Vec<(String, String)>, Response<Body>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(request.into_body(), MAX_FORM_BYTES)
+        .collect()
+        .await
     {
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .unwrap_or_default();
-        if origin != format!("http://{host}") {
-            return refused(
-                StatusCode::FORBIDDEN,
-                "Refused: not from this dashboard",
-                "A decision must be sent from the dashboard's own page (the request's Origin is missing or another site's).",
-            );
+        Ok(body) => Ok(form_urlencoded::parse(&body.to_bytes())
+            .into_owned()
+            .collect()),
+        Err(_) => Err(refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Refused",
+            "The form is too large or was cut off.",
+        )),
+    }
+}
+
+/// The form's value of `key` (the first), or empty.
+fn field<'a>(form: &'a [(String, String)], key: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+fn queue_view(cluster: &Cluster, filter: &Filter) -> QueueView {
+    let mut entries: Vec<_> = cluster
+        .checkpoints()
+        .into_iter()
+        .filter(|(c, p)| filter.keeps(c, p.as_deref()))
+        .collect();
+    entries.sort_by(|(a, _), (b, _)| {
+        (format::deadline(a), &a.metadata.namespace, &a.metadata.name).cmp(&(
+            format::deadline(b),
+            &b.metadata.namespace,
+            &b.metadata.name,
+        ))
+    });
+    QueueView {
+        entries,
+        filter: filter.clone(),
+        error: cluster.error(),
+        loading: cluster.loading(),
+        scope: cluster.scope(),
+    }
+}
+
+/// What the checkpoint page says about the form just sent.
+#[derive(Default)]
+struct Answered<'a> {
+    refusal: Option<&'a Refusal>,
+    /// The reason typed for a refused decision, offered again.
+    reason: &'a str,
+    /// What was done.
+    notice: Option<&'a str>,
+}
+
+/// The checkpoint, as the watch saw it or else as the API gives it; the API's refusal as
+/// a page.
+async fn find_checkpoint(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+) -> Result<Arc<Checkpoint>, Response<Body>> {
+    if let Some(checkpoint) = cluster.checkpoint(namespace, name) {
+        return Ok(checkpoint);
+    }
+    // Not seen by the watch (yet): ask the API, which says why if it refuses.
+    let api: Api<Checkpoint> = Api::namespaced(cluster.client.clone(), namespace);
+    match api.get(name).await {
+        Ok(checkpoint) => Ok(Arc::new(checkpoint)),
+        Err(kube::Error::Api(status)) => Err(refused(
+            StatusCode::from_u16(status.code).unwrap_or(StatusCode::NOT_FOUND),
+            "Cannot read the checkpoint",
+            &status.message,
+        )),
+        Err(e) => Err(refused(
+            StatusCode::BAD_GATEWAY,
+            "Cannot read the checkpoint",
+            &format!("{e}; check that the API server is reachable"),
+        )),
+    }
+}
+
+async fn checkpoint_page(
+    current: &Current,
+    namespace: &str,
+    name: &str,
+    answered: Answered<'_>,
+) -> Response<Body> {
+    let cluster = &current.cluster;
+    let checkpoint = match find_checkpoint(cluster, namespace, name).await {
+        Ok(checkpoint) => checkpoint,
+        Err(response) => return response,
+    };
+    let project = cluster.project_of(&checkpoint);
+    let stored = read_review(&Api::namespaced(cluster.client.clone(), namespace), name).await;
+    let review = match &stored {
+        Ok(Some(review)) => Review::Stored(review),
+        Ok(None) => Review::Missing,
+        Err(why) => Review::Unreadable(why),
+    };
+    let status = answered
+        .refusal
+        .map_or(StatusCode::OK, |_| StatusCode::FORBIDDEN);
+    page(
+        status,
+        html::checkpoint_page(&CheckpointPage {
+            checkpoint: &checkpoint,
+            project: project.as_deref(),
+            review,
+            csrf: &current.csrf,
+            refusal: answered.refusal,
+            reason: answered.reason,
+            notice: answered.notice,
+            now: Timestamp::now(),
+        }),
+    )
+}
+
+/// A decision (Origin and CSRF token already checked): exactly what `tollgate checkpoint
+/// approve|reject` does, with the person's identity.
+async fn decide(
+    current: &Current,
+    namespace: &str,
+    name: &str,
+    form: &[(String, String)],
+) -> Response<Body> {
+    let decision = serde_json::from_value::<Decision>(serde_json::Value::String(
+        field(form, "decision").to_owned(),
+    ))
+    .ok();
+    let reason = field(form, "reason");
+    let Some(decision) = decision else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "Refused",
+            "No decision in the form: use the page's buttons.",
+        );
+    };
+    let refusal = if reason.trim().is_empty() {
+        Refusal {
+            message:
+                "The reason is empty: say why, in your words (it is recorded with the decision)."
+                    .to_owned(),
+            refused_by: "the dashboard (nothing was sent to the cluster)".to_owned(),
         }
-        let body = match Limited::new(request.into_body(), MAX_FORM_BYTES)
-            .collect()
-            .await
-        {
-            Ok(body) => body.to_bytes(),
-            Err(_) => {
-                return refused(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Refused",
-                    "The form is too large or was cut off.",
+    } else {
+        let api: Api<Checkpoint> = Api::namespaced(current.cluster.client.clone(), namespace);
+        match patch_decision(&api, name, decision, reason).await {
+            Ok(_) => return redirect(&html::checkpoint_path(namespace, name)),
+            Err(kube::Error::Api(status)) => Refusal {
+                refused_by: refused_by(&status, namespace),
+                message: status.message.clone(),
+            },
+            Err(e) => Refusal {
+                message: e.to_string(),
+                refused_by: "nothing: the request did not reach a decision; check your connection and decide again".to_owned(),
+            },
+        }
+    };
+    checkpoint_page(
+        current,
+        namespace,
+        name,
+        Answered {
+            refusal: Some(&refusal),
+            reason,
+            notice: None,
+        },
+    )
+    .await
+}
+
+/// The Secret a Credential checkpoint asks for (Origin and CSRF token already checked):
+/// created, or completed with the keys it lacks, with the person's identity. The values go
+/// to the API server only: never logged, never put in a page.
+async fn provide_secret(
+    current: &Current,
+    namespace: &str,
+    name: &str,
+    form: &[(String, String)],
+) -> Response<Body> {
+    let checkpoint = match find_checkpoint(&current.cluster, namespace, name).await {
+        Ok(checkpoint) => checkpoint,
+        Err(response) => return response,
+    };
+    let Some(wanted) = checkpoint
+        .spec
+        .secret
+        .as_ref()
+        .filter(|_| format::is_pending(&checkpoint))
+    else {
+        return refused(
+            StatusCode::CONFLICT,
+            "Refused",
+            "This checkpoint does not wait for a Secret (any more): nothing was sent to the cluster.",
+        );
+    };
+    let target = checkpoint
+        .spec
+        .project_ref
+        .namespace
+        .as_deref()
+        .unwrap_or(namespace);
+    let values: Vec<(&str, &str)> = wanted
+        .keys
+        .iter()
+        .map(|key| (key.as_str(), field(form, &html::secret_field(key))))
+        .collect();
+    let refusal = if values.iter().any(|(_, v)| v.is_empty()) {
+        Refusal {
+            message: "Every key needs a value.".to_owned(),
+            refused_by: "the dashboard (nothing was sent to the cluster)".to_owned(),
+        }
+    } else {
+        match save_secret(&current.cluster.client, target, &wanted.name, &values).await {
+            Ok(()) => {
+                let notice = format!(
+                    "Secret {target}/{} saved with the key(s) {} (the values are not shown again). The Project carries on by itself once the controller reads it.",
+                    wanted.name,
+                    wanted.keys.join(", ")
                 );
-            }
-        };
-        let mut form_csrf = String::new();
-        let mut decision = None;
-        let mut reason = String::new();
-        for (key, value) in form_urlencoded::parse(&body) {
-            match key.as_ref() {
-                "csrf" => form_csrf = value.into_owned(),
-                "decision" => {
-                    decision = serde_json::from_value::<Decision>(serde_json::Value::String(
-                        value.into_owned(),
-                    ))
-                    .ok();
-                }
-                "reason" => reason = value.into_owned(),
-                _ => {}
-            }
-        }
-        if !same(&form_csrf, csrf) {
-            return refused(
-                StatusCode::FORBIDDEN,
-                "Refused: the form is stale",
-                "The form's security token does not match your session: reload the checkpoint page and decide again.",
-            );
-        }
-        let Some(decision) = decision else {
-            return refused(
-                StatusCode::BAD_REQUEST,
-                "Refused",
-                "No decision in the form: use the page's buttons.",
-            );
-        };
-        if reason.trim().is_empty() {
-            let refusal = Refusal {
-                message: "The reason is empty: say why, in your words (it is recorded with the decision).".to_owned(),
-                refused_by: "the dashboard (nothing was sent to the cluster)".to_owned(),
-            };
-            return self
-                .checkpoint(namespace, name, csrf, Some(&refusal), "")
+                return checkpoint_page(
+                    current,
+                    namespace,
+                    name,
+                    Answered {
+                        notice: Some(&notice),
+                        ..Answered::default()
+                    },
+                )
                 .await;
-        }
-        let api: Api<Checkpoint> = Api::namespaced(self.cluster.client.clone(), namespace);
-        match patch_decision(&api, name, decision, &reason).await {
-            Ok(_) => redirect(&html::checkpoint_path(namespace, name)),
-            Err(kube::Error::Api(status)) => {
-                let refusal = Refusal {
-                    refused_by: refused_by(&status, namespace),
-                    message: status.message.clone(),
-                };
-                self.checkpoint(namespace, name, csrf, Some(&refusal), &reason)
-                    .await
             }
-            Err(e) => {
-                let refusal = Refusal {
-                    message: e.to_string(),
-                    refused_by: "nothing: the request did not reach a decision; check your connection and decide again".to_owned(),
-                };
-                self.checkpoint(namespace, name, csrf, Some(&refusal), &reason)
-                    .await
-            }
+            Err(kube::Error::Api(status)) => Refusal {
+                refused_by: match status.code {
+                    401 => "authentication: the API server did not accept your credentials; sign in again".to_owned(),
+                    403 => format!("permission: RBAC, you may not create (or patch) Secrets in namespace {target}; ask for that right, or ask someone who has it to follow the checkpoint's instructions"),
+                    _ => "the API server".to_owned(),
+                },
+                message: status.message.clone(),
+            },
+            Err(e) => Refusal {
+                message: e.to_string(),
+                refused_by: "nothing: the request did not reach the API server; check your connection and send the form again".to_owned(),
+            },
         }
+    };
+    checkpoint_page(
+        current,
+        namespace,
+        name,
+        Answered {
+            refusal: Some(&refusal),
+            ..Answered::default()
+        },
+    )
+    .await
+}
+
+/// Creates Secret `name` with `values`, or, when it exists, sets those keys in it (a
+/// merge patch: its other keys stay).
+async fn save_secret(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    values: &[(&str, &str)],
+) -> Result<(), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let string_data: std::collections::BTreeMap<String, String> = values
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            ..Default::default()
+        },
+        string_data: Some(string_data.clone()),
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => api
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "stringData": string_data })),
+            )
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
     }
 }
 
