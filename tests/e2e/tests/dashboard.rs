@@ -618,7 +618,6 @@ async fn a_credential_checkpoint_is_answered_with_a_secret_made_in_the_browser_w
         !page.contains(key) && !page.contains(secret),
         "a value is in the refusal page:\n{page}"
     );
-    shoot(&browser, "dashboard-credential-refused-desktop.png").await;
 
     // Once a cluster admin lets her create Secrets in the namespace, the form makes it.
     plane.kubectl(
@@ -785,6 +784,7 @@ async fn in_cluster_each_person_signs_in_with_their_own_token_and_acts_with_it()
     let browser = Browser::start().await;
     browser.goto(&format!("{}/", dashboard.base)).await;
     assert_eq!(browser.url().await, format!("{}/sign-in", dashboard.base));
+    shoot(&browser, "dashboard-sign-in-desktop.png").await;
     browser.type_into("#token", &alice_token).await;
     browser.click("form.sign-in button[type=submit]").await;
     let scope = browser

@@ -89,6 +89,15 @@ pub fn checkpoint_page(page: &CheckpointPage<'_>) -> String {
         }
         body.push_str("</ul>\n</section>\n");
     }
+    if spec.plan_ref.is_none() && spec.summary.cost.is_none() && spec.summary.changes.is_empty() {
+        // Nothing planned (a Credential or manual checkpoint): what the person must do.
+        let _ = writeln!(
+            body,
+            "<section><h2>What is needed</h2>\n<p class=\"summary\">{}</p>\n</section>",
+            esc(&spec.summary.text)
+        );
+        return layout(&format!("{name} ({namespace})"), &body);
+    }
     changes(&mut body, checkpoint, page.review);
     body.push_str("<section><h2>Risk flags</h2>\n");
     if spec.summary.risks.is_empty() {

@@ -230,13 +230,20 @@ fn a_credential_checkpoint_offers_empty_password_fields_for_the_secrets_keys_whi
             now: now(),
         })
     };
-    let wanted = json!({"type": "Credential", "secret": {"name": "aws-keys", "keys": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]}});
+    let wanted = json!({"type": "Credential", "planRef": null,
+        "summary": {"text": "Secret team-a/aws-keys does not exist.", "add": 0, "change": 0, "destroy": 0},
+        "secret": {"name": "aws-keys", "keys": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]}});
     let open = page(wanted.clone(), json!({"phase": "Pending"}), None);
     assert!(
         open.contains("action=\"/c/team-a/shop-1/secret\""),
         "{open}"
     );
     assert!(open.contains("<code>team-a/aws-keys</code>"), "{open}");
+    // Nothing is planned: what is needed, not changes and costs.
+    assert!(
+        open.contains("<h2>What is needed</h2>") && !open.contains("<h2>Changes</h2>"),
+        "{open}"
+    );
     for (i, key) in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
         .iter()
         .enumerate()
