@@ -145,16 +145,23 @@ pub async fn run(args: &DashboardArgs) -> Result<(), DashboardError> {
             let client = crate::cli::checkpoint::client(args.kubeconfig.as_ref()).await?;
             let (listener, addr) = listen(args.listen).await?;
             let login = crate::seal::random_token().ok_or(DashboardError::Random)?;
+            // A host name of this run's own: browsers send a cookie to every port of its
+            // host, so a session cookie of 127.0.0.1 would reach any other local web server
+            // the browser visits; one of this name reaches only servers asked for by it.
+            // Browsers resolve every `*.localhost` name to loopback by themselves.
+            let name = crate::seal::random_token()
+                .map(|t| format!("tollgate-{}.localhost", &t[..32]))
+                .ok_or(DashboardError::Random)?;
             let cluster = live::Cluster::watch(client, args.namespace.clone());
-            let dashboard = server::Dashboard::new(cluster, addr.port(), login.clone(), closing);
+            let port = addr.port();
+            let dashboard = server::Dashboard::new(cluster, port, &name, login.clone(), closing);
             {
                 use std::io::Write as _;
                 let mut stdout = std::io::stdout();
                 // The link is the sign-in: like a password, it is shown to this terminal only.
                 writeln!(
                     stdout,
-                    "tollgate dashboard: open http://{}/?token={login}\n  (acting as your kubeconfig's user; Ctrl-C to stop)",
-                    addr
+                    "tollgate dashboard: open http://{name}:{port}/?token={login}\n  (acting as your kubeconfig's user; Ctrl-C to stop; if your browser cannot open that name: http://{addr}/?token={login}, whose cookie other local web servers you visit can receive)",
                 )
                 .and_then(|()| stdout.flush())
                 .map_err(DashboardError::Print)?;

@@ -182,11 +182,13 @@ fn segments(path: &str) -> Option<Vec<&str>> {
 }
 
 impl Dashboard {
-    /// A local dashboard for `cluster`, answering on `port` of loopback, signing in with
-    /// the link carrying `login`.
+    /// A local dashboard for `cluster`, answering on `port` of loopback as `name` (this
+    /// run's own `*.localhost` name) and the loopback names, signing in with the link
+    /// carrying `login`.
     pub fn new(
         cluster: Cluster,
         port: u16,
+        name: &str,
         login: String,
         closing: watch::Receiver<bool>,
     ) -> Dashboard {
@@ -195,7 +197,7 @@ impl Dashboard {
                 token: login,
                 cluster,
             },
-            hosts: ["127.0.0.1", "localhost", "[::1]"]
+            hosts: [name, "127.0.0.1", "localhost", "[::1]"]
                 .iter()
                 .map(|h| format!("{h}:{port}"))
                 .collect(),

@@ -36,7 +36,8 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// debug) are kept, to show what it never logs.
 struct Dashboard {
     _process: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// The address the browser uses: `http://tollgate-….localhost:PORT` (local mode, the
+    /// run's own host name), `http://127.0.0.1:PORT` (token mode, its `--url`).
     base: String,
     port: u16,
     /// The sign-in link it printed (local mode).
@@ -170,8 +171,9 @@ impl Dashboard {
         (cookie, csrf)
     }
 
+    /// The host the browser uses (local mode: this run's own `*.localhost` name).
     fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.base.trim_start_matches("http://").to_owned()
     }
 
     /// The CSRF token in the forms of the page at `path`.
@@ -195,7 +197,7 @@ impl Dashboard {
     /// POSTs a decision as a browser would, with the headers given; status and page.
     async fn post(&self, path: &str, headers: &[(&str, &str)], form: &str) -> (StatusCode, String) {
         let mut request = Request::post(path)
-            .header(header::HOST, format!("127.0.0.1:{}", self.port))
+            .header(header::HOST, self.host())
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -264,6 +266,12 @@ async fn a_technical_operator_reviews_and_decides_in_the_browser_with_their_own_
     // Alice's dashboard sees every namespace she may list; the queue is filtered to this
     // test's namespace (other tests run alongside).
     let alice = Dashboard::start(&plane.kubeconfig(User::Alice), None).await;
+    // The link names this run's own host, so its cookie reaches no other local server.
+    assert!(
+        alice.base.starts_with("http://tollgate-") && alice.base.contains(".localhost:"),
+        "{}",
+        alice.base
+    );
     let browser = Browser::start().await;
     browser.goto(&alice.sign_in).await;
     assert_eq!(

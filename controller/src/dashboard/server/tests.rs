@@ -41,6 +41,7 @@ async fn dashboard(
     Arc::new(Dashboard::new(
         fixed_cluster(checkpoints, projects),
         PORT,
+        "tollgate-0123.localhost",
         LOGIN.to_owned(),
         closing,
     ))
@@ -223,7 +224,13 @@ async fn without_the_sign_in_link_nothing_is_shown() {
 async fn another_host_name_is_refused_even_with_a_session() {
     let dashboard = dashboard(vec![pending()], vec![]).await;
     let cookie = sign_in(&dashboard).await;
-    for host in ["evil.example", "evil.example:8490", "127.0.0.1:8491", ""] {
+    for host in [
+        "evil.example",
+        "evil.example:8490",
+        "127.0.0.1:8491",
+        "",
+        "tollgate-4567.localhost:8490",
+    ] {
         let answer = send(
             &dashboard,
             Request::get("/")
@@ -236,16 +243,18 @@ async fn another_host_name_is_refused_even_with_a_session() {
         assert_eq!(answer.status, StatusCode::MISDIRECTED_REQUEST, "{host}");
         assert!(!answer.body.contains("shop-1"), "{host}");
     }
-    let answer = send(
-        &dashboard,
-        Request::get("/")
-            .header(header::HOST, "localhost:8490")
-            .header(header::COOKIE, &cookie)
-            .body(Full::default())
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::OK);
+    for host in ["localhost:8490", "tollgate-0123.localhost:8490"] {
+        let answer = send(
+            &dashboard,
+            Request::get("/")
+                .header(header::HOST, host)
+                .header(header::COOKIE, &cookie)
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{host}");
+    }
 }
 
 #[tokio::test]
