@@ -13,7 +13,9 @@ use crate::cli::checkpoint::format;
 
 mod checkpoint;
 
-pub use checkpoint::{CheckpointPage, Refusal, checkpoint_live, checkpoint_page, secret_field};
+pub use checkpoint::{
+    CheckpointPage, Refusal, checkpoint_live, checkpoint_page, secret_field, secret_namespace,
+};
 
 pub use crate::markup::escape as esc;
 
@@ -185,20 +187,41 @@ pub struct Queue<'a> {
     pub loading: bool,
     /// Where the queue comes from, e.g. "all namespaces".
     pub scope: &'a str,
+    /// Who is signed in (token mode), for the sign-out form.
+    pub account: Option<Account<'a>>,
     /// Now.
     pub now: Timestamp,
+}
+
+/// A signed-in person (token mode).
+#[derive(Clone, Copy)]
+pub struct Account<'a> {
+    /// Their username, as the API server authenticated it.
+    pub user: &'a str,
+    /// The session's CSRF token, for the sign-out form.
+    pub csrf: &'a str,
 }
 
 /// The queue page: filters and the live table.
 pub fn queue_page(queue: &Queue<'_>) -> String {
     let filter = queue.filter;
     let mut body = String::new();
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<h1>Checkpoints</h1>\n<p class=\"scope\">{} · soonest deadline first</p>\n\
-         <form class=\"filters\" method=\"get\" action=\"/\">\n",
+        "<h1>Checkpoints</h1>\n<p class=\"scope\">{} · soonest deadline first</p>",
         esc(queue.scope)
     );
+    if let Some(account) = queue.account {
+        let _ = writeln!(
+            body,
+            "<form class=\"account\" method=\"post\" action=\"/sign-out\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">Signed in as <b id=\"user\">{}</b> \
+             <button type=\"submit\">Sign out</button></form>",
+            esc(account.csrf),
+            esc(account.user)
+        );
+    }
+    body.push_str("<form class=\"filters\" method=\"get\" action=\"/\">\n");
     let _ = write!(
         body,
         "<label>Show <select name=\"show\"><option value=\"pending\"{}>waiting for a decision</option>\

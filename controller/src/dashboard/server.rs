@@ -111,6 +111,8 @@ struct Current {
     cluster: Cluster,
     /// When the session ends (never in local mode).
     expires: Option<Instant>,
+    /// Who signed in (token mode), as the API server authenticated them.
+    user: Option<String>,
 }
 
 /// The server's state.
@@ -274,9 +276,14 @@ impl Dashboard {
             .filter(|c| c.expires.is_none_or(|at| now < at))
     }
 
-    /// A new session for `cluster`, lasting `ttl` (for ever with `None`): the cookie set
-    /// and a redirect to the queue.
-    fn open_session(&self, cluster: Cluster, ttl: Option<Duration>) -> Response<Body> {
+    /// A new session of `user` for `cluster`, lasting `ttl` (for ever with `None`): the
+    /// cookie set and a redirect to the queue.
+    fn open_session(
+        &self,
+        cluster: Cluster,
+        ttl: Option<Duration>,
+        user: Option<String>,
+    ) -> Response<Body> {
         let (Some(id), Some(csrf)) = (crate::seal::random_token(), crate::seal::random_token())
         else {
             return refused(
@@ -303,6 +310,7 @@ impl Dashboard {
                     csrf,
                     cluster,
                     expires,
+                    user,
                 },
             });
         }
@@ -312,6 +320,20 @@ impl Dashboard {
             response.headers_mut().insert(header::SET_COOKIE, value);
         }
         response
+    }
+
+    /// Ends the session `current` is of (its cookie then leads nowhere).
+    fn sign_out(&self, current: &Current) -> Response<Body> {
+        self.sessions()
+            .retain(|s| !same(&s.current.csrf, &current.csrf));
+        match self.sign_in {
+            SignIn::Token { .. } => redirect("/sign-in"),
+            SignIn::Link { .. } => refused(
+                StatusCode::OK,
+                "Signed out",
+                "Open the link tollgate dashboard printed to sign in again.",
+            ),
+        }
     }
 
     /// Whether the request comes from a page of this dashboard (its Origin).
@@ -364,7 +386,13 @@ impl Dashboard {
             .create(&PostParams::default(), &SelfSubjectReview::default())
             .await;
         match review {
-            Ok(_) => self.open_session(Cluster::watch(client, namespaces.clone()), Some(*ttl)),
+            Ok(review) => {
+                let user = review
+                    .status
+                    .and_then(|s| s.user_info)
+                    .and_then(|u| u.username);
+                self.open_session(Cluster::watch(client, namespaces.clone()), Some(*ttl), user)
+            }
             Err(kube::Error::Api(status)) => sign_in_refused(
                 StatusCode::from_u16(status.code).unwrap_or(StatusCode::UNAUTHORIZED),
                 &status.message,
@@ -428,7 +456,7 @@ impl Dashboard {
                 .map(|(_, v)| v.into_owned())
         {
             return if same(&given, token) {
-                self.open_session(cluster.clone(), None)
+                self.open_session(cluster.clone(), None, None)
             } else {
                 refused(
                     StatusCode::UNAUTHORIZED,
@@ -454,12 +482,16 @@ impl Dashboard {
         match (request.method().clone(), parts.as_slice()) {
             (Method::GET, []) => {
                 let view = queue_view(cluster, &Filter::from_query(&query));
-                page(StatusCode::OK, view.render(html::queue_page))
+                let account = current.user.as_deref().map(|user| html::Account {
+                    user,
+                    csrf: &current.csrf,
+                });
+                page(StatusCode::OK, view.render(account, html::queue_page))
             }
             (Method::GET, ["events"]) => {
                 let filter = Filter::from_query(&query);
                 self.events(&current, move |cluster| {
-                    queue_view(cluster, &filter).render(html::queue_rows)
+                    queue_view(cluster, &filter).render(None, html::queue_rows)
                 })
             }
             (Method::GET, ["c", namespace, name]) => {
@@ -476,9 +508,8 @@ impl Dashboard {
                     None => "<p class=\"refusal\">This checkpoint no longer exists (or you may no longer read it).</p>\n".to_owned(),
                 })
             }
-            (Method::POST, ["c", namespace, name, action @ ("decide" | "secret")]) => {
-                let (namespace, name) = ((*namespace).to_owned(), (*name).to_owned());
-                let secret = *action == "secret";
+            (Method::POST, path @ (["sign-out"] | ["c", _, _, "decide" | "secret"])) => {
+                let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
                 if !self.same_origin(&request, &host) {
                     return not_same_origin();
                 }
@@ -493,10 +524,12 @@ impl Dashboard {
                         "The form's security token does not match your session: reload the checkpoint page and send it again.",
                     );
                 }
-                if secret {
-                    provide_secret(&current, &namespace, &name, &form).await
-                } else {
-                    decide(&current, &namespace, &name, &form).await
+                match path.as_slice() {
+                    [_, namespace, name, action] if action == "secret" => {
+                        provide_secret(&current, namespace, name, &form).await
+                    }
+                    [_, namespace, name, _] => decide(&current, namespace, name, &form).await,
+                    _ => self.sign_out(&current),
                 }
             }
             (Method::GET | Method::POST, _) => {
@@ -774,12 +807,7 @@ async fn provide_secret(
             "This checkpoint does not wait for a Secret (any more): nothing was sent to the cluster.",
         );
     };
-    let target = checkpoint
-        .spec
-        .project_ref
-        .namespace
-        .as_deref()
-        .unwrap_or(namespace);
+    let target = html::secret_namespace(&checkpoint);
     let values: Vec<(&str, &str)> = wanted
         .keys
         .iter()
@@ -881,8 +909,12 @@ struct QueueView {
 }
 
 impl QueueView {
-    /// Renders with `render` (the whole page or its live part).
-    fn render(&self, render: impl FnOnce(&Queue<'_>) -> String) -> String {
+    /// Renders with `render` (the whole page or its live part), for `account`.
+    fn render(
+        &self,
+        account: Option<html::Account<'_>>,
+        render: impl FnOnce(&Queue<'_>) -> String,
+    ) -> String {
         let entries: Vec<html::Entry<'_>> = self
             .entries
             .iter()
@@ -894,6 +926,7 @@ impl QueueView {
             error: self.error.as_deref(),
             loading: self.loading,
             scope: &self.scope,
+            account,
             now: Timestamp::now(),
         })
     }

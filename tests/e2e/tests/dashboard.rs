@@ -224,6 +224,21 @@ fn cookie_of(headers: &hyper::HeaderMap) -> String {
         .to_owned()
 }
 
+/// What the apiserver answers carol (a platform user) approving checkpoint `name`.
+async fn carols_refusal(plane: &ControlPlane, ns: &str, name: &str) -> String {
+    match Api::<Checkpoint>::namespaced(plane.client(User::Carol).await, ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"decision": "Approved", "reason": "ship it"}})),
+        )
+        .await
+    {
+        Err(kube::Error::Api(status)) => status.message,
+        other => panic!("carol's decision was not refused: {other:?}"),
+    }
+}
+
 /// Where screenshots go, if anywhere.
 fn screenshots() -> Option<PathBuf> {
     std::env::var_os("TOLLGATE_DASHBOARD_SCREENSHOTS").map(PathBuf::from)
@@ -356,17 +371,7 @@ async fn a_technical_operator_reviews_and_decides_in_the_browser_with_their_own_
             !t.is_empty()
         })
         .await;
-    let expected = match Api::<Checkpoint>::namespaced(plane.client(User::Carol).await, &ns)
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"decision": "Approved", "reason": "ship it"}})),
-        )
-        .await
-    {
-        Err(kube::Error::Api(status)) => status.message,
-        other => panic!("carol's decision was not refused: {other:?}"),
-    };
+    let expected = carols_refusal(plane, &ns, &name).await;
     assert_eq!(refused, expected);
     shoot(&browser, "dashboard-refused-desktop.png").await;
 
@@ -802,6 +807,7 @@ async fn in_cluster_each_person_signs_in_with_their_own_token_and_acts_with_it()
         scope.contains(&format!("namespaces {ns}, default")),
         "{scope}"
     );
+    assert_eq!(browser.text("#user").await.as_deref(), Some("alice"));
     assert!(
         !outer_html(&browser).await.contains(&alice_token),
         "the token is in the page"
@@ -866,17 +872,7 @@ async fn in_cluster_each_person_signs_in_with_their_own_token_and_acts_with_it()
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
-    let expected = match Api::<Checkpoint>::namespaced(plane.client(User::Carol).await, &ns)
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"decision": "Approved", "reason": "ship it"}})),
-        )
-        .await
-    {
-        Err(kube::Error::Api(status)) => status.message,
-        other => panic!("carol's decision was not refused: {other:?}"),
-    };
+    let expected = carols_refusal(plane, &ns, &name).await;
     let shown = page
         .split("<p class=\"api-message\">")
         .nth(1)
@@ -901,6 +897,14 @@ async fn in_cluster_each_person_signs_in_with_their_own_token_and_acts_with_it()
         .await;
     wait_project_phase(&projects, "demo", ProjectPhase::Ready, DEADLINE).await;
     assert_eq!(markers_in(&markers).len(), 1, "{}", controller.log());
+    // Signing out ends the session: the queue leads to the sign-in form again.
+    browser.goto(&format!("{}/", dashboard.base)).await;
+    browser.click("form.account button[type=submit]").await;
+    browser
+        .wait_text("the sign-in form", "h1", |t| t == "Sign in")
+        .await;
+    browser.goto(&format!("{}/", dashboard.base)).await;
+    assert_eq!(browser.url().await, format!("{}/sign-in", dashboard.base));
     let log = dashboard.log();
     assert!(
         !log.contains(&alice_token) && !log.contains(&token_of(plane, User::Carol)),

@@ -151,6 +151,17 @@ pub fn secret_field(key: &str) -> String {
     format!("secret.{key}")
 }
 
+/// Where the Secret a Credential checkpoint asks for goes: the Project's namespace.
+pub fn secret_namespace(checkpoint: &Checkpoint) -> &str {
+    checkpoint
+        .spec
+        .project_ref
+        .namespace
+        .as_deref()
+        .or(checkpoint.metadata.namespace.as_deref())
+        .unwrap_or_default()
+}
+
 /// The form that creates the Secret a Credential checkpoint asks for. Its fields are
 /// password fields the browser neither fills in nor keeps, always empty: a value is never
 /// sent to the page.
@@ -161,12 +172,7 @@ fn secret_form(body: &mut String, page: &CheckpointPage<'_>) {
     };
     let namespace = checkpoint.metadata.namespace.as_deref().unwrap_or_default();
     let name = checkpoint.metadata.name.as_deref().unwrap_or_default();
-    let target = checkpoint
-        .spec
-        .project_ref
-        .namespace
-        .as_deref()
-        .unwrap_or(namespace);
+    let target = secret_namespace(checkpoint);
     let _ = write!(
         body,
         "<section class=\"secret\"><h2>Provide the Secret</h2>\n\

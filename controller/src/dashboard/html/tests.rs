@@ -96,6 +96,10 @@ fn hostile_fields_are_text_in_the_queue() {
         error: Some(HOSTILE),
         loading: false,
         scope: "all namespaces",
+        account: Some(Account {
+            user: HOSTILE,
+            csrf: "token-1",
+        }),
         now: now(),
     };
     let page = queue_page(&queue);
@@ -350,6 +354,7 @@ fn the_queue_shows_each_column_and_marks_overdue() {
         error: None,
         loading: false,
         scope: "all namespaces",
+        account: None,
         now: now(),
     });
     for cell in [

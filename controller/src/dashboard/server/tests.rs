@@ -623,7 +623,7 @@ async fn a_sign_in_needs_this_sites_origin_and_the_token_goes_to_the_api_server_
 }
 
 #[tokio::test]
-async fn a_token_session_is_a_secure_host_cookie_behind_https_and_ends() {
+async fn a_token_session_is_a_secure_host_cookie_behind_https_and_ends_when_due_or_signed_out() {
     for (https, name, secure) in [
         (true, "__Host-tollgate_session=", true),
         (false, "tollgate_session=", false),
@@ -632,6 +632,7 @@ async fn a_token_session_is_a_secure_host_cookie_behind_https_and_ends() {
         let opened = dashboard.open_session(
             fixed_cluster(vec![pending()], vec![]),
             Some(Duration::from_secs(3600)),
+            Some("alice".to_owned()),
         );
         let set = opened.headers()[header::SET_COOKIE]
             .to_str()
@@ -656,9 +657,45 @@ async fn a_token_session_is_a_secure_host_cookie_behind_https_and_ends() {
         let answer = send(&dashboard, queue(cookie.clone())).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         assert!(answer.body.contains("shop-1"), "{}", answer.body);
-        // The session ends: the same cookie leads to the sign-in form again.
-        for session in dashboard.sessions().iter_mut() {
-            session.current.expires = Some(Instant::now());
+        assert!(
+            answer
+                .body
+                .contains("Signed in as <b id=\"user\">alice</b>"),
+            "{}",
+            answer.body
+        );
+        if https {
+            // The session ends: the same cookie leads to the sign-in form again.
+            for session in dashboard.sessions().iter_mut() {
+                session.current.expires = Some(Instant::now());
+            }
+        } else {
+            // Signing out needs the form's token and this site's origin, and ends it.
+            let csrf = answer
+                .body
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap()
+                .to_owned();
+            let origin = Some("http://dash.example:8443");
+            for (origin, form) in [
+                (None, format!("csrf={csrf}")),
+                (origin, "csrf=guess".to_owned()),
+            ] {
+                let refused =
+                    send(&dashboard, post("/sign-out", SITE, &cookie, origin, &form)).await;
+                assert_eq!(refused.status, StatusCode::FORBIDDEN, "{form}");
+            }
+            let answer = send(&dashboard, queue(cookie.clone())).await;
+            assert_eq!(answer.status, StatusCode::OK, "still signed in");
+            let out = send(
+                &dashboard,
+                post("/sign-out", SITE, &cookie, origin, &format!("csrf={csrf}")),
+            )
+            .await;
+            assert_eq!(out.status, StatusCode::SEE_OTHER);
+            assert_eq!(out.headers[header::LOCATION], "/sign-in");
         }
         let answer = send(&dashboard, queue(cookie)).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
