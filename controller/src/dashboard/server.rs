@@ -13,12 +13,9 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams, PostParams};
 use tokio::time::Instant;
 
 use http_body_util::combinators::BoxBody;
@@ -27,14 +24,12 @@ use hyper::body::{Bytes, Frame};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use jiff::Timestamp;
-use kube::api::Api;
 use tokio::sync::watch;
 
-use super::html::{self, CheckpointPage, Filter, Queue, Refusal};
+use super::html::{self, Filter, Queue};
 use super::live::Cluster;
-use crate::api::{Checkpoint, Decision};
-use crate::cli::checkpoint::format::{self, Review};
-use crate::cli::checkpoint::{decide::refused_by, patch_decision, read_review};
+use crate::api::Checkpoint;
+use crate::cli::checkpoint::format;
 
 /// A response body: a whole page or a stream of server-sent events.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -251,159 +246,6 @@ impl Dashboard {
         }
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, VecDeque<Session>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The request's session, if it has one that has not ended.
-    fn session<B>(&self, request: &Request<B>) -> Option<Current> {
-        let id = request
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| {
-                c.trim()
-                    .strip_prefix(self.cookie.as_str())?
-                    .strip_prefix('=')
-            })?;
-        let now = Instant::now();
-        self.sessions()
-            .iter()
-            .find(|s| same(&s.id, id))
-            .map(|s| s.current.clone())
-            .filter(|c| c.expires.is_none_or(|at| now < at))
-    }
-
-    /// A new session of `user` for `cluster`, lasting `ttl` (for ever with `None`): the
-    /// cookie set and a redirect to the queue.
-    fn open_session(
-        &self,
-        cluster: Cluster,
-        ttl: Option<Duration>,
-        user: Option<String>,
-    ) -> Response<Body> {
-        let (Some(id), Some(csrf)) = (crate::seal::random_token(), crate::seal::random_token())
-        else {
-            return refused(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Cannot sign in",
-                "The system's random source failed; restart tollgate dashboard.",
-            );
-        };
-        let now = Instant::now();
-        let expires = ttl.and_then(|ttl| now.checked_add(ttl));
-        let mut cookie = format!("{}={id}; {}", self.cookie, self.cookie_attributes);
-        if let Some(ttl) = ttl {
-            cookie.push_str(&format!("; Max-Age={}", ttl.as_secs()));
-        }
-        {
-            let mut sessions = self.sessions();
-            sessions.retain(|s| s.current.expires.is_none_or(|at| now < at));
-            if sessions.len() >= MAX_SESSIONS {
-                sessions.pop_front();
-            }
-            sessions.push_back(Session {
-                id,
-                current: Current {
-                    csrf,
-                    cluster,
-                    expires,
-                    user,
-                },
-            });
-        }
-        // Off the address with the token, so it stays out of the browser's history.
-        let mut response = redirect("/");
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-        }
-        response
-    }
-
-    /// Ends the session `current` is of (its cookie then leads nowhere).
-    fn sign_out(&self, current: &Current) -> Response<Body> {
-        self.sessions()
-            .retain(|s| !same(&s.current.csrf, &current.csrf));
-        match self.sign_in {
-            SignIn::Token { .. } => redirect("/sign-in"),
-            SignIn::Link { .. } => refused(
-                StatusCode::OK,
-                "Signed out",
-                "Open the link tollgate dashboard printed to sign in again.",
-            ),
-        }
-    }
-
-    /// Whether the request comes from a page of this dashboard (its Origin).
-    fn same_origin<B>(&self, request: &Request<B>, host: &str) -> bool {
-        request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .is_some_and(|origin| origin == format!("{}://{host}", self.scheme))
-    }
-
-    /// Token mode: the bearer token in the sign-in form, checked by the API server with a
-    /// SelfSubjectReview made with it; on success a session with its own client.
-    async fn sign_in_with_token<B>(&self, request: Request<B>, host: &str) -> Response<Body>
-    where
-        B: hyper::body::Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let SignIn::Token {
-            config,
-            namespaces,
-            ttl,
-        } = &self.sign_in
-        else {
-            return refused(StatusCode::NOT_FOUND, "Not found", "No such page.");
-        };
-        if !self.same_origin(&request, host) {
-            return not_same_origin();
-        }
-        let form = match read_form(request).await {
-            Ok(form) => form,
-            Err(response) => return response,
-        };
-        let token = field(&form, "token").trim().to_owned();
-        if token.is_empty() {
-            return sign_in_refused(StatusCode::BAD_REQUEST, "No token was given.");
-        }
-        let mut config = (**config).clone();
-        config.auth_info.token = Some(secrecy::SecretString::from(token));
-        let client = match kube::Client::try_from(config) {
-            Ok(client) => client,
-            Err(e) => {
-                return sign_in_refused(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("cannot make a client for the API server: {e}"),
-                );
-            }
-        };
-        let review = Api::<SelfSubjectReview>::all(client.clone())
-            .create(&PostParams::default(), &SelfSubjectReview::default())
-            .await;
-        match review {
-            Ok(review) => {
-                let user = review
-                    .status
-                    .and_then(|s| s.user_info)
-                    .and_then(|u| u.username);
-                self.open_session(Cluster::watch(client, namespaces.clone()), Some(*ttl), user)
-            }
-            Err(kube::Error::Api(status)) => sign_in_refused(
-                StatusCode::from_u16(status.code).unwrap_or(StatusCode::UNAUTHORIZED),
-                &status.message,
-            ),
-            Err(e) => sign_in_refused(
-                StatusCode::BAD_GATEWAY,
-                &format!("the API server could not be asked: {e}"),
-            ),
-        }
-    }
-
     /// Answers one request.
     pub async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<Body>
     where
@@ -495,7 +337,7 @@ impl Dashboard {
                 })
             }
             (Method::GET, ["c", namespace, name]) => {
-                checkpoint_page(&current, namespace, name, Answered::default()).await
+                forms::checkpoint_page(&current, namespace, name, forms::Answered::default()).await
             }
             (Method::GET, ["c", namespace, name, "events"]) => {
                 let (namespace, name) = ((*namespace).to_owned(), (*name).to_owned());
@@ -526,9 +368,11 @@ impl Dashboard {
                 }
                 match path.as_slice() {
                     [_, namespace, name, action] if action == "secret" => {
-                        provide_secret(&current, namespace, name, &form).await
+                        forms::provide_secret(&current, namespace, name, &form).await
                     }
-                    [_, namespace, name, _] => decide(&current, namespace, name, &form).await,
+                    [_, namespace, name, _] => {
+                        forms::decide(&current, namespace, name, &form).await
+                    }
                     _ => self.sign_out(&current),
                 }
             }
@@ -655,250 +499,6 @@ fn queue_view(cluster: &Cluster, filter: &Filter) -> QueueView {
     }
 }
 
-/// What the checkpoint page says about the form just sent.
-#[derive(Default)]
-struct Answered<'a> {
-    refusal: Option<&'a Refusal>,
-    /// The reason typed for a refused decision, offered again.
-    reason: &'a str,
-    /// What was done.
-    notice: Option<&'a str>,
-}
-
-/// The checkpoint, as the watch saw it or else as the API gives it; the API's refusal as
-/// a page.
-async fn find_checkpoint(
-    cluster: &Cluster,
-    namespace: &str,
-    name: &str,
-) -> Result<Arc<Checkpoint>, Response<Body>> {
-    if let Some(checkpoint) = cluster.checkpoint(namespace, name) {
-        return Ok(checkpoint);
-    }
-    // Not seen by the watch (yet): ask the API, which says why if it refuses.
-    let api: Api<Checkpoint> = Api::namespaced(cluster.client.clone(), namespace);
-    match api.get(name).await {
-        Ok(checkpoint) => Ok(Arc::new(checkpoint)),
-        Err(kube::Error::Api(status)) => Err(refused(
-            StatusCode::from_u16(status.code).unwrap_or(StatusCode::NOT_FOUND),
-            "Cannot read the checkpoint",
-            &status.message,
-        )),
-        Err(e) => Err(refused(
-            StatusCode::BAD_GATEWAY,
-            "Cannot read the checkpoint",
-            &format!("{e}; check that the API server is reachable"),
-        )),
-    }
-}
-
-async fn checkpoint_page(
-    current: &Current,
-    namespace: &str,
-    name: &str,
-    answered: Answered<'_>,
-) -> Response<Body> {
-    let cluster = &current.cluster;
-    let checkpoint = match find_checkpoint(cluster, namespace, name).await {
-        Ok(checkpoint) => checkpoint,
-        Err(response) => return response,
-    };
-    let project = cluster.project_of(&checkpoint);
-    let stored = read_review(&Api::namespaced(cluster.client.clone(), namespace), name).await;
-    let review = match &stored {
-        Ok(Some(review)) => Review::Stored(review),
-        Ok(None) => Review::Missing,
-        Err(why) => Review::Unreadable(why),
-    };
-    let status = answered
-        .refusal
-        .map_or(StatusCode::OK, |_| StatusCode::FORBIDDEN);
-    page(
-        status,
-        html::checkpoint_page(&CheckpointPage {
-            checkpoint: &checkpoint,
-            project: project.as_deref(),
-            review,
-            csrf: &current.csrf,
-            refusal: answered.refusal,
-            reason: answered.reason,
-            notice: answered.notice,
-            now: Timestamp::now(),
-        }),
-    )
-}
-
-/// A decision (Origin and CSRF token already checked): exactly what `tollgate checkpoint
-/// approve|reject` does, with the person's identity.
-async fn decide(
-    current: &Current,
-    namespace: &str,
-    name: &str,
-    form: &[(String, String)],
-) -> Response<Body> {
-    let decision = serde_json::from_value::<Decision>(serde_json::Value::String(
-        field(form, "decision").to_owned(),
-    ))
-    .ok();
-    let reason = field(form, "reason");
-    let Some(decision) = decision else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "Refused",
-            "No decision in the form: use the page's buttons.",
-        );
-    };
-    let refusal = if reason.trim().is_empty() {
-        Refusal {
-            message:
-                "The reason is empty: say why, in your words (it is recorded with the decision)."
-                    .to_owned(),
-            refused_by: "the dashboard (nothing was sent to the cluster)".to_owned(),
-        }
-    } else {
-        let api: Api<Checkpoint> = Api::namespaced(current.cluster.client.clone(), namespace);
-        match patch_decision(&api, name, decision, reason).await {
-            Ok(_) => return redirect(&html::checkpoint_path(namespace, name)),
-            Err(kube::Error::Api(status)) => Refusal {
-                refused_by: refused_by(&status, namespace),
-                message: status.message.clone(),
-            },
-            Err(e) => Refusal {
-                message: e.to_string(),
-                refused_by: "nothing: the request did not reach a decision; check your connection and decide again".to_owned(),
-            },
-        }
-    };
-    checkpoint_page(
-        current,
-        namespace,
-        name,
-        Answered {
-            refusal: Some(&refusal),
-            reason,
-            notice: None,
-        },
-    )
-    .await
-}
-
-/// The Secret a Credential checkpoint asks for (Origin and CSRF token already checked):
-/// created, or completed with the keys it lacks, with the person's identity. The values go
-/// to the API server only: never logged, never put in a page.
-async fn provide_secret(
-    current: &Current,
-    namespace: &str,
-    name: &str,
-    form: &[(String, String)],
-) -> Response<Body> {
-    let checkpoint = match find_checkpoint(&current.cluster, namespace, name).await {
-        Ok(checkpoint) => checkpoint,
-        Err(response) => return response,
-    };
-    let Some(wanted) = checkpoint
-        .spec
-        .secret
-        .as_ref()
-        .filter(|_| format::is_pending(&checkpoint))
-    else {
-        return refused(
-            StatusCode::CONFLICT,
-            "Refused",
-            "This checkpoint does not wait for a Secret (any more): nothing was sent to the cluster.",
-        );
-    };
-    let target = html::secret_namespace(&checkpoint);
-    let values: Vec<(&str, &str)> = wanted
-        .keys
-        .iter()
-        .map(|key| (key.as_str(), field(form, &html::secret_field(key))))
-        .collect();
-    let refusal = if values.iter().any(|(_, v)| v.is_empty()) {
-        Refusal {
-            message: "Every key needs a value.".to_owned(),
-            refused_by: "the dashboard (nothing was sent to the cluster)".to_owned(),
-        }
-    } else {
-        match save_secret(&current.cluster.client, target, &wanted.name, &values).await {
-            Ok(()) => {
-                let notice = format!(
-                    "Secret {target}/{} saved with the key(s) {} (the values are not shown again). The Project carries on by itself once the controller reads it.",
-                    wanted.name,
-                    wanted.keys.join(", ")
-                );
-                return checkpoint_page(
-                    current,
-                    namespace,
-                    name,
-                    Answered {
-                        notice: Some(&notice),
-                        ..Answered::default()
-                    },
-                )
-                .await;
-            }
-            Err(kube::Error::Api(status)) => Refusal {
-                refused_by: match status.code {
-                    401 => "authentication: the API server did not accept your credentials; sign in again".to_owned(),
-                    403 => format!("permission: RBAC, you may not create (or patch) Secrets in namespace {target}; ask for that right, or ask someone who has it to follow the checkpoint's instructions"),
-                    _ => "the API server".to_owned(),
-                },
-                message: status.message.clone(),
-            },
-            Err(e) => Refusal {
-                message: e.to_string(),
-                refused_by: "nothing: the request did not reach the API server; check your connection and send the form again".to_owned(),
-            },
-        }
-    };
-    checkpoint_page(
-        current,
-        namespace,
-        name,
-        Answered {
-            refusal: Some(&refusal),
-            ..Answered::default()
-        },
-    )
-    .await
-}
-
-/// Creates Secret `name` with `values`, or, when it exists, sets those keys in it (a
-/// merge patch: its other keys stay).
-async fn save_secret(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    values: &[(&str, &str)],
-) -> Result<(), kube::Error> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let string_data: std::collections::BTreeMap<String, String> = values
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(namespace.to_owned()),
-            ..Default::default()
-        },
-        string_data: Some(string_data.clone()),
-        ..Default::default()
-    };
-    match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => api
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(serde_json::json!({ "stringData": string_data })),
-            )
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    }
-}
-
 /// The queue's data, owned (the rendered page borrows it).
 struct QueueView {
     entries: Vec<(Arc<Checkpoint>, Option<Arc<crate::api::Project>>)>,
@@ -943,6 +543,9 @@ fn sse_event(event: &str, data: &str) -> String {
     out.push('\n');
     out
 }
+
+mod forms;
+mod session;
 
 #[cfg(test)]
 mod tests;
