@@ -701,6 +701,13 @@ async fn a_credential_checkpoint_is_answered_with_a_secret_made_in_the_browser_w
             t == "Superseded"
         })
         .await;
+    assert_eq!(
+        browser
+            .execute("return document.querySelector('section.secret').hidden;")
+            .await,
+        json!(true),
+        "the closed checkpoint's form is still offered"
+    );
 
     // The values are nowhere else: not in the dashboard's log (at debug), the
     // controller's, or the namespace's Events.

@@ -314,7 +314,11 @@ pub fn checkpoint_live(
             );
         }
     }
-    let mut html = format!("<dl class=\"facts\">\n{out}</dl>\n");
+    // Whether it still waits: the page's script hides its forms once it does not.
+    let mut html = format!(
+        "<dl class=\"facts\" data-pending=\"{}\">\n{out}</dl>\n",
+        format::is_pending(checkpoint)
+    );
     if let Some(project) = project {
         history(&mut html, project);
     }

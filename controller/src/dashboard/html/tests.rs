@@ -263,9 +263,11 @@ fn a_credential_checkpoint_offers_empty_password_fields_for_the_secrets_keys_whi
     let form = open.split("<section class=\"secret\">").nth(1).unwrap();
     let form = form.split("</section>").next().unwrap();
     assert_eq!(form.matches("value=").count(), 1, "{form}");
+    assert!(open.contains("data-pending=\"true\""), "{open}");
     // Decided, or a Credential checkpoint that names no Secret: no form.
     let closed = page(wanted, json!({"phase": "Superseded"}), None);
     assert!(!closed.contains("Provide the Secret"), "{closed}");
+    assert!(closed.contains("data-pending=\"false\""), "{closed}");
     let unnamed = page(
         json!({"type": "Credential"}),
         json!({"phase": "Pending"}),
