@@ -58,6 +58,7 @@ cargo clippy --all-targets --locked -- -D warnings
 terraform fmt -check -recursive modules/
 "$TOLLGATE_HELM" lint deploy/helm/tollgate
 "$TOLLGATE_HELM" lint deploy/helm/tollgate --set webhook.certificates=certManager --set metrics.serviceMonitor.enabled=true
+"$TOLLGATE_HELM" lint deploy/helm/tollgate --set dashboard.enabled=true --set dashboard.url=https://tollgate.example.com --set 'dashboard.namespaces={team-a,team-b}'
 HELM="$TOLLGATE_HELM" deploy/render-bundle.sh --check
 "$hadolint_bin" Dockerfile
 for script in tests/run.sh tests/tools/*.sh tests/aws/*.sh tests/deploy/*.sh deploy/*.sh deploy/argocd/*.sh deploy/argocd/testdata/*.sh; do bash -n "$script"; done

@@ -17,8 +17,8 @@ pub use budget::{
 pub use checkpoint::{
     ApplyOutcome, ApproverSet, Checkpoint, CheckpointCost, CheckpointPhase, CheckpointSpec,
     CheckpointStatus, CheckpointSummary, CheckpointType, Decision, DeliveryOutcome,
-    NotificationRecord, PlanRef, ProjectRef, REVIEW_CHECKPOINT_LABEL, REVIEW_KEY, Sla,
-    review_config_map_name,
+    NotificationRecord, PlanRef, ProjectRef, REVIEW_CHECKPOINT_LABEL, REVIEW_KEY, RequestedSecret,
+    Sla, review_config_map_name,
 };
 pub use common::{DURATION_PATTERN, MONEY_PATTERN, conditions_schema};
 pub use policy::{ApprovalPolicy, ApprovalPolicySpec};

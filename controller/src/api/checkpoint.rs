@@ -99,6 +99,23 @@ pub struct CheckpointSpec {
     /// reasons, and approving them is recorded as an override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<super::PolicyReport>,
+    /// A Credential checkpoint about a Kubernetes Secret: the Secret (in the Project's
+    /// namespace) and the keys it must hold, so that `tollgate dashboard` can offer a form
+    /// that creates it with the person's own identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<RequestedSecret>,
+}
+
+/// A Secret a Credential checkpoint asks a person to create (or complete).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestedSecret {
+    /// The Secret's name, in the Project's namespace.
+    #[schemars(length(max = 253))]
+    pub name: String,
+    /// The keys it must hold.
+    #[schemars(length(max = 20))]
+    pub keys: Vec<String>,
 }
 
 /// Kinds of checkpoint.

@@ -239,8 +239,14 @@ async fn run_inner(args: &CheckpointArgs) -> Result<u8, CheckpointCliError> {
 
 /// A client with the identity of `kubeconfig` (default: `$KUBECONFIG`, else `~/.kube/config`).
 pub(crate) async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, CheckpointCliError> {
+    Client::try_from(config(kubeconfig).await?)
+        .map_err(|e| CheckpointCliError::Client(e.to_string()))
+}
+
+/// The client configuration of `kubeconfig` (default: `$KUBECONFIG`, else `~/.kube/config`).
+pub(crate) async fn config(kubeconfig: Option<&PathBuf>) -> Result<Config, CheckpointCliError> {
     let options = KubeConfigOptions::default();
-    let config = match kubeconfig {
+    match kubeconfig {
         Some(path) => {
             let file = Kubeconfig::read_from(path).map_err(|e| CheckpointCliError::Kubeconfig {
                 path: path.display().to_string(),
@@ -256,8 +262,7 @@ pub(crate) async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client, Check
             |p| p.display().to_string(),
         ),
         detail: e.to_string(),
-    })?;
-    Client::try_from(config).map_err(|e| CheckpointCliError::Client(e.to_string()))
+    })
 }
 
 /// Where to look: one namespace, or all.

@@ -13,7 +13,9 @@ use crate::cli::checkpoint::format;
 
 mod checkpoint;
 
-pub use checkpoint::{CheckpointPage, Refusal, checkpoint_live, checkpoint_page};
+pub use checkpoint::{
+    CheckpointPage, Refusal, checkpoint_live, checkpoint_page, secret_field, secret_namespace,
+};
 
 pub use crate::markup::escape as esc;
 
@@ -144,6 +146,32 @@ pub fn message_page(title: &str, message: &str) -> String {
     )
 }
 
+/// The sign-in page of token mode, with why the last attempt was refused (the API
+/// server's message, verbatim). The token field is a password field the browser does not
+/// fill in or keep, and nothing typed is ever sent back.
+pub fn sign_in_page(refusal: Option<&str>) -> String {
+    let mut body = String::from("<h1>Sign in</h1>\n");
+    if let Some(message) = refusal {
+        let _ = writeln!(
+            body,
+            "<section class=\"refusal\" role=\"alert\" id=\"refusal\"><h2>Refused</h2>\
+             <p class=\"api-message\">{}</p></section>",
+            esc(message)
+        );
+    }
+    body.push_str(
+        "<form class=\"sign-in\" method=\"post\" action=\"/sign-in\">\n\
+         <label for=\"token\">Your Kubernetes bearer token</label>\n\
+         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required>\n\
+         <div class=\"buttons\"><button type=\"submit\" class=\"go\">Sign in</button></div>\n\
+         <p class=\"hint\">A token the cluster accepts for you: an OIDC ID token, or \
+         <code>kubectl create token</code> for your ServiceAccount. It stays in this server's memory \
+         for your session only; every read and decision is made with it, so RBAC and tollgate's \
+         admission apply as to kubectl.</p>\n</form>\n",
+    );
+    layout("Sign in", &body)
+}
+
 /// One checkpoint of the queue with its Project (when the person may read it).
 pub type Entry<'a> = (&'a Checkpoint, Option<&'a Project>);
 
@@ -159,20 +187,41 @@ pub struct Queue<'a> {
     pub loading: bool,
     /// Where the queue comes from, e.g. "all namespaces".
     pub scope: &'a str,
+    /// Who is signed in (token mode), for the sign-out form.
+    pub account: Option<Account<'a>>,
     /// Now.
     pub now: Timestamp,
+}
+
+/// A signed-in person (token mode).
+#[derive(Clone, Copy)]
+pub struct Account<'a> {
+    /// Their username, as the API server authenticated it.
+    pub user: &'a str,
+    /// The session's CSRF token, for the sign-out form.
+    pub csrf: &'a str,
 }
 
 /// The queue page: filters and the live table.
 pub fn queue_page(queue: &Queue<'_>) -> String {
     let filter = queue.filter;
     let mut body = String::new();
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<h1>Checkpoints</h1>\n<p class=\"scope\">{} · soonest deadline first</p>\n\
-         <form class=\"filters\" method=\"get\" action=\"/\">\n",
+        "<h1>Checkpoints</h1>\n<p class=\"scope\">{} · soonest deadline first</p>",
         esc(queue.scope)
     );
+    if let Some(account) = queue.account {
+        let _ = writeln!(
+            body,
+            "<form class=\"account\" method=\"post\" action=\"/sign-out\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">Signed in as <b id=\"user\">{}</b> \
+             <button type=\"submit\">Sign out</button></form>",
+            esc(account.csrf),
+            esc(account.user)
+        );
+    }
+    body.push_str("<form class=\"filters\" method=\"get\" action=\"/\">\n");
     let _ = write!(
         body,
         "<label>Show <select name=\"show\"><option value=\"pending\"{}>waiting for a decision</option>\

@@ -16,50 +16,76 @@ use crate::api::{Checkpoint, Project};
 /// Why a watch is not current: the API's message (e.g. RBAC refusing to list).
 type LastError = Arc<Mutex<Option<String>>>;
 
-/// Checkpoints and Projects in the person's scope, as their watches last saw them.
+/// Checkpoints and Projects in the person's scope, as their watches last saw them. The
+/// watches stop when the last clone is dropped (a session that ends).
 #[derive(Clone)]
 pub struct Cluster {
     /// The person's client: every read and every decision is made with it.
     pub client: Client,
-    /// One namespace, or `None` for every namespace.
-    pub namespace: Option<String>,
-    checkpoints: Store<Checkpoint>,
-    projects: Store<Project>,
+    /// The namespaces watched; empty for every namespace.
+    pub namespaces: Vec<String>,
+    /// One store per namespace watched (one for every namespace).
+    checkpoints: Vec<Store<Checkpoint>>,
+    projects: Vec<Store<Project>>,
     checkpoint_error: LastError,
     project_error: LastError,
     changed: watch::Receiver<u64>,
+    _watches: Arc<Watches>,
+}
+
+/// The watch tasks of one [`Cluster`], stopped when it goes.
+#[derive(Default)]
+struct Watches(Vec<tokio::task::AbortHandle>);
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 impl Cluster {
-    /// Starts watching Checkpoints and Projects in `namespace` (every namespace when
-    /// `None`) with `client`; the watches retry with backoff and end with the runtime.
-    pub fn watch(client: Client, namespace: Option<String>) -> Cluster {
+    /// Starts watching Checkpoints and Projects in `namespaces` (every namespace when
+    /// empty) with `client`; the watches retry with backoff and end with the last clone.
+    pub fn watch(client: Client, namespaces: Vec<String>) -> Cluster {
         let (changes, changed) = watch::channel(0_u64);
         let changes = Arc::new(changes);
-        let (checkpoints, checkpoint_writer) = reflector::store();
-        let (projects, project_writer) = reflector::store();
-        let cluster = Cluster {
+        let (checkpoint_error, project_error) = (LastError::default(), LastError::default());
+        let scopes: Vec<Option<&str>> = match namespaces.as_slice() {
+            [] => vec![None],
+            some => some.iter().map(|n| Some(n.as_str())).collect(),
+        };
+        let mut watches = Watches::default();
+        let (mut checkpoints, mut projects) = (Vec::new(), Vec::new());
+        for scope in scopes {
+            let (store, writer) = reflector::store();
+            checkpoints.push(store);
+            watches.0.push(spawn_watch(
+                api(&client, scope),
+                writer,
+                changes.clone(),
+                checkpoint_error.clone(),
+            ));
+            let (store, writer) = reflector::store();
+            projects.push(store);
+            watches.0.push(spawn_watch(
+                api(&client, scope),
+                writer,
+                changes.clone(),
+                project_error.clone(),
+            ));
+        }
+        Cluster {
             checkpoints,
             projects,
-            checkpoint_error: LastError::default(),
-            project_error: LastError::default(),
+            checkpoint_error,
+            project_error,
             changed,
-            namespace,
+            namespaces,
             client,
-        };
-        spawn_watch(
-            cluster.api(),
-            checkpoint_writer,
-            changes.clone(),
-            cluster.checkpoint_error.clone(),
-        );
-        spawn_watch(
-            cluster.api(),
-            project_writer,
-            changes,
-            cluster.project_error.clone(),
-        );
-        cluster
+            _watches: Arc::new(watches),
+        }
     }
 
     /// A cluster whose stores are filled by the caller (tests) and never change.
@@ -72,39 +98,30 @@ impl Cluster {
         let (_, changed) = watch::channel(0_u64);
         Cluster {
             client,
-            namespace: None,
-            checkpoints,
-            projects,
+            namespaces: Vec::new(),
+            checkpoints: vec![checkpoints],
+            projects: vec![projects],
             checkpoint_error: LastError::default(),
             project_error: LastError::default(),
             changed,
+            _watches: Arc::default(),
         }
     }
 
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        <K as Resource>::DynamicType: Default,
-    {
-        match &self.namespace {
-            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
-            None => Api::all(self.client.clone()),
-        }
-    }
-
-    /// "namespace X" or "all namespaces".
+    /// "namespace X", "namespaces X, Y" or "all namespaces".
     pub fn scope(&self) -> String {
-        self.namespace.as_ref().map_or_else(
-            || "all namespaces".to_owned(),
-            |namespace| format!("namespace {namespace}"),
-        )
+        match self.namespaces.as_slice() {
+            [] => "all namespaces".to_owned(),
+            [one] => format!("namespace {one}"),
+            many => format!("namespaces {}", many.join(", ")),
+        }
     }
 
     /// Every checkpoint seen, each with its Project when that can be read.
     pub fn checkpoints(&self) -> Vec<(Arc<Checkpoint>, Option<Arc<Project>>)> {
         self.checkpoints
-            .state()
-            .into_iter()
+            .iter()
+            .flat_map(Store::state)
             .map(|checkpoint| {
                 let project = self.project_of(&checkpoint);
                 (checkpoint, project)
@@ -114,8 +131,8 @@ impl Cluster {
 
     /// One checkpoint, as last seen.
     pub fn checkpoint(&self, namespace: &str, name: &str) -> Option<Arc<Checkpoint>> {
-        self.checkpoints
-            .get(&ObjectRef::new(name).within(namespace))
+        let key = ObjectRef::new(name).within(namespace);
+        self.checkpoints.iter().find_map(|s| s.get(&key))
     }
 
     /// The checkpoint's Project, as last seen.
@@ -126,13 +143,15 @@ impl Cluster {
             .namespace
             .as_deref()
             .or(checkpoint.metadata.namespace.as_deref())?;
-        self.projects
-            .get(&ObjectRef::new(&checkpoint.spec.project_ref.name).within(namespace))
+        let key = ObjectRef::new(&checkpoint.spec.project_ref.name).within(namespace);
+        self.projects.iter().find_map(|s| s.get(&key))
     }
 
     /// Whether the first list of checkpoints has not arrived yet.
     pub fn loading(&self) -> bool {
-        self.checkpoints.state().is_empty() && self.error().is_none() && !self.ready()
+        self.checkpoints.iter().all(|s| s.state().is_empty())
+            && self.error().is_none()
+            && !self.ready()
     }
 
     fn ready(&self) -> bool {
@@ -156,16 +175,29 @@ impl Cluster {
     }
 }
 
+/// `K` in `namespace`, or in every namespace.
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
 fn spawn_watch<K>(
     api: Api<K>,
     writer: reflector::store::Writer<K>,
     changes: Arc<watch::Sender<u64>>,
     last_error: LastError,
-) where
+) -> tokio::task::AbortHandle
+where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     <K as Resource>::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut events = watcher(api, watcher::Config::default())
             .default_backoff()
             .reflect(writer)
@@ -179,6 +211,7 @@ fn spawn_watch<K>(
             changes.send_modify(|n| *n = n.wrapping_add(1));
         }
     });
+    task.abort_handle()
 }
 
 /// The API's own message when it answered, else the client's error.

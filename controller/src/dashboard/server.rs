@@ -1,18 +1,22 @@
-//! The dashboard's HTTP side: sign-in with the one-time link, sessions, the checks every
-//! request passes (Host, session; for a decision also Origin and the CSRF token), the
-//! security headers on every response, and the routes.
+//! The dashboard's HTTP side: sign-in, sessions, the checks every request passes (Host,
+//! session; for a form also Origin and the CSRF token), the security headers on every
+//! response, and the routes.
 //!
 //! Local mode: the server listens on loopback and acts with the person's kubeconfig; the
 //! link it prints carries a random sign-in token, so other users of the machine (and web
-//! pages in the person's browser) cannot use it. A session is a random id in an HttpOnly,
-//! SameSite=Strict cookie; its CSRF token is in every decision form. In-cluster mode (not
-//! built yet) keeps the same checks and gives each session its own client made from the
-//! bearer token the person signs in with.
+//! pages in the person's browser) cannot use it. Token mode (in a cluster): each person signs
+//! in with their own bearer token, which the API server checks (a SelfSubjectReview made
+//! with it); the token stays in this server's memory, in the session's own client, and every
+//! read, watch, decision and Secret is made with it. Either way a session is a random id in
+//! an HttpOnly, SameSite=Strict cookie (Secure, `__Host-`, behind https); its CSRF token is
+//! in every form.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
@@ -20,23 +24,21 @@ use hyper::body::{Bytes, Frame};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use jiff::Timestamp;
-use kube::api::Api;
 use tokio::sync::watch;
 
-use super::html::{self, CheckpointPage, Filter, Queue, Refusal};
+use super::html::{self, Filter, Queue};
 use super::live::Cluster;
-use crate::api::{Checkpoint, Decision};
-use crate::cli::checkpoint::format::{self, Review};
-use crate::cli::checkpoint::{decide::refused_by, patch_decision, read_review};
+use crate::api::Checkpoint;
+use crate::cli::checkpoint::format;
 
 /// A response body: a whole page or a stream of server-sent events.
 pub type Body = BoxBody<Bytes, Infallible>;
 
-/// The session cookie's name; the port follows, as cookies are not kept apart by port
-/// and two dashboards (two kubeconfigs) may run side by side.
-const COOKIE: &str = "tollgate_session_";
-/// Sessions kept at once; the oldest goes first (one person signs in a few times).
-const MAX_SESSIONS: usize = 16;
+/// The session cookie's name; in local mode the port follows, as cookies are not kept
+/// apart by port and two dashboards (two kubeconfigs) may run side by side.
+const COOKIE: &str = "tollgate_session";
+/// Sessions kept at once; the oldest goes first.
+const MAX_SESSIONS: usize = 64;
 /// The largest decision form accepted.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 /// How often open pages render again without a change (SLA countdowns).
@@ -62,19 +64,63 @@ const SECURITY_HEADERS: [(&str, &str); 7] = [
 const CSS: &str = include_str!("assets/dashboard.css");
 const JS: &str = include_str!("assets/dashboard.js");
 
+/// How people sign in, and whose identity the dashboard then acts with.
+enum SignIn {
+    /// Local mode: the link printed at start; every session acts as the kubeconfig's user.
+    Link {
+        /// The link's token.
+        token: String,
+        /// The kubeconfig's view of the cluster.
+        cluster: Cluster,
+    },
+    /// Each person signs in with their own bearer token; each session has its own client
+    /// and watches.
+    Token {
+        /// The API server (address and CA only: no credentials of its own).
+        config: Box<kube::Config>,
+        /// The namespaces to watch (empty: every namespace).
+        namespaces: Vec<String>,
+        /// How long a session lasts.
+        ttl: Duration,
+    },
+}
+
+/// Where people reach the dashboard in token mode.
+pub struct Site {
+    /// The `Host` people use (`dash.example.com`, `dash.example.com:8443`).
+    pub host: String,
+    /// Whether it is served over https (then cookies are `Secure` and `__Host-`).
+    pub https: bool,
+}
+
 struct Session {
     id: String,
+    current: Current,
+}
+
+/// What a request's session gives it.
+#[derive(Clone)]
+struct Current {
     csrf: String,
+    /// The person's view of the cluster, with their client.
+    cluster: Cluster,
+    /// When the session ends (never in local mode).
+    expires: Option<Instant>,
+    /// Who signed in (token mode), as the API server authenticated them.
+    user: Option<String>,
 }
 
 /// The server's state.
 pub struct Dashboard {
-    cluster: Cluster,
+    sign_in: SignIn,
     /// The `Host` values this server answers to (`127.0.0.1:PORT`, `localhost:PORT`).
     hosts: Vec<String>,
-    login: String,
+    /// `http` or `https`: with the host, the Origin a form must come from.
+    scheme: &'static str,
     /// The session cookie's name.
     cookie: String,
+    /// The cookie's attributes besides its value.
+    cookie_attributes: &'static str,
     sessions: Mutex<VecDeque<Session>>,
     closing: watch::Receiver<bool>,
 }
@@ -133,72 +179,71 @@ fn segments(path: &str) -> Option<Vec<&str>> {
 }
 
 impl Dashboard {
-    /// A dashboard for `cluster`, answering on `port` of loopback, signing in with `login`.
+    /// A local dashboard for `cluster`, answering on `port` of loopback as `name` (this
+    /// run's own `*.localhost` name) and the loopback names, signing in with the link
+    /// carrying `login`.
     pub fn new(
         cluster: Cluster,
         port: u16,
+        name: &str,
         login: String,
         closing: watch::Receiver<bool>,
     ) -> Dashboard {
         Dashboard {
-            cluster,
-            hosts: ["127.0.0.1", "localhost", "[::1]"]
+            sign_in: SignIn::Link {
+                token: login,
+                cluster,
+            },
+            hosts: [name, "127.0.0.1", "localhost", "[::1]"]
                 .iter()
                 .map(|h| format!("{h}:{port}"))
                 .collect(),
-            login,
-            cookie: format!("{COOKIE}{port}"),
+            scheme: "http",
+            cookie: format!("{COOKIE}_{port}"),
+            cookie_attributes: "HttpOnly; SameSite=Strict; Path=/",
             sessions: Mutex::new(VecDeque::new()),
             closing,
         }
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, VecDeque<Session>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The CSRF token of the request's session, if it has one.
-    fn session<B>(&self, request: &Request<B>) -> Option<String> {
-        let id = request
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| {
-                c.trim()
-                    .strip_prefix(self.cookie.as_str())?
-                    .strip_prefix('=')
-            })?;
-        self.sessions()
-            .iter()
-            .find(|s| same(&s.id, id))
-            .map(|s| s.csrf.clone())
-    }
-
-    fn sign_in(&self) -> Response<Body> {
-        let (Some(id), Some(csrf)) = (crate::seal::random_token(), crate::seal::random_token())
-        else {
-            return refused(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Cannot sign in",
-                "The system's random source failed; restart tollgate dashboard.",
-            );
+    /// A dashboard where each person signs in with their own bearer token, checked by the
+    /// API server of `config` (its own credentials are dropped), reached at `site`; a
+    /// session lasts `ttl` and watches `namespaces` (every namespace when empty).
+    pub fn with_tokens(
+        mut config: kube::Config,
+        namespaces: Vec<String>,
+        site: Site,
+        ttl: Duration,
+        closing: watch::Receiver<bool>,
+    ) -> Dashboard {
+        config.auth_info = kube::config::AuthInfo::default();
+        let (cookie, cookie_attributes, scheme) = if site.https {
+            // `__Host-`: only ever set by this host over https, for every path of it.
+            (
+                format!("__Host-{COOKIE}"),
+                "HttpOnly; Secure; SameSite=Strict; Path=/",
+                "https",
+            )
+        } else {
+            (
+                COOKIE.to_owned(),
+                "HttpOnly; SameSite=Strict; Path=/",
+                "http",
+            )
         };
-        let cookie = format!("{}={id}; HttpOnly; SameSite=Strict; Path=/", self.cookie);
-        {
-            let mut sessions = self.sessions();
-            if sessions.len() >= MAX_SESSIONS {
-                sessions.pop_front();
-            }
-            sessions.push_back(Session { id, csrf });
+        Dashboard {
+            sign_in: SignIn::Token {
+                config: Box::new(config),
+                namespaces,
+                ttl,
+            },
+            hosts: vec![site.host],
+            scheme,
+            cookie,
+            cookie_attributes,
+            sessions: Mutex::new(VecDeque::new()),
+            closing,
         }
-        // Off the address with the token, so it stays out of the browser's history.
-        let mut response = redirect("/");
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-        }
-        response
     }
 
     /// Answers one request.
@@ -213,13 +258,13 @@ impl Dashboard {
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        // A page on another site that resolves its own name to 127.0.0.1 (DNS rebinding)
-        // reaches this server with its own name as Host.
+        // A page on another site that resolves its own name to this server (DNS
+        // rebinding) reaches it with its own name as Host.
         if !self.hosts.contains(&host) {
             return refused(
                 StatusCode::MISDIRECTED_REQUEST,
                 "Wrong address",
-                "Open the dashboard at the address tollgate dashboard printed.",
+                "Open the dashboard at its own address (the one tollgate dashboard printed, or its --url).",
             );
         }
         let path = request.uri().path().to_owned();
@@ -239,16 +284,21 @@ impl Dashboard {
                     Full::new(Bytes::from_static(JS.as_bytes())).boxed(),
                 );
             }
+            (&Method::GET, "/sign-in") if matches!(self.sign_in, SignIn::Token { .. }) => {
+                return page(StatusCode::OK, html::sign_in_page(None));
+            }
+            (&Method::POST, "/sign-in") => return self.sign_in_with_token(request, &host).await,
             _ => {}
         }
-        if request.method() == Method::GET
+        if let SignIn::Link { token, cluster } = &self.sign_in
+            && request.method() == Method::GET
             && path == "/"
-            && let Some(token) = form_urlencoded::parse(query.as_bytes())
+            && let Some(given) = form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "token")
                 .map(|(_, v)| v.into_owned())
         {
-            return if same(&token, &self.login) {
-                self.sign_in()
+            return if same(&given, token) {
+                self.open_session(cluster.clone(), None, None)
             } else {
                 refused(
                     StatusCode::UNAUTHORIZED,
@@ -257,39 +307,74 @@ impl Dashboard {
                 )
             };
         }
-        let Some(csrf) = self.session(&request) else {
-            return refused(
-                StatusCode::UNAUTHORIZED,
-                "Sign in",
-                "Open the link tollgate dashboard printed when it started (it carries a sign-in token).",
-            );
+        let Some(current) = self.session(&request) else {
+            return match self.sign_in {
+                SignIn::Link { .. } => refused(
+                    StatusCode::UNAUTHORIZED,
+                    "Sign in",
+                    "Open the link tollgate dashboard printed when it started (it carries a sign-in token).",
+                ),
+                SignIn::Token { .. } => redirect("/sign-in"),
+            };
         };
         let Some(parts) = segments(&path) else {
             return refused(StatusCode::NOT_FOUND, "Not found", "No such page.");
         };
+        let cluster = &current.cluster;
         match (request.method().clone(), parts.as_slice()) {
-            (Method::GET, []) => self.queue(&Filter::from_query(&query)),
+            (Method::GET, []) => {
+                let view = queue_view(cluster, &Filter::from_query(&query));
+                let account = current.user.as_deref().map(|user| html::Account {
+                    user,
+                    csrf: &current.csrf,
+                });
+                page(StatusCode::OK, view.render(account, html::queue_page))
+            }
             (Method::GET, ["events"]) => {
                 let filter = Filter::from_query(&query);
-                self.events(move |me| me.queue_view(&filter).render(html::queue_rows))
+                self.events(&current, move |cluster| {
+                    queue_view(cluster, &filter).render(None, html::queue_rows)
+                })
             }
             (Method::GET, ["c", namespace, name]) => {
-                self.checkpoint(namespace, name, &csrf, None, "").await
+                forms::checkpoint_page(&current, namespace, name, forms::Answered::default()).await
             }
             (Method::GET, ["c", namespace, name, "events"]) => {
                 let (namespace, name) = ((*namespace).to_owned(), (*name).to_owned());
-                self.events(move |me| match me.cluster.checkpoint(&namespace, &name) {
+                self.events(&current, move |cluster| match cluster.checkpoint(&namespace, &name) {
                     Some(checkpoint) => html::checkpoint_live(
                         &checkpoint,
-                        me.cluster.project_of(&checkpoint).as_deref(),
+                        cluster.project_of(&checkpoint).as_deref(),
                         Timestamp::now(),
                     ),
                     None => "<p class=\"refusal\">This checkpoint no longer exists (or you may no longer read it).</p>\n".to_owned(),
                 })
             }
-            (Method::POST, ["c", namespace, name, "decide"]) => {
-                let (namespace, name) = ((*namespace).to_owned(), (*name).to_owned());
-                self.decide(request, &host, &csrf, &namespace, &name).await
+            (Method::POST, path @ (["sign-out"] | ["c", _, _, "decide" | "secret"])) => {
+                let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
+                if !self.same_origin(&request, &host) {
+                    return not_same_origin();
+                }
+                let form = match read_form(request).await {
+                    Ok(form) => form,
+                    Err(response) => return response,
+                };
+                if !same(field(&form, "csrf"), &current.csrf) {
+                    return refused(
+                        StatusCode::FORBIDDEN,
+                        "Refused: the form is stale",
+                        "The form's security token does not match your session: reload the checkpoint page and send it again.",
+                    );
+                }
+                match path.as_slice() {
+                    [_, namespace, name, action] if action == "secret" => {
+                        forms::provide_secret(&current, namespace, name, &form).await
+                    }
+                    [_, namespace, name, _] => {
+                        forms::decide(&current, namespace, name, &form).await
+                    }
+                    _ => self.sign_out(&current),
+                }
             }
             (Method::GET | Method::POST, _) => {
                 refused(StatusCode::NOT_FOUND, "Not found", "No such page.")
@@ -297,69 +382,51 @@ impl Dashboard {
             _ => refused(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method not allowed",
-                "Only GET, and POST for decisions.",
+                "Only GET, and POST for forms.",
             ),
         }
     }
 
-    fn queue_view(&self, filter: &Filter) -> QueueView {
-        let mut entries: Vec<_> = self
-            .cluster
-            .checkpoints()
-            .into_iter()
-            .filter(|(c, p)| filter.keeps(c, p.as_deref()))
-            .collect();
-        entries.sort_by(|(a, _), (b, _)| {
-            (format::deadline(a), &a.metadata.namespace, &a.metadata.name).cmp(&(
-                format::deadline(b),
-                &b.metadata.namespace,
-                &b.metadata.name,
-            ))
-        });
-        QueueView {
-            entries,
-            filter: filter.clone(),
-            error: self.cluster.error(),
-            loading: self.cluster.loading(),
-            scope: self.cluster.scope(),
-        }
-    }
-
-    fn queue(&self, filter: &Filter) -> Response<Body> {
-        let view = self.queue_view(filter);
-        page(StatusCode::OK, view.render(html::queue_page))
-    }
-
-    /// A stream of server-sent events `update`, each the HTML `render` makes: at once, on
-    /// every watch event, and every [`TICK`]; it ends when the server stops.
-    fn events<F>(self: Arc<Self>, render: F) -> Response<Body>
+    /// A stream of server-sent events `update`, each the HTML `render` makes of the
+    /// session's cluster: at once, on every watch event, and every [`TICK`]; it ends when
+    /// the server stops or the session ends.
+    fn events<F>(&self, current: &Current, render: F) -> Response<Body>
     where
-        F: Fn(&Dashboard) -> String + Send + Sync + 'static,
+        F: Fn(&Cluster) -> String + Send + Sync + 'static,
     {
         struct Stream<F> {
-            me: Arc<Dashboard>,
+            cluster: Cluster,
             render: F,
             changes: watch::Receiver<u64>,
             closing: watch::Receiver<bool>,
+            expires: Option<Instant>,
             first: bool,
         }
         let state = Stream {
-            changes: self.cluster.changes(),
+            changes: current.cluster.changes(),
             closing: self.closing.clone(),
-            me: self,
+            cluster: current.cluster.clone(),
+            expires: current.expires,
             render,
             first: true,
         };
         let stream = futures::stream::unfold(state, |mut state| async move {
             if !state.first {
+                let expired = async {
+                    match state.expires {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     changed = state.changes.changed() => changed.ok()?,
                     () = tokio::time::sleep(TICK) => {}
                     _ = state.closing.changed() => return None,
+                    () = expired => return None,
                 }
             }
             state.first = false;
-            let text = sse_event("update", &(state.render)(&state.me));
+            let text = sse_event("update", &(state.render)(&state.cluster));
             Some((Ok::<_, Infallible>(Frame::data(Bytes::from(text))), state))
         });
         respond(
@@ -368,165 +435,67 @@ impl Dashboard {
             BodyExt::boxed(StreamBody::new(stream)),
         )
     }
+}
 
-    async fn checkpoint(
-        &self,
-        namespace: &str,
-        name: &str,
-        csrf: &str,
-        refusal: Option<&Refusal>,
-        reason: &str,
-    ) -> Response<Body> {
-        let checkpoint = match self.cluster.checkpoint(namespace, name) {
-            Some(checkpoint) => checkpoint,
-            None => {
-                // Not seen by the watch (yet): ask the API, which says why if it refuses.
-                let api: Api<Checkpoint> = Api::namespaced(self.cluster.client.clone(), namespace);
-                match api.get(name).await {
-                    Ok(checkpoint) => Arc::new(checkpoint),
-                    Err(kube::Error::Api(status)) => {
-                        return refused(
-                            StatusCode::from_u16(status.code).unwrap_or(StatusCode::NOT_FOUND),
-                            "Cannot read the checkpoint",
-                            &status.message,
-                        );
-                    }
-                    Err(e) => {
-                        return refused(
-                            StatusCode::BAD_GATEWAY,
-                            "Cannot read the checkpoint",
-                            &format!(
-                                "{e}; check that the API server in your kubeconfig is reachable"
-                            ),
-                        );
-                    }
-                }
-            }
-        };
-        let project = self.cluster.project_of(&checkpoint);
-        let stored = read_review(
-            &Api::namespaced(self.cluster.client.clone(), namespace),
-            name,
-        )
-        .await;
-        let review = match &stored {
-            Ok(Some(review)) => Review::Stored(review),
-            Ok(None) => Review::Missing,
-            Err(why) => Review::Unreadable(why),
-        };
-        let status = refusal.map_or(StatusCode::OK, |_| StatusCode::FORBIDDEN);
-        page(
-            status,
-            html::checkpoint_page(&CheckpointPage {
-                checkpoint: &checkpoint,
-                project: project.as_deref(),
-                review,
-                csrf,
-                refusal,
-                reason,
-                now: Timestamp::now(),
-            }),
-        )
-    }
+fn not_same_origin() -> Response<Body> {
+    refused(
+        StatusCode::FORBIDDEN,
+        "Refused: not from this dashboard",
+        "A form must be sent from the dashboard's own page (the request's Origin is missing or another site's).",
+    )
+}
 
-    /// A decision: the same Origin and CSRF token as the page, then exactly what
-    /// `tollgate checkpoint approve|reject` does, with the person's identity.
-    async fn decide<B>(
-        &self,
-        request: Request<B>,
-        host: &str,
-        csrf: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Response<Body>
-    where
-        B: hyper::body::Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+fn sign_in_refused(status: StatusCode, message: &str) -> Response<Body> {
+    page(status, html::sign_in_page(Some(message)))
+}
+
+/// A form's fields (at most [`MAX_FORM_BYTES`]).
+async fn read_form<B>(request: Request<B>) -> Result<Vec<(String, String)>, Response<Body>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(request.into_body(), MAX_FORM_BYTES)
+        .collect()
+        .await
     {
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .unwrap_or_default();
-        if origin != format!("http://{host}") {
-            return refused(
-                StatusCode::FORBIDDEN,
-                "Refused: not from this dashboard",
-                "A decision must be sent from the dashboard's own page (the request's Origin is missing or another site's).",
-            );
-        }
-        let body = match Limited::new(request.into_body(), MAX_FORM_BYTES)
-            .collect()
-            .await
-        {
-            Ok(body) => body.to_bytes(),
-            Err(_) => {
-                return refused(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Refused",
-                    "The form is too large or was cut off.",
-                );
-            }
-        };
-        let mut form_csrf = String::new();
-        let mut decision = None;
-        let mut reason = String::new();
-        for (key, value) in form_urlencoded::parse(&body) {
-            match key.as_ref() {
-                "csrf" => form_csrf = value.into_owned(),
-                "decision" => {
-                    decision = serde_json::from_value::<Decision>(serde_json::Value::String(
-                        value.into_owned(),
-                    ))
-                    .ok();
-                }
-                "reason" => reason = value.into_owned(),
-                _ => {}
-            }
-        }
-        if !same(&form_csrf, csrf) {
-            return refused(
-                StatusCode::FORBIDDEN,
-                "Refused: the form is stale",
-                "The form's security token does not match your session: reload the checkpoint page and decide again.",
-            );
-        }
-        let Some(decision) = decision else {
-            return refused(
-                StatusCode::BAD_REQUEST,
-                "Refused",
-                "No decision in the form: use the page's buttons.",
-            );
-        };
-        if reason.trim().is_empty() {
-            let refusal = Refusal {
-                message: "The reason is empty: say why, in your words (it is recorded with the decision).".to_owned(),
-                refused_by: "the dashboard (nothing was sent to the cluster)".to_owned(),
-            };
-            return self
-                .checkpoint(namespace, name, csrf, Some(&refusal), "")
-                .await;
-        }
-        let api: Api<Checkpoint> = Api::namespaced(self.cluster.client.clone(), namespace);
-        match patch_decision(&api, name, decision, &reason).await {
-            Ok(_) => redirect(&html::checkpoint_path(namespace, name)),
-            Err(kube::Error::Api(status)) => {
-                let refusal = Refusal {
-                    refused_by: refused_by(&status, namespace),
-                    message: status.message.clone(),
-                };
-                self.checkpoint(namespace, name, csrf, Some(&refusal), &reason)
-                    .await
-            }
-            Err(e) => {
-                let refusal = Refusal {
-                    message: e.to_string(),
-                    refused_by: "nothing: the request did not reach a decision; check your connection and decide again".to_owned(),
-                };
-                self.checkpoint(namespace, name, csrf, Some(&refusal), &reason)
-                    .await
-            }
-        }
+        Ok(body) => Ok(form_urlencoded::parse(&body.to_bytes())
+            .into_owned()
+            .collect()),
+        Err(_) => Err(refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Refused",
+            "The form is too large or was cut off.",
+        )),
+    }
+}
+
+/// The form's value of `key` (the first), or empty.
+fn field<'a>(form: &'a [(String, String)], key: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+fn queue_view(cluster: &Cluster, filter: &Filter) -> QueueView {
+    let mut entries: Vec<_> = cluster
+        .checkpoints()
+        .into_iter()
+        .filter(|(c, p)| filter.keeps(c, p.as_deref()))
+        .collect();
+    entries.sort_by(|(a, _), (b, _)| {
+        (format::deadline(a), &a.metadata.namespace, &a.metadata.name).cmp(&(
+            format::deadline(b),
+            &b.metadata.namespace,
+            &b.metadata.name,
+        ))
+    });
+    QueueView {
+        entries,
+        filter: filter.clone(),
+        error: cluster.error(),
+        loading: cluster.loading(),
+        scope: cluster.scope(),
     }
 }
 
@@ -540,8 +509,12 @@ struct QueueView {
 }
 
 impl QueueView {
-    /// Renders with `render` (the whole page or its live part).
-    fn render(&self, render: impl FnOnce(&Queue<'_>) -> String) -> String {
+    /// Renders with `render` (the whole page or its live part), for `account`.
+    fn render(
+        &self,
+        account: Option<html::Account<'_>>,
+        render: impl FnOnce(&Queue<'_>) -> String,
+    ) -> String {
         let entries: Vec<html::Entry<'_>> = self
             .entries
             .iter()
@@ -553,6 +526,7 @@ impl QueueView {
             error: self.error.as_deref(),
             loading: self.loading,
             scope: &self.scope,
+            account,
             now: Timestamp::now(),
         })
     }
@@ -569,6 +543,9 @@ fn sse_event(event: &str, data: &str) -> String {
     out.push('\n');
     out
 }
+
+mod forms;
+mod session;
 
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,13 @@
   source.addEventListener('update', function (event) {
     live.innerHTML = event.data;
     show('live', true);
+    // Decided or closed meanwhile: its forms no longer apply.
+    var facts = live.querySelector('[data-pending]');
+    if (facts && facts.getAttribute('data-pending') === 'false') {
+      document.querySelectorAll('section.decide, section.secret').forEach(function (form) {
+        form.hidden = true;
+      });
+    }
   });
   source.addEventListener('error', function () {
     show('reconnecting…', false);

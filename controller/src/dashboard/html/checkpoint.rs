@@ -33,6 +33,8 @@ pub struct CheckpointPage<'a> {
     pub refusal: Option<&'a Refusal>,
     /// The reason typed for a refused decision, offered again.
     pub reason: &'a str,
+    /// What the form just sent did (never a value typed in it).
+    pub notice: Option<&'a str>,
     /// Now.
     pub now: Timestamp,
 }
@@ -63,6 +65,13 @@ pub fn checkpoint_page(page: &CheckpointPage<'_>) -> String {
             esc(&refusal.refused_by)
         );
     }
+    if let Some(notice) = page.notice {
+        let _ = writeln!(
+            body,
+            "<section class=\"notice\" role=\"status\" id=\"notice\"><p>{}</p></section>",
+            esc(notice)
+        );
+    }
     let _ = write!(
         body,
         "<section class=\"status\" data-live=\"{}/events\">\n{}</section>\n",
@@ -70,6 +79,7 @@ pub fn checkpoint_page(page: &CheckpointPage<'_>) -> String {
         checkpoint_live(checkpoint, page.project, page.now)
     );
     if format::is_pending(checkpoint) {
+        secret_form(&mut body, page);
         decision_form(&mut body, page);
     }
     if !spec.reasons.is_empty() {
@@ -78,6 +88,15 @@ pub fn checkpoint_page(page: &CheckpointPage<'_>) -> String {
             let _ = writeln!(body, "<li>{}</li>", esc(reason));
         }
         body.push_str("</ul>\n</section>\n");
+    }
+    if spec.plan_ref.is_none() && spec.summary.cost.is_none() && spec.summary.changes.is_empty() {
+        // Nothing planned (a Credential or manual checkpoint): what the person must do.
+        let _ = writeln!(
+            body,
+            "<section><h2>What is needed</h2>\n<p class=\"summary\">{}</p>\n</section>",
+            esc(&spec.summary.text)
+        );
+        return layout(&format!("{name} ({namespace})"), &body);
     }
     changes(&mut body, checkpoint, page.review);
     body.push_str("<section><h2>Risk flags</h2>\n");
@@ -124,6 +143,59 @@ fn decision_form(body: &mut String, page: &CheckpointPage<'_>) {
     }
     body.push_str(
         "</div>\n<p class=\"hint\">Decided with your own Kubernetes identity; RBAC and tollgate's admission rules apply as to kubectl.</p>\n</form>\n</section>\n",
+    );
+}
+
+/// The form field of Secret key `key`.
+pub fn secret_field(key: &str) -> String {
+    format!("secret.{key}")
+}
+
+/// Where the Secret a Credential checkpoint asks for goes: the Project's namespace.
+pub fn secret_namespace(checkpoint: &Checkpoint) -> &str {
+    checkpoint
+        .spec
+        .project_ref
+        .namespace
+        .as_deref()
+        .or(checkpoint.metadata.namespace.as_deref())
+        .unwrap_or_default()
+}
+
+/// The form that creates the Secret a Credential checkpoint asks for. Its fields are
+/// password fields the browser neither fills in nor keeps, always empty: a value is never
+/// sent to the page.
+fn secret_form(body: &mut String, page: &CheckpointPage<'_>) {
+    let checkpoint = page.checkpoint;
+    let Some(secret) = &checkpoint.spec.secret else {
+        return;
+    };
+    let namespace = checkpoint.metadata.namespace.as_deref().unwrap_or_default();
+    let name = checkpoint.metadata.name.as_deref().unwrap_or_default();
+    let target = secret_namespace(checkpoint);
+    let _ = write!(
+        body,
+        "<section class=\"secret\"><h2>Provide the Secret</h2>\n\
+         <p>Secret <code>{}/{}</code>, created (or completed) with your own identity.</p>\n\
+         <form method=\"post\" action=\"{}/secret\" autocomplete=\"off\">\n\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\n",
+        esc(target),
+        esc(&secret.name),
+        esc(&checkpoint_path(namespace, name)),
+        esc(page.csrf),
+    );
+    for (i, key) in secret.keys.iter().enumerate() {
+        let _ = writeln!(
+            body,
+            "<label for=\"secret-{i}\"><code>{}</code></label>\n\
+             <input id=\"secret-{i}\" name=\"{}\" type=\"password\" autocomplete=\"off\" required>",
+            esc(key),
+            esc(&secret_field(key)),
+        );
+    }
+    body.push_str(
+        "<div class=\"buttons\"><button type=\"submit\" class=\"go\">Save the Secret</button></div>\n\
+         <p class=\"hint\">The values go to the Kubernetes API only: they are not logged and not shown again.</p>\n</form>\n</section>\n",
     );
 }
 
@@ -242,7 +314,11 @@ pub fn checkpoint_live(
             );
         }
     }
-    let mut html = format!("<dl class=\"facts\">\n{out}</dl>\n");
+    // Whether it still waits: the page's script hides its forms once it does not.
+    let mut html = format!(
+        "<dl class=\"facts\" data-pending=\"{}\">\n{out}</dl>\n",
+        format::is_pending(checkpoint)
+    );
     if let Some(project) = project {
         history(&mut html, project);
     }

@@ -96,6 +96,10 @@ fn hostile_fields_are_text_in_the_queue() {
         error: Some(HOSTILE),
         loading: false,
         scope: "all namespaces",
+        account: Some(Account {
+            user: HOSTILE,
+            csrf: "token-1",
+        }),
         now: now(),
     };
     let page = queue_page(&queue);
@@ -137,6 +141,7 @@ fn hostile_fields_are_text_on_the_checkpoint_page() {
             csrf: HOSTILE,
             refusal: Some(&refusal),
             reason: HOSTILE,
+            notice: None,
             now: now(),
         });
         assert_inert(&page);
@@ -153,6 +158,7 @@ fn hostile_fields_are_text_on_the_checkpoint_page() {
         csrf: HOSTILE,
         refusal: None,
         reason: HOSTILE,
+        notice: None,
         now: now(),
     });
     assert_inert(&page);
@@ -174,6 +180,7 @@ fn the_refusal_shows_the_apis_message_verbatim() {
         csrf: "t",
         refusal: Some(&refusal),
         reason: "looks fine",
+        notice: None,
         now: now(),
     });
     assert!(
@@ -193,6 +200,7 @@ fn a_pending_checkpoint_offers_the_decisions_of_its_type_and_a_decided_one_none(
             csrf: "token-1",
             refusal: None,
             reason: "",
+            notice: None,
             now: now(),
         })
     };
@@ -210,6 +218,84 @@ fn a_pending_checkpoint_offers_the_decisions_of_its_type_and_a_decided_one_none(
         json!({"decision": "Approved", "phase": "Approved"}),
     );
     assert!(!page.contains("<form"), "{page}");
+}
+
+#[test]
+fn a_credential_checkpoint_offers_empty_password_fields_for_the_secrets_keys_while_pending() {
+    let page = |spec: Value, status: Value, notice: Option<&str>| {
+        checkpoint_page(&CheckpointPage {
+            checkpoint: &checkpoint("team-a", "shop-1", spec, status),
+            project: None,
+            review: Review::Missing,
+            csrf: "token-1",
+            refusal: None,
+            reason: "",
+            notice,
+            now: now(),
+        })
+    };
+    let wanted = json!({"type": "Credential", "planRef": null,
+        "summary": {"text": "Secret team-a/aws-keys does not exist.", "add": 0, "change": 0, "destroy": 0},
+        "secret": {"name": "aws-keys", "keys": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]}});
+    let open = page(wanted.clone(), json!({"phase": "Pending"}), None);
+    assert!(
+        open.contains("action=\"/c/team-a/shop-1/secret\""),
+        "{open}"
+    );
+    assert!(open.contains("<code>team-a/aws-keys</code>"), "{open}");
+    // Nothing is planned: what is needed, not changes and costs.
+    assert!(
+        open.contains("<h2>What is needed</h2>") && !open.contains("<h2>Changes</h2>"),
+        "{open}"
+    );
+    for (i, key) in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            open.contains(&format!(
+                "<input id=\"secret-{i}\" name=\"secret.{key}\" type=\"password\" autocomplete=\"off\" required>"
+            )),
+            "{open}"
+        );
+    }
+    // Nothing in the form carries a value but the CSRF token.
+    let form = open.split("<section class=\"secret\">").nth(1).unwrap();
+    let form = form.split("</section>").next().unwrap();
+    assert_eq!(form.matches("value=").count(), 1, "{form}");
+    assert!(open.contains("data-pending=\"true\""), "{open}");
+    // Decided, or a Credential checkpoint that names no Secret: no form.
+    let closed = page(wanted, json!({"phase": "Superseded"}), None);
+    assert!(!closed.contains("Provide the Secret"), "{closed}");
+    assert!(closed.contains("data-pending=\"false\""), "{closed}");
+    let unnamed = page(
+        json!({"type": "Credential"}),
+        json!({"phase": "Pending"}),
+        None,
+    );
+    assert!(!unnamed.contains("Provide the Secret"), "{unnamed}");
+    // Hostile names and keys are text; the notice too.
+    let hostile = page(
+        json!({"type": "Credential", "secret": {"name": HOSTILE, "keys": [HOSTILE]}}),
+        json!({"phase": "Pending"}),
+        Some(HOSTILE),
+    );
+    assert_inert(&hostile);
+    assert!(!hostile.contains("name=\"secret.<"), "{hostile}");
+}
+
+#[test]
+fn the_sign_in_page_has_a_password_field_and_shows_the_refusal_escaped() {
+    let page = sign_in_page(None);
+    assert!(
+        page.contains(
+            "<input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required>"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("action=\"/sign-in\""), "{page}");
+    assert!(!page.contains("refusal"), "{page}");
+    assert_inert(&sign_in_page(Some(HOSTILE)));
 }
 
 #[test]
@@ -270,6 +356,7 @@ fn the_queue_shows_each_column_and_marks_overdue() {
         error: None,
         loading: false,
         scope: "all namespaces",
+        account: None,
         now: now(),
     });
     for cell in [

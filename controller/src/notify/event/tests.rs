@@ -51,6 +51,7 @@ pub(crate) fn sample(event: EventKind) -> Notification {
             requested_by: Some("carol".into()),
             effective_policy: None,
             policy: None,
+            secret: None,
         },
     );
     cp.metadata.namespace = Some("team-a".into());

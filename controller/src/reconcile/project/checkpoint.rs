@@ -88,6 +88,7 @@ impl Run<'_> {
                 .cloned(),
             effective_policy: self.status.effective_policy.clone(),
             policy: self.status.policy.clone(),
+            secret: None,
         };
         let reference = self.create_checkpoint(&tail, spec).await?;
         self.store_review(&reference, &review).await;

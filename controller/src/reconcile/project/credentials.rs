@@ -3,7 +3,7 @@
 //! that asks a person for what is missing and closes by itself once it is there.
 
 use super::*;
-use crate::api::{AssumeRole, SecretInput};
+use crate::api::{AssumeRole, RequestedSecret, SecretInput};
 use crate::audit::AuditCredential;
 use crate::credentials::policy::CredentialKind;
 use crate::credentials::{
@@ -233,8 +233,19 @@ impl Run<'_> {
         if !err.needs_person() {
             return Err(err.into());
         }
+        let secret = match &err {
+            CredentialsError::SecretMissing { name, keys, .. } => Some(RequestedSecret {
+                name: name.clone(),
+                keys: keys.clone(),
+            }),
+            _ => None,
+        };
         let (what, principal) = match (&err, config) {
-            (CredentialsError::SecretMissing { name, .. }, _) => (format!("secret/{name}"), None),
+            // The keys too: a checkpoint's spec cannot change, so another missing key of
+            // the same Secret asks afresh rather than offering the first key's form again.
+            (CredentialsError::SecretMissing { name, keys, .. }, _) => {
+                (format!("secret/{name}/{}", keys.join(",")), None)
+            }
             (CredentialsError::AwsSecretUnavailable { secret_id, .. }, _) => {
                 (format!("aws-secret/{secret_id}"), None)
             }
@@ -251,7 +262,7 @@ impl Run<'_> {
             ),
         };
         let text = trust::instructions(&err, role, principal.as_deref().unwrap_or_default());
-        self.ask_for_credentials(&what, &err.to_string(), &text)
+        self.ask_for_credentials(&what, &err.to_string(), &text, secret)
             .await
             .map(Some)
     }
@@ -308,6 +319,7 @@ impl Run<'_> {
         what: &str,
         problem: &str,
         instructions: &str,
+        secret: Option<RequestedSecret>,
     ) -> Result<Action, ReconcileError> {
         let short: String = hex::encode(Sha256::digest(what.as_bytes()))
             .chars()
@@ -388,6 +400,7 @@ impl Run<'_> {
                         .cloned(),
                     effective_policy: None,
                     policy: None,
+                    secret,
                 };
                 self.create_checkpoint(&tail, spec).await?
             }

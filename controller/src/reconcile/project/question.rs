@@ -36,6 +36,7 @@ impl Run<'_> {
             requested_by: None,
             effective_policy: None,
             policy: None,
+            secret: None,
         })
     }
 
