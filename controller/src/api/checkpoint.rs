@@ -1,4 +1,4 @@
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -78,8 +78,9 @@ pub struct CheckpointSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]
     pub reasons: Vec<String>,
-    /// When the checkpoint was opened.
-    pub requested_at: Time,
+    /// When the checkpoint was opened, to the microsecond: several checkpoints of a Project
+    /// opened within one second are still ordered (retention keeps the newest).
+    pub requested_at: MicroTime,
     /// Deadlines for the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<Sla>,

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::*;
 use crate::api::{CheckpointSpec, CheckpointStatus, CheckpointSummary, PlanRef, ProjectRef, Sla};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
 /// A checkpoint with everything a message shows, for renderer snapshots.
 pub(crate) fn sample(event: EventKind) -> Notification {
@@ -40,7 +40,7 @@ pub(crate) fn sample(event: EventKind) -> Notification {
                 }),
             },
             reasons: vec!["production always needs a person".into()],
-            requested_at: t("2026-03-01T08:55:00Z"),
+            requested_at: MicroTime(t("2026-03-01T08:55:00Z").0),
             sla: Some(Sla {
                 respond_by: t("2026-03-01T09:30:00Z"),
                 escalate_at: Some(t("2026-03-01T10:00:00Z")),

@@ -78,7 +78,7 @@ impl Run<'_> {
                 .take(20)
                 .map(|r| truncate(&r, 500))
                 .collect(),
-            requested_at: Time(requested_at),
+            requested_at: MicroTime(requested_at),
             sla: self.checkpoint_schedule(requested_at),
             approvers,
             requested_by: self

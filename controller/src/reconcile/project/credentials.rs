@@ -390,7 +390,7 @@ impl Run<'_> {
                         ..CheckpointSummary::default()
                     },
                     reasons: vec![truncate(problem, 500)],
-                    requested_at: Time(jiff::Timestamp::now()),
+                    requested_at: MicroTime(jiff::Timestamp::now()),
                     sla: None,
                     approvers: None,
                     requested_by: self

@@ -30,7 +30,7 @@ impl Run<'_> {
                 ..CheckpointSummary::default()
             },
             reasons: reasons.into_iter().map(|r| truncate(&r, 500)).collect(),
-            requested_at: Time(requested_at),
+            requested_at: MicroTime(requested_at),
             sla: self.checkpoint_schedule(requested_at),
             approvers: self.effective_policy().await?.approvers,
             requested_by: None,
