@@ -112,6 +112,16 @@ pub enum CredentialsError {
         "spec.cloud.aws.credentials.assumeRole.sessionDuration `{0}`: use 15m to 12h, e.g. `1h`"
     )]
     SessionDuration(String),
+    /// The credentials file a runner Job's pod is given is unreadable.
+    #[error(
+        "the runner's credentials file {path}: {message}; the controller rewrites it while the Job runs"
+    )]
+    CredentialsFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never a value).
+        message: String,
+    },
     /// The loopback credentials endpoint cannot listen.
     #[error(
         "cannot serve the runs' credentials endpoint on 127.0.0.1: {0}; the controller needs a free loopback port"
@@ -164,6 +174,50 @@ impl TemporaryCredentials {
             env.push(("AWS_SESSION_TOKEN", token.clone()));
         }
         env
+    }
+
+    /// The ECS container-credentials document: what the credentials endpoint answers, and
+    /// how a runner Job's pod is handed them (a Secret the controller rewrites).
+    #[must_use]
+    pub fn to_ecs_document(&self) -> String {
+        serde_json::json!({
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret_access_key,
+            "Token": self.session_token,
+            "Expiration": self.expires,
+        })
+        .to_string()
+    }
+
+    /// Reads [`Self::to_ecs_document`] back.
+    ///
+    /// # Errors
+    /// Not such a document (the message names the problem, never a value).
+    pub fn from_ecs_document(bytes: &[u8]) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Document {
+            access_key_id: String,
+            secret_access_key: String,
+            token: Option<String>,
+            expiration: Option<String>,
+        }
+        let doc: Document = serde_json::from_slice(bytes)
+            // serde_json's message may quote the input: say only where and what kind.
+            .map_err(|e| {
+                format!(
+                    "not a credentials document ({:?} error at line {}, column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                )
+            })?;
+        Ok(Self {
+            access_key_id: doc.access_key_id,
+            secret_access_key: doc.secret_access_key,
+            session_token: doc.token,
+            expires: doc.expiration,
+        })
     }
 }
 
@@ -230,5 +284,26 @@ mod tests {
             assert!(!text.contains(secret), "{text}");
         }
         assert_eq!(creds.env().len(), 3);
+    }
+
+    #[test]
+    fn the_ecs_document_reads_back_and_a_bad_one_is_named_without_its_values() {
+        let creds = TemporaryCredentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/SECRET".into(),
+            session_token: Some("TOKEN123".into()),
+            expires: Some("2026-01-01T00:00:00Z".into()),
+        };
+        let doc = creds.to_ecs_document();
+        assert!(
+            TemporaryCredentials::from_ecs_document(doc.as_bytes()).unwrap() == creds,
+            "{doc}"
+        );
+        let bad = br#"{"AccessKeyId": 7, "SecretAccessKey": "wJalrXUtnFEMI/SECRET"}"#;
+        let err = TemporaryCredentials::from_ecs_document(bad).unwrap_err();
+        assert!(
+            err.contains("Data error") && !err.contains("wJalr"),
+            "{err}"
+        );
     }
 }

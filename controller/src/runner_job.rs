@@ -38,6 +38,10 @@ pub const INPUTS_DIR: &str = "/var/run/tollgate/run";
 pub const WORK_DIR: &str = "/var/run/tollgate/work";
 /// Key of the inputs Secret: the gzipped JSON [`Bundle`].
 pub const BUNDLE_KEY: &str = "bundle.json.gz";
+/// Key of the credentials Secret (and its file in [`INPUTS_DIR`]): the run's assumed-role
+/// credentials as an ECS container-credentials document, rewritten by the controller
+/// before they expire; the pod serves them to Terraform on its own loopback endpoint.
+pub const CREDENTIALS_KEY: &str = "credentials.json";
 /// Key of the result Secret: the JSON [`Outcome`].
 pub const OUTCOME_KEY: &str = "outcome.json";
 /// Key of the result Secret: `terraform output -json` after a successful apply.
@@ -307,6 +311,13 @@ pub fn inputs_secret(job: &str) -> String {
     format!("{job}-inputs")
 }
 
+/// The credentials Secret of the Job `job` ([`CREDENTIALS_KEY`]), when its Project assumes
+/// a role.
+#[must_use]
+pub fn credentials_secret(job: &str) -> String {
+    format!("{job}-credentials")
+}
+
 /// The result Secret of the Job `job` (created empty by the controller, filled by the pod).
 #[must_use]
 pub fn result_secret(job: &str) -> String {
@@ -339,6 +350,8 @@ pub struct JobRequest<'a> {
     pub image: &'a str,
     /// ServiceAccount, resources, deadline.
     pub settings: &'a RunnerSettings,
+    /// Whether the pod is handed refreshable credentials ([`credentials_secret`]).
+    pub credentials: bool,
 }
 
 /// The Job, created suspended: the controller creates its Secrets (owned by it) and then
@@ -361,6 +374,15 @@ pub fn build(req: &JobRequest<'_>) -> Job {
         BUNDLE_KEY,
         BUNDLE_KEY,
     )];
+    if req.credentials {
+        // A projected Secret is updated in the running pod (a plain file swap by the
+        // kubelet), which is how the rewritten credentials reach it.
+        sources.push(secret_projection(
+            &credentials_secret(&name),
+            CREDENTIALS_KEY,
+            CREDENTIALS_KEY,
+        ));
+    }
     let mut args = vec![
         "runner",
         verb,

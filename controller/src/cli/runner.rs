@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -14,8 +16,10 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::CliError;
+use crate::credentials::broker::{Broker, Issue, Issued, Lease};
+use crate::credentials::{CredentialsError, TemporaryCredentials};
 use crate::plan::SavedPlan;
-use crate::redact::Redactor;
+use crate::redact::{LiveSecrets, Redactor};
 use crate::runner_job::{self, Bundle, Outcome, PlanMode};
 use crate::terraform::{
     PlanRequest, PlanStatus, RunnerConfig, TerraformError, TerraformRunner, Workspace,
@@ -140,10 +144,19 @@ pub async fn run(args: &RunnerArgs) -> Result<ExitCode, CliError> {
     }
     let bundle = read_bundle(&run.inputs)?;
     bundle.write_files(&run.work_dir)?;
-    let redactor = Redactor::new(&bundle.redact);
+    let live = LiveSecrets::default();
+    let redactor = Redactor::new(&bundle.redact).with_live(&live);
     let mut ws = Workspace::new(&run.work_dir).with_redactor(&redactor);
     for (name, value) in &bundle.env {
         ws = ws.with_secret_env(name, value);
+    }
+    // Kept for the whole run: its token stops working when it is dropped.
+    let lease = credentials_endpoint(&run.inputs, &live).await?;
+    if let Some(lease) = &lease {
+        let [(uri_name, uri), (token_name, token)] = lease.env();
+        ws = ws
+            .with_env(uri_name, uri)
+            .with_secret_env(token_name, token);
     }
     ws = match &run.kubeconfig {
         Some(path) => ws.with_env("KUBE_CONFIG_PATH", path.to_string_lossy()),
@@ -311,6 +324,48 @@ fn failed(holder: &str, err: &TerraformError, redactor: &Redactor) -> Outcome {
             4000,
         )),
     }
+}
+
+/// With a credentials file among the inputs (a Project assuming a role), a loopback
+/// credentials endpoint for this run, as the controller serves its in-process runs: every
+/// AWS SDK in Terraform asks it when its copy is about to expire, and it answers what the
+/// file holds then (the kubelet updates the file when the controller rewrites the Secret).
+/// Every set it hands out is redacted from the run's output.
+async fn credentials_endpoint(
+    inputs: &Path,
+    live: &LiveSecrets,
+) -> Result<Option<Lease>, CliError> {
+    let path = inputs.join(runner_job::CREDENTIALS_KEY);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let read: Issue = Arc::new(move || {
+        let path = path.clone();
+        Box::pin(async move {
+            let bytes =
+                tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| CredentialsError::CredentialsFile {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+            TemporaryCredentials::from_ecs_document(&bytes)
+                .map_err(|message| CredentialsError::CredentialsFile { path, message })
+        })
+    });
+    let heard: Issued = {
+        let live = live.clone();
+        Arc::new(move |credentials: &TemporaryCredentials| {
+            for (_, value) in credentials.env() {
+                live.add(&value);
+            }
+        })
+    };
+    let first = read().await?;
+    heard(&first);
+    // No margin is enough: the file is read again at every request.
+    let broker = Broker::start(Duration::MAX, std::future::pending()).await?;
+    Ok(Some(broker.lease(first, read, heard)))
 }
 
 fn read_bundle(inputs: &Path) -> Result<Bundle, CliError> {

@@ -136,7 +136,7 @@ impl Broker {
             return reply(StatusCode::FORBIDDEN, "unknown or expired run token".into());
         };
         match self.fresh(&session).await {
-            Ok(credentials) => reply(StatusCode::OK, ecs_document(&credentials)),
+            Ok(credentials) => reply(StatusCode::OK, credentials.to_ecs_document()),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot refresh a run's credentials");
                 reply(StatusCode::BAD_GATEWAY, err.to_string())
@@ -153,6 +153,14 @@ impl Broker {
             *current = next;
         }
         Ok(current.clone())
+    }
+}
+
+impl Broker {
+    /// How much must be left of credentials handed out.
+    #[must_use]
+    pub fn margin(&self) -> Duration {
+        self.margin
     }
 }
 
@@ -183,7 +191,7 @@ impl Drop for Lease {
 
 /// Whether `credentials` expire within `margin` of `now` (or say no time we can read).
 /// Credentials without an expiry (static keys) never need one.
-fn needs_refresh(
+pub(crate) fn needs_refresh(
     credentials: &TemporaryCredentials,
     margin: Duration,
     now: jiff::Timestamp,
@@ -198,17 +206,6 @@ fn needs_refresh(
         }
         Err(_) => true,
     }
-}
-
-/// The ECS container-credentials response.
-fn ecs_document(credentials: &TemporaryCredentials) -> String {
-    serde_json::json!({
-        "AccessKeyId": credentials.access_key_id,
-        "SecretAccessKey": credentials.secret_access_key,
-        "Token": credentials.session_token,
-        "Expiration": credentials.expires,
-    })
-    .to_string()
 }
 
 fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -173,6 +173,9 @@ struct Run<'a> {
     credential_lease: Option<crate::credentials::broker::Lease>,
     /// Credentials the broker mints during the run, redacted like the first ones.
     refreshed_secrets: crate::redact::LiveSecrets,
+    /// With the Job runner, for assumed-role credentials: the pod cannot reach the
+    /// broker, so it gets them in a Secret the controller rewrites while the Job runs.
+    credentials_by_secret: bool,
     /// `TF_VAR_<variable>` of every secret input (secret), from the same call.
     input_env: Vec<(String, String)>,
     /// Set while re-planning to restore drift: the gate's decision then always asks a
@@ -228,6 +231,7 @@ impl<'a> Run<'a> {
             credentials: None,
             credential_lease: None,
             refreshed_secrets: Default::default(),
+            credentials_by_secret: false,
             input_env: Vec::new(),
             restore_drift: None,
             source: None,

@@ -90,6 +90,7 @@ fn request<'a>(settings: &'a RunnerSettings, command: RunCommand<'a>) -> JobRequ
         attempt: 0,
         image: "ghcr.io/tollgate/tollgate:1.0",
         settings,
+        credentials: false,
     }
 }
 
@@ -132,6 +133,32 @@ fn a_plan_job_plans_what_it_is_asked_and_mounts_no_plan() {
             .sources
             .unwrap();
         assert_eq!(sources.len(), 1, "only the inputs bundle");
+    }
+}
+
+#[test]
+fn a_job_of_a_project_assuming_a_role_mounts_its_credentials_secret() {
+    let settings = RunnerJobConfig::default().for_project("team-a", "web");
+    for command in [PLAN, APPLY] {
+        let job = build(&JobRequest {
+            credentials: true,
+            ..request(&settings, command)
+        });
+        let name = job.metadata.name.clone().unwrap();
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let sources = pod.volumes.unwrap()[0]
+            .projected
+            .clone()
+            .unwrap()
+            .sources
+            .unwrap();
+        let credentials = sources
+            .iter()
+            .filter_map(|s| s.secret.clone())
+            .find(|s| s.name == credentials_secret(&name))
+            .unwrap();
+        assert_eq!(credentials.items.unwrap()[0].path, CREDENTIALS_KEY);
+        assert!(credentials_secret(&name).len() <= 63, "{name}");
     }
 }
 

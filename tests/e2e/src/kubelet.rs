@@ -2,7 +2,8 @@
 //! Jobs (`--runner=job`).
 //!
 //! It watches the runner Jobs of one namespace; for each Job let run (no longer suspended)
-//! it does what a node would (or what the test chooses per kind of run, see [`Node`]): materialises the pod's projected Secrets as files and its
+//! it does what a node would (or what the test chooses per kind of run, see [`Node`]): materialises the pod's projected Secrets as files (and keeps them up to date while the pod
+//! runs) and its
 //! `emptyDir`s as directories, runs the container's command (`tollgate` with the Job's args
 //! and env, paths under a mount point mapped to those directories) under a token of the
 //! pod's ServiceAccount, and then writes the Job's status as the Job controller does
@@ -24,7 +25,47 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::controller::tollgate_binary;
+
+/// How often a running pod's projected Secrets are brought up to date (the kubelet's sync
+/// period is about a minute; shorter here so a test waits less).
+const SECRET_SYNC: std::time::Duration = std::time::Duration::from_millis(500);
 use crate::{ControlPlane, User};
+
+/// The runner ServiceAccount [`job_runner_args`]' --runner-config names.
+pub const RUNNER_ACCOUNT: &str = "tollgate-runner";
+
+/// The state namespace of `ns` with the runner identity of `deploy/runner-rbac.yaml`.
+pub async fn state_namespace_with_runner(plane: &ControlPlane, ns: &str) -> String {
+    let state = plane
+        .state_namespace(&crate::controller::state_namespace_of(ns))
+        .await;
+    let rbac = std::fs::read_to_string(crate::repo_root().join("deploy/runner-rbac.yaml"))
+        .expect("deploy/runner-rbac.yaml")
+        .replace("namespace: tollgate-system", &format!("namespace: {state}"));
+    plane.kubectl(User::Admin, &["apply", "-f", "-"], Some(&rbac));
+    state
+}
+
+/// The controller flags of the Job runner, with a --runner-config written into `dir`.
+pub fn job_runner_args(dir: &Path) -> Vec<String> {
+    let config = dir.join("runner.yaml");
+    std::fs::create_dir_all(dir).expect("the config's directory");
+    std::fs::write(
+        &config,
+        format!(
+            "serviceAccount: {RUNNER_ACCOUNT}\nactiveDeadlineSeconds: 900\nresources:\n  requests: {{cpu: 100m, memory: 128Mi}}\n  limits: {{cpu: \"1\", memory: 512Mi}}\n"
+        ),
+    )
+    .expect("write the runner config");
+    vec![
+        "--runner".into(),
+        "job".into(),
+        "--runner-image".into(),
+        "registry.example/tollgate:e2e".into(),
+        "--runner-config".into(),
+        config.to_string_lossy().into_owned(),
+    ]
+}
 
 /// What the node does with a Job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,27 +267,11 @@ impl NodeContext {
             .expect("a pod template");
         let container = template.containers.first().expect("a container").clone();
         // The volumes, materialised.
+        let volumes = template.volumes.clone().unwrap_or_default();
         let mut mounts: Vec<(String, PathBuf)> = Vec::new();
-        for volume in template.volumes.clone().unwrap_or_default() {
+        for volume in &volumes {
             let dir = pod_dir.join("volumes").join(&volume.name);
             std::fs::create_dir_all(&dir).expect("volume dir");
-            if let Some(projected) = &volume.projected {
-                let secrets: Api<Secret> = Api::namespaced(self.admin.clone(), &self.namespace);
-                for source in projected.sources.clone().unwrap_or_default() {
-                    let Some(projection) = source.secret else {
-                        continue;
-                    };
-                    let secret = secrets
-                        .get(&projection.name)
-                        .await
-                        .expect("a mounted Secret exists");
-                    let data = secret.data.unwrap_or_default();
-                    for item in projection.items.unwrap_or_default() {
-                        let bytes = &data.get(&item.key).expect("the mounted key exists").0;
-                        std::fs::write(dir.join(&item.path), bytes).expect("write a mounted file");
-                    }
-                }
-            }
             let mount = container
                 .volume_mounts
                 .clone()
@@ -256,6 +281,18 @@ impl NodeContext {
                 .expect("every volume is mounted");
             mounts.push((mount.mount_path, dir));
         }
+        self.project_secrets(&volumes, &pod_dir, true).await;
+        // As the kubelet does, projected Secrets follow their Secret while the pod runs.
+        let syncing = {
+            let node = self.clone();
+            let pod_dir = pod_dir.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(SECRET_SYNC).await;
+                    node.project_secrets(&volumes, &pod_dir, false).await;
+                }
+            })
+        };
         let at_node = |value: &str| {
             mounts
                 .iter()
@@ -321,6 +358,7 @@ impl NodeContext {
             .status()
             .await
             .expect("run the pod's command");
+        syncing.abort();
         let code = status.code().unwrap_or(-1);
         if let Some(pod) = pods
             .lock()
@@ -343,6 +381,46 @@ impl NodeContext {
             ]})
         };
         self.status(&jobs, &name, finished).await;
+    }
+
+    /// Writes the projected Secrets' keys into the volumes' directories under `pod_dir`,
+    /// each file replaced whole (renamed into place) when its Secret changed. At the pod's
+    /// `start` every Secret must exist (none of a runner's is optional).
+    async fn project_secrets(
+        &self,
+        volumes: &[k8s_openapi::api::core::v1::Volume],
+        pod_dir: &Path,
+        start: bool,
+    ) {
+        let secrets: Api<Secret> = Api::namespaced(self.admin.clone(), &self.namespace);
+        for volume in volumes {
+            let Some(projected) = &volume.projected else {
+                continue;
+            };
+            let dir = pod_dir.join("volumes").join(&volume.name);
+            for source in projected.sources.clone().unwrap_or_default() {
+                let Some(projection) = source.secret else {
+                    continue;
+                };
+                let secret = match secrets.get(&projection.name).await {
+                    Ok(secret) => secret,
+                    Err(e) if start => panic!("a mounted Secret {} exists: {e}", projection.name),
+                    // Gone once the Job ended (garbage-collected with it): nothing to follow.
+                    Err(_) => continue,
+                };
+                let data = secret.data.unwrap_or_default();
+                for item in projection.items.unwrap_or_default() {
+                    let bytes = &data.get(&item.key).expect("the mounted key exists").0;
+                    let path = dir.join(&item.path);
+                    if std::fs::read(&path).is_ok_and(|old| &old == bytes) {
+                        continue;
+                    }
+                    let staged = dir.join(format!("..{}.tmp", item.path));
+                    std::fs::write(&staged, bytes).expect("write a mounted file");
+                    std::fs::rename(&staged, &path).expect("swap a mounted file");
+                }
+            }
+        }
     }
 
     async fn status(&self, jobs: &Api<Job>, name: &str, status: serde_json::Value) {

@@ -18,6 +18,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use tollgate::api::{Checkpoint, CheckpointPhase, CheckpointType, Project, ProjectPhase};
 use tollgate_e2e::controller::ControllerProcess;
+use tollgate_e2e::kubelet::{Kubelet, Node, job_runner_args, state_namespace_with_runner};
 use tollgate_e2e::moto::Moto;
 use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{ControlPlane, User, repo_root, wait_for};
@@ -530,6 +531,149 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
     .into_iter()
     // The test module's own output files are where the applies recorded them.
     .filter(|h| !h.ends_with("shop.env") && !h.ends_with("leaky-role.env"))
+    .collect::<Vec<_>>();
+    assert!(hits.is_empty(), "secrets leaked: {hits:?}");
+    plane.delete_namespace(&namespace).await;
+}
+
+#[tokio::test]
+async fn a_runner_job_is_handed_its_assumed_role_credentials_and_fresh_ones_while_it_runs() {
+    let plane = ControlPlane::get().await;
+    let moto = Moto::start(None).await;
+    let node_dir = tempfile::tempdir().unwrap();
+    let Scene {
+        namespace,
+        dir,
+        controller,
+        projects,
+        checkpoints: _,
+        secrets: _,
+    } = Scene::start(
+        plane,
+        "creds-job",
+        false,
+        Some(serde_json::json!(["FirstApply", "Create"])),
+        moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
+        // Longer than the session lasts: every look at the running Job hands it new ones.
+        ["--credentials-refresh-margin".to_owned(), "7200".to_owned()]
+            .into_iter()
+            .chain(job_runner_args(&node_dir.path().join("config")))
+            .collect(),
+    )
+    .await;
+    let state = state_namespace_with_runner(plane, &namespace).await;
+    let node = Kubelet::start(plane, &state, &node_dir.path().join("node"), |_| Node::Run).await;
+    let out = dir.path().join("job.env");
+    let mut job_project = project(
+        &namespace,
+        "jobbed",
+        ACCOUNT,
+        serde_json::json!({"assumeRole": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/tollgate-deploy"), "externalId": "ext-7f3a", "sessionDuration": "1h"}}),
+        &out,
+    );
+    job_project.spec.components[0]
+        .inputs
+        .insert("await_new_credentials".into(), serde_json::json!(true));
+    projects
+        .create(&PostParams::default(), &job_project)
+        .await
+        .unwrap();
+    wait_phase(&projects, "jobbed", ProjectPhase::Ready).await;
+
+    // The apply ran in a Job's pod, and Terraform there asked the pod's own loopback
+    // endpoint: no keys in its environment.
+    let apply = node
+        .pods()
+        .into_iter()
+        .find(|p| p.run == "apply" && p.exit == Some(0))
+        .expect("the apply ran in a runner Job");
+    let seen = seen(&out);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
+        assert_eq!(value(&seen, name), Some(""), "{name}");
+    }
+    let uri = value(&seen, "AWS_CONTAINER_CREDENTIALS_FULL_URI").unwrap();
+    assert!(uri.starts_with("http://127.0.0.1:"), "{uri}");
+    // The first credentials, then, while the apply still ran, others: the controller
+    // rewrote the Job's credentials Secret and the pod served what its file then held.
+    let (key, secret, token) = fetched(&seen, 1);
+    let (fresh_key, fresh_secret, fresh_token) = fetched(&seen, 2);
+    assert!(
+        key.starts_with("ASIA") && fresh_key.starts_with("ASIA"),
+        "{key} {fresh_key}"
+    );
+    assert_ne!(key, fresh_key, "the pod was handed new credentials");
+    let issued_by_moto = moto.assumed_roles();
+    for key in [&key, &fresh_key] {
+        let role = issued_by_moto
+            .iter()
+            .find(|r| r["access_key_id"] == key.as_str())
+            .unwrap_or_else(|| panic!("moto issued {key}: {issued_by_moto:?}"));
+        assert_eq!(role["external_id"], "ext-7f3a", "{role}");
+    }
+    // The apply's Job (kept for its logs) holds them only in its credentials Secret: its
+    // inputs carry blank keys and no value of them, and the pod's output none either.
+    let admin = plane.client(User::Admin).await;
+    let state_secrets: Api<Secret> = Api::namespaced(admin, &state);
+    let inputs = state_secrets
+        .get(&tollgate::runner_job::inputs_secret(&apply.job))
+        .await
+        .unwrap();
+    let bundle = tollgate::runner_job::Bundle::decode(
+        &inputs.data.unwrap()[tollgate::runner_job::BUNDLE_KEY].0,
+    )
+    .unwrap();
+    let bundled = serde_json::to_string(&(&bundle.env, &bundle.redact)).unwrap();
+    let credentials = state_secrets
+        .get(&tollgate::runner_job::credentials_secret(&apply.job))
+        .await
+        .unwrap();
+    let handed = String::from_utf8(
+        credentials.data.unwrap()[tollgate::runner_job::CREDENTIALS_KEY]
+            .0
+            .clone(),
+    )
+    .unwrap();
+    assert!(handed.contains("ASIA"), "an ECS credentials document");
+    let pod_output = std::fs::read_to_string(&apply.log).unwrap()
+        + &std::fs::read_to_string(apply.log.with_file_name("stdout")).unwrap();
+    for secret in [
+        &key,
+        &secret,
+        &token,
+        &fresh_key,
+        &fresh_secret,
+        &fresh_token,
+    ] {
+        assert!(
+            !bundled.contains(secret.as_str()),
+            "a key in the Job's inputs"
+        );
+        assert!(
+            !pod_output.contains(secret.as_str()),
+            "a key in the pod's output"
+        );
+    }
+    let hits = find_anywhere(
+        plane,
+        &namespace,
+        &controller,
+        dir.path(),
+        &[
+            &key,
+            &secret,
+            &token,
+            &fresh_key,
+            &fresh_secret,
+            &fresh_token,
+        ],
+    )
+    .await
+    .into_iter()
+    .filter(|h| !h.ends_with("job.env"))
     .collect::<Vec<_>>();
     assert!(hits.is_empty(), "secrets leaked: {hits:?}");
     plane.delete_namespace(&namespace).await;

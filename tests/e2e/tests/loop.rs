@@ -1476,7 +1476,10 @@ async fn checkpoints_carry_the_projects_sla_deadlines() {
     env.create_as_carol(&demo(&env.ns, &env.markers(), json!({}), sla))
         .await;
     let checkpoint = env.pending_checkpoint(None).await;
-    let opened = checkpoint.spec.requested_at.0;
+    // Deadlines are kept to the second (a `Time`), the opening to the microsecond.
+    let opened =
+        k8s_openapi::jiff::Timestamp::from_second(checkpoint.spec.requested_at.0.as_second())
+            .unwrap();
     let deadlines = checkpoint.spec.sla.clone().unwrap();
     let after = |minutes: i64| opened + k8s_openapi::jiff::SignedDuration::from_mins(minutes);
     assert_eq!(deadlines.respond_by.0, after(30));

@@ -14,8 +14,10 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use tollgate::api::{Checkpoint, Project, ProjectPhase};
 use tollgate::runner_job::{self, RUN_LABEL};
-use tollgate_e2e::controller::{ControllerProcess, state_namespace_of};
-use tollgate_e2e::kubelet::{Kubelet, Node, PodRun};
+use tollgate_e2e::controller::ControllerProcess;
+use tollgate_e2e::kubelet::{
+    Kubelet, Node, PodRun, RUNNER_ACCOUNT, job_runner_args, state_namespace_with_runner,
+};
 use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{
     ControlPlane, User, applying_in, create_preapproved, demo_project, markers_in, wait_demo,
@@ -24,39 +26,6 @@ use tollgate_e2e::{
 
 const DEADLINE: Duration = Duration::from_secs(180);
 const LEASE_SECONDS: u64 = 4;
-/// The runner ServiceAccount the test's --runner-config names.
-const RUNNER_ACCOUNT: &str = "tollgate-runner";
-
-/// The state namespace of `ns` with the runner identity of `deploy/runner-rbac.yaml`.
-async fn state_namespace_with_runner(plane: &ControlPlane, ns: &str) -> String {
-    let state = plane.state_namespace(&state_namespace_of(ns)).await;
-    let rbac = std::fs::read_to_string(tollgate_e2e::repo_root().join("deploy/runner-rbac.yaml"))
-        .unwrap()
-        .replace("namespace: tollgate-system", &format!("namespace: {state}"));
-    plane.kubectl(User::Admin, &["apply", "-f", "-"], Some(&rbac));
-    state
-}
-
-/// The controller flags of the Job runner, with a --runner-config written into `dir`.
-fn job_runner_args(dir: &Path) -> Vec<String> {
-    let config = dir.join("runner.yaml");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "serviceAccount: {RUNNER_ACCOUNT}\nactiveDeadlineSeconds: 900\nresources:\n  requests: {{cpu: 100m, memory: 128Mi}}\n  limits: {{cpu: \"1\", memory: 512Mi}}\n"
-        ),
-    )
-    .unwrap();
-    vec![
-        "--runner".into(),
-        "job".into(),
-        "--runner-image".into(),
-        "registry.example/tollgate:e2e".into(),
-        "--runner-config".into(),
-        config.to_string_lossy().into_owned(),
-    ]
-}
 
 async fn runner_jobs(jobs: &Api<Job>) -> Vec<Job> {
     jobs.list(&ListParams::default().labels(RUN_LABEL))

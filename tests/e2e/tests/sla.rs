@@ -245,7 +245,7 @@ async fn an_undecided_checkpoint_reminds_escalates_and_expires_once_each_across_
     let expire_at = sla.expire_at.unwrap().0;
     assert_eq!(
         expire_at
-            .duration_since(opened.spec.requested_at.0)
+            .duration_since(to_the_second(opened.spec.requested_at.0))
             .as_secs(),
         30
     );
@@ -667,7 +667,7 @@ async fn a_to_owned_policy_sets_deadlines_and_channels_a_project_cannot_loosen_o
     assert_eq!(
         sla.respond_by
             .0
-            .duration_since(escalated.spec.requested_at.0)
+            .duration_since(to_the_second(escalated.spec.requested_at.0))
             .as_secs(),
         6,
         "the policy's 6s, not the Project's 1h"
@@ -699,4 +699,10 @@ async fn a_to_owned_policy_sets_deadlines_and_channels_a_project_cannot_loosen_o
     assert_eq!(ns_counts.get("Opened"), Some(&1), "{ns_counts:?}");
     assert_eq!(ns_counts.get("Escalated"), None, "{ns_counts:?}");
     plane.delete_namespace(&ns).await;
+}
+
+/// A checkpoint's opening as its deadlines see it: they are kept to the second (a `Time`),
+/// the opening to the microsecond.
+fn to_the_second(at: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(at.as_second()).unwrap()
 }

@@ -21,7 +21,7 @@ impl Run<'_> {
         if let Some(action) = self.obtain_credentials(&plan.id, false).await? {
             return Ok(action);
         }
-        self.without_credentials_endpoint_in_jobs();
+        self.hand_credentials_to_jobs();
         let ws = self.write_workspace()?;
         let decided_by = self.decided_by().await;
         let approved_checkpoint = self.status.checkpoint_ref.clone();

@@ -96,6 +96,7 @@ impl Run<'_> {
     ) -> Result<Option<Action>, ReconcileError> {
         self.credentials = None;
         self.credential_lease = None;
+        self.credentials_by_secret = false;
         self.input_env.clear();
         let aws = self.project.spec.cloud.as_ref().map(|c| &c.aws);
         let credentials = aws.and_then(|a| a.credentials.as_ref());

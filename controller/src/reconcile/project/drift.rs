@@ -210,7 +210,7 @@ impl Run<'_> {
         &mut self,
         plan_key: &str,
     ) -> Result<JobRun<String>, ReconcileError> {
-        self.without_credentials_endpoint_in_jobs();
+        self.hand_credentials_to_jobs();
         let ws = self.write_workspace()?;
         let shown = match self.ctx.config.job_runner.clone() {
             Some(runner) => self

@@ -14,11 +14,14 @@ use kube::api::DeleteParams;
 
 use super::*;
 use crate::api::RunnerJobStatus;
+use crate::credentials::{TemporaryCredentials, broker};
 use crate::runner_job::{self, Bundle, JobRequest, JobState, Outcome, PlanMode, RunCommand};
 use crate::terraform::{CommandOutput, PlanOutcome};
 
 /// How often a Project whose Job runs looks at it without being woken by the Job's watch.
 const JOB_RECHECK: Duration = Duration::from_secs(60);
+/// The soonest a Project whose Job runs looks again to refresh the pod's credentials.
+const CREDENTIALS_RECHECK_FLOOR: Duration = Duration::from_secs(5);
 
 /// Where a run in a runner Job stands.
 pub(super) enum JobRun<T> {
@@ -87,11 +90,13 @@ impl Run<'_> {
         Api::namespaced(self.ctx.client.clone(), &self.ctx.config.state_namespace)
     }
 
-    /// A runner Job's pod cannot reach the controller's loopback credentials endpoint: it
-    /// gets the minted keys, without refresh (docs/deploy.md#job-runner).
-    pub(super) fn without_credentials_endpoint_in_jobs(&mut self) {
+    /// A runner Job's pod cannot reach the controller's loopback credentials endpoint:
+    /// assumed-role credentials go to it in a credentials Secret instead, which the
+    /// controller rewrites before they expire and the pod serves to Terraform on its own
+    /// loopback endpoint; static keys go in its inputs (docs/deploy.md#job-runner).
+    pub(super) fn hand_credentials_to_jobs(&mut self) {
         if self.ctx.config.job_runner.is_some() {
-            self.credential_lease = None;
+            self.credentials_by_secret = self.credential_lease.take().is_some();
         }
     }
 
@@ -212,6 +217,7 @@ impl Run<'_> {
                     attempt,
                     image: &runner.image,
                     settings: &settings,
+                    credentials: self.credentials_by_secret,
                 });
                 match jobs.create(&PostParams::default(), &manifest).await {
                     Ok(job) => job,
@@ -260,7 +266,8 @@ impl Run<'_> {
         if state == JobState::Running {
             tracing::info!(job = %name, %holder, "waiting for the runner Job ({verb})");
             self.job_running = true;
-            return Ok(JobRun::Running(Action::requeue(JOB_RECHECK)));
+            let recheck = self.refresh_job_credentials(&name).await?;
+            return Ok(JobRun::Running(Action::requeue(recheck)));
         }
         let result = self
             .state_secrets()
@@ -359,11 +366,63 @@ impl Run<'_> {
         self.save().await
     }
 
+    /// The credentials a runner Job's pod gets in its credentials Secret, if any.
+    fn by_secret(&self) -> Option<&TemporaryCredentials> {
+        self.credentials
+            .as_ref()
+            .filter(|_| self.credentials_by_secret)
+    }
+
+    /// Rewrites the credentials Secret of the running Job `job` with the credentials this
+    /// reconcile minted, once those it holds are within the refresh margin of expiring;
+    /// says when to look again (a Job without such a Secret has nothing to refresh).
+    async fn refresh_job_credentials(&self, job: &str) -> Result<Duration, ReconcileError> {
+        let (Some(fresh), Some(broker)) = (self.by_secret(), &self.ctx.credentials_broker) else {
+            return Ok(JOB_RECHECK);
+        };
+        let secrets = self.state_secrets();
+        let name = runner_job::credentials_secret(job);
+        let Some(secret) = secrets.get_opt(&name).await.during(ApiStep::RunnerJob)? else {
+            return Ok(JOB_RECHECK);
+        };
+        let held = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(runner_job::CREDENTIALS_KEY))
+            .and_then(|b| TemporaryCredentials::from_ecs_document(&b.0).ok());
+        let now = jiff::Timestamp::now();
+        let current = match held {
+            Some(held) if !broker::needs_refresh(&held, broker.margin(), now) => held,
+            _ => {
+                let document = ByteString(fresh.to_ecs_document().into_bytes());
+                let patch = json!({"data": {runner_job::CREDENTIALS_KEY: document}});
+                secrets
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .during(ApiStep::RunnerJob)?;
+                tracing::info!(job, "handed the runner Job fresh credentials");
+                fresh.clone()
+            }
+        };
+        Ok(recheck_for(&current, broker.margin(), now))
+    }
+
     /// Creates the Job's inputs Secret (the rendered configuration and the run's
     /// environment) and its empty result Secret, both owned by the Job.
     async fn hand_inputs(&self, job: &Job, ws: &Workspace) -> Result<(), ReconcileError> {
         let name = job.name_any();
-        let (env, redact) = ws.handover();
+        let (mut env, mut redact) = ws.handover();
+        if let Some(credentials) = self.by_secret() {
+            // Keys in the environment would win over the pod's endpoint: none in its
+            // inputs (the pod redacts what its credentials file holds).
+            let keys = credentials.env();
+            for (name, value) in &mut env {
+                if keys.iter().any(|(key, _)| key == name) {
+                    value.clear();
+                }
+            }
+            redact.retain(|secret| !keys.iter().any(|(_, value)| value == secret));
+        }
         let bundle = Bundle {
             files: Bundle::read_dir(&ws.dir).map_err(|source| ReconcileError::Encode {
                 what: "runner inputs",
@@ -378,13 +437,21 @@ impl Run<'_> {
         })?;
         let owner = job.controller_owner_ref(&());
         let secrets = self.state_secrets();
-        for (secret, data) in [
+        let mut handed = vec![
             (
                 runner_job::inputs_secret(&name),
                 BTreeMap::from([(runner_job::BUNDLE_KEY.to_owned(), ByteString(encoded))]),
             ),
             (runner_job::result_secret(&name), BTreeMap::new()),
-        ] {
+        ];
+        if let Some(credentials) = self.by_secret() {
+            let document = ByteString(credentials.to_ecs_document().into_bytes());
+            handed.push((
+                runner_job::credentials_secret(&name),
+                BTreeMap::from([(runner_job::CREDENTIALS_KEY.to_owned(), document)]),
+            ));
+        }
+        for (secret, data) in handed {
             let object = Secret {
                 metadata: ObjectMeta {
                     name: Some(secret),
@@ -405,6 +472,25 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// When to look at a running Job again whose pod holds `credentials`: when they come
+/// within `margin` of expiring, within [`JOB_RECHECK`], and not sooner than
+/// [`CREDENTIALS_RECHECK_FLOOR`] (a margin longer than the session would otherwise spin).
+fn recheck_for(
+    credentials: &TemporaryCredentials,
+    margin: Duration,
+    now: jiff::Timestamp,
+) -> Duration {
+    let due = credentials
+        .expires
+        .as_deref()
+        .and_then(|e| e.parse::<jiff::Timestamp>().ok())
+        .map(|expires| expires.duration_since(now))
+        // Already expired: due now.
+        .map(|left| Duration::try_from(left).unwrap_or(Duration::ZERO))
+        .map_or(JOB_RECHECK, |left| left.saturating_sub(margin));
+    due.clamp(CREDENTIALS_RECHECK_FLOOR, JOB_RECHECK)
 }
 
 /// Writes the plan a plan Job handed back as `file` (and its dependency lock file) into the
@@ -473,6 +559,34 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), ByteString(v.clone())))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_running_job_is_looked_at_again_when_its_credentials_come_due() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let expiring = |at: &str| TemporaryCredentials {
+            access_key_id: "ASIA".into(),
+            secret_access_key: "s".into(),
+            session_token: None,
+            expires: Some(at.into()),
+        };
+        let margin = Duration::from_secs(300);
+        assert_eq!(
+            recheck_for(&expiring("2026-01-01T01:00:00Z"), margin, now),
+            JOB_RECHECK
+        );
+        assert_eq!(
+            recheck_for(&expiring("2026-01-01T00:05:30Z"), margin, now),
+            Duration::from_secs(30)
+        );
+        // Already due (a margin longer than the session), past, or unreadable: not a spin.
+        for at in ["2026-01-01T00:04:00Z", "2025-12-31T00:00:00Z"] {
+            assert_eq!(
+                recheck_for(&expiring(at), margin, now),
+                CREDENTIALS_RECHECK_FLOOR
+            );
+        }
+        assert_eq!(recheck_for(&expiring("soon"), margin, now), JOB_RECHECK);
     }
 
     #[test]

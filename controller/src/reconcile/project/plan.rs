@@ -189,7 +189,7 @@ impl Run<'_> {
         } else {
             PlanMode::Changes
         };
-        self.without_credentials_endpoint_in_jobs();
+        self.hand_credentials_to_jobs();
         let ws = self.write_workspace()?;
         let planned = match self.ctx.config.job_runner.clone() {
             Some(runner) => match self

@@ -28,3 +28,9 @@ variable "leak" {
   type        = bool
   default     = false
 }
+
+variable "await_new_credentials" {
+  description = "When true the second fetch from the credentials endpoint waits until it answers other credentials than the first."
+  type        = bool
+  default     = false
+}
