@@ -112,6 +112,16 @@ fn one_name_per_project_and_run() {
     }
 }
 
+/// What the pod's inputs volume projects.
+fn projected(pod: &k8s_openapi::api::core::v1::PodSpec) -> Vec<VolumeProjection> {
+    pod.volumes.as_ref().unwrap()[0]
+        .projected
+        .clone()
+        .unwrap()
+        .sources
+        .unwrap()
+}
+
 #[test]
 fn a_plan_job_plans_what_it_is_asked_and_mounts_no_plan() {
     let settings = RunnerJobConfig::default().for_project("team-a", "web");
@@ -126,13 +136,7 @@ fn a_plan_job_plans_what_it_is_asked_and_mounts_no_plan() {
         let mode_at = args.iter().position(|a| a == "--mode").unwrap();
         assert_eq!(args[mode_at + 1], mode.arg());
         assert!(!args.iter().any(|a| a == "--plan-digest"), "{args:?}");
-        let sources = pod.volumes.unwrap()[0]
-            .projected
-            .clone()
-            .unwrap()
-            .sources
-            .unwrap();
-        assert_eq!(sources.len(), 1, "only the inputs bundle");
+        assert_eq!(projected(&pod).len(), 1, "only the inputs bundle");
     }
 }
 
@@ -146,13 +150,7 @@ fn a_job_of_a_project_assuming_a_role_mounts_its_credentials_secret() {
         });
         let name = job.metadata.name.clone().unwrap();
         let pod = job.spec.unwrap().template.spec.unwrap();
-        let sources = pod.volumes.unwrap()[0]
-            .projected
-            .clone()
-            .unwrap()
-            .sources
-            .unwrap();
-        let credentials = sources
+        let credentials = projected(&pod)
             .iter()
             .filter_map(|s| s.secret.clone())
             .find(|s| s.name == credentials_secret(&name))
