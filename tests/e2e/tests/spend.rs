@@ -292,10 +292,15 @@ async fn spend_off_the_estimate_is_reported_and_notified_and_spend_within_it_is_
         "VarianceExceeded"
     );
     let variance = actual.variance.clone().unwrap();
-    assert!(
-        variance.starts_with("+99.") || variance == "+100.0%",
-        "{variance}"
-    );
+    // About +100% (CI saw +100.1%): the forecast is rounded to the cent and the controller
+    // computes the expected spend at its own check time; a point either way still tells a
+    // doubled forecast from the 10% threshold.
+    let percent: f64 = variance
+        .strip_prefix('+')
+        .and_then(|v| v.strip_suffix('%'))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("a signed percentage: {variance}"));
+    assert!((percent - 100.0).abs() <= 1.0, "{variance}");
     wait_for("the CostVariance notification", DEADLINE, || async {
         !receiver.deliveries().is_empty()
     })
