@@ -422,6 +422,29 @@ pub async fn wait_project_phase(
     .await;
 }
 
+/// Waits for a checkpoint of type `kind` among `checkpoints` and returns it, failing the
+/// test after `deadline`.
+pub async fn awaited_checkpoint_of(
+    checkpoints: &Api<Checkpoint>,
+    kind: tollgate::api::CheckpointType,
+    deadline: Duration,
+) -> Checkpoint {
+    let open = || async {
+        checkpoints
+            .list(&kube::api::ListParams::default())
+            .await
+            .expect("list checkpoints")
+            .items
+            .into_iter()
+            .find(|c| c.spec.checkpoint_type == kind)
+    };
+    wait_for(&format!("a {kind:?} checkpoint"), deadline, || async {
+        open().await.is_some()
+    })
+    .await;
+    open().await.expect("the checkpoint just seen")
+}
+
 /// A Checkpoint as the controller opens it (a PlanApproval of a one-resource plan), with
 /// `spec_extra` merged into its spec.
 pub fn checkpoint_object(namespace: &str, name: &str, spec_extra: serde_json::Value) -> Checkpoint {

@@ -21,7 +21,7 @@ use tollgate_e2e::controller::ControllerProcess;
 use tollgate_e2e::kubelet::{Kubelet, Node, job_runner_args, state_namespace_with_runner};
 use tollgate_e2e::moto::Moto;
 use tollgate_e2e::webhook::start_webhook;
-use tollgate_e2e::{ControlPlane, User, repo_root, wait_for};
+use tollgate_e2e::{ControlPlane, User, awaited_checkpoint_of, repo_root, wait_for};
 
 const ACCOUNT: &str = "123456789012";
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -133,20 +133,7 @@ async fn wait_phase(projects: &Api<Project>, name: &str, want: ProjectPhase) {
 
 /// Waits for the namespace's Credential checkpoint and returns it.
 async fn credential_checkpoint(checkpoints: &Api<Checkpoint>) -> Checkpoint {
-    let open = || async {
-        checkpoints
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
-    };
-    wait_for("a Credential checkpoint", TIMEOUT, || async {
-        open().await.is_some()
-    })
-    .await;
-    open().await.unwrap()
+    awaited_checkpoint_of(checkpoints, CheckpointType::Credential, TIMEOUT).await
 }
 
 async fn phase(api: &Api<Project>, name: &str) -> Option<ProjectPhase> {

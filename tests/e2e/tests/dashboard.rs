@@ -27,7 +27,8 @@ use tollgate_e2e::browser::{Browser, http};
 use tollgate_e2e::controller::{ControllerProcess, free_port, tollgate_binary};
 use tollgate_e2e::webhook::start_webhook;
 use tollgate_e2e::{
-    ControlPlane, User, demo_project, markers_in, repo_root, wait_for, wait_project_phase,
+    ControlPlane, User, awaited_checkpoint_of, demo_project, markers_in, repo_root, wait_for,
+    wait_project_phase,
 };
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -556,20 +557,8 @@ async fn a_credential_checkpoint_is_answered_with_a_secret_made_in_the_browser_w
         .create(&PostParams::default(), &project)
         .await
         .unwrap();
-    let credential_of = || async {
-        checkpoints
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|c| c.spec.checkpoint_type == CheckpointType::Credential)
-    };
-    wait_for("the Credential checkpoint", DEADLINE, || async {
-        credential_of().await.is_some()
-    })
-    .await;
-    let credential = credential_of().await.unwrap();
+    let credential =
+        awaited_checkpoint_of(&checkpoints, CheckpointType::Credential, DEADLINE).await;
     let requested = credential.spec.secret.clone().unwrap();
     assert_eq!(requested.name, "aws-keys");
     assert_eq!(
