@@ -42,7 +42,7 @@ pub use pricebook::{
 };
 pub use usage::Usage;
 
-use plan_view::PlanView;
+use plan_view::{PlanView, RawPlan};
 use resources::{Outcome, PricerInput, Side};
 
 /// The embedded price book (parsed on first use).
@@ -50,14 +50,12 @@ pub fn price_book() -> Result<&'static PriceBook, CostError> {
     pricebook::embedded()
 }
 
-/// Prices a plan given as `terraform show -json` text.
+/// Prices a plan given as `terraform show -json` text, with the embedded price book.
 pub fn estimate_str(plan_json: &str, region: &str, usage: &Usage) -> Result<Estimate, CostError> {
-    let plan: serde_json::Value =
-        serde_json::from_str(plan_json).map_err(CostError::PlanNotJson)?;
-    estimate(&plan, region, usage)
+    estimate_with_book(plan_json, region, usage, pricebook::embedded()?)
 }
 
-/// Prices a plan (`terraform show -json` output, parsed).
+/// Prices a plan already parsed into a `Value` (`terraform show -json` output).
 ///
 /// `region` is used when the plan's aws provider configuration has no constant region
 /// (`configuration.provider_config.aws.expressions.region`); pass `""` to require one.
@@ -66,12 +64,27 @@ pub fn estimate(
     region: &str,
     usage: &Usage,
 ) -> Result<Estimate, CostError> {
-    estimate_with_book(plan, region, usage, pricebook::embedded()?)
+    estimate_raw(
+        &RawPlan::from_value(plan)?,
+        region,
+        usage,
+        pricebook::embedded()?,
+    )
 }
 
-/// [`estimate`] against a given price book (tests, or a book loaded by the caller).
+/// [`estimate_str`] against a given price book (tests, or a book loaded by the caller).
+/// Reads only what pricing needs from the text, which costs less than parsing it whole.
 pub fn estimate_with_book(
-    plan: &serde_json::Value,
+    plan_json: &str,
+    region: &str,
+    usage: &Usage,
+    book: &PriceBook,
+) -> Result<Estimate, CostError> {
+    estimate_raw(&RawPlan::from_json(plan_json)?, region, usage, book)
+}
+
+fn estimate_raw(
+    plan: &RawPlan<'_>,
     region: &str,
     usage: &Usage,
     book: &PriceBook,

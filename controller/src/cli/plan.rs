@@ -97,8 +97,7 @@ fn print_estimate(estimate: &Estimate, format: OutputFormat) -> Result<(), CliEr
 
 pub fn run_cost(args: &CostArgs) -> Result<ExitCode, CliError> {
     let book = cost::load_price_book(args.price_cache.as_deref())?;
-    let plan: serde_json::Value =
-        serde_json::from_str(&read(&args.plan)?).map_err(cost::CostError::PlanNotJson)?;
+    let plan = read(&args.plan)?;
     let estimate =
         cost::estimate_with_book(&plan, &args.region, &usage(args.usage.as_deref())?, book)?;
     print_estimate(&estimate, args.output)?;
@@ -169,9 +168,7 @@ pub async fn plan_project_with_book(
         .cloud
         .as_ref()
         .map_or("us-east-1", |c| c.aws.region.as_str());
-    let plan_value: serde_json::Value =
-        serde_json::from_str(&json).map_err(cost::CostError::PlanNotJson)?;
-    let estimate = cost::estimate_with_book(&plan_value, region, usage, book)?;
+    let estimate = cost::estimate_with_book(&json, region, usage, book)?;
     let redacted_path = dir.join(REDACTED_PLAN_FILE);
     let redacted = plan.redacted(Some(ws.redactor()));
     std::fs::write(&redacted_path, format!("{:#}\n", redacted.as_value())).map_err(|source| {

@@ -4,7 +4,8 @@
 //! reads `resource_changes[].{address, module_address, type, mode, change.{actions,
 //! before, after, after_unknown}}`, `prior_state` (fallback for `before`),
 //! `configuration` (references, which attributes were set, provider regions) and
-//! `variables` (a provider region given as `var.x`).
+//! `variables` (a provider region given as `var.x`), deserialized by [`raw`] without
+//! building a `Value` tree of the whole plan.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,6 +13,11 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::error::CostError;
+
+mod raw;
+
+pub(crate) use raw::RawPlan;
+use raw::{RawModule, RawState, RawStateModule, Word};
 
 /// What Terraform will do to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,15 +63,20 @@ impl Action {
         !matches!(self, Action::Create)
     }
 
-    fn from_actions(actions: &[Value]) -> Option<Action> {
-        let names: Vec<&str> = actions.iter().filter_map(Value::as_str).collect();
-        match names.as_slice() {
-            ["create"] => Some(Action::Create),
-            ["update"] => Some(Action::Update),
-            ["delete", "create"] | ["create", "delete"] => Some(Action::Replace),
-            ["delete"] => Some(Action::Delete),
-            ["no-op"] => Some(Action::NoOp),
-            ["forget"] => Some(Action::Forget),
+    fn from_actions(actions: &[Word<'_>]) -> Option<Action> {
+        match actions {
+            [only] => match only.0.as_ref() {
+                "create" => Some(Action::Create),
+                "update" => Some(Action::Update),
+                "delete" => Some(Action::Delete),
+                "no-op" => Some(Action::NoOp),
+                "forget" => Some(Action::Forget),
+                _ => None,
+            },
+            [first, second] => match (first.0.as_ref(), second.0.as_ref()) {
+                ("delete", "create") | ("create", "delete") => Some(Action::Replace),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -231,77 +242,70 @@ impl<'a> Change<'a> {
     }
 }
 
+/// What pricing reads of a resource's configuration block.
+#[derive(Debug, Clone, Copy)]
+struct ConfigEntry<'a> {
+    provider_config_key: Option<&'a str>,
+    expressions: Option<&'a Value>,
+}
+
 /// The view over a whole plan.
 #[derive(Debug)]
 pub struct PlanView<'a> {
     pub changes: Vec<Change<'a>>,
     by_address: HashMap<&'a str, usize>,
     /// `(module path without indexes, "type.name")` → configuration resource.
-    config: HashMap<(String, &'a str), &'a Value>,
+    config: HashMap<(String, &'a str), ConfigEntry<'a>>,
     /// `(module path, variable)` of module inputs that are null: the call does not set them
     /// and their default is null.
     null_inputs: HashSet<(String, &'a str)>,
-    /// provider config key → region constant.
     /// Every aws provider configuration by key, with its region when that is constant.
     provider_regions: HashMap<&'a str, Option<&'a str>>,
 }
 
 impl<'a> PlanView<'a> {
-    pub fn new(plan: &'a Value) -> Result<PlanView<'a>, CostError> {
-        let obj = plan
-            .as_object()
-            .ok_or_else(|| CostError::PlanShape("the top level is not an object".into()))?;
-        if !obj.contains_key("format_version") {
+    pub fn new(plan: &'a RawPlan<'_>) -> Result<PlanView<'a>, CostError> {
+        if plan.format_version.is_none() {
             return Err(CostError::PlanShape("`format_version` is missing".into()));
         }
-        let resource_changes = match obj.get("resource_changes") {
-            None | Some(Value::Null) => &[][..],
-            Some(Value::Array(items)) => items.as_slice(),
-            Some(_) => {
-                return Err(CostError::PlanShape(
-                    "`resource_changes` is not an array".into(),
-                ));
-            }
-        };
-        let prior = prior_state_index(obj.get("prior_state"));
+        let resource_changes = plan.resource_changes.as_deref().unwrap_or_default();
+        let prior = prior_state_index(plan.prior_state.as_ref());
         let mut changes = Vec::with_capacity(resource_changes.len());
         for (i, rc) in resource_changes.iter().enumerate() {
-            let field = |k: &str| rc.get(k).and_then(Value::as_str);
-            let (Some(address), Some(resource_type)) = (field("address"), field("type")) else {
+            let (Some(address), Some(resource_type)) =
+                (rc.address.as_deref(), rc.resource_type.as_deref())
+            else {
                 return Err(CostError::PlanShape(format!(
                     "resource_changes[{i}] has no `address` or `type`"
                 )));
             };
-            if field("mode") == Some("data") {
+            if rc.mode.as_deref() == Some("data") {
                 continue;
             }
-            let change = rc.get("change").ok_or_else(|| {
+            let change = rc.change.as_ref().ok_or_else(|| {
                 CostError::PlanShape(format!("resource_changes[{i}] ({address}) has no `change`"))
             })?;
-            let actions = change
-                .get("actions")
-                .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    CostError::PlanShape(format!("{address}: `change.actions` is missing"))
-                })?;
+            let actions = change.actions.as_deref().ok_or_else(|| {
+                CostError::PlanShape(format!("{address}: `change.actions` is missing"))
+            })?;
             let Some(action) = Action::from_actions(actions) else {
                 // `read` (data sources re-read during apply) and unknown future actions
                 // carry no cost of their own.
                 continue;
             };
-            let non_null = |v: Option<&'a Value>| v.filter(|v| !v.is_null());
-            let mut before = non_null(change.get("before"));
+            let non_null = |v: &'a Option<Value>| v.as_ref().filter(|v| !v.is_null());
+            let mut before = non_null(&change.before);
             if before.is_none() && action.has_before() {
                 before = prior.get(address).copied();
             }
             changes.push(Change {
                 address,
-                module_address: field("module_address"),
+                module_address: rc.module_address.as_deref(),
                 resource_type,
                 action,
                 before,
-                after: non_null(change.get("after")),
-                after_unknown: non_null(change.get("after_unknown")),
+                after: non_null(&change.after),
+                after_unknown: non_null(&change.after_unknown),
             });
         }
         let by_address = changes
@@ -311,35 +315,29 @@ impl<'a> PlanView<'a> {
             .collect();
         let mut config = HashMap::with_capacity(changes.len());
         let mut null_inputs = HashSet::new();
-        let configuration = obj.get("configuration");
-        if let Some(root) = configuration.and_then(|c| c.get("root_module")) {
+        let configuration = plan.configuration.as_ref();
+        if let Some(root) = configuration.and_then(|c| c.root_module.as_ref()) {
             index_module(root, String::new(), &mut config, &mut null_inputs);
         }
-        let variables = obj.get("variables");
         let mut provider_regions = HashMap::new();
-        if let Some(providers) = configuration
-            .and_then(|c| c.get("provider_config"))
-            .and_then(Value::as_object)
-        {
-            for (key, provider) in providers {
-                if provider.get("name").and_then(Value::as_str) != Some("aws") {
-                    continue;
-                }
-                let region = provider.get("expressions").and_then(|e| e.get("region"));
-                let constant = region
-                    .and_then(|r| r.get("constant_value"))
-                    .and_then(Value::as_str);
-                let from_var = || {
-                    // `region = var.x` in the root module: the plan records the value.
-                    if provider.get("module_address").is_some() {
-                        return None;
-                    }
-                    let refs = region?.get("references")?.as_array()?;
-                    let var = refs.first()?.as_str()?.strip_prefix("var.")?;
-                    variables?.get(var)?.get("value")?.as_str()
-                };
-                provider_regions.insert(key.as_str(), constant.or_else(from_var));
+        for (key, provider) in configuration.iter().flat_map(|c| &c.provider_config) {
+            if provider.name.as_deref() != Some("aws") {
+                continue;
             }
+            let region = provider.expressions.as_ref().and_then(|e| e.get("region"));
+            let constant = region
+                .and_then(|r| r.get("constant_value"))
+                .and_then(Value::as_str);
+            let from_var = || {
+                // `region = var.x` in the root module: the plan records the value.
+                if provider.module_address.is_some() {
+                    return None;
+                }
+                let refs = region?.get("references")?.as_array()?;
+                let var = refs.first()?.as_str()?.strip_prefix("var.")?;
+                plan.variables.as_ref()?.get(var)?.value.as_ref()?.as_str()
+            };
+            provider_regions.insert(key.as_str(), constant.or_else(from_var));
         }
         Ok(PlanView {
             changes,
@@ -356,10 +354,15 @@ impl<'a> PlanView<'a> {
     }
 
     /// The configuration block of a resource (looked up without instance keys).
-    pub fn config_of(&self, change: &Change<'a>) -> Option<&'a Value> {
+    fn config_of(&self, change: &Change<'a>) -> Option<ConfigEntry<'a>> {
         let module = module_path(change.module_address.unwrap_or(""));
         let key = strip_index(local_address(change.address, change.module_address));
         self.config.get(&(module, key)).copied()
+    }
+
+    /// The `expressions` of a resource's configuration block.
+    pub fn expressions_of(&self, change: &Change<'a>) -> Option<&'a Value> {
+        self.config_of(change)?.expressions
     }
 
     /// Whether the configuration sets `attr` (so an unknown value is really unknown
@@ -369,7 +372,7 @@ impl<'a> PlanView<'a> {
     /// (e.g. a module's `iops = var.iops` left at its null default).
     pub fn configured(&self, change: &Change<'a>, attr: &str) -> Option<bool> {
         let config = self.config_of(change)?;
-        let Some(expression) = config.get("expressions").and_then(|e| e.get(attr)) else {
+        let Some(expression) = config.expressions.and_then(|e| e.get(attr)) else {
             return Some(false);
         };
         let module = module_path(change.module_address.unwrap_or(""));
@@ -386,7 +389,7 @@ impl<'a> PlanView<'a> {
     /// Whether the configuration sets `attr` inside any `block { ... }` of a resource.
     pub fn configured_nested(&self, change: &Change<'a>, block: &str, attr: &str) -> Option<bool> {
         let config = self.config_of(change)?;
-        let blocks = config.get("expressions").and_then(|e| e.get(block));
+        let blocks = config.expressions.and_then(|e| e.get(block));
         Some(match blocks {
             Some(Value::Array(items)) => items.iter().any(|b| b.get(attr).is_some()),
             Some(Value::Object(o)) => o.contains_key(attr),
@@ -397,8 +400,7 @@ impl<'a> PlanView<'a> {
     /// The references of a configuration expression, e.g. `task_definition` →
     /// `["aws_ecs_task_definition.app.arn", "aws_ecs_task_definition.app"]`.
     pub fn references(&self, change: &Change<'a>, attr: &str) -> Vec<&'a str> {
-        self.config_of(change)
-            .and_then(|c| c.get("expressions"))
+        self.expressions_of(change)
             .and_then(|e| e.get(attr))
             .and_then(|e| e.get("references"))
             .and_then(Value::as_array)
@@ -409,10 +411,7 @@ impl<'a> PlanView<'a> {
     /// The references of `attr` inside the first `block { ... }` of a resource's
     /// configuration, e.g. `launch_template` / `id`.
     pub fn references_nested(&self, change: &Change<'a>, block: &str, attr: &str) -> Vec<&'a str> {
-        let blocks = self
-            .config_of(change)
-            .and_then(|c| c.get("expressions"))
-            .and_then(|e| e.get(block));
+        let blocks = self.expressions_of(change).and_then(|e| e.get(block));
         let first = match blocks {
             Some(Value::Array(items)) => items.first(),
             other => other,
@@ -437,8 +436,7 @@ impl<'a> PlanView<'a> {
         }
         let key = self
             .config_of(change)
-            .and_then(|c| c.get("provider_config_key"))
-            .and_then(Value::as_str)
+            .and_then(|c| c.provider_config_key)
             .unwrap_or("aws");
         match self.provider_regions.get(key) {
             Some(Some(region)) => Ok(Some(region)),
@@ -455,27 +453,21 @@ impl<'a> PlanView<'a> {
     }
 }
 
-fn prior_state_index(prior: Option<&Value>) -> HashMap<&str, &Value> {
-    let mut out = HashMap::new();
-    fn walk<'v>(module: &'v Value, out: &mut HashMap<&'v str, &'v Value>) {
-        if let Some(resources) = module.get("resources").and_then(Value::as_array) {
-            for r in resources {
-                if let (Some(address), Some(values)) =
-                    (r.get("address").and_then(Value::as_str), r.get("values"))
-                {
-                    out.insert(address, values);
-                }
+fn prior_state_index<'a>(prior: Option<&'a RawState<'_>>) -> HashMap<&'a str, &'a Value> {
+    fn walk<'a>(module: &'a RawStateModule<'_>, out: &mut HashMap<&'a str, &'a Value>) {
+        for r in &module.resources {
+            if let (Some(address), Some(values)) = (r.address.as_deref(), r.values.as_ref()) {
+                out.insert(address, values);
             }
         }
-        if let Some(children) = module.get("child_modules").and_then(Value::as_array) {
-            for child in children {
-                walk(child, out);
-            }
+        for child in &module.child_modules {
+            walk(child, out);
         }
     }
+    let mut out = HashMap::new();
     if let Some(root) = prior
-        .and_then(|p| p.get("values"))
-        .and_then(|v| v.get("root_module"))
+        .and_then(|p| p.values.as_ref())
+        .and_then(|v| v.root_module.as_ref())
     {
         walk(root, &mut out);
     }
@@ -483,40 +475,38 @@ fn prior_state_index(prior: Option<&Value>) -> HashMap<&str, &Value> {
 }
 
 fn index_module<'a>(
-    module: &'a Value,
+    module: &'a RawModule<'_>,
     path: String,
-    out: &mut HashMap<(String, &'a str), &'a Value>,
+    out: &mut HashMap<(String, &'a str), ConfigEntry<'a>>,
     null_inputs: &mut HashSet<(String, &'a str)>,
 ) {
-    if let Some(resources) = module.get("resources").and_then(Value::as_array) {
-        for r in resources {
-            if let Some(address) = r.get("address").and_then(Value::as_str) {
-                out.insert((path.clone(), address), r);
-            }
+    for r in &module.resources {
+        if let Some(address) = r.address.as_deref() {
+            let entry = ConfigEntry {
+                provider_config_key: r.provider_config_key.as_deref(),
+                expressions: r.expressions.as_ref(),
+            };
+            out.insert((path.clone(), address), entry);
         }
     }
-    if let Some(calls) = module.get("module_calls").and_then(Value::as_object) {
-        for (name, call) in calls {
-            if let Some(child) = call.get("module") {
-                let child_path = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}.{name}")
-                };
-                let set = call.get("expressions").and_then(Value::as_object);
-                if let Some(variables) = child.get("variables").and_then(Value::as_object) {
-                    for (var, declared) in variables {
-                        // `"default": null` is a null default; no `default` key is a
-                        // required input, which the call must set.
-                        let null_default = declared.get("default").is_some_and(Value::is_null);
-                        if null_default && !set.is_some_and(|s| s.contains_key(var)) {
-                            null_inputs.insert((child_path.clone(), var.as_str()));
-                        }
-                    }
-                }
-                index_module(child, child_path, out, null_inputs);
+    for (name, call) in &module.module_calls {
+        let Some(child) = call.module.as_deref() else {
+            continue;
+        };
+        let child_path = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
+        for (var, declared) in &child.variables {
+            // `"default": null` is a null default; no `default` key is a required input,
+            // which the call must set.
+            let null_default = declared.default.as_ref().is_some_and(Value::is_null);
+            if null_default && !call.expressions.contains_key(var) {
+                null_inputs.insert((child_path.clone(), var.as_str()));
             }
         }
+        index_module(child, child_path, out, null_inputs);
     }
 }
 

@@ -186,7 +186,7 @@ fn region_argument_is_the_fallback() {
          ebs,ap-southeast-1,gp2:storage,GB-month,0.12,test,2026-01-01\n",
     )
     .unwrap();
-    let e = estimate_with_book(&plan, "ap-southeast-1", &Usage::none(), &book).unwrap();
+    let e = estimate_with_book(&plan.to_string(), "ap-southeast-1", &Usage::none(), &book).unwrap();
     assert_eq!(e.region, "ap-southeast-1");
     let web = e
         .resources

@@ -34,12 +34,26 @@ fn fields_distinguish_unknown_from_unset() {
 
 #[test]
 fn rejects_non_plans() {
-    assert!(PlanView::new(&json!([])).is_err());
-    assert!(PlanView::new(&json!({"resource_changes": []})).is_err());
-    assert!(PlanView::new(&json!({"format_version": "1.2", "resource_changes": 3})).is_err());
-    let empty = json!({"format_version": "1.2"});
-    let ok = PlanView::new(&empty).unwrap();
-    assert!(ok.changes.is_empty());
+    let view_of = |plan: Value| {
+        let raw = RawPlan::from_value(&plan)?;
+        PlanView::new(&raw).map(|view| view.changes.len())
+    };
+    assert!(matches!(view_of(json!([])), Err(CostError::PlanShape(_))));
+    assert!(view_of(json!({"resource_changes": []})).is_err());
+    let not_a_list = view_of(json!({"format_version": "1.2", "resource_changes": 3}));
+    assert!(
+        matches!(not_a_list, Err(CostError::PlanShape(m)) if m.contains("expected a sequence"))
+    );
+    assert_eq!(view_of(json!({"format_version": "1.2"})).unwrap(), 0);
+    let text_of = |text: &str| {
+        let raw = RawPlan::from_json(text)?;
+        PlanView::new(&raw).map(|view| view.changes.len())
+    };
+    assert!(matches!(
+        text_of("{\"format_version\""),
+        Err(CostError::PlanNotJson(_))
+    ));
+    assert!(matches!(text_of("[1]"), Err(CostError::PlanShape(_))));
 }
 
 #[test]
@@ -71,7 +85,8 @@ fn region_follows_the_resources_provider_configuration() {
             "root_module": {"resources": config}
         }
     });
-    let view = PlanView::new(&plan).unwrap();
+    let raw = RawPlan::from_value(&plan).unwrap();
+    let view = PlanView::new(&raw).unwrap();
     let region = |address: &str| view.region_of(view.change(address).unwrap());
     assert_eq!(region("aws_eip.east"), Ok(Some("us-east-1")));
     assert_eq!(region("aws_eip.west"), Ok(Some("us-west-2")));
@@ -86,7 +101,8 @@ fn region_follows_the_resources_provider_configuration() {
     alias_only["configuration"]["provider_config"] = json!({
         "aws.west": {"name": "aws", "alias": "west", "expressions": {"region": {"constant_value": "us-west-2"}}}
     });
-    let view = PlanView::new(&alias_only).unwrap();
+    let raw = RawPlan::from_value(&alias_only).unwrap();
+    let view = PlanView::new(&raw).unwrap();
     assert_eq!(
         view.region_of(view.change("aws_eip.west").unwrap()),
         Ok(Some("us-west-2"))
@@ -100,6 +116,26 @@ fn region_from_variable() {
         "variables": {"region": {"value": "eu-west-1"}},
         "configuration": {"provider_config": {"aws": {"name": "aws", "expressions": {"region": {"references": ["var.region"]}}}}}
     });
-    let view = PlanView::new(&plan).unwrap();
+    let raw = RawPlan::from_value(&plan).unwrap();
+    let view = PlanView::new(&raw).unwrap();
     assert_eq!(view.default_region(), Some("eu-west-1"));
+}
+
+#[test]
+fn addresses_with_escapes_are_read_from_the_text() {
+    // for_each keys are quoted inside the address, and Terraform escapes `<`, `>` and `&`
+    // as \u003c…: such strings cannot be borrowed from the text, and must still be read.
+    let text = r#"{"format_version": "1.2", "planned_values": {"ignored": [1, {"x": null}]},
+        "resource_changes": [{"address": "aws_eip.this[\"a\u0026b\"]", "mode": "managed",
+            "type": "aws_eip", "name": "this", "index": "a&b",
+            "change": {"actions": ["delete", "create"], "before": {"domain": "vpc"},
+                       "after": {"domain": "vpc"}, "after_unknown": {"id": true},
+                       "before_sensitive": false, "after_sensitive": {}}}]}"#;
+    let raw = RawPlan::from_json(text).unwrap();
+    let view = PlanView::new(&raw).unwrap();
+    let change = view.change("aws_eip.this[\"a&b\"]").unwrap();
+    assert_eq!(change.action, Action::Replace);
+    assert_eq!(change.after_attrs().str("domain"), Ok(Some("vpc")));
+    assert_eq!(change.after_attrs().str("id"), Err(Unknown));
+    assert_eq!(change.before_attrs().str("domain"), Ok(Some("vpc")));
 }

@@ -223,10 +223,7 @@ fn template_volumes<'a>(
     template: &Change<'a>,
     t: &Attrs<'a>,
 ) -> Result<Vec<(String, Volume<'a>)>, String> {
-    let expressions = ctx
-        .plan
-        .config_of(template)
-        .and_then(|c| c.get("expressions"));
+    let expressions = ctx.plan.expressions_of(template);
     // (label, values, configuration of the same device)
     let mut devices: Vec<(String, Attrs<'a>, Option<&serde_json::Value>)> = Vec::new();
     if template.resource_type == "aws_launch_configuration" {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{Outcome, PricerInput, Side, price};
 use crate::cost::estimate::Component;
-use crate::cost::plan_view::PlanView;
+use crate::cost::plan_view::{PlanView, RawPlan};
 use crate::cost::pricebook::embedded;
 use crate::cost::usage::Usage;
 
@@ -46,7 +46,8 @@ pub(crate) fn plan(
 
 /// Prices the after side of the first resource in `plan`.
 pub(crate) fn price_plan(plan: &Value, region: &str, usage: &Usage) -> Result<Outcome, String> {
-    let view = PlanView::new(plan).unwrap();
+    let raw = RawPlan::from_value(plan).unwrap();
+    let view = PlanView::new(&raw).unwrap();
     let change = &view.changes[0];
     let ctx = PricerInput {
         book: embedded().unwrap(),

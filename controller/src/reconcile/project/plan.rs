@@ -246,11 +246,7 @@ impl Run<'_> {
             .cloud
             .as_ref()
             .map_or("us-east-1", |c| c.aws.region.as_str());
-        let estimate = serde_json::from_str(&json)
-            .map_err(cost::CostError::PlanNotJson)
-            .and_then(|plan| {
-                cost::estimate_with_book(&plan, region, &Usage::none(), self.ctx.price_book)
-            });
+        let estimate = cost::estimate_with_book(&json, region, &Usage::none(), self.ctx.price_book);
         drop(json);
         if let Err(err) = &estimate {
             self.event(EventType::Warning, "CostUnavailable", &err.to_string())
