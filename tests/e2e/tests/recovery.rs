@@ -817,12 +817,20 @@ async fn health_checks_pass_or_escalate_to_retry_and_rollback() {
     let unhealthy = env.condition("demo", "Healthy", "False").await;
     assert_eq!(unhealthy.reason, "HealthCheckFailed");
     let applies = env.status("demo").await.revisions.len();
+    let commands = "tollgate_terraform_commands_started";
+    let terraform_before = env.controller.metric(commands).await;
     site.answer("/down", 200);
     env.decide(User::Alice, &escalation.name_any(), "Retry")
         .await;
     env.condition("demo", "Healthy", "True").await;
     assert_eq!(env.ready_greeting("demo").await, site.url("/down"));
     assert_eq!(site.hits("/down"), 3);
+    // The checks read the outputs recorded with the revision: no `terraform output`.
+    assert_eq!(
+        env.controller.metric(commands).await,
+        terraform_before,
+        "Retry ran Terraform"
+    );
     assert_eq!(
         env.status("demo").await.revisions.len(),
         applies,

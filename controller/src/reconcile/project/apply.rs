@@ -143,7 +143,8 @@ impl Run<'_> {
         // (nothing can be created there).
         let outputs = if self.project.meta().deletion_timestamp.is_none() {
             let (outputs_digest, outputs) = self.write_outputs(&ws, job_outputs).await?;
-            self.record_revision(&plan, outputs_digest).await?;
+            self.record_revision(&plan, outputs_digest, &outputs)
+                .await?;
             Some(outputs)
         } else {
             None

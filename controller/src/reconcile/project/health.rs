@@ -160,9 +160,7 @@ impl Run<'_> {
         by: &str,
         plan: &PlanStatus,
     ) -> Result<Action, ReconcileError> {
-        let ws = self.write_workspace()?;
-        self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
-        let outputs = self.ctx.runner.output(&ws).await?;
+        let outputs = self.applied_outputs().await?;
         self.status.checkpoint_ref = None;
         if let Some(action) = self.check_health(plan, &outputs).await? {
             return Ok(action);

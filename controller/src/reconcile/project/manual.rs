@@ -51,9 +51,7 @@ impl Run<'_> {
         let Some(plan) = self.status.plan.clone().filter(|_| can_ask) else {
             return Ok(None);
         };
-        let ws = self.write_workspace()?;
-        self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
-        let outputs = self.ctx.runner.output(&ws).await?;
+        let outputs = self.applied_outputs().await?;
         match self.pending_step(&outputs) {
             Some(step) => self.ask_for_step(&plan, step).await.map(Some),
             None => Ok(None),
@@ -154,9 +152,7 @@ impl Run<'_> {
             .await?;
             return Ok(Action::await_change());
         }
-        let ws = self.write_workspace()?;
-        self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
-        let outputs = self.ctx.runner.output(&ws).await?;
+        let outputs = self.applied_outputs().await?;
         if let Some(step) = self.pending_step(&outputs) {
             self.status.manual_operations.insert(
                 0,

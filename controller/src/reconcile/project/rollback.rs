@@ -4,21 +4,27 @@
 
 use super::*;
 use crate::api::{Component, Revision, RollbackStatus};
+use crate::terraform::OutputValue;
 
 /// Applied revisions kept (status and Secret).
 const REVISIONS_KEPT: usize = 5;
+
+/// The revisions Secret's key holding the last apply's outputs as `terraform output -json`
+/// gives them (values, sensitivity, types).
+const APPLIED_OUTPUTS_KEY: &str = "outputs.json";
 
 impl Run<'_> {
     fn revisions_secret(&self) -> String {
         format!("tfrev-{}", secret_suffix(&self.namespace, &self.name))
     }
 
-    /// Records the revision just applied from `plan`: its inputs in the revisions Secret,
-    /// the compact record in `status.revisions`.
+    /// Records the revision just applied from `plan`: its inputs and outputs in the
+    /// revisions Secret, the compact record in `status.revisions`.
     pub(super) async fn record_revision(
         &mut self,
         plan: &PlanStatus,
         outputs_digest: String,
+        outputs: &BTreeMap<String, OutputValue>,
     ) -> Result<(), ReconcileError> {
         let revision = self.status.revisions.first().map_or(1, |r| r.revision + 1);
         let components = serde_json::to_vec(&self.source().spec.components).map_err(|source| {
@@ -46,6 +52,11 @@ impl Run<'_> {
             })
             .collect();
         data.insert(revision_key(revision), ByteString(components));
+        let outputs = serde_json::to_vec(outputs).map_err(|source| ReconcileError::Encode {
+            what: "applied outputs",
+            source: source.into(),
+        })?;
+        data.insert(APPLIED_OUTPUTS_KEY.to_owned(), ByteString(outputs));
         let secret = json!({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name, "labels": project_labels(&self.namespace, &self.name)},
@@ -74,6 +85,30 @@ impl Run<'_> {
         );
         self.status.revisions.truncate(REVISIONS_KEPT);
         Ok(())
+    }
+
+    /// The outputs of the last apply, as recorded with its revision: reading them runs no
+    /// Terraform and needs no cloud credentials (nor a runner Job in `--runner=job`).
+    /// `terraform output` only for a revision recorded before outputs were.
+    pub(super) async fn applied_outputs(
+        &self,
+    ) -> Result<BTreeMap<String, OutputValue>, ReconcileError> {
+        let recorded = self
+            .state_secrets()
+            .get_opt(&self.revisions_secret())
+            .await
+            .during(ApiStep::WriteRevisions)?
+            .and_then(|s| s.data)
+            .and_then(|data| {
+                let bytes = &data.get(APPLIED_OUTPUTS_KEY)?.0;
+                serde_json::from_slice(bytes).ok()
+            });
+        if let Some(outputs) = recorded {
+            return Ok(outputs);
+        }
+        let ws = self.write_workspace()?;
+        self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
+        Ok(self.ctx.runner.output(&ws).await?)
     }
 
     /// Deletes the revisions Secret when the Project goes (destroyed or orphaned): its
