@@ -1,6 +1,7 @@
 //! The Kubernetes Job that runs one Terraform run of a Project (`--runner=job`): a plan
-//! (`tollgate runner plan`: a change, destroy or drift plan) or the apply of an approved
-//! plan (`tollgate runner apply`). Its settings per namespace and Project
+//! (`tollgate runner plan`: a change, destroy, drift or verification plan), the apply of an
+//! approved plan (`tollgate runner apply`) or a read of the state's outputs (`tollgate
+//! runner output`). Its settings per namespace and Project
 //! (`--runner-config`), its name, its manifest, what its status means, and the bundle of
 //! inputs and the result the controller and the pod exchange through Secrets.
 //!
@@ -239,6 +240,8 @@ pub enum RunCommand<'a> {
         /// The plan's chunk Secrets.
         chunks: &'a [String],
     },
+    /// `tollgate runner output`: the root module's outputs in the state as it is.
+    Output,
 }
 
 impl RunCommand<'_> {
@@ -249,6 +252,7 @@ impl RunCommand<'_> {
         match self {
             Self::Plan(_) => "plan",
             Self::Apply { .. } => "apply",
+            Self::Output => "output",
         }
     }
 }
@@ -403,6 +407,7 @@ pub fn build(req: &JobRequest<'_>) -> Job {
                 ));
             }
         }
+        RunCommand::Output => {}
     }
     let result = result_secret(&name);
     args.extend([

@@ -1,10 +1,11 @@
-//! `tollgate runner plan|apply`: what the pod of a runner Job runs (`--runner=job`, see
-//! `runner_job`). It rebuilds the working directory from its mounted inputs, then either
-//! plans (handing back the saved plan, its `show -json` and the dependency lock file) or
+//! `tollgate runner plan|apply|output`: what the pod of a runner Job runs (`--runner=job`,
+//! see `runner_job`). It rebuilds the working directory from its mounted inputs, then
+//! plans (handing back the saved plan, its `show -json` and the dependency lock file),
 //! applies the approved plan only if its sha256 is the one in its arguments (handing back
-//! the outputs), and writes the outcome to its result Secret, which is how the controller
-//! learns what happened.
+//! the outputs), or reads the state's outputs, and writes the outcome to its result Secret,
+//! which is how the controller learns what happened.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::plan::SavedPlan;
 use crate::redact::{LiveSecrets, Redactor};
 use crate::runner_job::{self, Bundle, Outcome, PlanMode};
 use crate::terraform::{
-    PlanRequest, PlanStatus, RunnerConfig, TerraformError, TerraformRunner, Workspace,
+    OutputValue, PlanRequest, PlanStatus, RunnerConfig, TerraformError, TerraformRunner, Workspace,
 };
 
 /// Where the pod saves a plan (in its working directory).
@@ -73,6 +74,16 @@ pub enum RunnerCommand {
     Apply(ApplyArgs),
     /// Plan, and hand back the saved plan and its JSON (the pod of a runner Job).
     Plan(PlanArgs),
+    /// Hand back the root module's outputs in the state (the pod of a runner Job).
+    Output(OutputArgs),
+}
+
+/// `tollgate runner output`.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// What every run is given.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `tollgate runner apply`.
@@ -133,6 +144,7 @@ pub async fn run(args: &RunnerArgs) -> Result<ExitCode, CliError> {
     let run = match &args.command {
         RunnerCommand::Apply(apply) => &apply.run,
         RunnerCommand::Plan(plan) => &plan.run,
+        RunnerCommand::Output(output) => &output.run,
     };
     let client = super::controller::client(run.kubeconfig.as_ref()).await?;
     let results: Api<Secret> = Api::namespaced(client, &run.namespace);
@@ -166,6 +178,15 @@ pub async fn run(args: &RunnerArgs) -> Result<ExitCode, CliError> {
     let (outcome, handed_back) = match &args.command {
         RunnerCommand::Apply(apply) => apply_plan(&runner, &ws, apply).await?,
         RunnerCommand::Plan(plan) => make_plan(&runner, &ws, plan).await?,
+        RunnerCommand::Output(output) => {
+            let read = async {
+                runner
+                    .init_if_needed(&ws, &crate::reconcile::INIT_OPTIONS)
+                    .await?;
+                runner.output(&ws).await
+            };
+            outputs_handed_back(&output.run.holder, read.await, &ws)?
+        }
     };
     let mut data = serde_json::Map::new();
     data.insert(runner_job::OUTCOME_KEY.into(), encode(&outcome)?);
@@ -216,6 +237,15 @@ async fn apply_plan(
         Ok(_) => runner.output(ws).await,
         Err(err) => Err(err),
     };
+    outputs_handed_back(holder, outputs, ws)
+}
+
+/// The outcome of a run that ends reading the outputs, and the outputs it hands back.
+fn outputs_handed_back(
+    holder: &str,
+    outputs: Result<BTreeMap<String, OutputValue>, TerraformError>,
+    ws: &Workspace,
+) -> Result<(Outcome, HandedBack), CliError> {
     Ok(match outputs {
         // Values with their sensitivity: the controller must not show a sensitive one.
         Ok(outputs) => (

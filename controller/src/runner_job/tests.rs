@@ -141,6 +141,24 @@ fn a_plan_job_plans_what_it_is_asked_and_mounts_no_plan() {
 }
 
 #[test]
+fn an_output_job_reads_the_outputs_and_mounts_only_its_inputs() {
+    let settings = RunnerJobConfig::default().for_project("team-a", "web");
+    let job = build(&request(&settings, RunCommand::Output));
+    let name = job.metadata.name.clone().unwrap();
+    assert!(name.starts_with("tollgate-output-"), "{name}");
+    assert_ne!(name, job_name(&PLAN, "team-a", "web", "ab12", 0));
+    assert_eq!(job.metadata.labels.clone().unwrap()[RUN_LABEL], "output");
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    let args = pod.containers[0].args.clone().unwrap();
+    assert_eq!(&args[..2], ["runner", "output"]);
+    assert!(
+        !args.iter().any(|a| a == "--mode" || a == "--plan-digest"),
+        "{args:?}"
+    );
+    assert_eq!(projected(&pod).len(), 1, "only the inputs bundle");
+}
+
+#[test]
 fn a_job_of_a_project_assuming_a_role_mounts_its_credentials_secret() {
     let settings = RunnerJobConfig::default().for_project("team-a", "web");
     for command in [PLAN, APPLY] {

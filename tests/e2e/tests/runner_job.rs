@@ -57,11 +57,16 @@ async fn approve(plane: &ControlPlane, projects: &Api<Project>, name: &str) {
     let status = projects.get(name).await.unwrap().status.unwrap();
     let checkpoint = status.checkpoint_ref.expect("a checkpoint").name;
     let ns = projects.get(name).await.unwrap().namespace().unwrap();
-    Api::<Checkpoint>::namespaced(plane.client(User::Alice).await, &ns)
+    decide(plane, &ns, &checkpoint, "Approved").await;
+}
+
+/// Alice (a TO) decides `checkpoint`.
+async fn decide(plane: &ControlPlane, ns: &str, checkpoint: &str, decision: &str) {
+    Api::<Checkpoint>::namespaced(plane.client(User::Alice).await, ns)
         .patch_status(
-            &checkpoint,
+            checkpoint,
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"decision": "Approved", "reason": "e2e"}})),
+            &Patch::Merge(json!({"status": {"decision": decision, "reason": "e2e"}})),
         )
         .await
         .unwrap();
@@ -482,4 +487,94 @@ async fn drift_checks_run_in_plan_jobs() {
     assert!(work.join("main.tf").exists(), "{}", work.display());
     assert!(!work.join(".terraform").exists(), "{}", controller.log());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "edited by hand");
+}
+
+/// A failed apply in a Job escalates with what the state shows done, learnt from a
+/// verification plan run in a plan Job, not by the controller (whose working directory is
+/// never initialised); Retry, once the cause is gone, applies in a new apply Job.
+#[tokio::test]
+async fn a_failed_apply_is_verified_in_a_plan_job_and_retried_in_a_new_apply_job() {
+    let plane = ControlPlane::get().await;
+    let ns = start_webhook().await.namespace(plane, "jobfail").await;
+    let state = state_namespace_with_runner(plane, &ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Kubelet::start(plane, &state, &dir.path().join("node"), |_| Node::Run).await;
+    let args = job_runner_args(dir.path());
+    let controller = ControllerProcess::start_with(plane, &ns, dir.path(), args).await;
+    let admin = plane.client(User::Admin).await;
+    let projects: Api<Project> = Api::namespaced(admin.clone(), &ns);
+    plane.allow_in(&ns, json!({})).await;
+    // The demo module cannot create its marker directory: a file is in the way.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file where the module wants a directory").unwrap();
+    let project = demo_project(&ns, &blocked, json!({}), serde_json::Value::Null);
+    projects
+        .create(&PostParams::default(), &project)
+        .await
+        .unwrap();
+    wait_demo(
+        &projects,
+        "awaits approval",
+        |s| s.phase == Some(ProjectPhase::AwaitingApproval),
+        || controller.log(),
+    )
+    .await;
+    approve(plane, &projects, "demo").await;
+    let checkpoints: Api<Checkpoint> = Api::namespaced(admin, &ns);
+    let escalation = tollgate_e2e::awaited_checkpoint_of(
+        &checkpoints,
+        tollgate::api::CheckpointType::FailureEscalation,
+        DEADLINE,
+    )
+    .await;
+    let changes = &escalation.spec.summary.changes;
+    assert!(
+        changes.iter().any(|c| c.starts_with("not applied: ")),
+        "the verification plan says what is left: {changes:?}\n{}",
+        controller.log()
+    );
+    let plans = pods_of(&node, "plan");
+    assert_eq!(
+        plans.len(),
+        2,
+        "the plan, then the verification plan: {plans:?}"
+    );
+    assert!(plans.iter().all(|p| p.exit == Some(0)), "{plans:?}");
+    let work = dir.path().join("work").join(&ns).join("demo");
+    assert!(work.join("main.tf").exists(), "{}", work.display());
+    assert!(!work.join(".terraform").exists(), "{}", controller.log());
+
+    std::fs::remove_file(&blocked).unwrap();
+    decide(plane, &ns, &escalation.name_any(), "Retry").await;
+    // The failed apply left state behind (the replica), so its plan is stale: a second
+    // verification plan (a Job again) finds changes and a new plan needs a person.
+    let decided = std::sync::Mutex::new(std::collections::HashSet::from([escalation.name_any()]));
+    wait_for("applied after Retry", DEADLINE, || async {
+        let status = projects
+            .get("demo")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        let waiting = status.checkpoint_ref.as_ref().map(|c| c.name.clone());
+        if status.phase == Some(ProjectPhase::AwaitingApproval)
+            && let Some(checkpoint) = waiting
+            && decided.lock().unwrap().insert(checkpoint.clone())
+        {
+            decide(plane, &ns, &checkpoint, "Approved").await;
+        }
+        status.phase == Some(ProjectPhase::Ready) && status.last_applied.is_some()
+    })
+    .await;
+    assert_eq!(markers_in(&blocked).len(), 1, "exactly one apply");
+    let applies = pods_of(&node, "apply");
+    assert!(applies.len() >= 2, "{applies:?}");
+    assert_ne!(applies[0].job, applies[1].job, "the retry is a new Job");
+    assert!(pods_of(&node, "plan").iter().all(|p| p.exit == Some(0)));
+    // No Terraform in the controller but `terraform version` (its plan key).
+    assert!(!work.join(".terraform").exists(), "{}", controller.log());
+    let commands = controller
+        .metric("tollgate_terraform_commands_started")
+        .await;
+    assert!(commands <= 1.0, "{commands} commands\n{}", controller.log());
 }

@@ -96,11 +96,7 @@ impl Run<'_> {
                 // State moved since the plan: either this very apply finished in a run that
                 // died before recording it (a controller restart), or something else changed
                 // state. A fresh plan tells which; nothing is applied a second time.
-                let check = self
-                    .ctx
-                    .runner
-                    .init_and_plan(&ws, &INIT_OPTIONS, &PlanRequest::new("tfplan-check"))
-                    .await?;
+                let (check, _) = self.verification_plan(&ws, &plan.id).await?;
                 if check.status != TfPlanStatus::NoChanges {
                     self.event(EventType::Warning, "StalePlan", "the saved plan is stale (state changed since it was approved); planning again").await;
                     self.status.plan = None;
@@ -142,7 +138,11 @@ impl Run<'_> {
         // A destroy leaves no outputs, and the Project's namespace may be being deleted
         // (nothing can be created there).
         let outputs = if self.project.meta().deletion_timestamp.is_none() {
-            let (outputs_digest, outputs) = self.write_outputs(&ws, job_outputs).await?;
+            let outputs = match job_outputs {
+                Some(outputs) => outputs,
+                None => self.state_outputs(&ws, &plan.id).await?,
+            };
+            let outputs_digest = self.write_outputs(&outputs).await?;
             self.record_revision(&plan, outputs_digest, &outputs)
                 .await?;
             Some(outputs)
@@ -230,17 +230,11 @@ impl Run<'_> {
         }
     }
 
-    /// Writes the outputs Secret (from the runner Job's result, else `terraform output`);
-    /// returns the sha256 of the outputs, and the outputs.
+    /// Writes the outputs Secret; returns the sha256 of the outputs.
     pub(super) async fn write_outputs(
         &mut self,
-        ws: &Workspace,
-        from_job: Option<BTreeMap<String, crate::terraform::OutputValue>>,
-    ) -> Result<(String, BTreeMap<String, crate::terraform::OutputValue>), ReconcileError> {
-        let outputs = match from_job {
-            Some(outputs) => outputs,
-            None => self.ctx.runner.output(ws).await?,
-        };
+        outputs: &BTreeMap<String, crate::terraform::OutputValue>,
+    ) -> Result<String, ReconcileError> {
         let data: BTreeMap<String, ByteString> = outputs
             .iter()
             .map(|(name, output)| {
@@ -292,7 +286,7 @@ impl Run<'_> {
             .await
             .during(ApiStep::WriteOutputs)?;
         self.status.outputs_secret_ref = Some(SecretKeyRef { name });
-        Ok((outputs_digest, outputs))
+        Ok(outputs_digest)
     }
 
     pub(super) fn push_history(

@@ -110,20 +110,16 @@ impl Run<'_> {
     /// The failed plan's addresses split into those the state shows done and those a
     /// verification plan still wants to change. Best effort: empty when it cannot be told.
     async fn changed_before_failure(
-        &self,
+        &mut self,
         plan: &PlanStatus,
         ws: &Workspace,
     ) -> (Vec<String>, Vec<String>) {
-        let check = async {
-            let outcome = self
-                .ctx
-                .runner
-                .plan(ws, &PlanRequest::new("tfplan-check"))
-                .await?;
-            let json = self.ctx.runner.show_plan_json(ws, &outcome.saved).await?;
-            Ok::<_, ReconcileError>(Plan::from_json(&json)?.summary())
-        }
-        .await;
+        let check = match self.verification_plan(ws, &plan.id).await {
+            Ok((_, json)) => Plan::from_json(&json)
+                .map(|p| p.summary())
+                .map_err(Into::into),
+            Err(err) => Err(err),
+        };
         match check {
             Ok(summary) => split_done(&plan.summary.addresses, &summary),
             Err(err) => {

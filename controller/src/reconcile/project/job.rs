@@ -18,6 +18,7 @@ use crate::runner_job::{self, Bundle, JobRequest, JobState, Outcome, PlanMode, R
 use crate::terraform::{CommandOutput, PlanOutcome};
 
 mod refresh;
+mod waited;
 
 /// How often a Project whose Job runs looks at it without being woken by the Job's watch.
 pub(super) const JOB_RECHECK: Duration = Duration::from_secs(60);
@@ -131,7 +132,7 @@ impl Run<'_> {
         file: &str,
     ) -> Result<JobRun<(PlanOutcome, String)>, ReconcileError> {
         // A plan of the same inputs is a new run once state may have moved (an apply, a
-        // drift check): never adopt an older run's plan.
+        // failed one, a drift check): never adopt an older run's plan.
         let mut hasher = Sha256::new();
         hasher.update(format!("{}\0{plan_key}\0", mode.arg()).as_bytes());
         if let Some(applied) = &self.status.last_applied {
@@ -144,6 +145,15 @@ impl Run<'_> {
             .and_then(|d| d.checked_at.as_ref())
         {
             hasher.update(format!("\0{}", checked.0).as_bytes());
+        }
+        // A failed apply (what it did before failing) and a state reset move state too.
+        if let Some(moved) = self
+            .status
+            .history
+            .iter()
+            .find(|h| matches!(h.outcome.as_str(), "Failed" | "StateReset"))
+        {
+            hasher.update(format!("\0{}\0{}", moved.outcome, moved.at.0).as_bytes());
         }
         let run_key = hex::encode(hasher.finalize());
         let task = JobTask {

@@ -89,9 +89,10 @@ impl Run<'_> {
 
     /// The outputs of the last apply, as recorded with its revision: reading them runs no
     /// Terraform and needs no cloud credentials (nor a runner Job in `--runner=job`).
-    /// `terraform output` only for a revision recorded before outputs were.
+    /// `terraform output` (in a Job with `--runner=job`) only for a revision recorded
+    /// before outputs were.
     pub(super) async fn applied_outputs(
-        &self,
+        &mut self,
     ) -> Result<BTreeMap<String, OutputValue>, ReconcileError> {
         let recorded = self
             .state_secrets()
@@ -107,8 +108,13 @@ impl Run<'_> {
             return Ok(outputs);
         }
         let ws = self.write_workspace()?;
-        self.ctx.runner.init_if_needed(&ws, &INIT_OPTIONS).await?;
-        Ok(self.ctx.runner.output(&ws).await?)
+        let applied = self
+            .status
+            .last_applied
+            .as_ref()
+            .map(|a| a.plan_id.clone())
+            .unwrap_or_default();
+        self.state_outputs(&ws, &applied).await
     }
 
     /// Deletes the revisions Secret when the Project goes (destroyed or orphaned): its
