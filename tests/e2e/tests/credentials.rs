@@ -1429,3 +1429,94 @@ async fn a_rejected_credential_checkpoint_stops_the_project_until_the_credential
     assert_eq!(closed.decision, Some(tollgate::api::Decision::Rejected));
     plane.delete_namespace(&namespace).await;
 }
+
+/// A runner Job's credentials are obtained when the Job is made, and again only when those
+/// it holds come due: looking at it while it runs (every watch event, every recheck)
+/// assumes no role and writes no `CredentialUsed` record.
+#[tokio::test]
+async fn a_running_job_is_looked_at_without_minting_credentials_until_they_are_due() {
+    let plane = ControlPlane::get().await;
+    let moto = Moto::start(None).await;
+    let node_dir = tempfile::tempdir().unwrap();
+    let Scene {
+        namespace,
+        dir,
+        controller,
+        projects,
+        checkpoints: _,
+        secrets: _,
+    } = Scene::start(
+        plane,
+        "creds-lazy",
+        false,
+        Some(serde_json::json!(["FirstApply", "Create"])),
+        moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
+        job_runner_args(&node_dir.path().join("config")),
+    )
+    .await;
+    let state = state_namespace_with_runner(plane, &namespace).await;
+    // The apply's pod waits for the test.
+    let node = Kubelet::start(plane, &state, &node_dir.path().join("node"), |run| {
+        if run == "apply" {
+            Node::Gated
+        } else {
+            Node::Run
+        }
+    })
+    .await;
+    let lazy = project(
+        &namespace,
+        "lazy",
+        ACCOUNT,
+        serde_json::json!({"assumeRole": {"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/tollgate-deploy"), "externalId": "ext-7f3a", "sessionDuration": "1h"}}),
+        &dir.path().join("lazy.env"),
+    );
+    projects
+        .create(&PostParams::default(), &lazy)
+        .await
+        .unwrap();
+    wait_for("the apply's pod runs", TIMEOUT, || async {
+        node.pods().iter().any(|p| p.run == "apply")
+    })
+    .await;
+    let run = projects
+        .get("lazy")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .runner_job
+        .unwrap();
+    let session = format!("{namespace}.lazy.{}", run.plan_id);
+    let minted = || {
+        moto.assumed_roles()
+            .iter()
+            .filter(|r| r["session_name"] == session.as_str())
+            .count()
+    };
+    assert_eq!(minted(), 1, "the apply's credentials, made with its Job");
+    // Three more looks at the Project while its Job runs.
+    for poke in 0..3 {
+        let before = controller.metric("tollgate_reconciles_total").await;
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {"e2e/poke": poke.to_string()}}});
+        projects
+            .patch("lazy", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        wait_for(
+            "the Project is looked at",
+            Duration::from_secs(60),
+            || async { controller.metric("tollgate_reconciles_total").await > before },
+        )
+        .await;
+    }
+    node.open_gate();
+    wait_phase(&projects, "lazy", ProjectPhase::Ready).await;
+    assert_eq!(
+        minted(),
+        1,
+        "no role assumed again for the apply while its credentials were not due:\n{}",
+        controller.log()
+    );
+}

@@ -17,11 +17,13 @@ impl Run<'_> {
         if let Some(action) = self.take_slot(phase).await? {
             return Ok(action);
         }
-        // The saved plan holds the secret inputs' values: only the credentials are needed.
-        if let Some(action) = self.obtain_credentials(&plan.id, false).await? {
+        // The saved plan holds the secret inputs' values: only the credentials are needed
+        // (a runner Job's are obtained with its run, in `run_in_job`).
+        if self.ctx.config.job_runner.is_none()
+            && let Some(action) = self.obtain_credentials(&plan.id, false).await?
+        {
             return Ok(action);
         }
-        self.hand_credentials_to_jobs();
         let ws = self.write_workspace()?;
         let decided_by = self.decided_by().await;
         let approved_checkpoint = self.status.checkpoint_ref.clone();

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use super::super::checkpoint::notifications::{
     GIVE_UP_AFTER_ATTEMPTS, effective_approval, namespace_config, routed_channels,
 };
-use super::job::JobRun;
+use super::job::{Credentials, JobRun};
 use super::spend::SpendCheck;
 use super::*;
 use crate::api::{DriftAction, DriftStatus, NotificationRecord};
@@ -23,6 +23,8 @@ use crate::runner_job::PlanMode;
 
 /// The condition a check sets.
 const DRIFTED: &str = "Drifted";
+/// A drift check's tag in its STS session name.
+const DRIFT_TAG: &str = "drift-check";
 /// Where the refresh-only plan is saved (next to, never over, the Project's `tfplan`).
 const DRIFT_PLAN_FILE: &str = "tfplan-drift";
 /// Drift deliveries remembered in status (the schema's limit).
@@ -110,7 +112,10 @@ impl Run<'_> {
         {
             return Ok(action);
         }
-        if let Some(action) = self.obtain_credentials("drift-check", true).await? {
+        // A runner Job's are obtained with its run (`run_in_job`).
+        if self.ctx.config.job_runner.is_none()
+            && let Some(action) = self.obtain_credentials(DRIFT_TAG, true).await?
+        {
             return Ok(action);
         }
         let previous = self.status.drift.clone().unwrap_or_default();
@@ -210,14 +215,18 @@ impl Run<'_> {
         &mut self,
         plan_key: &str,
     ) -> Result<JobRun<String>, ReconcileError> {
-        self.hand_credentials_to_jobs();
         let ws = self.write_workspace()?;
+        let credentials = Credentials {
+            tag: DRIFT_TAG,
+            inputs: true,
+        };
         let shown = match self.ctx.config.job_runner.clone() {
             Some(runner) => self
                 .plan_in_job(
                     &runner,
                     PlanMode::RefreshOnly,
                     plan_key,
+                    credentials,
                     &ws,
                     DRIFT_PLAN_FILE,
                 )

@@ -83,6 +83,19 @@ struct JobTask<'a> {
     command: RunCommand<'a>,
     /// Audited when the Job is let run.
     started: Option<(AuditAction, &'a str)>,
+    /// The credentials the run gets ([`Run::obtain_credentials`]).
+    credentials: Credentials<'a>,
+}
+
+/// What [`Run::obtain_credentials`] obtains for a run in a Job: minted when the Job is
+/// created or let run, when a plan's result is read (the secret inputs' values redact it),
+/// and while it runs only once its credentials Secret is due, never at every look.
+#[derive(Clone, Copy)]
+pub(super) struct Credentials<'a> {
+    /// The run's tag in the STS session name.
+    pub tag: &'a str,
+    /// Whether the secret inputs' values are read too (a plan).
+    pub inputs: bool,
 }
 
 impl Run<'_> {
@@ -107,6 +120,10 @@ impl Run<'_> {
                 chunks: &chunks,
             },
             started: Some((started, &plan.digest)),
+            credentials: Credentials {
+                tag: &plan.id,
+                inputs: false,
+            },
         };
         Ok(self
             .run_in_job(runner, &task, ws)
@@ -128,6 +145,7 @@ impl Run<'_> {
         runner: &super::super::JobRunner,
         mode: PlanMode,
         plan_key: &str,
+        credentials: Credentials<'_>,
         ws: &Workspace,
         file: &str,
     ) -> Result<JobRun<(PlanOutcome, String)>, ReconcileError> {
@@ -161,6 +179,7 @@ impl Run<'_> {
             run_key: &run_key,
             command: RunCommand::Plan(mode),
             started: None,
+            credentials,
         };
         Ok(self
             .run_in_job(runner, &task, ws)
@@ -193,6 +212,7 @@ impl Run<'_> {
             attempt,
         );
         let jobs = self.jobs();
+        let mut minted = false;
         let job = match jobs.get_opt(&name).await.during(ApiStep::RunnerJob)? {
             Some(job) => job,
             None => {
@@ -206,6 +226,10 @@ impl Run<'_> {
                     );
                     return Ok(JobRun::Died { job: name, message });
                 }
+                if let Some(action) = self.mint_for_job(task.credentials).await? {
+                    return Ok(JobRun::Running(action));
+                }
+                minted = true;
                 let settings = runner.config.for_project(&self.namespace, &self.name);
                 let manifest = runner_job::build(&JobRequest {
                     namespace: &self.ctx.config.state_namespace,
@@ -231,7 +255,11 @@ impl Run<'_> {
         let holder = runner_job::holder(&self.ctx.config.state_namespace, &name);
         let verb = task.command.verb();
         if job.spec.as_ref().and_then(|s| s.suspend) == Some(true) {
-            self.hand_inputs(&job, ws).await?;
+            if !minted && let Some(action) = self.mint_for_job(task.credentials).await? {
+                return Ok(JobRun::Running(action));
+            }
+            // With the credentials and secret inputs just obtained in its environment.
+            self.hand_inputs(&job, &self.workspace_in(&ws.dir)).await?;
             self.record_run(&task.run_id, attempt, &name, &holder)
                 .await?;
             jobs.patch(
@@ -265,8 +293,18 @@ impl Run<'_> {
         if state == JobState::Running {
             tracing::info!(job = %name, %holder, "waiting for the runner Job ({verb})");
             self.job_running = true;
-            let recheck = self.refresh_job_credentials(&name).await?;
+            let recheck = self
+                .refresh_job_credentials(&name, task.credentials)
+                .await?;
             return Ok(JobRun::Running(Action::requeue(recheck)));
+        }
+        // A plan's result is redacted with the secret inputs' values: read them before the
+        // result (and its Job, kept until then).
+        if task.credentials.inputs
+            && !minted
+            && let Some(action) = self.mint_for_job(task.credentials).await?
+        {
+            return Ok(JobRun::Running(action));
         }
         let result = self
             .state_secrets()

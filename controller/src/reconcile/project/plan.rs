@@ -1,7 +1,7 @@
 //! Planning: decide what the normal loop does next, render, plan, price, and let the gate
 //! decide between applying at once and asking a person.
 
-use super::job::JobRun;
+use super::job::{Credentials, JobRun};
 use super::steps::{Facts, PlanFacts, Step, next_step, require_review};
 use super::*;
 use crate::gate::namespace::NamespaceCheck;
@@ -178,7 +178,10 @@ impl Run<'_> {
             return Ok(action);
         }
         let tag = format!("key-{}", plan_key.get(..16).unwrap_or(plan_key));
-        if let Some(action) = self.obtain_credentials(&tag, true).await? {
+        // A runner Job's are obtained with its run (`run_in_job`).
+        if self.ctx.config.job_runner.is_none()
+            && let Some(action) = self.obtain_credentials(&tag, true).await?
+        {
             return Ok(action);
         }
         self.transition(phase, reason, "rendering and planning")
@@ -189,11 +192,14 @@ impl Run<'_> {
         } else {
             PlanMode::Changes
         };
-        self.hand_credentials_to_jobs();
         let ws = self.write_workspace()?;
+        let credentials = Credentials {
+            tag: &tag,
+            inputs: true,
+        };
         let planned = match self.ctx.config.job_runner.clone() {
             Some(runner) => match self
-                .plan_in_job(&runner, mode, plan_key, &ws, PLAN_FILE)
+                .plan_in_job(&runner, mode, plan_key, credentials, &ws, PLAN_FILE)
                 .await?
             {
                 JobRun::Running(action) => return Ok(action),

@@ -9,8 +9,8 @@ use k8s_openapi::ByteString;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use super::super::Run;
-use super::JOB_RECHECK;
+use super::super::{Action, Run};
+use super::{Credentials, JOB_RECHECK};
 use crate::credentials::{TemporaryCredentials, broker};
 use crate::reconcile::{ApiStep, During, ReconcileError};
 use crate::runner_job;
@@ -23,7 +23,7 @@ impl Run<'_> {
     /// assumed-role credentials go to it in a credentials Secret instead, which the
     /// controller rewrites before they expire and the pod serves to Terraform on its own
     /// loopback endpoint; static keys go in its inputs (docs/deploy.md#job-runner).
-    pub(in crate::reconcile::project) fn hand_credentials_to_jobs(&mut self) {
+    fn hand_credentials_to_jobs(&mut self) {
         if self.ctx.config.job_runner.is_some() {
             self.credentials_by_secret = self.credential_lease.take().is_some();
         }
@@ -36,14 +36,32 @@ impl Run<'_> {
             .filter(|_| self.credentials_by_secret)
     }
 
-    /// Rewrites the credentials Secret of the running Job `job` with the credentials this
-    /// reconcile minted, once those it holds are within the refresh margin of expiring;
-    /// says when to look again (a Job without such a Secret has nothing to refresh).
+    /// Obtains a run's credentials (and, for a plan, its secret inputs) and hands them to
+    /// its Job by Secret; `Some` when a person must act first (a Credential checkpoint).
+    pub(super) async fn mint_for_job(
+        &mut self,
+        credentials: Credentials<'_>,
+    ) -> Result<Option<Action>, ReconcileError> {
+        // Boxed: `run_in_job` awaits this in several places, and the future of obtaining
+        // credentials is large enough that inlining it each time overflows the stack.
+        let obtained = Box::pin(self.obtain_credentials(credentials.tag, credentials.inputs));
+        if let Some(action) = obtained.await? {
+            return Ok(Some(action));
+        }
+        self.hand_credentials_to_jobs();
+        Ok(None)
+    }
+
+    /// Once the credentials the running Job `job` holds in its credentials Secret come
+    /// within the refresh margin of expiring, obtains fresh ones (only then: no STS call
+    /// and no `CredentialUsed` record at every look) and rewrites the Secret; says when to
+    /// look again (a Job without such a Secret has nothing to refresh).
     pub(super) async fn refresh_job_credentials(
-        &self,
+        &mut self,
         job: &str,
+        credentials: Credentials<'_>,
     ) -> Result<Duration, ReconcileError> {
-        let (Some(fresh), Some(broker)) = (self.by_secret(), &self.ctx.credentials_broker) else {
+        let Some(margin) = self.ctx.credentials_broker.as_ref().map(|b| b.margin()) else {
             return Ok(JOB_RECHECK);
         };
         let secrets = self.state_secrets();
@@ -57,20 +75,31 @@ impl Run<'_> {
             .and_then(|d| d.get(runner_job::CREDENTIALS_KEY))
             .and_then(|b| TemporaryCredentials::from_ecs_document(&b.0).ok());
         let now = jiff::Timestamp::now();
-        let current = match held {
-            Some(held) if !broker::needs_refresh(&held, broker.margin(), now) => held,
-            _ => {
-                let document = ByteString(fresh.to_ecs_document().into_bytes());
-                let patch = json!({"data": {runner_job::CREDENTIALS_KEY: document}});
-                secrets
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .during(ApiStep::RunnerJob)?;
-                tracing::info!(job, "handed the runner Job fresh credentials");
-                fresh.clone()
-            }
+        if let Some(held) = held.filter(|h| !broker::needs_refresh(h, margin, now)) {
+            return Ok(recheck_for(&held, margin, now));
+        }
+        let refreshing = Credentials {
+            inputs: false,
+            ..credentials
         };
-        Ok(recheck_for(&current, broker.margin(), now))
+        if self.mint_for_job(refreshing).await?.is_some() {
+            tracing::warn!(
+                job,
+                "cannot obtain fresh credentials for the running runner Job; it keeps those it holds"
+            );
+            return Ok(JOB_RECHECK);
+        }
+        let Some(fresh) = self.by_secret().cloned() else {
+            return Ok(JOB_RECHECK);
+        };
+        let document = ByteString(fresh.to_ecs_document().into_bytes());
+        let patch = json!({"data": {runner_job::CREDENTIALS_KEY: document}});
+        secrets
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .during(ApiStep::RunnerJob)?;
+        tracing::info!(job, "handed the runner Job fresh credentials");
+        Ok(recheck_for(&fresh, margin, now))
     }
 }
 

@@ -14,7 +14,7 @@ use kube::runtime::wait::await_condition;
 use sha2::{Digest, Sha256};
 
 use super::super::Run;
-use super::{Handed, JobRun, JobTask, take_plan};
+use super::{Credentials, Handed, JobRun, JobTask, take_plan};
 use crate::reconcile::{INIT_OPTIONS, JobRunner, ReconcileError};
 use crate::runner_job::{self, JobState, PlanMode, RunCommand};
 use crate::terraform::{
@@ -46,6 +46,10 @@ impl Run<'_> {
             run_key: &run_key,
             command: RunCommand::Output,
             started: None,
+            credentials: Credentials {
+                tag: about,
+                inputs: false,
+            },
         };
         let handed = self.run_to_end_in_job(&runner, &task, ws).await??;
         let outputs =
@@ -82,6 +86,11 @@ impl Run<'_> {
             run_key: &run_key,
             command: RunCommand::Plan(PlanMode::Changes),
             started: None,
+            // A plan of every variable: the secret inputs too.
+            credentials: Credentials {
+                tag: after,
+                inputs: true,
+            },
         };
         let handed = self.run_to_end_in_job(&runner, &task, ws).await??;
         Ok(take_plan(&handed, ws, CHECK_FILE)?)
