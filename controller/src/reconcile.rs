@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -68,6 +69,39 @@ fn job_wakeups(
             }
         })
         .boxed()
+}
+
+/// With `--runner=job`, when this controller starts leading (a restart, a failover): every
+/// runner Job that still runs holds its Project's Terraform run slot before any reconcile
+/// hands slots out, so `--max-terraform` bounds adopted Jobs and new runs alike. The
+/// Project's first reconcile finds its slot granted and keeps it while the Job runs.
+async fn hold_slots_of_running_jobs(ctx: &Context, state_selector: &str) {
+    if ctx.config.job_runner.is_none() {
+        return;
+    }
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> =
+        Api::namespaced(ctx.client.clone(), &ctx.config.state_namespace);
+    let selector = format!("{},{state_selector}", crate::runner_job::RUN_LABEL);
+    let listed = match jobs.list(&ListParams::default().labels(&selector)).await {
+        Ok(listed) => listed,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list runner Jobs: the running ones count against --max-terraform only once their Projects adopt them");
+            return;
+        }
+    };
+    for job in &listed.items {
+        if crate::runner_job::state(job) != crate::runner_job::JobState::Running {
+            continue;
+        }
+        let labels = job.labels();
+        if let (Some(namespace), Some(name)) = (
+            labels.get(PROJECT_NAMESPACE_LABEL),
+            labels.get(PROJECT_LABEL),
+        ) {
+            ctx.slots.request(namespace, name);
+            tracing::info!(job = %job.name_any(), project = %format!("{namespace}/{name}"), "a running runner Job holds its Project's run slot");
+        }
+    }
 }
 
 /// `text` cut to `max` characters (an ellipsis marks the cut).
@@ -148,6 +182,7 @@ pub async fn run(
         Some(ns) => format!("{PROJECT_NAMESPACE_LABEL}={ns}"),
         None => PROJECT_NAMESPACE_LABEL.to_owned(),
     };
+    hold_slots_of_running_jobs(&ctx, &state_selector).await;
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut project_stop = shutdown_tx.subscribe();
     let mut checkpoint_stop = shutdown_tx.subscribe();

@@ -36,12 +36,24 @@ async fn runner_jobs(jobs: &Api<Job>) -> Vec<Job> {
 
 /// A controller replica with leader election and the Job runner, its files in `dir/name`.
 async fn replica(plane: &ControlPlane, ns: &str, dir: &Path, name: &str) -> ControllerProcess {
+    replica_with(plane, ns, dir, name, &[]).await
+}
+
+/// [`replica`] with more controller flags.
+async fn replica_with(
+    plane: &ControlPlane,
+    ns: &str,
+    dir: &Path,
+    name: &str,
+    extra: &[&str],
+) -> ControllerProcess {
     let mut args = job_runner_args(&dir.join(name));
     args.extend([
         "--leader-elect".to_owned(),
         "--leader-elect-lease-duration".to_owned(),
         LEASE_SECONDS.to_string(),
     ]);
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     ControllerProcess::start_with(plane, ns, &dir.join(name), args).await
 }
 
@@ -577,4 +589,91 @@ async fn a_failed_apply_is_verified_in_a_plan_job_and_retried_in_a_new_apply_job
         .metric("tollgate_terraform_commands_started")
         .await;
     assert!(commands <= 1.0, "{commands} commands\n{}", controller.log());
+}
+
+/// After a failover, a runner Job that still runs holds its run slot from the new leader's
+/// start: under `--max-terraform 1` another Project's plan waits for it and never runs
+/// beside it, whichever Project the new leader happens to reconcile first.
+#[tokio::test]
+async fn a_new_leader_counts_a_running_job_against_the_run_slots_from_its_start() {
+    let plane = ControlPlane::get().await;
+    let ns = plane.namespace("jobslots").await;
+    let state = state_namespace_with_runner(plane, &ns).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The apply's pod waits for the test.
+    let node = Kubelet::start(plane, &state, &dir.path().join("node"), |run| {
+        if run == "apply" {
+            Node::Gated
+        } else {
+            Node::Run
+        }
+    })
+    .await;
+    let one_slot = ["--max-terraform", "1"];
+    let mut first = replica_with(plane, &ns, dir.path(), "a", &one_slot).await;
+    leads(&first).await;
+    let second = replica_with(plane, &ns, dir.path(), "b", &one_slot).await;
+    let projects: Api<Project> = Api::namespaced(plane.client(User::Admin).await, &ns);
+    create_preapproved(plane, &projects, &ns, &dir.path().join("markers"), 0).await;
+    wait_for("the apply's pod runs", DEADLINE, || async {
+        !pods_of(&node, "apply").is_empty()
+    })
+    .await;
+    let mut other = demo_project(
+        &ns,
+        &dir.path().join("other"),
+        json!({}),
+        serde_json::Value::Null,
+    );
+    other.metadata.name = Some("other".to_owned());
+    projects
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
+    wait_for("the other Project waits for the slot", DEADLINE, || async {
+        first.metric("tollgate_run_queue_waiting").await == 1.0
+    })
+    .await;
+
+    first.kill_hard().await;
+    leads(&second).await;
+    wait_for(
+        "the new leader holds the slot for the Job",
+        DEADLINE,
+        || async {
+            second.metric("tollgate_run_slots_in_use").await == 1.0
+                && second.metric("tollgate_run_queue_waiting").await == 1.0
+        },
+    )
+    .await;
+    assert_eq!(
+        pods_of(&node, "plan").len(),
+        1,
+        "the other Project planned beside the running Job:\n{}",
+        second.log()
+    );
+    node.open_gate();
+    wait_for("both Projects are done", DEADLINE, || async {
+        let phase = |name: &'static str| {
+            let projects = projects.clone();
+            async move {
+                projects
+                    .get(name)
+                    .await
+                    .unwrap()
+                    .status
+                    .unwrap_or_default()
+                    .phase
+            }
+        };
+        phase("demo").await == Some(ProjectPhase::Ready)
+            && phase("other").await == Some(ProjectPhase::Ready)
+    })
+    .await;
+    assert_eq!(
+        node.most_at_once(),
+        1,
+        "runner pods ran side by side under --max-terraform 1:\n{}",
+        second.log()
+    );
 }
