@@ -523,33 +523,61 @@ async fn assumed_role_credentials_reach_terraform_only_and_the_allow_list_keeps_
     plane.delete_namespace(&namespace).await;
 }
 
+/// A scene whose controller (AWS: `moto`, first applies pre-approved, `extra` flags) runs
+/// Terraform in runner Jobs, and the node that runs them (`node`: what it does with each
+/// kind of run), its files under `node_dir`; with the state namespace.
+async fn job_scene(
+    plane: &'static ControlPlane,
+    moto: &Moto,
+    prefix: &str,
+    extra: Vec<String>,
+    node_dir: &Path,
+    node: impl Fn(&str) -> Node + Send + Sync + 'static,
+) -> (Scene, String, Kubelet) {
+    let scene = Scene::start(
+        plane,
+        prefix,
+        false,
+        Some(serde_json::json!(["FirstApply", "Create"])),
+        moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
+        extra
+            .into_iter()
+            .chain(job_runner_args(&node_dir.join("config")))
+            .collect(),
+    )
+    .await;
+    let state = state_namespace_with_runner(plane, &scene.namespace).await;
+    let kubelet = Kubelet::start(plane, &state, &node_dir.join("node"), node).await;
+    (scene, state, kubelet)
+}
+
 #[tokio::test]
 async fn a_runner_job_is_handed_its_assumed_role_credentials_and_fresh_ones_while_it_runs() {
     let plane = ControlPlane::get().await;
     let moto = Moto::start(None).await;
     let node_dir = tempfile::tempdir().unwrap();
-    let Scene {
-        namespace,
-        dir,
-        controller,
-        projects,
-        checkpoints: _,
-        secrets: _,
-    } = Scene::start(
+    // Longer than the session lasts: every look at the running Job hands it new ones.
+    let margin = ["--credentials-refresh-margin".to_owned(), "7200".to_owned()];
+    let (
+        Scene {
+            namespace,
+            dir,
+            controller,
+            projects,
+            checkpoints: _,
+            secrets: _,
+        },
+        state,
+        node,
+    ) = job_scene(
         plane,
+        &moto,
         "creds-job",
-        false,
-        Some(serde_json::json!(["FirstApply", "Create"])),
-        moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
-        // Longer than the session lasts: every look at the running Job hands it new ones.
-        ["--credentials-refresh-margin".to_owned(), "7200".to_owned()]
-            .into_iter()
-            .chain(job_runner_args(&node_dir.path().join("config")))
-            .collect(),
+        margin.into(),
+        node_dir.path(),
+        |_| Node::Run,
     )
     .await;
-    let state = state_namespace_with_runner(plane, &namespace).await;
-    let node = Kubelet::start(plane, &state, &node_dir.path().join("node"), |_| Node::Run).await;
     let out = dir.path().join("job.env");
     let mut job_project = project(
         &namespace,
@@ -1438,31 +1466,32 @@ async fn a_running_job_is_looked_at_without_minting_credentials_until_they_are_d
     let plane = ControlPlane::get().await;
     let moto = Moto::start(None).await;
     let node_dir = tempfile::tempdir().unwrap();
-    let Scene {
-        namespace,
-        dir,
-        controller,
-        projects,
-        checkpoints: _,
-        secrets: _,
-    } = Scene::start(
-        plane,
-        "creds-lazy",
-        false,
-        Some(serde_json::json!(["FirstApply", "Create"])),
-        moto.controller_env("AKIDCONTROLLER0001", "controller-secret"),
-        job_runner_args(&node_dir.path().join("config")),
-    )
-    .await;
-    let state = state_namespace_with_runner(plane, &namespace).await;
     // The apply's pod waits for the test.
-    let node = Kubelet::start(plane, &state, &node_dir.path().join("node"), |run| {
-        if run == "apply" {
-            Node::Gated
-        } else {
-            Node::Run
-        }
-    })
+    let (
+        Scene {
+            namespace,
+            dir,
+            controller,
+            projects,
+            checkpoints: _,
+            secrets: _,
+        },
+        _,
+        node,
+    ) = job_scene(
+        plane,
+        &moto,
+        "creds-lazy",
+        Vec::new(),
+        node_dir.path(),
+        |run| {
+            if run == "apply" {
+                Node::Gated
+            } else {
+                Node::Run
+            }
+        },
+    )
     .await;
     let lazy = project(
         &namespace,
