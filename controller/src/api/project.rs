@@ -617,8 +617,8 @@ pub struct ProjectStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_required: Option<String>,
     /// The last applied revisions, newest first (five are kept): what a rollback can
-    /// return to. Their inputs are kept in the Secret `tfrev-<namespace>.<name>` in the
-    /// state namespace (inputs may be sensitive).
+    /// return to. Their inputs, and the last apply's outputs, are kept in the Secret
+    /// `tfrev-<namespace>.<name>` in the state namespace (both may be sensitive).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5))]
     pub revisions: Vec<Revision>,
