@@ -111,13 +111,13 @@ impl Run<'_> {
         ws: &Workspace,
         started: AuditAction,
     ) -> Result<JobRun<BTreeMap<String, crate::terraform::OutputValue>>, ReconcileError> {
-        let chunks = self.plans().chunk_names(&plan.id).await?;
         let task = JobTask {
             run_id: plan.id.clone(),
             run_key: &plan.digest,
+            // Its chunk Secrets are listed only when its Job is made (`run_in_job`).
             command: RunCommand::Apply {
                 digest: &plan.digest,
-                chunks: &chunks,
+                chunks: &[],
             },
             started: Some((started, &plan.digest)),
             credentials: Credentials {
@@ -230,12 +230,23 @@ impl Run<'_> {
                     return Ok(JobRun::Running(action));
                 }
                 minted = true;
+                let chunks = match task.command {
+                    RunCommand::Apply { .. } => self.plans().chunk_names(&task.run_id).await?,
+                    _ => Vec::new(),
+                };
+                let command = match task.command {
+                    RunCommand::Apply { digest, .. } => RunCommand::Apply {
+                        digest,
+                        chunks: &chunks,
+                    },
+                    other => other,
+                };
                 let settings = runner.config.for_project(&self.namespace, &self.name);
                 let manifest = runner_job::build(&JobRequest {
                     namespace: &self.ctx.config.state_namespace,
                     project_namespace: &self.namespace,
                     project_name: &self.name,
-                    command: task.command,
+                    command,
                     run_key: task.run_key,
                     attempt,
                     image: &runner.image,
