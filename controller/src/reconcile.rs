@@ -43,10 +43,8 @@ fn job_wakeups(
     if ctx.config.job_runner.is_none() {
         return futures::stream::empty().boxed();
     }
-    let jobs: Api<k8s_openapi::api::batch::v1::Job> =
-        Api::namespaced(ctx.client.clone(), &ctx.config.state_namespace);
-    let selector = format!("{},{state_selector}", crate::runner_job::RUN_LABEL);
-    watcher(jobs, watcher::Config::default().labels(&selector))
+    let selector = runner_job_selector(state_selector);
+    watcher(runner_jobs(ctx), watcher::Config::default().labels(&selector))
         .filter_map(|event| async move {
             match event {
                 // A deleted Job wakes its Project too: a run that is gone is reported.
@@ -71,6 +69,17 @@ fn job_wakeups(
         .boxed()
 }
 
+/// Where the runner Jobs are: the state namespace.
+pub(crate) fn runner_jobs(ctx: &Context) -> Api<k8s_openapi::api::batch::v1::Job> {
+    Api::namespaced(ctx.client.clone(), &ctx.config.state_namespace)
+}
+
+/// The runner Jobs of the Projects `state_selector` (a Project namespace label selector)
+/// covers.
+fn runner_job_selector(state_selector: &str) -> String {
+    format!("{},{state_selector}", crate::runner_job::RUN_LABEL)
+}
+
 /// With `--runner=job`, when this controller starts leading (a restart, a failover): every
 /// runner Job that still runs holds its Project's Terraform run slot before any reconcile
 /// hands slots out, so `--max-terraform` bounds adopted Jobs and new runs alike. The
@@ -79,10 +88,11 @@ async fn hold_slots_of_running_jobs(ctx: &Context, state_selector: &str) {
     if ctx.config.job_runner.is_none() {
         return;
     }
-    let jobs: Api<k8s_openapi::api::batch::v1::Job> =
-        Api::namespaced(ctx.client.clone(), &ctx.config.state_namespace);
-    let selector = format!("{},{state_selector}", crate::runner_job::RUN_LABEL);
-    let listed = match jobs.list(&ListParams::default().labels(&selector)).await {
+    let selector = runner_job_selector(state_selector);
+    let listed = match runner_jobs(ctx)
+        .list(&ListParams::default().labels(&selector))
+        .await
+    {
         Ok(listed) => listed,
         Err(err) => {
             tracing::warn!(error = %err, "cannot list runner Jobs: the running ones count against --max-terraform only once their Projects adopt them");

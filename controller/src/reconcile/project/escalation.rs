@@ -114,12 +114,10 @@ impl Run<'_> {
         plan: &PlanStatus,
         ws: &Workspace,
     ) -> (Vec<String>, Vec<String>) {
-        let check = match self.verification_plan(ws, &plan.id).await {
-            Ok((_, json)) => Plan::from_json(&json)
-                .map(|p| p.summary())
-                .map_err(Into::into),
-            Err(err) => Err(err),
-        };
+        let check = self
+            .verification_plan(ws, &plan.id)
+            .await
+            .and_then(|(_, json)| Ok(Plan::from_json(&json)?.summary()));
         match check {
             Ok(summary) => split_done(&plan.summary.addresses, &summary),
             Err(err) => {

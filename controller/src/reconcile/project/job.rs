@@ -100,7 +100,7 @@ pub(super) struct Credentials<'a> {
 
 impl Run<'_> {
     fn jobs(&self) -> Api<Job> {
-        Api::namespaced(self.ctx.client.clone(), &self.ctx.config.state_namespace)
+        crate::reconcile::runner_jobs(self.ctx)
     }
 
     /// Starts, adopts or reads the runner Job applying `plan` (already verified here).
@@ -230,15 +230,15 @@ impl Run<'_> {
                     return Ok(JobRun::Running(action));
                 }
                 minted = true;
-                let chunks = match task.command {
-                    RunCommand::Apply { .. } => self.plans().chunk_names(&task.run_id).await?,
-                    _ => Vec::new(),
-                };
+                let chunks;
                 let command = match task.command {
-                    RunCommand::Apply { digest, .. } => RunCommand::Apply {
-                        digest,
-                        chunks: &chunks,
-                    },
+                    RunCommand::Apply { digest, .. } => {
+                        chunks = self.plans().chunk_names(&task.run_id).await?;
+                        RunCommand::Apply {
+                            digest,
+                            chunks: &chunks,
+                        }
+                    }
                     other => other,
                 };
                 let settings = runner.config.for_project(&self.namespace, &self.name);

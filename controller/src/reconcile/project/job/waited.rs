@@ -40,18 +40,9 @@ impl Run<'_> {
             self.ctx.runner.init_if_needed(ws, &INIT_OPTIONS).await?;
             return Ok(self.ctx.runner.output(ws).await?);
         };
-        let run_key = run_key("output", about);
-        let task = JobTask {
-            run_id: format!("output-{}", run_key.get(..16).unwrap_or(&run_key)),
-            run_key: &run_key,
-            command: RunCommand::Output,
-            started: None,
-            credentials: Credentials {
-                tag: about,
-                inputs: false,
-            },
-        };
-        let handed = self.run_to_end_in_job(&runner, &task, ws).await??;
+        let handed = self
+            .run_to_end_in_job(&runner, ("output", RunCommand::Output), about, false, ws)
+            .await??;
         let outputs =
             serde_json::from_slice(handed.bytes(runner_job::OUTPUTS_KEY)?).map_err(|e| {
                 TerraformError::in_job(
@@ -80,34 +71,38 @@ impl Run<'_> {
             let json = self.ctx.runner.show_plan_json(ws, &outcome.saved).await?;
             return Ok((outcome, json));
         };
-        let run_key = run_key("verify", after);
-        let task = JobTask {
-            run_id: format!("verify-{}", run_key.get(..16).unwrap_or(&run_key)),
-            run_key: &run_key,
-            command: RunCommand::Plan(PlanMode::Changes),
-            started: None,
-            // A plan of every variable: the secret inputs too.
-            credentials: Credentials {
-                tag: after,
-                inputs: true,
-            },
-        };
-        let handed = self.run_to_end_in_job(&runner, &task, ws).await??;
+        // A plan of every variable: the secret inputs too.
+        let command = ("verify", RunCommand::Plan(PlanMode::Changes));
+        let handed = self
+            .run_to_end_in_job(&runner, command, after, true, ws)
+            .await??;
         Ok(take_plan(&handed, ws, CHECK_FILE)?)
     }
 
-    /// Runs `task` in its Job (created, or adopted) and waits for it to end: what it handed
-    /// back, or why it has nothing (Terraform's error, or the Job died or overran).
+    /// Runs `command` (named `what` in its run id) about `about` (an apply's plan id, also
+    /// the run's tag in its STS session name; `inputs`: with the secret inputs) in a new Job
+    /// and waits for it to end: what it handed back, or why it has nothing (Terraform's
+    /// error, or the Job died or overran).
     async fn run_to_end_in_job(
         &mut self,
         runner: &JobRunner,
-        task: &JobTask<'_>,
+        (what, command): (&str, RunCommand<'_>),
+        about: &str,
+        inputs: bool,
         ws: &Workspace,
     ) -> Result<Result<Handed, TerraformError>, ReconcileError> {
+        let run_key = run_key(what, about);
+        let task = JobTask {
+            run_id: format!("{what}-{}", run_key.get(..16).unwrap_or(&run_key)),
+            run_key: &run_key,
+            command,
+            started: None,
+            credentials: Credentials { tag: about, inputs },
+        };
         // The run this one helps (an apply) stays the recorded one: its attempts are counted
-        // from it. This one's Job is found again by its name.
+        // from it.
         let helped = self.status.runner_job.clone();
-        let ended = self.wait_for_run_in_job(runner, task, ws).await;
+        let ended = self.wait_for_run_in_job(runner, &task, ws).await;
         self.status.runner_job = helped;
         self.job_running = false;
         ended
